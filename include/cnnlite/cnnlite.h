@@ -1,0 +1,14 @@
+/**
+ * @file cnnlite.h
+ * @brief Umbrella header: includes every public header of libcnnlite.
+ */
+#ifndef CNNLITE_CNNLITE_H
+#define CNNLITE_CNNLITE_H
+
+#include "version.h"
+#include "status.h"
+#include "threads.h"
+#include "rng.h"
+#include "tensor.h"
+
+#endif /* CNNLITE_CNNLITE_H */

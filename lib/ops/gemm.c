@@ -1,0 +1,49 @@
+/*
+ * GEMM dispatch. BLAS stays single-threaded (see core/threads.c); large products are split
+ * into column blocks (or row blocks when N is small) that run on the library's threads. The
+ * split depends only on the shape and the thread count, so results are reproducible.
+ */
+#include <cblas.h>
+
+#include "core/internal.h"
+#include "ops/gemm.h"
+
+void cnnl__sgemm_serial(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                        const float *b, int ldb, float beta, float *c, int ldc)
+{
+    if (m <= 0 || n <= 0)
+        return;
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n,
+                k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+/* Below this many multiply-adds a product is not worth splitting. */
+#define SPLIT_MIN_WORK (1L << 20)
+
+void cnnl__sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                 const float *b, int ldb, float beta, float *c, int ldc)
+{
+    int threads = cnnl__num_threads();
+    long work = (long)m * (long)n * (long)(k > 0 ? k : 1);
+    if (threads == 1 || work < SPLIT_MIN_WORK || (m < 2 && n < 2)) {
+        cnnl__sgemm_serial(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    bool by_cols = n >= m;
+    int extent = by_cols ? n : m;
+    int parts = threads < extent ? threads : extent;
+#pragma omp parallel for num_threads(parts) schedule(static)
+    for (int p = 0; p < parts; p++) {
+        size_t lo, hi;
+        cnnl__chunk((size_t)extent, parts, p, &lo, &hi);
+        int len = (int)(hi - lo);
+        if (by_cols) {
+            /* Columns [lo, hi) of C need columns of op(B). */
+            const float *bp = trans_b ? b + lo * (size_t)ldb : b + lo;
+            cnnl__sgemm_serial(trans_a, trans_b, m, len, k, alpha, a, lda, bp, ldb, beta, c + lo, ldc);
+        } else {
+            const float *ap = trans_a ? a + lo : a + lo * (size_t)lda;
+            cnnl__sgemm_serial(trans_a, trans_b, len, n, k, alpha, ap, lda, b, ldb, beta, c + lo * (size_t)ldc, ldc);
+        }
+    }
+}

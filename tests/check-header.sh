@@ -1,0 +1,17 @@
+#!/bin/sh
+# check-header.sh LANG HEADER INCLUDE_DIR COMPILER: compile HEADER alone with strict flags.
+set -eu
+lang=$1 header=$2 incdir=$3 compiler=$4
+name=$(basename "$header")
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+if [ "$lang" = c ]; then
+  src=$tmp/t.c
+  std=-std=c11
+else
+  src=$tmp/t.cpp
+  std=-std=c++17
+fi
+printf '#include <cnnlite/%s>\n#include <cnnlite/%s>\nint main(void) { return 0; }\n' "$name" "$name" > "$src"
+"$compiler" $std -Wall -Wextra -Werror -pedantic -I"$incdir" -c "$src" -o "$tmp/t.o"
+echo "$name compiles alone as $lang ($std)"

@@ -1,0 +1,116 @@
+/* Status strings, last error, logging and version. */
+#include "test_util.h"
+
+#include <stdlib.h>
+
+#include "core/internal.h"
+
+static void test_version(void **state)
+{
+    (void)state;
+    assert_string_equal(cnnl_version_string(), CNNL_VERSION_STRING);
+    assert_string_equal(CNNL_VERSION_STRING, CNNL_PROJECT_VERSION); /* headers agree with meson.build */
+    assert_int_equal(cnnl_version_number(), CNNL_VERSION_NUMBER);
+    assert_int_equal(CNNL_VERSION_NUMBER, CNNL_VERSION_MAJOR * 10000 + CNNL_VERSION_MINOR * 100 + CNNL_VERSION_PATCH);
+}
+
+static void test_status_values_are_stable(void **state)
+{
+    (void)state;
+    /* These numbers are ABI: a change here breaks compiled programs. */
+    assert_int_equal(CNNL_OK, 0);
+    assert_int_equal(CNNL_EINVAL, -1);
+    assert_int_equal(CNNL_ENOMEM, -2);
+    assert_int_equal(CNNL_EIO, -3);
+    assert_int_equal(CNNL_EFORMAT, -4);
+    assert_int_equal(CNNL_ESHAPE, -5);
+    assert_int_equal(CNNL_ERANGE, -6);
+    assert_int_equal(CNNL_ENUMERIC, -7);
+    assert_int_equal(CNNL_ENOTFOUND, -8);
+    assert_int_equal(CNNL_ESTATE, -9);
+    assert_int_equal(CNNL_EINTERRUPTED, -10);
+    assert_int_equal(CNNL_EUNSUPPORTED, -11);
+}
+
+static void test_status_strings(void **state)
+{
+    (void)state;
+    assert_string_equal(cnnl_status_string(CNNL_OK), "success");
+    assert_string_equal(cnnl_status_string(CNNL_EINVAL), "invalid argument");
+    assert_string_equal(cnnl_status_string(CNNL_ENOMEM), "out of memory");
+    assert_string_equal(cnnl_status_string((cnnl_status)-999), "unknown status");
+    for (int s = 0; s >= -11; s--)
+        assert_string_not_equal(cnnl_status_string((cnnl_status)s), "unknown status");
+}
+
+static void test_last_error_is_set_and_cleared(void **state)
+{
+    (void)state;
+    cnnl_clear_error();
+    assert_string_equal(cnnl_last_error(), "");
+    assert_int_equal(cnnl__error(CNNL_EIO, "data/%s: cannot open", "x.jpg"), CNNL_EIO);
+    assert_string_equal(cnnl_last_error(), "data/x.jpg: cannot open");
+    cnnl__error_context(CNNL_EIO, "loading %s", "model");
+    assert_string_equal(cnnl_last_error(), "loading model: data/x.jpg: cannot open");
+    cnnl_clear_error();
+    assert_string_equal(cnnl_last_error(), "");
+}
+
+static void test_last_error_truncates_long_messages(void **state)
+{
+    (void)state;
+    char big[5000];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    cnnl__error(CNNL_EINVAL, "%s", big);
+    size_t len = strlen(cnnl_last_error());
+    assert_true(len > 100 && len < sizeof big);
+}
+
+struct captured {
+    int calls;
+    cnnl_log_level level;
+    char msg[256];
+};
+
+static void capture(cnnl_log_level level, const char *message, void *user)
+{
+    struct captured *c = user;
+    c->calls++;
+    c->level = level;
+    snprintf(c->msg, sizeof c->msg, "%s", message);
+}
+
+static void test_log_callback_and_level(void **state)
+{
+    (void)state;
+    struct captured c = {0};
+    cnnl_set_log_callback(capture, &c);
+    assert_int_equal(cnnl_get_log_level(), CNNL_LOG_WARNING);
+    cnnl__log(CNNL_LOG_INFO, "hidden %d", 1);
+    assert_int_equal(c.calls, 0);
+    cnnl__log(CNNL_LOG_WARNING, "skipping %s", "a.png");
+    assert_int_equal(c.calls, 1);
+    assert_int_equal(c.level, CNNL_LOG_WARNING);
+    assert_string_equal(c.msg, "skipping a.png");
+    cnnl_set_log_level(CNNL_LOG_DEBUG);
+    cnnl__log(CNNL_LOG_DEBUG, "now visible");
+    assert_int_equal(c.calls, 2);
+    cnnl_set_log_level(CNNL_LOG_WARNING);
+    cnnl_set_log_callback(NULL, NULL);
+    cnnl__log(CNNL_LOG_WARNING, "to stderr");
+    assert_int_equal(c.calls, 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_version),
+        cmocka_unit_test(test_status_values_are_stable),
+        cmocka_unit_test(test_status_strings),
+        cmocka_unit_test(test_last_error_is_set_and_cleared),
+        cmocka_unit_test(test_last_error_truncates_long_messages),
+        cmocka_unit_test(test_log_callback_and_level),
+    };
+    return cmocka_run_group_tests_name("core/status", tests, NULL, NULL);
+}
