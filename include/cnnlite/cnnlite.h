@@ -10,5 +10,8 @@
 #include "threads.h"
 #include "rng.h"
 #include "tensor.h"
+#include "model.h"
+#include "loss.h"
+#include "optim.h"
 
 #endif /* CNNLITE_CNNLITE_H */

@@ -1,0 +1,152 @@
+/**
+ * @file optim.h
+ * @brief Adam, AdamW and SGD with torch.optim's update rules.
+ */
+#ifndef CNNLITE_OPTIM_H
+#define CNNLITE_OPTIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "export.h"
+#include "model.h"
+#include "status.h"
+
+/**
+ * @defgroup optim Optimizers
+ * @brief Update a model's trainable parameters from their gradients.
+ *
+ * An optimizer is bound to one model and keeps per-parameter state (moments, momentum
+ * buffers). Before updating, a step checks every gradient: if one is non-finite it returns
+ * #CNNL_ENUMERIC and changes nothing.
+ * @{
+ */
+
+/** Opaque optimizer. */
+typedef struct cnnl_optimizer cnnl_optimizer;
+
+/** Adam / AdamW options (torch.optim.Adam and AdamW). */
+typedef struct cnnl_adam_opts {
+    float lr;           /**< Learning rate (default 1e-3). */
+    float beta1;        /**< First-moment decay (default 0.9). */
+    float beta2;        /**< Second-moment decay (default 0.999). */
+    float eps;          /**< Denominator term (default 1e-8). */
+    float weight_decay; /**< L2 penalty added to the gradient (Adam) or decoupled decay (AdamW); default 0. */
+    bool decoupled;     /**< true: AdamW (p -= lr * wd * p before the Adam update). */
+} cnnl_adam_opts;
+
+/** SGD options (torch.optim.SGD). */
+typedef struct cnnl_sgd_opts {
+    float lr;           /**< Learning rate (default 0.01). */
+    float momentum;     /**< Momentum factor (default 0). */
+    float dampening;    /**< Dampening of momentum (default 0). */
+    float weight_decay; /**< L2 penalty (default 0). */
+    bool nesterov;      /**< Nesterov momentum (needs momentum > 0 and dampening 0). */
+} cnnl_sgd_opts;
+
+CNNL_BEGIN_DECLS
+
+/**
+ * @brief Adam defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, no weight decay.
+ * @return The options.
+ */
+CNNL_API cnnl_adam_opts cnnl_adam_opts_default(void);
+
+/**
+ * @brief SGD defaults: lr 0.01, no momentum, no weight decay.
+ * @return The options.
+ */
+CNNL_API cnnl_sgd_opts cnnl_sgd_opts_default(void);
+
+/**
+ * @brief Create an Adam or AdamW optimizer for @p model's trainable parameters.
+ * @param[out] out Receives the optimizer, owned by the caller (cnnl_optimizer_free()). It
+ *             borrows @p model, which must outlive it.
+ * @param model The model.
+ * @param opts Options; NULL means cnnl_adam_opts_default().
+ * @return #CNNL_OK; #CNNL_EINVAL naming a bad option (negative lr, beta outside [0, 1), ...); #CNNL_ENOMEM.
+ */
+CNNL_API cnnl_status cnnl_optimizer_adam(cnnl_optimizer **out, cnnl_model *model, const cnnl_adam_opts *opts);
+
+/**
+ * @brief Create an SGD optimizer for @p model's trainable parameters.
+ * @param[out] out Receives the optimizer, owned by the caller. Borrows @p model.
+ * @param model The model.
+ * @param opts Options; NULL means cnnl_sgd_opts_default().
+ * @return #CNNL_OK, #CNNL_EINVAL, #CNNL_ENOMEM.
+ */
+CNNL_API cnnl_status cnnl_optimizer_sgd(cnnl_optimizer **out, cnnl_model *model, const cnnl_sgd_opts *opts);
+
+/**
+ * @brief Release an optimizer. NULL is accepted.
+ * @param opt The optimizer, or NULL.
+ */
+CNNL_API void cnnl_optimizer_free(cnnl_optimizer *opt);
+
+/**
+ * @brief Apply one update from the current gradients.
+ * @param opt The optimizer.
+ * @return #CNNL_OK; #CNNL_EINVAL; #CNNL_ENUMERIC if a gradient is non-finite (the message names
+ *         the parameter; nothing is changed).
+ */
+CNNL_API cnnl_status cnnl_optimizer_step(cnnl_optimizer *opt);
+
+/**
+ * @brief Zero the gradients of the optimizer's model.
+ * @param opt The optimizer.
+ * @return #CNNL_OK, #CNNL_EINVAL.
+ */
+CNNL_API cnnl_status cnnl_optimizer_zero_grad(cnnl_optimizer *opt);
+
+/**
+ * @brief Change the learning rate for the following steps.
+ * @param opt The optimizer.
+ * @param lr New learning rate, finite and >= 0.
+ * @return #CNNL_OK, #CNNL_EINVAL.
+ */
+CNNL_API cnnl_status cnnl_optimizer_set_lr(cnnl_optimizer *opt, float lr);
+
+/**
+ * @brief The current learning rate.
+ * @param opt The optimizer (NULL gives 0).
+ * @return The learning rate.
+ */
+CNNL_API float cnnl_optimizer_get_lr(const cnnl_optimizer *opt);
+
+/**
+ * @brief Number of steps taken (Adam's bias-correction step count).
+ * @param opt The optimizer (NULL gives 0).
+ * @return The count.
+ */
+CNNL_API int64_t cnnl_optimizer_step_count(const cnnl_optimizer *opt);
+
+/**
+ * @brief Number of state tensors (e.g. Adam: exp_avg and exp_avg_sq per parameter).
+ * @param opt The optimizer (NULL gives 0).
+ * @return The count.
+ */
+CNNL_API size_t cnnl_optimizer_state_count(const cnnl_optimizer *opt);
+
+/**
+ * @brief Describe the @p index-th state tensor, for checkpoints. Names are
+ * "<param name>.exp_avg", "<param name>.exp_avg_sq" or "<param name>.momentum_buffer".
+ * @param opt The optimizer.
+ * @param index 0..cnnl_optimizer_state_count()-1.
+ * @param[out] info Receives borrowed, writable views (grad is NULL).
+ * @return #CNNL_OK, #CNNL_EINVAL, #CNNL_ERANGE.
+ */
+CNNL_API cnnl_status cnnl_optimizer_state_at(cnnl_optimizer *opt, size_t index, cnnl_param_info *info);
+
+/**
+ * @brief Restore the step count (with the state tensors, resumes a run exactly).
+ * @param opt The optimizer.
+ * @param steps Steps taken, >= 0.
+ * @return #CNNL_OK, #CNNL_EINVAL.
+ */
+CNNL_API cnnl_status cnnl_optimizer_set_step_count(cnnl_optimizer *opt, int64_t steps);
+
+CNNL_END_DECLS
+
+/** @} */
+
+#endif /* CNNLITE_OPTIM_H */
