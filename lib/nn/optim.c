@@ -8,6 +8,9 @@
  */
 #include <math.h>
 #include <omp.h>
+#if defined(__SSE2__)
+#  include <emmintrin.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,23 +229,43 @@ CNNL_API cnnl_status cnnl_optimizer_sgd(cnnl_optimizer **out, cnnl_model *model,
 /* ---- update kernels ------------------------------------------------------------------- */
 
 /* PyTorch: p *= 1 - lr wd (AdamW); g += wd p (Adam); m = b1 m + (1 - b1) g;
- * v = b2 v + (1 - b2) g g; p += -step * m / (sqrt(v) / sqrt(bc2) + eps). Same float operation
- * order as its tensor ops. */
+ * v = b2 v + (1 - b2) g g; p += -step * m / (sqrt(v) / sqrt(bc2) + eps), with the same float
+ * operations in the same order as its tensor ops. */
+static inline float adam_one(float *p, float g, float *m, float *v, const adam_coef *k)
+{
+    float gi = g + k->l2 * *p;
+    float mi = *m * k->beta1 + k->one_minus_beta1 * gi;
+    float vi = *v * k->beta2 + k->one_minus_beta2 * gi * gi;
+    float denom = sqrtf(vi) / k->bc2_sqrt + k->eps;
+    *m = mi;
+    *v = vi;
+    return *p * k->decay + k->neg_step * mi / denom;
+}
+
+/* The compiler cannot vectorise sqrtf without -fno-math-errno, so the x86 path spells the
+ * same IEEE operations out in SSE (bit-identical to adam_one: no fused multiply-add). */
 static void adam_span(float *restrict p, const float *restrict g, float *restrict m, float *restrict v, size_t n,
                       const adam_coef *c)
 {
-    const adam_coef k = *c;
-#pragma omp simd
-    for (size_t i = 0; i < n; i++) {
-        float pi = p[i] * k.decay;
-        float gi = g[i] + k.l2 * p[i];
-        float mi = m[i] * k.beta1 + k.one_minus_beta1 * gi;
-        float vi = v[i] * k.beta2 + k.one_minus_beta2 * gi * gi;
-        float denom = sqrtf(vi) / k.bc2_sqrt + k.eps;
-        m[i] = mi;
-        v[i] = vi;
-        p[i] = pi + k.neg_step * mi / denom;
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128 decay = _mm_set1_ps(c->decay), l2 = _mm_set1_ps(c->l2), b1 = _mm_set1_ps(c->beta1),
+                 omb1 = _mm_set1_ps(c->one_minus_beta1), b2 = _mm_set1_ps(c->beta2),
+                 omb2 = _mm_set1_ps(c->one_minus_beta2), bc2 = _mm_set1_ps(c->bc2_sqrt),
+                 eps = _mm_set1_ps(c->eps), neg_step = _mm_set1_ps(c->neg_step);
+    for (; i + 4 <= n; i += 4) {
+        __m128 p0 = _mm_loadu_ps(p + i);
+        __m128 gi = _mm_add_ps(_mm_loadu_ps(g + i), _mm_mul_ps(l2, p0));
+        __m128 mi = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(m + i), b1), _mm_mul_ps(omb1, gi));
+        __m128 vi = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(v + i), b2), _mm_mul_ps(_mm_mul_ps(omb2, gi), gi));
+        __m128 denom = _mm_add_ps(_mm_div_ps(_mm_sqrt_ps(vi), bc2), eps);
+        _mm_storeu_ps(m + i, mi);
+        _mm_storeu_ps(v + i, vi);
+        _mm_storeu_ps(p + i, _mm_add_ps(_mm_mul_ps(p0, decay), _mm_div_ps(_mm_mul_ps(neg_step, mi), denom)));
     }
+#endif
+    for (; i < n; i++)
+        p[i] = adam_one(&p[i], g[i], &m[i], &v[i], c);
 }
 
 /* PyTorch: d = g + wd p; buf = d on the first step, else momentum buf + (1 - dampening) d;
