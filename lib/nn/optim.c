@@ -354,10 +354,25 @@ static cnnl_status check_gradients(const cnnl_optimizer *opt)
     return CNNL_OK;
 }
 
+/* The decimal the caller most likely wrote for @p f (0.999f -> 0.999): the shortest one that
+ * rounds to f. PyTorch derives 1 - beta2 and its bias corrections from the Python double
+ * 0.999; derived from the float 0.999f instead, 1 - beta2 would be 1.3e-5 too small. */
+static double intended_decimal(float f)
+{
+    char buf[32];
+    for (int digits = 1; digits <= 9; digits++) {
+        snprintf(buf, sizeof buf, "%.*g", digits, (double)f);
+        if (strtof(buf, NULL) == f)
+            return strtod(buf, NULL);
+    }
+    return f;
+}
+
 static adam_coef adam_coefficients(const cnnl_optimizer *opt, int64_t t)
 {
     const cnnl_adam_opts *o = &opt->adam;
-    double b1 = o->beta1, b2 = o->beta2, lr = opt->lr, wd = o->weight_decay;
+    double b1 = intended_decimal(o->beta1), b2 = intended_decimal(o->beta2), lr = intended_decimal(opt->lr),
+           wd = intended_decimal(o->weight_decay);
     double bc1 = 1.0 - pow(b1, (double)t), bc2 = 1.0 - pow(b2, (double)t);
     adam_coef c = {
         .l2 = o->decoupled ? 0.0f : o->weight_decay,
@@ -379,7 +394,7 @@ static sgd_coef sgd_coefficients(const cnnl_optimizer *opt)
     sgd_coef c = {
         .wd = o->weight_decay,
         .momentum = o->momentum,
-        .one_minus_dampening = (float)(1.0 - (double)o->dampening),
+        .one_minus_dampening = (float)(1.0 - intended_decimal(o->dampening)),
         .neg_lr = -opt->lr,
         .first = opt->steps == 0,
         .nesterov = o->nesterov,

@@ -85,8 +85,14 @@ static void assert_params_near(cnnl_model *m, const double *want, size_t n, doub
     free(got);
 }
 
+/* Settings as the decimals a user writes (PyTorch sees Python doubles). */
+typedef struct adam_ref {
+    double beta1, beta2, eps, weight_decay;
+    bool decoupled;
+} adam_ref;
+
 /* torch.optim.Adam / AdamW (docs' algorithm) in double. */
-static void adam_reference(double *p, const double *g, double *m1, double *m2, size_t n, const cnnl_adam_opts *o,
+static void adam_reference(double *p, const double *g, double *m1, double *m2, size_t n, const adam_ref *o,
                            double lr, int t)
 {
     double b1 = o->beta1, b2 = o->beta2;
@@ -120,21 +126,22 @@ static void run_adam_case(bool decoupled)
     o.eps = 1e-3f; /* large enough to matter */
     o.weight_decay = 0.1f;
     o.decoupled = decoupled;
+    const adam_ref ref = {0.8, 0.95, 1e-3, 0.1, decoupled};
     cnnl_optimizer *opt = NULL;
     assert_ok(cnnl_optimizer_adam(&opt, m, &o));
     fill(m, 5, 0);
     gather(m, p, NULL);
-    double lr = o.lr;
+    double lr = 0.01;
     for (int t = 1; t <= 3; t++) {
         fill(m, 0, 100u + (uint32_t)t);
         gather(m, NULL, g);
         if (t == 3) {
             assert_ok(cnnl_optimizer_set_lr(opt, 0.05f));
-            lr = 0.05f;
+            lr = 0.05;
         }
         assert_ok(cnnl_optimizer_step(opt));
         assert_int_equal(cnnl_optimizer_step_count(opt), t);
-        adam_reference(p, g, m1, m2, n, &o, lr, t);
+        adam_reference(p, g, m1, m2, n, &ref, lr, t);
         assert_params_near(m, p, n, 5e-7);
     }
     /* State tensors: per parameter exp_avg then exp_avg_sq, in parameter order. */
@@ -176,19 +183,19 @@ static void test_adamw_matches_formula(void **state)
 /* torch.optim.SGD: d = g + wd p; b = d (first step) or mu b + (1 - dampening) d;
  * d = d + mu b (Nesterov) or b; p -= lr d. */
 static void sgd_reference(double *p, const double *g, double *buf, size_t n, const cnnl_sgd_opts *o, double lr,
-                          bool first)
+                          bool first, double dampening)
 {
     for (size_t j = 0; j < n; j++) {
         double d = g[j] + o->weight_decay * p[j];
         if (o->momentum != 0.0f) {
-            buf[j] = first ? d : o->momentum * buf[j] + (1.0 - o->dampening) * d;
+            buf[j] = first ? d : o->momentum * buf[j] + (1.0 - dampening) * d;
             d = o->nesterov ? d + o->momentum * buf[j] : buf[j];
         }
         p[j] -= lr * d;
     }
 }
 
-static void run_sgd_case(float momentum, float dampening, float wd, bool nesterov)
+static void run_sgd_case(float momentum, double dampening, float wd, bool nesterov)
 {
     cnnl_model *m = make_model(5, 3);
     size_t n = trainable_count(m);
@@ -197,7 +204,7 @@ static void run_sgd_case(float momentum, float dampening, float wd, bool nestero
     cnnl_sgd_opts o = cnnl_sgd_opts_default();
     o.lr = 0.1f;
     o.momentum = momentum;
-    o.dampening = dampening;
+    o.dampening = (float)dampening;
     o.weight_decay = wd;
     o.nesterov = nesterov;
     cnnl_optimizer *opt = NULL;
@@ -205,17 +212,17 @@ static void run_sgd_case(float momentum, float dampening, float wd, bool nestero
     assert_int_equal(cnnl_optimizer_state_count(opt), momentum != 0.0f ? 4 : 0);
     fill(m, 9, 0);
     gather(m, p, NULL);
-    double lr = o.lr;
+    double lr = 0.1;
     for (int t = 1; t <= 3; t++) {
         fill(m, 0, 200u + (uint32_t)t);
         gather(m, NULL, g);
         if (t == 2) {
             assert_ok(cnnl_optimizer_set_lr(opt, 0.3f));
-            lr = 0.3f;
+            lr = 0.3;
             assert_true(cnnl_optimizer_get_lr(opt) == 0.3f);
         }
         assert_ok(cnnl_optimizer_step(opt));
-        sgd_reference(p, g, buf, n, &o, lr, t == 1);
+        sgd_reference(p, g, buf, n, &o, lr, t == 1, dampening);
         assert_params_near(m, p, n, 5e-7);
     }
     cnnl_optimizer_free(opt);
@@ -228,10 +235,10 @@ static void run_sgd_case(float momentum, float dampening, float wd, bool nestero
 static void test_sgd_matches_formula(void **state)
 {
     (void)state;
-    run_sgd_case(0.0f, 0.0f, 0.0f, false);  /* plain */
-    run_sgd_case(0.0f, 0.0f, 0.05f, false); /* weight decay only */
-    run_sgd_case(0.9f, 0.3f, 0.05f, false); /* momentum, dampening (not on the first step) */
-    run_sgd_case(0.9f, 0.0f, 0.01f, true);  /* Nesterov */
+    run_sgd_case(0.0f, 0.0, 0.0f, false);  /* plain */
+    run_sgd_case(0.0f, 0.0, 0.05f, false); /* weight decay only */
+    run_sgd_case(0.9f, 0.3, 0.05f, false); /* momentum, dampening (not on the first step) */
+    run_sgd_case(0.9f, 0.0, 0.01f, true);  /* Nesterov */
 }
 
 /* A learning rate set between steps applies to the next step: with plain SGD, the change of
@@ -410,6 +417,28 @@ static void test_state_names_and_counts(void **state)
     cnnl_model_free(m);
 }
 
+/* PyTorch computes 1 - beta2 from the double 0.999; 1 - 0.999f would be 1.3e-5 too small,
+ * which shows in the second moment after one step: v = (1 - beta2) g^2. */
+static void test_adam_uses_decimal_betas(void **state)
+{
+    (void)state;
+    cnnl_model *m = make_model(2, 2);
+    cnnl_optimizer *opt = NULL;
+    assert_ok(cnnl_optimizer_adam(&opt, m, NULL));
+    fill(m, 1, 2);
+    assert_ok(cnnl_optimizer_step(opt));
+    cnnl_param_info w, v;
+    assert_ok(cnnl_model_state_find(m, "fc.weight", &w));
+    assert_ok(cnnl_optimizer_state_at(opt, 1, &v));
+    assert_string_equal(v.name, "fc.weight.exp_avg_sq");
+    for (size_t k = 0; k < v.numel; k++) {
+        double want = 0.001 * (double)w.grad[k] * w.grad[k];
+        assert_true(fabs(v.data[k] - want) <= 1e-6 * want);
+    }
+    cnnl_optimizer_free(opt);
+    cnnl_model_free(m);
+}
+
 /* A model with no trainable parameter steps without error. */
 static void test_model_without_parameters(void **state)
 {
@@ -474,6 +503,7 @@ int main(void)
         cmocka_unit_test(test_nonfinite_gradient_changes_nothing),
         cmocka_unit_test(test_options_are_validated),
         cmocka_unit_test(test_state_names_and_counts),
+        cmocka_unit_test(test_adam_uses_decimal_betas),
         cmocka_unit_test(test_model_without_parameters),
         cmocka_unit_test(test_thread_count_does_not_change_results),
     };
