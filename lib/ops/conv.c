@@ -45,8 +45,12 @@ static int conv_rows(const cnnl__conv_geom *g)
 
 size_t cnnl__conv_ws_floats(const cnnl__conv_geom *g)
 {
-    size_t band = (size_t)cnnl__conv_band_rows(g) * (size_t)g->ow;
-    return band * ((size_t)g->c * g->k * g->k + (g->relu || g->pool ? (size_t)g->oc : 0));
+    int rows = cnnl__conv_band_rows(g);
+    size_t band = (size_t)rows * (size_t)g->ow;
+    size_t n = band * ((size_t)g->c * g->k * g->k + (g->relu || g->pool ? (size_t)g->oc : 0));
+    if (cnnl__conv_direct_ok(g))
+        n += cnnl__conv_direct_pad_floats(g, rows) + cnnl__conv_direct_acc_floats(g);
+    return n;
 }
 
 /* Output columns [lo, hi) whose input column ox*s - pad + kx lies inside [0, w). */
@@ -234,12 +238,14 @@ bool cnnl__conv2d_forward(const cnnl__conv_geom *g, const float *x, const float 
     size_t plane = g->pool ? (size_t)ph * pw : hw, out_img = (size_t)g->oc * plane;
     int kk = g->c * g->k * g->k, rows = cnnl__conv_band_rows(g), nrows = conv_rows(g), bad = 0;
     size_t colsz = (size_t)kk * rows * g->ow;
+    bool direct = cnnl__conv_direct_ok(g);
 #pragma omp parallel num_threads(threads) reduction(| : bad)
     {
         int t = omp_get_thread_num();
         size_t lo, hi;
         cnnl__chunk((size_t)g->n, omp_get_num_threads(), t, &lo, &hi);
         float *col = ws + (size_t)t * wsz, *bbuf = col + colsz;
+        float *xpad = bbuf + (g->relu || g->pool ? (size_t)g->oc * rows * g->ow : 0);
         for (size_t i = lo; i < hi; i++) {
             for (int oy0 = 0; oy0 < nrows; oy0 += rows) {
                 int oy1 = oy0 + rows < nrows ? oy0 + rows : nrows;
@@ -247,11 +253,16 @@ bool cnnl__conv2d_forward(const cnnl__conv_geom *g, const float *x, const float 
                 /* Pooled: the band goes to the workspace first; otherwise straight to y. */
                 float *yb = g->pool ? bbuf : y + i * out_img + (size_t)oy0 * g->ow;
                 size_t ld = g->pool ? n : hw;
-                cnnl__im2col(x + i * in_img, g->c, g->h, g->w, g->k, g->stride, g->pad, oy0, oy1, g->ow, col);
-                if (b)
-                    fill_bias(yb, b, g->oc, ld, n);
-                cnnl__sgemm_serial(false, false, g->oc, (int)n, kk, 1.0f, wt, kk, col, (int)n, b ? 1.0f : 0.0f, yb,
-                                   (int)ld);
+                if (direct) {
+                    cnnl__conv_direct_pad(g, x + i * in_img, oy0, oy1, xpad);
+                    cnnl__conv_direct_forward(g, xpad, oy1 - oy0, wt, b, yb, ld);
+                } else {
+                    cnnl__im2col(x + i * in_img, g->c, g->h, g->w, g->k, g->stride, g->pad, oy0, oy1, g->ow, col);
+                    if (b)
+                        fill_bias(yb, b, g->oc, ld, n);
+                    cnnl__sgemm_serial(false, false, g->oc, (int)n, kk, 1.0f, wt, kk, col, (int)n, b ? 1.0f : 0.0f,
+                                       yb, (int)ld);
+                }
                 bad |= !finish_band(yb, g->oc, ld, n, g->relu && !g->pool);
                 if (g->pool) {
                     size_t off = i * out_img + (size_t)(oy0 / 2) * pw;
@@ -316,6 +327,7 @@ void cnnl__conv2d_backward(const cnnl__conv_geom *g, const float *x, const float
     int kk = g->c * g->k * g->k, rows = cnnl__conv_band_rows(g), nrows = conv_rows(g);
     size_t nw = (size_t)g->oc * kk, accsz = nw + (size_t)g->oc;
     size_t colsz = (size_t)kk * rows * g->ow;
+    bool direct = cnnl__conv_direct_ok(g);
     int used = threads;
 #pragma omp parallel num_threads(threads)
     {
@@ -325,8 +337,12 @@ void cnnl__conv2d_backward(const cnnl__conv_geom *g, const float *x, const float
         size_t lo, hi;
         cnnl__chunk((size_t)g->n, omp_get_num_threads(), t, &lo, &hi);
         float *col = ws + (size_t)t * wsz, *gbuf = col + colsz;
+        float *xpad = gbuf + (g->relu || g->pool ? (size_t)g->oc * rows * g->ow : 0);
+        float *dacc = xpad + (direct ? cnnl__conv_direct_pad_floats(g, rows) : 0);
         float *aw = acc + (size_t)t * accsz, *ab = aw + nw;
         memset(aw, 0, sizeof(float) * accsz);
+        if (direct)
+            memset(dacc, 0, sizeof(float) * cnnl__conv_direct_acc_floats(g));
         for (size_t i = lo; i < hi; i++) {
             if (gx)
                 memset(gx + i * in_img, 0, sizeof(float) * in_img);
@@ -341,7 +357,10 @@ void cnnl__conv2d_backward(const cnnl__conv_geom *g, const float *x, const float
                     size_t off = i * out_img + (size_t)oy0 * g->ow;
                     gyb = band_grad(g, gy + off, y + off, hw, n, gbuf, &ld);
                 }
-                if (gw) {
+                if (gw && direct) {
+                    cnnl__conv_direct_pad(g, x + i * in_img, oy0, oy1, xpad);
+                    cnnl__conv_direct_weight_grad(g, xpad, oy1 - oy0, gyb, (size_t)ld, dacc);
+                } else if (gw) {
                     cnnl__im2col(x + i * in_img, g->c, g->h, g->w, g->k, g->stride, g->pad, oy0, oy1, g->ow, col);
                     cnnl__sgemm_serial(false, true, g->oc, kk, (int)n, 1.0f, gyb, ld, col, (int)n, 1.0f, aw, kk);
                 }
@@ -354,6 +373,8 @@ void cnnl__conv2d_backward(const cnnl__conv_geom *g, const float *x, const float
                 }
             }
         }
+        if (gw && direct)
+            cnnl__conv_direct_reduce(g, dacc, aw);
     }
     /* Reduce the partial sums in thread order (fixed for a given thread count). */
     for (int t = 0; t < used; t++) {

@@ -45,6 +45,22 @@ void cnnl__conv2d_backward(const cnnl__conv_geom *g, const float *x, const float
                            const uint8_t *arg, const float *gy, float *gx, float *gw, float *gb, float *ws,
                            float *acc, int threads);
 
+/* Direct convolution (lib/ops/conv_direct.c) for stride 1 and few taps. */
+#define CNNL__DIRECT_MAX_TAPS 32
+bool cnnl__conv_direct_ok(const cnnl__conv_geom *g);
+/* Zero-padded copy of the input rows that output rows [oy0, oy1) of one image read. */
+size_t cnnl__conv_direct_pad_floats(const cnnl__conv_geom *g, int rows);
+void cnnl__conv_direct_pad(const cnnl__conv_geom *g, const float *x, int oy0, int oy1, float *xp);
+/* Output rows (a band of @p rows) from the padded rows; row stride of planes in y is @p ld. */
+void cnnl__conv_direct_forward(const cnnl__conv_geom *g, const float *xp, int rows, const float *wt, const float *b,
+                               float *y, size_t ld);
+/* Weight-gradient partial sums (cnnl__conv_direct_acc_floats()) of one band; then reduced
+ * into gw (+=) by cnnl__conv_direct_reduce(). */
+size_t cnnl__conv_direct_acc_floats(const cnnl__conv_geom *g);
+void cnnl__conv_direct_weight_grad(const cnnl__conv_geom *g, const float *xp, int rows, const float *gy, size_t ld,
+                                   float *acc);
+void cnnl__conv_direct_reduce(const cnnl__conv_geom *g, const float *acc, float *gw);
+
 /* ---- pooling over planes (n*c planes of h x w), no padding, floor mode ---- */
 void cnnl__maxpool_forward(const float *x, size_t planes, int h, int w, int k, int s, int oh, int ow, float *y);
 /* gx = 0 then, per window, gy goes to the first maximal input. */

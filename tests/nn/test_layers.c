@@ -131,6 +131,13 @@ static void test_conv_grad(void **state)
         assert_ok(cnnl_conv2d_create(&l, 2, 3, cfg[i][0], cfg[i][1], cfg[i][2], cfg[i][3]));
         check_single(l, rand_tensor(4, 2, 2, 5, 5, -1, 1, 11 + i), NULL);
     }
+    /* Rows of >= 32 outputs and few taps take the direct (non-GEMM) kernels; 37 columns also
+     * exercise their tail. */
+    for (int bias = 0; bias < 2; bias++) {
+        cnnl_layer *l = NULL;
+        assert_ok(cnnl_conv2d_create(&l, 2, 3, 3, 1, 1, bias));
+        check_single(l, rand_tensor(4, 2, 2, 3, 37, -1, 1, 15 + bias), NULL);
+    }
 }
 
 static void test_conv_values(void **state)
@@ -484,11 +491,12 @@ static void compare_models(cnnl_model *a, cnnl_model *b, cnnl_tensor *x)
 static void test_fused_conv_relu_pool(void **state)
 {
     (void)state;
-    static const int sizes[][2] = {{8, 8}, {7, 9}, {5, 4}};
+    /* 6x40 and 5x33 take the direct kernels (2 channels x 3x3 taps, >= 32 columns). */
+    static const int sizes[][2] = {{8, 8}, {7, 9}, {5, 4}, {6, 40}, {5, 33}};
     for (int pk = 0; pk <= 3; pk++) {
         if (pk == 1)
             continue; /* 0: no pool, 2: fused pool, 3: pool not fusable (3x3) */
-        for (size_t s = 0; s < 3; s++) {
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
             cnnl_model *a = conv_chain(true, pk, s != 1), *b = conv_chain(false, pk, s != 1);
             cnnl_tensor *x = rand_tensor(4, 3, 2, sizes[s][0], sizes[s][1], -1, 1, 80 + s);
             compare_models(a, b, x);
