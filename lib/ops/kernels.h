@@ -70,19 +70,25 @@ void cnnl__avgpool_forward(const float *x, size_t planes, int h, int w, int k, i
 void cnnl__avgpool_backward(const float *gy, size_t planes, int h, int w, int k, int s, int oh, int ow,
                             float *gx);
 
-/* ---- batch normalisation over channels of (n, c, hw) ---- */
+/* ---- batch normalisation over channels of (n, c, h, w) ---- */
+/* What follows the normalisation in the same pass. */
+typedef enum cnnl__bn_fuse { CNNL__BN_PLAIN, CNNL__BN_RELU, CNNL__BN_RELU_POOL } cnnl__bn_fuse;
+
 /* Training: batch mean and biased variance per channel into mean/invstd (invstd =
  * 1/sqrt(var+eps)); @p var_unbiased receives the unbiased variance for the running update. */
 void cnnl__bn_stats(const float *x, int n, int c, size_t hw, float eps, float *mean, float *invstd,
                     float *var_unbiased);
-/* y = gamma * (x - mean) * invstd + beta. Returns false if an output is not finite. */
-bool cnnl__bn_apply(const float *x, int n, int c, size_t hw, const float *mean, const float *invstd,
-                    const float *gamma, const float *beta, float *y);
-/* Accumulates ggamma/gbeta; writes gx (may be NULL). @p batch_stats: the mean/invstd came
- * from this batch (training), so gx includes the statistics' dependence on x. */
-void cnnl__bn_backward(const float *x, const float *gy, int n, int c, size_t hw, const float *mean,
-                       const float *invstd, const float *gamma, bool batch_stats, float *gx, float *ggamma,
-                       float *gbeta);
+/* y = gamma * (x - mean) * invstd + beta, then ReLU, then 2x2 max pool as @p fuse says (pooled:
+ * y is (n, c, h/2, w/2) and @p arg gets the window position of each maximum). Returns false
+ * if the scale or shift of a channel is not finite. */
+bool cnnl__bn_apply(const float *x, int n, int c, int h, int w, const float *mean, const float *invstd,
+                    const float *gamma, const float *beta, cnnl__bn_fuse fuse, float *y, uint8_t *arg);
+/* From gy (gradient of the forward output y, of the fused ReLU / pool if any): accumulates
+ * ggamma/gbeta (NULL to skip); writes gx (NULL to skip). @p batch_stats: mean/invstd came from
+ * this batch (training), so gx includes the statistics' dependence on x. */
+void cnnl__bn_backward(const float *x, const float *y, const uint8_t *arg, const float *gy, int n, int c, int h,
+                       int w, const float *mean, const float *invstd, const float *gamma, bool batch_stats,
+                       cnnl__bn_fuse fuse, float *gx, float *ggamma, float *gbeta);
 
 /* ---- element-wise activations ---- */
 typedef enum cnnl__act { CNNL__RELU, CNNL__LEAKY, CNNL__ELU, CNNL__TANH, CNNL__SIGMOID } cnnl__act;

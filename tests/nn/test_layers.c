@@ -429,13 +429,18 @@ static void test_errors(void **state)
 /* Conv2d, ReLU, MaxPool2d(2) are fused into the convolution; the same layers separated by
  * identity Dropout(0) layers are not. Both must agree (the fused kernels do the same float
  * operations in the same order, so to rounding of the bias sums only). */
-static cnnl_model *conv_chain(bool fused, int pool_k, bool bias)
+static cnnl_model *head_chain(bool fused, int pool_k, bool bias, bool bn)
 {
     cnnl_model *m = NULL;
     cnnl_layer *l = NULL;
     assert_ok(cnnl_model_create(&m));
-    assert_ok(cnnl_conv2d_create(&l, 2, 3, 3, 1, 1, bias));
-    assert_ok(cnnl_model_add(m, "conv", l));
+    if (bn) {
+        assert_ok(cnnl_batchnorm2d_create(&l, 2));
+        assert_ok(cnnl_model_add(m, "bn", l));
+    } else {
+        assert_ok(cnnl_conv2d_create(&l, 2, 3, 3, 1, 1, bias));
+        assert_ok(cnnl_model_add(m, "conv", l));
+    }
     if (!fused) {
         assert_ok(cnnl_dropout_create(&l, 0.0f));
         assert_ok(cnnl_model_add(m, "sep1", l));
@@ -451,7 +456,19 @@ static cnnl_model *conv_chain(bool fused, int pool_k, bool bias)
         assert_ok(cnnl_model_add(m, "pool", l));
     }
     assert_ok(cnnl_model_init(m, 12));
+    if (bn) {
+        /* gamma of both signs and a shift, so that the ReLU cuts at different places. */
+        cnnl_param_info g, b;
+        assert_ok(cnnl_model_state_find(m, "bn.weight", &g));
+        assert_ok(cnnl_model_state_find(m, "bn.bias", &b));
+        g.data[0] = 1.3f, g.data[1] = -0.8f, b.data[0] = 0.1f, b.data[1] = -0.2f;
+    }
     return m;
+}
+
+static cnnl_model *conv_chain(bool fused, int pool_k, bool bias)
+{
+    return head_chain(fused, pool_k, bias, false);
 }
 
 static void compare_models(cnnl_model *a, cnnl_model *b, cnnl_tensor *x)
@@ -482,8 +499,10 @@ static void compare_models(cnnl_model *a, cnnl_model *b, cnnl_tensor *x)
         cnnl_param_info pa, pb;
         assert_ok(cnnl_model_state_at(a, s, &pa));
         assert_ok(cnnl_model_state_find(b, pa.name, &pb));
-        for (size_t i = 0; i < pa.numel; i++)
+        for (size_t i = 0; pa.grad && i < pa.numel; i++)
             assert_float_equal(pa.grad[i], pb.grad[i], 1e-4 * (1 + fabsf(pb.grad[i])));
+        for (size_t i = 0; pa.data && i < pa.numel; i++)
+            assert_float_equal(pa.data[i], pb.data[i], 1e-6);
     }
     cnnl_tensor_free(r);
 }
@@ -523,6 +542,30 @@ static void test_fused_conv_relu_pool(void **state)
     cnnl_model_free(a);
 }
 
+/* The same for BatchNorm2d -> ReLU -> MaxPool2d(2), in training and evaluation. */
+static void test_fused_bn_relu_pool(void **state)
+{
+    (void)state;
+    static const int sizes[][2] = {{8, 8}, {7, 9}, {2, 3}};
+    for (int pk = 0; pk <= 2; pk += 2)
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+            cnnl_model *a = head_chain(true, pk, true, true), *b = head_chain(false, pk, true, true);
+            cnnl_tensor *x = rand_tensor(4, 3, 2, sizes[s][0], sizes[s][1], -1, 1, 110 + s);
+            compare_models(a, b, x);
+            assert_ok(cnnl_model_set_training(a, false));
+            assert_ok(cnnl_model_set_training(b, false));
+            compare_models(a, b, x);
+            cnnl_param_info ra, rb;
+            assert_ok(cnnl_model_state_find(a, "bn.running_var", &ra));
+            assert_ok(cnnl_model_state_find(b, "bn.running_var", &rb));
+            assert_float_equal(ra.data[1], rb.data[1], 1e-6);
+            assert_true(ra.data[1] != 1.0f);
+            cnnl_tensor_free(x);
+            cnnl_model_free(a);
+            cnnl_model_free(b);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -540,6 +583,7 @@ int main(void)
         cmocka_unit_test(test_activation_values),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_fused_conv_relu_pool),
+        cmocka_unit_test(test_fused_bn_relu_pool),
     };
     return cmocka_run_group_tests_name("nn-layers", tests, NULL, NULL);
 }
