@@ -362,7 +362,9 @@ void cnnl__conv2d_backward(const cnnl__conv_geom *g, const float *x, const float
                     cnnl__conv_direct_weight_grad(g, xpad, oy1 - oy0, gyb, (size_t)ld, dacc);
                 } else if (gw) {
                     cnnl__im2col(x + i * in_img, g->c, g->h, g->w, g->k, g->stride, g->pad, oy0, oy1, g->ow, col);
-                    cnnl__sgemm_serial(false, true, g->oc, kk, (int)n, 1.0f, gyb, ld, col, (int)n, 1.0f, aw, kk);
+                    /* gw^T += col gy^T: with the output channels as the short side this
+                     * shape runs markedly faster in OpenBLAS than gw += gy col^T. */
+                    cnnl__sgemm_serial(false, true, kk, g->oc, (int)n, 1.0f, col, (int)n, gyb, ld, 1.0f, aw, g->oc);
                 }
                 if (gb)
                     for (int o = 0; o < g->oc; o++)
@@ -376,12 +378,14 @@ void cnnl__conv2d_backward(const cnnl__conv_geom *g, const float *x, const float
         if (gw && direct)
             cnnl__conv_direct_reduce(g, dacc, aw);
     }
-    /* Reduce the partial sums in thread order (fixed for a given thread count). */
+    /* Reduce the partial sums (transposed: kk x oc) in thread order, fixed for a given thread
+     * count. */
     for (int t = 0; t < used; t++) {
         const float *aw = acc + (size_t)t * accsz;
         if (gw)
-            for (size_t j = 0; j < nw; j++)
-                gw[j] += aw[j];
+            for (int o = 0; o < g->oc; o++)
+                for (int j = 0; j < kk; j++)
+                    gw[(size_t)o * kk + j] += aw[(size_t)j * g->oc + o];
         if (gb)
             for (int o = 0; o < g->oc; o++)
                 gb[o] += aw[nw + (size_t)o];

@@ -154,13 +154,15 @@ void cnnl__conv_direct_weight_grad(const cnnl__conv_geom *g, const float *xp, in
                 }
 }
 
-void cnnl__conv_direct_reduce(const cnnl__conv_geom *g, const float *acc, float *gw)
+void cnnl__conv_direct_reduce(const cnnl__conv_geom *g, const float *acc, float *gw_t)
 {
-    size_t n = (size_t)g->oc * g->c * g->k * g->k;
-    for (size_t i = 0; i < n; i++) {
-        float s = 0.0f;
-        for (int l = 0; l < LANES; l++)
-            s += acc[i * LANES + (size_t)l];
-        gw[i] += s;
-    }
+    size_t kk = (size_t)g->c * g->k * g->k;
+    for (int o = 0; o < g->oc; o++)
+        for (size_t t = 0; t < kk; t++) {
+            const float *a = acc + ((size_t)o * kk + t) * LANES;
+            float s = 0.0f;
+            for (int l = 0; l < LANES; l++)
+                s += a[l];
+            gw_t[t * (size_t)g->oc + (size_t)o] += s;
+        }
 }

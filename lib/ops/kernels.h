@@ -55,11 +55,11 @@ void cnnl__conv_direct_pad(const cnnl__conv_geom *g, const float *x, int oy0, in
 void cnnl__conv_direct_forward(const cnnl__conv_geom *g, const float *xp, int rows, const float *wt, const float *b,
                                float *y, size_t ld);
 /* Weight-gradient partial sums (cnnl__conv_direct_acc_floats()) of one band; then reduced
- * into gw (+=) by cnnl__conv_direct_reduce(). */
+ * into the transposed weight gradient (+=, (c*k*k) x oc) by cnnl__conv_direct_reduce(). */
 size_t cnnl__conv_direct_acc_floats(const cnnl__conv_geom *g);
 void cnnl__conv_direct_weight_grad(const cnnl__conv_geom *g, const float *xp, int rows, const float *gy, size_t ld,
                                    float *acc);
-void cnnl__conv_direct_reduce(const cnnl__conv_geom *g, const float *acc, float *gw);
+void cnnl__conv_direct_reduce(const cnnl__conv_geom *g, const float *acc, float *gw_t);
 
 /* ---- pooling over planes (n*c planes of h x w), no padding, floor mode ---- */
 void cnnl__maxpool_forward(const float *x, size_t planes, int h, int w, int k, int s, int oh, int ow, float *y);
