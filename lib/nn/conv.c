@@ -17,7 +17,7 @@ typedef struct conv {
     bool pool;        /* and the MaxPool2d(2, 2) after it */
     cnnl_tensor *arg; /* pooled: window position of each maximum, one byte each */
     cnnl_tensor *col; /* threads x workspace (im2col band, masked gradient band) */
-    cnnl_tensor *acc; /* threads x (weight + bias) partial gradients */
+    cnnl_tensor *acc; /* batch slots x (weight + bias) partial gradients */
 } conv;
 
 static cnnl_status conv_geom(cnnl_layer *l, const cnnl_tensor *x, cnnl__conv_geom *g)
@@ -86,7 +86,7 @@ static cnnl_status conv_backward(cnnl_layer *l, const cnnl_tensor *x, const cnnl
     if (st != CNNL_OK)
         return st;
     int threads = cnnl__num_threads();
-    int64_t acc_shape[2] = {threads, (int64_t)g.oc * g.c * g.k * g.k + g.oc};
+    int64_t acc_shape[2] = {cnnl__conv_slots(g.n), (int64_t)g.oc * g.c * g.k * g.k + g.oc};
     if ((st = ensure_col(C, &g, threads)) != CNNL_OK || (st = cnnl__tensor_ensure(&C->acc, 2, acc_shape)) != CNNL_OK)
         return st;
     if (want_gin) {

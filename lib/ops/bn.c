@@ -1,5 +1,6 @@
 /*
- * Batch normalisation kernels, parallel over channels. Per-plane sums use 16 float lanes (so
+ * Batch normalisation kernels, parallel over channels (or planes), handed out dynamically:
+ * each is computed by one thread in a fixed order, so results do not depend on scheduling. Per-plane sums use 16 float lanes (so
  * they vectorise) and are added up per channel in double; the order is fixed.
  *
  * Optionally a following ReLU, or ReLU and 2x2 stride-2 max pool, is applied in the same pass
@@ -55,7 +56,7 @@ void cnnl__bn_stats(const float *x, int n, int c, size_t hw, float eps, float *m
                     float *var_unbiased)
 {
     double count = (double)n * (double)hw;
-#pragma omp parallel for num_threads(cnnl__num_threads()) schedule(static)
+#pragma omp parallel for num_threads(cnnl__num_threads()) schedule(dynamic, 1)
     for (int ch = 0; ch < c; ch++) {
         double s = 0.0, q = 0.0;
         for (int i = 0; i < n; i++)
@@ -98,7 +99,7 @@ bool cnnl__bn_apply(const float *x, int n, int c, int h, int w, const float *mea
 {
     int bad = 0;
     size_t planes = (size_t)n * c, hw = (size_t)h * w, php = (size_t)(h / 2) * (size_t)(w / 2);
-#pragma omp parallel for num_threads(cnnl__num_threads()) schedule(static) reduction(| : bad)
+#pragma omp parallel for num_threads(cnnl__num_threads()) schedule(dynamic, 4) reduction(| : bad)
     for (size_t p = 0; p < planes; p++) {
         int ch = (int)(p % (size_t)c);
         float a = gamma[ch] * invstd[ch], b = beta[ch] - mean[ch] * a;
@@ -195,7 +196,7 @@ void cnnl__bn_backward(const float *x, const float *y, const uint8_t *arg, const
 {
     double count = (double)n * h * w;
     size_t hw = (size_t)h * w, out = fuse == CNNL__BN_RELU_POOL ? (size_t)(h / 2) * (size_t)(w / 2) : hw;
-#pragma omp parallel for num_threads(cnnl__num_threads()) schedule(static)
+#pragma omp parallel for num_threads(cnnl__num_threads()) schedule(dynamic, 1)
     for (int ch = 0; ch < c; ch++) {
         double sg = 0.0, sgx = 0.0;
         float m = mean[ch], is = invstd[ch];

@@ -37,10 +37,14 @@ void cnnl__col2im(const float *col, int c, int h, int w, int k, int stride, int 
 bool cnnl__conv2d_forward(const cnnl__conv_geom *g, const float *x, const float *wt, const float *b, float *y,
                           uint8_t *arg, float *ws, int threads);
 
+/* Number of fixed batch slices whose weight-gradient partial sums are kept apart. */
+int cnnl__conv_slots(int n);
+
 /* From gy (the gradient of y, the forward output; masked by y > 0 when g->relu, routed through
  * @p arg when g->pool): accumulates gw (+=, oc*c*k*k; NULL to skip) and gb (+=, oc; NULL to
  * skip), writes gx when not NULL. @p ws as in forward; @p acc holds
- * @p threads * (oc*c*k*k + oc) floats of partial sums. */
+ * cnnl__conv_slots(n) * (oc*c*k*k + oc) floats of partial sums. Results do not depend on the
+ * thread count. */
 void cnnl__conv2d_backward(const cnnl__conv_geom *g, const float *x, const float *wt, const float *y,
                            const uint8_t *arg, const float *gy, float *gx, float *gw, float *gb, float *ws,
                            float *acc, int threads);

@@ -1,4 +1,5 @@
-/* Max and average pooling over independent planes, parallel over planes. */
+/* Max and average pooling over independent planes, parallel over planes (handed out
+ * dynamically; each plane is computed by one thread, so results do not depend on scheduling). */
 #include <omp.h>
 #include <string.h>
 
@@ -35,7 +36,7 @@ static void maxpool_plane(const float *x, int w, int k, int s, int oh, int ow, f
 void cnnl__maxpool_forward(const float *x, size_t planes, int h, int w, int k, int s, int oh, int ow, float *y)
 {
     size_t in = (size_t)h * w, out = (size_t)oh * ow;
-#pragma omp parallel for num_threads(cnnl__num_threads()) schedule(static)
+#pragma omp parallel for num_threads(cnnl__num_threads()) schedule(dynamic, 4)
     for (size_t p = 0; p < planes; p++)
         maxpool_plane(x + p * in, w, k, s, oh, ow, y + p * out);
 }
@@ -73,7 +74,7 @@ void cnnl__maxpool_backward(const float *x, const float *y, const float *gy, siz
                             int s, int oh, int ow, float *gx)
 {
     size_t in = (size_t)h * w, out = (size_t)oh * ow;
-#pragma omp parallel for num_threads(cnnl__num_threads()) schedule(static)
+#pragma omp parallel for num_threads(cnnl__num_threads()) schedule(dynamic, 4)
     for (size_t p = 0; p < planes; p++) {
         const float *xp = x + p * in, *yp = y + p * out, *gp = gy + p * out;
         float *gxp = gx + p * in;
@@ -105,7 +106,7 @@ void cnnl__avgpool_forward(const float *x, size_t planes, int h, int w, int k, i
     size_t in = (size_t)h * w, out = (size_t)oh * ow;
     float inv = 1.0f / (float)(k * k);
     (void)h;
-#pragma omp parallel for num_threads(cnnl__num_threads()) schedule(static)
+#pragma omp parallel for num_threads(cnnl__num_threads()) schedule(dynamic, 4)
     for (size_t p = 0; p < planes; p++) {
         const float *xp = x + p * in;
         float *yp = y + p * out;
@@ -133,7 +134,7 @@ void cnnl__avgpool_backward(const float *gy, size_t planes, int h, int w, int k,
 {
     size_t in = (size_t)h * w, out = (size_t)oh * ow;
     float inv = 1.0f / (float)(k * k);
-#pragma omp parallel for num_threads(cnnl__num_threads()) schedule(static)
+#pragma omp parallel for num_threads(cnnl__num_threads()) schedule(dynamic, 4)
     for (size_t p = 0; p < planes; p++) {
         const float *gp = gy + p * out;
         float *gxp = gx + p * in;
