@@ -82,12 +82,14 @@ void cnnl__conv_direct_forward(const cnnl__conv_geom *g, const float *xp, int ro
         for (int ky = 0; ky < k; ky++)
             for (int kx = 0; kx < k; kx++)
                 off[t++] = ((size_t)ci * rows_in + ky) * wp + kx;
-    for (int o = 0; o < g->oc; o++) {
-        const float *wo = wt + (size_t)o * taps;
-        float bias = b ? b[o] : 0.0f;
-        for (int r = 0; r < rows; r++) {
+    /* Rows outer: the k input rows of each channel that one output row reads stay in L1 while
+     * every output channel is computed from them. */
+    for (int r = 0; r < rows; r++) {
+        const float *base = xp + (size_t)r * wp;
+        for (int o = 0; o < g->oc; o++) {
+            const float *wo = wt + (size_t)o * taps;
+            float bias = b ? b[o] : 0.0f;
             float *yr = y + (size_t)o * ld + (size_t)r * ow;
-            const float *base = xp + (size_t)r * wp;
             int ox0 = 0;
             for (; ox0 + BLOCK <= ow; ox0 += BLOCK)
                 block_taps(yr + ox0, base + ox0, wo, off, taps, bias);
