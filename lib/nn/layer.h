@@ -80,7 +80,4 @@ bool cnnl__relu_make_passthrough(cnnl_layer *l);
 /* The same for a MaxPool2d with kernel 2 and stride 2. */
 bool cnnl__maxpool2_make_passthrough(cnnl_layer *l);
 
-/* True when every value is finite. */
-bool cnnl__all_finite(const float *x, size_t n);
-
 #endif
