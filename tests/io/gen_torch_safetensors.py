@@ -14,6 +14,7 @@ import sys
 
 import torch
 
+sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from torch_report_net import ReportNet, save_file  # noqa: E402
 

@@ -17,6 +17,7 @@ except ImportError:
     print("torch is not installed: skipping")
     sys.exit(77)
 
+sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from torch_report_net import ReportNet, load_file  # noqa: E402
 
