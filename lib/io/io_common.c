@@ -237,6 +237,9 @@ cnnl_status cnnl__state_check(const cnnl__st_file *f, const cnnl__state_src *src
         return cnnl__error(CNNL_EFORMAT, "%s: %zu missing tensors%s: %s; %zu unexpected tensors%s: %s", f->path,
                            missing.count, where, missing.count ? missing.text : "none", unexpected.count, where,
                            unexpected.count ? unexpected.text : "none");
+    if (src->count > 0 && missing.count == src->count)
+        return cnnl__error(CNNL_EFORMAT, "%s: none of the %zu tensors%s the model needs is in the file (%s)", f->path,
+                           src->count, where, missing.text);
     if (bad != SIZE_MAX) {
         cnnl_param_info info;
         size_t k = 0;
