@@ -35,7 +35,9 @@
  * | `class_names` | JSON array of strings, in class-index order (optional) |
  * | `normalization` | JSON object `{"kind": "unit"|"symmetric"|"mean_std", "mean": [...], "std": [...]}` (optional) |
  *
- * A checkpoint is one safetensors file too (layout in cnnl_checkpoint_save()).
+ * A checkpoint is one safetensors file too (layout in cnnl_checkpoint_save()). The model
+ * loading functions accept a checkpoint wherever they accept a model file: they read its
+ * `model.` tensors and its builder options and ignore the rest.
  *
  * Every file is written atomically: a temporary file in the same folder is written, flushed
  * to disk (fsync), renamed over the target, and the folder is synced. If anything fails, the

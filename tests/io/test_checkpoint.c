@@ -282,6 +282,18 @@ static void test_layout(void **state)
     run b = run_new(true, true, 1);
     assert_ok(cnnl_checkpoint_load(fx->file, b.model, b.opt, NULL));
     assert_true(cnnl_optimizer_get_lr(b.opt) == 3.0e-4f);
+    /* A checkpoint serves as a model file: the network is rebuilt from it alone. */
+    cnnl_model *m = NULL;
+    assert_ok(cnnl_model_load(&m, fx->file, NULL, NULL));
+    cnnl_param_info pa, pm;
+    assert_ok(cnnl_model_state_find(a.model, "features.13.weight", &pa));
+    assert_ok(cnnl_model_state_find(m, "features.13.weight", &pm));
+    assert_memory_equal(pa.data, pm.data, pa.numel * sizeof(float));
+    assert_ok(cnnl_model_state_find(a.model, "features.14.num_batches_tracked", &pa));
+    assert_ok(cnnl_model_state_find(m, "features.14.num_batches_tracked", &pm));
+    assert_int_equal(*pm.data_i64, 1);
+    assert_int_equal(*pa.data_i64, 1);
+    cnnl_model_free(m);
     cnnl_checkpoint_free(ck);
     run_free(&a);
     run_free(&b);
