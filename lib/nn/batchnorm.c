@@ -85,7 +85,7 @@ static void bn_destroy(cnnl_layer *l)
     cnnl_tensor_free(((batchnorm *)l)->stats);
 }
 
-static const cnnl__layer_ops bn_ops = {"BatchNorm2d", bn_forward, bn_backward, bn_destroy};
+static const cnnl__layer_ops bn_ops = {"BatchNorm2d", bn_forward, bn_backward, bn_destroy, NULL};
 
 CNNL_API cnnl_status cnnl_batchnorm2d_create(cnnl_layer **out, int channels)
 {

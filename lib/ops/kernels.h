@@ -15,25 +15,35 @@ typedef struct cnnl__conv_geom {
     int n, c, h, w;        /* input */
     int oc, k, stride, pad;
     int oh, ow;            /* output */
+    bool relu;             /* a ReLU follows, fused into the kernels */
+    bool pool;             /* and then a 2x2 stride-2 max pool (requires relu) */
 } cnnl__conv_geom;
 
-/* Column buffer size of one image: c*k*k * oh*ow floats. */
-size_t cnnl__conv_col_floats(const cnnl__conv_geom *g);
+/* Output rows per band (one im2col buffer's worth) and the per-thread workspace in floats. */
+int cnnl__conv_band_rows(const cnnl__conv_geom *g);
+size_t cnnl__conv_ws_floats(const cnnl__conv_geom *g);
 
-void cnnl__im2col(const float *x, int c, int h, int w, int k, int stride, int pad, int oh, int ow, float *col);
-/* Adds the columns back into @p x (which the caller zeroes). */
-void cnnl__col2im(const float *col, int c, int h, int w, int k, int stride, int pad, int oh, int ow, float *x);
+/* Unfold output rows [oy0, oy1) of one image into col ((c*k*k) x ((oy1-oy0)*ow)). */
+void cnnl__im2col(const float *x, int c, int h, int w, int k, int stride, int pad, int oy0, int oy1, int ow,
+                  float *col);
+/* Add such columns back into @p x. */
+void cnnl__col2im(const float *col, int c, int h, int w, int k, int stride, int pad, int oy0, int oy1, int ow,
+                  float *x);
 
-/* y = conv(x, wt) + b (b may be NULL). @p col holds @p threads column buffers. Returns false if
- * an output is not finite. */
+/* y = conv(x, wt) + b (b may be NULL), then ReLU when g->relu, then when g->pool the 2x2 max
+ * pool: y is then (n, oc, oh/2, ow/2) and @p arg (one byte per pooled output) receives the
+ * position of each maximum in its window. @p ws holds @p threads workspaces of
+ * cnnl__conv_ws_floats(). Returns false if a convolution output is not finite. */
 bool cnnl__conv2d_forward(const cnnl__conv_geom *g, const float *x, const float *wt, const float *b, float *y,
-                          float *col, int threads);
+                          uint8_t *arg, float *ws, int threads);
 
-/* Accumulates gw (+= , oc*c*k*k) and gb (+=, oc; NULL if no bias); writes gx when not NULL.
- * @p col holds @p threads column buffers and @p acc holds @p threads * (oc*c*k*k + oc) floats
- * of per-thread partial sums. */
-void cnnl__conv2d_backward(const cnnl__conv_geom *g, const float *x, const float *wt, const float *gy, float *gx,
-                           float *gw, float *gb, float *col, float *acc, int threads);
+/* From gy (the gradient of y, the forward output; masked by y > 0 when g->relu, routed through
+ * @p arg when g->pool): accumulates gw (+=, oc*c*k*k; NULL to skip) and gb (+=, oc; NULL to
+ * skip), writes gx when not NULL. @p ws as in forward; @p acc holds
+ * @p threads * (oc*c*k*k + oc) floats of partial sums. */
+void cnnl__conv2d_backward(const cnnl__conv_geom *g, const float *x, const float *wt, const float *y,
+                           const uint8_t *arg, const float *gy, float *gx, float *gw, float *gb, float *ws,
+                           float *acc, int threads);
 
 /* ---- pooling over planes (n*c planes of h x w), no padding, floor mode ---- */
 void cnnl__maxpool_forward(const float *x, size_t planes, int h, int w, int k, int s, int oh, int ow, float *y);

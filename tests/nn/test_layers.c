@@ -419,6 +419,102 @@ static void test_errors(void **state)
     cnnl_model_free(m);
 }
 
+/* Conv2d, ReLU, MaxPool2d(2) are fused into the convolution; the same layers separated by
+ * identity Dropout(0) layers are not. Both must agree (the fused kernels do the same float
+ * operations in the same order, so to rounding of the bias sums only). */
+static cnnl_model *conv_chain(bool fused, int pool_k, bool bias)
+{
+    cnnl_model *m = NULL;
+    cnnl_layer *l = NULL;
+    assert_ok(cnnl_model_create(&m));
+    assert_ok(cnnl_conv2d_create(&l, 2, 3, 3, 1, 1, bias));
+    assert_ok(cnnl_model_add(m, "conv", l));
+    if (!fused) {
+        assert_ok(cnnl_dropout_create(&l, 0.0f));
+        assert_ok(cnnl_model_add(m, "sep1", l));
+    }
+    assert_ok(cnnl_activation_create(&l, CNNL_ACT_RELU, 0));
+    assert_ok(cnnl_model_add(m, "relu", l));
+    if (!fused) {
+        assert_ok(cnnl_dropout_create(&l, 0.0f));
+        assert_ok(cnnl_model_add(m, "sep2", l));
+    }
+    if (pool_k) {
+        assert_ok(cnnl_maxpool2d_create(&l, pool_k, 2));
+        assert_ok(cnnl_model_add(m, "pool", l));
+    }
+    assert_ok(cnnl_model_init(m, 12));
+    return m;
+}
+
+static void compare_models(cnnl_model *a, cnnl_model *b, cnnl_tensor *x)
+{
+    const cnnl_tensor *ya = NULL, *yb = NULL, *ga = NULL, *gb = NULL;
+    assert_ok(cnnl_model_forward(a, x, &ya));
+    assert_ok(cnnl_model_forward(b, x, &yb));
+    assert_int_equal(ya->numel, yb->numel);
+    assert_int_equal(ya->ndim, 4);
+    for (int d = 0; d < 4; d++)
+        assert_int_equal(ya->shape[d], yb->shape[d]);
+    for (size_t i = 0; i < ya->numel; i++)
+        assert_float_equal(ya->data[i], yb->data[i], 1e-6);
+    cnnl_tensor *r = rand_tensor(4, ya->shape[0], ya->shape[1], ya->shape[2], ya->shape[3], -1, 1, 77);
+    assert_ok(cnnl_model_zero_grad(a));
+    assert_ok(cnnl_model_zero_grad(b));
+    assert_ok(cnnl_model_backward(a, r));
+    assert_ok(cnnl_model_backward(b, r));
+    assert_ok(cnnl_model_input_grad(a, &ga));
+    assert_ok(cnnl_model_input_grad(b, &gb));
+    double gsum = 0;
+    for (size_t i = 0; i < x->numel; i++) {
+        assert_float_equal(ga->data[i], gb->data[i], 1e-5);
+        gsum += fabs(ga->data[i]);
+    }
+    assert_true(gsum > 0);
+    for (size_t s = 0; s < cnnl_model_state_count(a); s++) {
+        cnnl_param_info pa, pb;
+        assert_ok(cnnl_model_state_at(a, s, &pa));
+        assert_ok(cnnl_model_state_find(b, pa.name, &pb));
+        for (size_t i = 0; i < pa.numel; i++)
+            assert_float_equal(pa.grad[i], pb.grad[i], 1e-4 * (1 + fabsf(pb.grad[i])));
+    }
+    cnnl_tensor_free(r);
+}
+
+static void test_fused_conv_relu_pool(void **state)
+{
+    (void)state;
+    static const int sizes[][2] = {{8, 8}, {7, 9}, {5, 4}};
+    for (int pk = 0; pk <= 3; pk++) {
+        if (pk == 1)
+            continue; /* 0: no pool, 2: fused pool, 3: pool not fusable (3x3) */
+        for (size_t s = 0; s < 3; s++) {
+            cnnl_model *a = conv_chain(true, pk, s != 1), *b = conv_chain(false, pk, s != 1);
+            cnnl_tensor *x = rand_tensor(4, 3, 2, sizes[s][0], sizes[s][1], -1, 1, 80 + s);
+            compare_models(a, b, x);
+            /* Evaluation mode and a second batch size reuse the workspaces. */
+            assert_ok(cnnl_model_set_training(a, false));
+            assert_ok(cnnl_model_set_training(b, false));
+            cnnl_tensor_free(x);
+            x = rand_tensor(4, 1, 2, sizes[s][0], sizes[s][1], -1, 1, 90 + s);
+            compare_models(a, b, x);
+            cnnl_tensor_free(x);
+            cnnl_model_free(a);
+            cnnl_model_free(b);
+        }
+    }
+    /* A NaN before the fused ReLU is still reported (ReLU would turn it into 0). */
+    cnnl_model *a = conv_chain(true, 2, true);
+    cnnl_param_info w;
+    assert_ok(cnnl_model_state_find(a, "conv.weight", &w));
+    w.data[3] = NAN;
+    cnnl_tensor *x = rand_tensor(4, 1, 2, 4, 4, -1, 1, 99);
+    const cnnl_tensor *y = NULL;
+    assert_status_msg(cnnl_model_forward(a, x, &y), CNNL_ENUMERIC, "layer conv (Conv2d)");
+    cnnl_tensor_free(x);
+    cnnl_model_free(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -435,6 +531,7 @@ int main(void)
         cmocka_unit_test(test_activation_grads),
         cmocka_unit_test(test_activation_values),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_fused_conv_relu_pool),
     };
     return cmocka_run_group_tests_name("nn-layers", tests, NULL, NULL);
 }

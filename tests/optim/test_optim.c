@@ -493,6 +493,35 @@ static void test_thread_count_does_not_change_results(void **state)
     assert_ok(cnnl_set_num_threads(0));
 }
 
+/* The split finiteness check finds a bad gradient in any thread's range. */
+static void test_nonfinite_found_in_parallel_check(void **state)
+{
+    (void)state;
+    assert_ok(cnnl_set_num_threads(2));
+    cnnl_model *m = make_model(400, 300);
+    cnnl_optimizer *opt = NULL;
+    assert_ok(cnnl_optimizer_sgd(&opt, m, NULL));
+    fill(m, 1, 2);
+    cnnl_param_info w, hb;
+    assert_ok(cnnl_model_state_find(m, "fc.weight", &w));
+    assert_ok(cnnl_model_state_find(m, "head.bias", &hb));
+    float w0 = w.data[0];
+    const size_t spots[] = {0, w.numel / 2, w.numel - 1};
+    for (int i = 0; i < 3; i++) {
+        float keep = w.grad[spots[i]];
+        w.grad[spots[i]] = NAN;
+        assert_status_msg(cnnl_optimizer_step(opt), CNNL_ENUMERIC, "gradient of fc.weight");
+        w.grad[spots[i]] = keep;
+    }
+    hb.grad[1] = INFINITY; /* the very last element of the concatenated vector */
+    assert_status_msg(cnnl_optimizer_step(opt), CNNL_ENUMERIC, "gradient of head.bias");
+    assert_true(w.data[0] == w0);
+    assert_int_equal(cnnl_optimizer_step_count(opt), 0);
+    cnnl_optimizer_free(opt);
+    cnnl_model_free(m);
+    assert_ok(cnnl_set_num_threads(0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -506,6 +535,7 @@ int main(void)
         cmocka_unit_test(test_adam_uses_decimal_betas),
         cmocka_unit_test(test_model_without_parameters),
         cmocka_unit_test(test_thread_count_does_not_change_results),
+        cmocka_unit_test(test_nonfinite_found_in_parallel_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
