@@ -125,8 +125,8 @@ static void draw_anatomy(mri *m, cnnl_rng *r, float d)
 
 static void draw_lesion(mri *m, cnnl_rng *r, float d)
 {
-    float scale = 1.0f - 0.35f * d * cnnl__rng_uniform(r);
-    float contrast = uniform(r, 0.22f, 0.45f) * (1.0f - 0.45f * d);
+    float scale = 1.0f - 0.3f * d * cnnl__rng_uniform(r);
+    float contrast = uniform(r, 0.3f, 0.55f) * (1.0f - 0.4f * d);
     /* Faint lesions: the hard cases. */
     if (cnnl__rng_uniform(r) < 0.25f * d)
         contrast *= uniform(r, 0.3f, 0.6f);
@@ -140,18 +140,18 @@ static void draw_lesion(mri *m, cnnl_rng *r, float d)
     switch (m->cls) {
     case GLIOMA:
         brain_point(r, 0.0f, 0.55f, m, &m->lx, &m->ly);
-        m->lr = uniform(r, 0.09f, 0.22f) * scale;
+        m->lr = uniform(r, 0.14f, 0.3f) * scale;
         for (int k = 0; k < HARMONICS; k++)
             m->harm_amp[k] = uniform(r, 0.05f, 0.25f) / (float)(k + 1);
         m->necrosis = cnnl__rng_uniform(r) < 0.7f ? uniform(r, 0.35f, 0.75f) : 0.0f;
-        m->edema = uniform(r, 0.03f, 0.1f);
+        m->edema = uniform(r, 0.06f, 0.15f);
         m->ltex = uniform(r, 0.25f, 0.5f);
         break;
     case MENINGIOMA: {
         float ang = uniform(r, 0.0f, 6.2831853f), rad = uniform(r, 0.8f, 0.9f);
         m->lx = rad * m->a * cosf(ang);
         m->ly = rad * m->b * sinf(ang);
-        m->lr = uniform(r, 0.07f, 0.17f) * scale;
+        m->lr = uniform(r, 0.1f, 0.22f) * scale;
         m->aspect = uniform(r, 0.9f, 1.1f);
         m->ltex = uniform(r, 0.0f, 0.05f);
         break;
@@ -159,7 +159,7 @@ static void draw_lesion(mri *m, cnnl_rng *r, float d)
     case PITUITARY:
         m->lx = uniform(r, -0.04f, 0.04f);
         m->ly = uniform(r, 0.46f, 0.6f) * m->b;
-        m->lr = uniform(r, 0.035f, 0.08f) * scale;
+        m->lr = uniform(r, 0.05f, 0.1f) * scale;
         m->ltex = uniform(r, 0.0f, 0.08f);
         break;
     default:
