@@ -14,5 +14,6 @@
 #include "loss.h"
 #include "optim.h"
 #include "io.h"
+#include "data.h"
 
 #endif /* CNNLITE_CNNLITE_H */
