@@ -13,5 +13,6 @@
 #include "model.h"
 #include "loss.h"
 #include "optim.h"
+#include "metrics.h"
 
 #endif /* CNNLITE_CNNLITE_H */
