@@ -14,5 +14,6 @@
 #include "loss.h"
 #include "optim.h"
 #include "metrics.h"
+#include "train.h"
 
 #endif /* CNNLITE_CNNLITE_H */
