@@ -48,24 +48,34 @@ CNNL_BEGIN_DECLS
  * @param reduction Mean or sum.
  * @param[out] loss Receives the loss value.
  * @param grad Optional (may be NULL): a tensor with as many elements as @p input, receives
- *             d loss / d input. Owned by the caller.
- * @return #CNNL_OK; #CNNL_EINVAL (NULL arguments, wrong kind); #CNNL_ESHAPE (input not 2-D,
- *         @p n differs from N, gradient size differs); #CNNL_ERANGE for a label outside
- *         [0, C) (the message gives its position and value); #CNNL_ENUMERIC if the input holds
- *         a non-finite value.
+ *             d loss / d input. Owned by the caller; must not share storage with @p input.
+ * @return #CNNL_OK; #CNNL_EINVAL (NULL arguments, wrong kind, unknown reduction); #CNNL_ESHAPE
+ *         (input not 2-D, @p n differs from N, gradient size differs); #CNNL_ERANGE for a label
+ *         outside [0, C) (the message gives its position and value); #CNNL_ENUMERIC if the input
+ *         holds a non-finite value (the message gives its position) or the loss overflows.
+ *         On failure @p loss is unchanged and the contents of @p grad are unspecified.
  */
 CNNL_API cnnl_status cnnl_loss_class(cnnl_loss_kind kind, const cnnl_tensor *input, const int32_t *labels,
                                      size_t n, cnnl_reduction reduction, float *loss, cnnl_tensor *grad);
 
 /**
  * @brief Loss with a dense target (MSE, KL divergence, cosine) and its gradient.
+ *
+ * MSE averages over all elements; KL ('batchmean') and cosine average over the N rows. KL
+ * follows PyTorch's sum of target * (log target - input), a zero target contributing 0.
+ * Cosine uses PyTorch's cos = <x, y> / sqrt((|x|^2 + 1e-12)(|y|^2 + 1e-12)).
  * @param kind #CNNL_LOSS_MSE, #CNNL_LOSS_KL_DIV or #CNNL_LOSS_COSINE.
- * @param input Prediction; (N, D) for KL and cosine, any shape for MSE; borrowed.
- * @param target Same shape as @p input; borrowed.
+ * @param input Prediction; (N, D) for cosine, (N, ...) for KL, any shape for MSE; borrowed.
+ * @param target Same shape as @p input (KL: probabilities, >= 0); borrowed.
  * @param reduction Mean or sum.
  * @param[out] loss Receives the loss value.
- * @param grad Optional gradient tensor with as many elements as @p input.
- * @return #CNNL_OK, #CNNL_EINVAL, #CNNL_ESHAPE, #CNNL_ENUMERIC.
+ * @param grad Optional (may be NULL) tensor with as many elements as @p input, receives
+ *             d loss / d input. Owned by the caller; must not share storage with @p input.
+ * @return #CNNL_OK; #CNNL_EINVAL (NULL arguments, wrong kind, unknown reduction);
+ *         #CNNL_ESHAPE (target shape differs, cosine input not 2-D, gradient size differs);
+ *         #CNNL_ENUMERIC if the input or target holds a non-finite value, a KL target is
+ *         negative, or the loss overflows. On failure @p loss is unchanged and the contents of
+ *         @p grad are unspecified.
  */
 CNNL_API cnnl_status cnnl_loss_dense(cnnl_loss_kind kind, const cnnl_tensor *input, const cnnl_tensor *target,
                                      cnnl_reduction reduction, float *loss, cnnl_tensor *grad);

@@ -1,0 +1,211 @@
+/*
+ * cnnlite-bench: speed of the report's network on random data.
+ *
+ * Training steps are forward, cross-entropy loss, backward and an Adam step; inference is a
+ * forward pass in evaluation mode. One warm-up step of each comes first (it sizes the
+ * workspaces); then --steps timed steps. With --json the last line of stdout is
+ *   {"train_img_s": X, "infer_img_s": Y, "peak_rss_mb": Z}
+ */
+#include <cnnlite/cnnlite.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+typedef struct bench_opts {
+    int batch, size, threads, steps;
+    bool batchnorm, json;
+} bench_opts;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: cnnlite-bench [options]\n"
+            "Times training steps (forward, cross-entropy, backward, Adam) and inference of the\n"
+            "report's network on random data.\n"
+            "  --batch N     images per batch (default 32)\n"
+            "  --size N      input height and width, a multiple of 32 (default 512)\n"
+            "  --threads N   compute threads (default: all processors)\n"
+            "  --steps N     timed steps after one warm-up step (default 5)\n"
+            "  --batchnorm   use the network with batch normalisation\n"
+            "  --json        end the output with one JSON line\n"
+            "  --help        show this text\n");
+}
+
+static bool parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || !end || *end || end == s || v < lo || v > hi)
+        return false;
+    *out = (int)v;
+    return true;
+}
+
+/* 0: parsed, 1: --help shown, 2: error reported. */
+static int parse_args(int argc, char **argv, bench_opts *o)
+{
+    *o = (bench_opts){.batch = 32, .size = 512, .threads = 0, .steps = 5};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int *target = NULL, lo = 1, hi = INT_MAX;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            usage(stdout);
+            return 1;
+        } else if (!strcmp(a, "--batchnorm")) {
+            o->batchnorm = true;
+            continue;
+        } else if (!strcmp(a, "--json")) {
+            o->json = true;
+            continue;
+        } else if (!strcmp(a, "--batch")) {
+            target = &o->batch, hi = 4096;
+        } else if (!strcmp(a, "--size")) {
+            target = &o->size, lo = 32, hi = 8192;
+        } else if (!strcmp(a, "--threads")) {
+            target = &o->threads, lo = 0, hi = 1024;
+        } else if (!strcmp(a, "--steps")) {
+            target = &o->steps, hi = 100000;
+        } else {
+            fprintf(stderr, "cnnlite-bench: unknown option '%s' (try --help)\n", a);
+            return 2;
+        }
+        if (i + 1 >= argc || !parse_int(argv[i + 1], lo, hi, target)) {
+            fprintf(stderr, "cnnlite-bench: %s needs an integer in %d..%d%s%s\n", a, lo, hi,
+                    i + 1 < argc ? ", got " : "", i + 1 < argc ? argv[i + 1] : "");
+            return 2;
+        }
+        i++;
+    }
+    if (o->size % 32 != 0) {
+        fprintf(stderr, "cnnlite-bench: --size %d is not a multiple of 32\n", o->size);
+        return 2;
+    }
+    return 0;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct bench {
+    cnnl_model *model;
+    cnnl_optimizer *opt;
+    cnnl_tensor *x, *grad;
+    int32_t *labels;
+    int batch;
+} bench;
+
+static cnnl_status train_step(bench *b)
+{
+    const cnnl_tensor *logits = NULL;
+    float loss = 0.0f;
+    cnnl_status st = cnnl_optimizer_zero_grad(b->opt);
+    if (st == CNNL_OK)
+        st = cnnl_model_forward(b->model, b->x, &logits);
+    if (st == CNNL_OK && !b->grad) {
+        int64_t shape[2] = {cnnl_tensor_dim(logits, 0), cnnl_tensor_dim(logits, 1)};
+        st = cnnl_tensor_create(&b->grad, 2, shape);
+    }
+    if (st == CNNL_OK)
+        st = cnnl_loss_class(CNNL_LOSS_CROSS_ENTROPY, logits, b->labels, (size_t)b->batch, CNNL_REDUCE_MEAN, &loss,
+                             b->grad);
+    if (st == CNNL_OK)
+        st = cnnl_model_backward(b->model, b->grad);
+    if (st == CNNL_OK)
+        st = cnnl_optimizer_step(b->opt);
+    return st;
+}
+
+static cnnl_status infer_step(bench *b)
+{
+    const cnnl_tensor *logits = NULL;
+    return cnnl_model_forward(b->model, b->x, &logits);
+}
+
+/* Images per second over @p steps calls after one warm-up call. */
+static cnnl_status time_steps(bench *b, cnnl_status (*step)(bench *), int steps, double *img_s)
+{
+    cnnl_status st = step(b);
+    double t0 = now();
+    for (int i = 0; i < steps && st == CNNL_OK; i++)
+        st = step(b);
+    *img_s = (double)steps * b->batch / (now() - t0);
+    return st;
+}
+
+static cnnl_status setup(bench *b, const bench_opts *o)
+{
+    cnnl_report_opts ro = cnnl_report_opts_default();
+    ro.size = o->size;
+    ro.batchnorm = o->batchnorm;
+    cnnl_status st = cnnl_report_net_create(&b->model, &ro);
+    if (st == CNNL_OK) {
+        cnnl_adam_opts ao = cnnl_adam_opts_default();
+        st = cnnl_optimizer_adam(&b->opt, b->model, &ao);
+    }
+    int64_t shape[4] = {o->batch, 3, o->size, o->size};
+    if (st == CNNL_OK)
+        st = cnnl_tensor_create(&b->x, 4, shape);
+    b->labels = calloc((size_t)o->batch, sizeof *b->labels);
+    if (st == CNNL_OK && !b->labels)
+        return CNNL_ENOMEM;
+    if (st != CNNL_OK)
+        return st;
+    cnnl_rng *rng = NULL;
+    if ((st = cnnl_rng_create(&rng, 1, CNNL_RNG_SYNTHETIC)) != CNNL_OK)
+        return st;
+    float *x = cnnl_tensor_data(b->x);
+    for (size_t i = 0; i < cnnl_tensor_numel(b->x); i++)
+        x[i] = cnnl_rng_uniform(rng);
+    for (int i = 0; i < o->batch; i++)
+        b->labels[i] = (int32_t)cnnl_rng_below(rng, 4);
+    cnnl_rng_free(rng);
+    b->batch = o->batch;
+    return CNNL_OK;
+}
+
+int main(int argc, char **argv)
+{
+    bench_opts o;
+    int rc = parse_args(argc, argv, &o);
+    if (rc)
+        return rc == 1 ? 0 : 2;
+    cnnl_status st = cnnl_set_num_threads(o.threads);
+    bench b = {0};
+    if (st == CNNL_OK)
+        st = setup(&b, &o);
+    double train = 0.0, infer = 0.0;
+    if (st == CNNL_OK)
+        st = time_steps(&b, train_step, o.steps, &train);
+    if (st == CNNL_OK)
+        st = cnnl_model_set_training(b.model, false);
+    if (st == CNNL_OK)
+        st = time_steps(&b, infer_step, o.steps, &infer);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double rss_mb = (double)ru.ru_maxrss / 1024.0;
+    if (st == CNNL_OK) {
+        printf("libcnnlite %s, %d threads, batch %d, %dx%d, %s, %d steps after 1 warm-up\n", cnnl_version_string(),
+               cnnl_get_num_threads(), o.batch, o.size, o.size, o.batchnorm ? "batch norm" : "no batch norm", o.steps);
+        printf("train: %.1f img/s (forward, cross-entropy, backward, Adam)\ninfer: %.1f img/s\npeak RSS: %.0f MB\n",
+               train, infer, rss_mb);
+        if (o.json)
+            printf("{\"train_img_s\": %.2f, \"infer_img_s\": %.2f, \"peak_rss_mb\": %.1f}\n", train, infer, rss_mb);
+    } else {
+        fprintf(stderr, "cnnlite-bench: %s: %s\n", cnnl_status_string(st), cnnl_last_error());
+    }
+    cnnl_optimizer_free(b.opt);
+    cnnl_model_free(b.model);
+    cnnl_tensor_free(b.x);
+    cnnl_tensor_free(b.grad);
+    free(b.labels);
+    return st == CNNL_OK ? 0 : 1;
+}

@@ -1,0 +1,173 @@
+/* Activation and Dropout layers. */
+#include <math.h>
+#include <stdio.h>
+
+#include "core/internal.h"
+#include "nn/layer.h"
+#include "ops/kernels.h"
+
+typedef struct activation {
+    struct cnnl_layer base;
+    cnnl_activation kind;
+    float param;
+} activation;
+
+static const char *act_kind_name(cnnl_activation k)
+{
+    static const char *names[] = {"ReLU", "LeakyReLU", "ELU", "Tanh", "Sigmoid", "Softmax"};
+    return names[k];
+}
+
+/* Softmax works over dimension 1 of (N, C, ...). */
+static void softmax_dims(const cnnl_tensor *x, int *n, int *c, size_t *inner)
+{
+    *n = (int)x->shape[0];
+    *c = x->ndim > 1 ? (int)x->shape[1] : 1;
+    *inner = x->numel / ((size_t)(*n ? *n : 1) * (size_t)(*c ? *c : 1));
+}
+
+static cnnl_status act_forward(cnnl_layer *l, const cnnl_tensor *x)
+{
+    activation *A = (activation *)l;
+    cnnl_status st = cnnl__tensor_ensure(&l->out_ws, x->ndim, x->shape);
+    if (st != CNNL_OK)
+        return st;
+    l->out = l->out_ws;
+    bool ok = true;
+    if (A->kind == CNNL_ACT_SOFTMAX) {
+        if (x->ndim < 2)
+            return cnnl__layer_shape_error(l, x, "at least 2 dimensions (N, C, ...)");
+        int n, c;
+        size_t inner;
+        softmax_dims(x, &n, &c, &inner);
+        cnnl__softmax_forward(x->data, l->out_ws->data, n, c, inner);
+        ok = cnnl__finite(l->out_ws->data, x->numel);
+    } else {
+        ok = cnnl__act_forward((cnnl__act)A->kind, A->param, x->data, l->out_ws->data, x->numel);
+    }
+    if (!ok)
+        return cnnl__error(CNNL_ENUMERIC, "%s: the output is not finite", cnnl__layer_label(l));
+    return CNNL_OK;
+}
+
+static cnnl_status act_backward(cnnl_layer *l, const cnnl_tensor *x, const cnnl_tensor *gy, bool want_gin,
+                                bool param_grads)
+{
+    activation *A = (activation *)l;
+    (void)param_grads;
+    if (!want_gin)
+        return CNNL_OK;
+    cnnl_status st = cnnl__tensor_ensure(&l->gin_ws, x->ndim, x->shape);
+    if (st != CNNL_OK)
+        return st;
+    if (A->kind == CNNL_ACT_SOFTMAX) {
+        int n, c;
+        size_t inner;
+        softmax_dims(x, &n, &c, &inner);
+        cnnl__softmax_backward(l->out->data, gy->data, l->gin_ws->data, n, c, inner);
+    } else {
+        cnnl__act_backward((cnnl__act)A->kind, A->param, x->data, l->out->data, gy->data, l->gin_ws->data,
+                           x->numel);
+    }
+    l->gin = l->gin_ws;
+    return CNNL_OK;
+}
+
+static const cnnl__layer_ops act_ops[] = {
+    {"ReLU", act_forward, act_backward, NULL},    {"LeakyReLU", act_forward, act_backward, NULL},
+    {"ELU", act_forward, act_backward, NULL},     {"Tanh", act_forward, act_backward, NULL},
+    {"Sigmoid", act_forward, act_backward, NULL}, {"Softmax", act_forward, act_backward, NULL},
+};
+
+CNNL_API cnnl_status cnnl_activation_create(cnnl_layer **out, cnnl_activation kind, float param)
+{
+    if (!out)
+        return cnnl__error(CNNL_EINVAL, "cnnl_activation_create: out is NULL");
+    *out = NULL;
+    if ((int)kind < 0 || (int)kind > (int)CNNL_ACT_SOFTMAX)
+        return cnnl__error(CNNL_EINVAL, "cnnl_activation_create: unknown activation %d", (int)kind);
+    if (!isfinite(param))
+        return cnnl__error(CNNL_EINVAL, "cnnl_activation_create: %s parameter is not finite", act_kind_name(kind));
+    activation *A = (activation *)cnnl__layer_new(sizeof(activation), &act_ops[kind]);
+    if (!A)
+        return CNNL_ENOMEM;
+    A->kind = kind;
+    A->param = param;
+    *out = &A->base;
+    return CNNL_OK;
+}
+
+/* Inverted dropout: the mask holds 0 or 1/(1-p) so evaluation needs no rescaling. */
+typedef struct dropout {
+    struct cnnl_layer base;
+    float p;
+    cnnl_tensor *mask;
+    bool masked; /* the last forward applied the mask */
+} dropout;
+
+static cnnl_status dropout_forward(cnnl_layer *l, const cnnl_tensor *x)
+{
+    dropout *D = (dropout *)l;
+    D->masked = l->training && D->p > 0.0f;
+    if (!D->masked) {
+        l->out_view = *x;
+        l->out_view.capacity = 0;
+        l->out = &l->out_view;
+        return CNNL_OK;
+    }
+    cnnl_status st = cnnl__tensor_ensure(&l->out_ws, x->ndim, x->shape);
+    if (st == CNNL_OK)
+        st = cnnl__tensor_ensure(&D->mask, x->ndim, x->shape);
+    if (st != CNNL_OK)
+        return st;
+    float keep = 1.0f / (1.0f - D->p);
+    float *m = D->mask->data;
+    for (size_t i = 0; i < x->numel; i++)
+        m[i] = cnnl__rng_uniform(l->rng) < D->p ? 0.0f : keep;
+    cnnl__mul(x->data, m, l->out_ws->data, x->numel);
+    l->out = l->out_ws;
+    return CNNL_OK;
+}
+
+static cnnl_status dropout_backward(cnnl_layer *l, const cnnl_tensor *x, const cnnl_tensor *gy, bool want_gin,
+                                    bool param_grads)
+{
+    dropout *D = (dropout *)l;
+    (void)param_grads;
+    if (!want_gin)
+        return CNNL_OK;
+    if (!D->masked) {
+        l->gin_view = *gy;
+        l->gin_view.capacity = 0;
+        l->gin = &l->gin_view;
+        return CNNL_OK;
+    }
+    cnnl_status st = cnnl__tensor_ensure(&l->gin_ws, x->ndim, x->shape);
+    if (st != CNNL_OK)
+        return st;
+    cnnl__mul(gy->data, D->mask->data, l->gin_ws->data, x->numel);
+    l->gin = l->gin_ws;
+    return CNNL_OK;
+}
+
+static void dropout_destroy(cnnl_layer *l)
+{
+    cnnl_tensor_free(((dropout *)l)->mask);
+}
+
+static const cnnl__layer_ops dropout_ops = {"Dropout", dropout_forward, dropout_backward, dropout_destroy};
+
+CNNL_API cnnl_status cnnl_dropout_create(cnnl_layer **out, float p)
+{
+    if (!out)
+        return cnnl__error(CNNL_EINVAL, "cnnl_dropout_create: out is NULL");
+    *out = NULL;
+    if (!(p >= 0.0f && p < 1.0f))
+        return cnnl__error(CNNL_EINVAL, "cnnl_dropout_create: p is %g; must be in [0, 1)", (double)p);
+    dropout *D = (dropout *)cnnl__layer_new(sizeof(dropout), &dropout_ops);
+    if (!D)
+        return CNNL_ENOMEM;
+    D->p = p;
+    *out = &D->base;
+    return CNNL_OK;
+}

@@ -1,0 +1,121 @@
+/* BatchNorm2d: batch statistics in training (running statistics updated with momentum 0.1 and
+ * the unbiased variance), running statistics in evaluation. */
+#include <math.h>
+#include <stdio.h>
+
+#include "core/internal.h"
+#include "nn/layer.h"
+#include "ops/kernels.h"
+
+#define BN_EPS 1e-5f
+#define BN_MOMENTUM 0.1f
+
+typedef struct batchnorm {
+    struct cnnl_layer base;
+    int c;
+    cnnl_tensor *stats; /* mean, invstd, unbiased var of the last forward: 3 x c */
+    bool batch_stats;   /* the last forward normalised with batch statistics */
+} batchnorm;
+
+enum { GAMMA, BETA, RMEAN, RVAR, NBT };
+
+static cnnl_status bn_forward(cnnl_layer *l, const cnnl_tensor *x)
+{
+    batchnorm *B = (batchnorm *)l;
+    if (x->ndim != 4 || x->shape[1] != B->c) {
+        char want[64];
+        snprintf(want, sizeof want, "N x %d x H x W", B->c);
+        return cnnl__layer_shape_error(l, x, want);
+    }
+    int n = (int)x->shape[0], c = B->c;
+    size_t hw = (size_t)x->shape[2] * (size_t)x->shape[3];
+    if (l->training && (size_t)n * hw < 2)
+        return cnnl__error(CNNL_ESHAPE, "%s: training needs more than one value per channel (input %lldx%lldx%lldx%lld)",
+                           cnnl__layer_label(l), (long long)x->shape[0], (long long)x->shape[1],
+                           (long long)x->shape[2], (long long)x->shape[3]);
+    int64_t ss[2] = {3, c};
+    cnnl_status st = cnnl__tensor_ensure(&B->stats, 2, ss);
+    if (st == CNNL_OK)
+        st = cnnl__tensor_ensure(&l->out_ws, x->ndim, x->shape);
+    if (st != CNNL_OK)
+        return st;
+    float *mean = B->stats->data, *invstd = mean + c, *var = invstd + c;
+    B->batch_stats = l->training;
+    if (l->training) {
+        cnnl__bn_stats(x->data, n, c, hw, BN_EPS, mean, invstd, var);
+        float *rm = l->state[RMEAN].data, *rv = l->state[RVAR].data;
+        for (int i = 0; i < c; i++) {
+            rm[i] = (1.0f - BN_MOMENTUM) * rm[i] + BN_MOMENTUM * mean[i];
+            rv[i] = (1.0f - BN_MOMENTUM) * rv[i] + BN_MOMENTUM * var[i];
+        }
+        l->state[NBT].data_i64[0]++;
+    } else {
+        for (int i = 0; i < c; i++) {
+            mean[i] = l->state[RMEAN].data[i];
+            invstd[i] = (float)(1.0 / sqrt((double)l->state[RVAR].data[i] + BN_EPS));
+        }
+    }
+    l->out = l->out_ws;
+    if (!cnnl__bn_apply(x->data, n, c, hw, mean, invstd, l->state[GAMMA].data, l->state[BETA].data, l->out_ws->data))
+        return cnnl__error(CNNL_ENUMERIC, "%s: the output is not finite", cnnl__layer_label(l));
+    return CNNL_OK;
+}
+
+static cnnl_status bn_backward(cnnl_layer *l, const cnnl_tensor *x, const cnnl_tensor *gy, bool want_gin,
+                               bool param_grads)
+{
+    batchnorm *B = (batchnorm *)l;
+    int n = (int)x->shape[0], c = B->c;
+    size_t hw = (size_t)x->shape[2] * (size_t)x->shape[3];
+    if (want_gin) {
+        cnnl_status st = cnnl__tensor_ensure(&l->gin_ws, x->ndim, x->shape);
+        if (st != CNNL_OK)
+            return st;
+        l->gin = l->gin_ws;
+    }
+    float *mean = B->stats->data, *invstd = mean + c;
+    cnnl__bn_backward(x->data, gy->data, n, c, hw, mean, invstd, l->state[GAMMA].data, B->batch_stats,
+                      want_gin ? l->gin_ws->data : NULL, param_grads ? l->state[GAMMA].grad : NULL,
+                      param_grads ? l->state[BETA].grad : NULL);
+    return CNNL_OK;
+}
+
+static void bn_destroy(cnnl_layer *l)
+{
+    cnnl_tensor_free(((batchnorm *)l)->stats);
+}
+
+static const cnnl__layer_ops bn_ops = {"BatchNorm2d", bn_forward, bn_backward, bn_destroy};
+
+CNNL_API cnnl_status cnnl_batchnorm2d_create(cnnl_layer **out, int channels)
+{
+    if (!out)
+        return cnnl__error(CNNL_EINVAL, "cnnl_batchnorm2d_create: out is NULL");
+    *out = NULL;
+    if (channels < 1 || channels > (1 << 20))
+        return cnnl__error(CNNL_EINVAL, "cnnl_batchnorm2d_create: channels is %d; must be in 1..%d", channels, 1 << 20);
+    batchnorm *B = (batchnorm *)cnnl__layer_new(sizeof(batchnorm), &bn_ops);
+    if (!B)
+        return CNNL_ENOMEM;
+    B->c = channels;
+    int64_t cs[1] = {channels};
+    cnnl_status st = cnnl__layer_add_state(&B->base, "weight", 1, cs, CNNL_DTYPE_F32, true, 0, CNNL__INIT_ONES);
+    if (st == CNNL_OK)
+        st = cnnl__layer_add_state(&B->base, "bias", 1, cs, CNNL_DTYPE_F32, true, 0, CNNL__INIT_ZEROS);
+    if (st == CNNL_OK)
+        st = cnnl__layer_add_state(&B->base, "running_mean", 1, cs, CNNL_DTYPE_F32, false, 0, CNNL__INIT_ZEROS);
+    if (st == CNNL_OK)
+        st = cnnl__layer_add_state(&B->base, "running_var", 1, cs, CNNL_DTYPE_F32, false, 0, CNNL__INIT_ONES);
+    if (st == CNNL_OK)
+        st = cnnl__layer_add_state(&B->base, "num_batches_tracked", 0, NULL, CNNL_DTYPE_I64, false, 0,
+                                   CNNL__INIT_ZEROS);
+    if (st != CNNL_OK) {
+        cnnl_layer_free(&B->base);
+        return st;
+    }
+    /* Usable without cnnl_model_init(): weight 1, running variance 1. */
+    for (int i = 0; i < channels; i++)
+        B->base.state[GAMMA].data[i] = B->base.state[RVAR].data[i] = 1.0f;
+    *out = &B->base;
+    return CNNL_OK;
+}

@@ -1,0 +1,133 @@
+/*
+ * Conv2d. The kernels (lib/ops/conv.c) run one image per thread at a time; this layer keeps
+ * their workspaces: one im2col buffer and one weight-gradient accumulator per thread, sized
+ * on first use and reused afterwards.
+ */
+#include <stdio.h>
+
+#include "core/internal.h"
+#include "nn/layer.h"
+#include "ops/kernels.h"
+
+typedef struct conv {
+    struct cnnl_layer base;
+    int in_c, out_c, k, stride, pad;
+    bool bias;
+    cnnl_tensor *col; /* threads x im2col buffer */
+    cnnl_tensor *acc; /* threads x (weight + bias) partial gradients */
+} conv;
+
+static cnnl_status conv_geom(cnnl_layer *l, const cnnl_tensor *x, cnnl__conv_geom *g)
+{
+    conv *C = (conv *)l;
+    char want[96];
+    snprintf(want, sizeof want, "N x %d x H x W with H, W + 2*%d >= %d", C->in_c, C->pad, C->k);
+    if (x->ndim != 4 || x->shape[1] != C->in_c || x->shape[2] + 2 * C->pad < C->k ||
+        x->shape[3] + 2 * C->pad < C->k || x->shape[2] > 1 << 20 || x->shape[3] > 1 << 20)
+        return cnnl__layer_shape_error(l, x, want);
+    g->n = (int)x->shape[0];
+    g->c = C->in_c;
+    g->h = (int)x->shape[2];
+    g->w = (int)x->shape[3];
+    g->oc = C->out_c;
+    g->k = C->k;
+    g->stride = C->stride;
+    g->pad = C->pad;
+    g->oh = (g->h + 2 * g->pad - g->k) / g->stride + 1;
+    g->ow = (g->w + 2 * g->pad - g->k) / g->stride + 1;
+    return CNNL_OK;
+}
+
+static cnnl_status ensure_col(conv *C, const cnnl__conv_geom *g, int threads)
+{
+    int64_t shape[2] = {threads, (int64_t)cnnl__conv_col_floats(g)};
+    return cnnl__tensor_ensure(&C->col, 2, shape);
+}
+
+static cnnl_status conv_forward(cnnl_layer *l, const cnnl_tensor *x)
+{
+    conv *C = (conv *)l;
+    cnnl__conv_geom g;
+    cnnl_status st = conv_geom(l, x, &g);
+    if (st != CNNL_OK)
+        return st;
+    int threads = cnnl__num_threads();
+    if ((st = ensure_col(C, &g, threads)) != CNNL_OK ||
+        (st = cnnl__tensor_ensure4(&l->out_ws, g.n, g.oc, g.oh, g.ow)) != CNNL_OK)
+        return st;
+    l->out = l->out_ws;
+    bool ok = cnnl__conv2d_forward(&g, x->data, l->state[0].data, C->bias ? l->state[1].data : NULL,
+                                   l->out_ws->data, C->col->data, threads);
+    if (!ok)
+        return cnnl__error(CNNL_ENUMERIC, "%s: the output is not finite", cnnl__layer_label(l));
+    return CNNL_OK;
+}
+
+static cnnl_status conv_backward(cnnl_layer *l, const cnnl_tensor *x, const cnnl_tensor *gy, bool want_gin,
+                                 bool param_grads)
+{
+    conv *C = (conv *)l;
+    cnnl__conv_geom g;
+    cnnl_status st = conv_geom(l, x, &g);
+    if (st != CNNL_OK)
+        return st;
+    int threads = cnnl__num_threads();
+    int64_t acc_shape[2] = {threads, (int64_t)g.oc * g.c * g.k * g.k + g.oc};
+    if ((st = ensure_col(C, &g, threads)) != CNNL_OK || (st = cnnl__tensor_ensure(&C->acc, 2, acc_shape)) != CNNL_OK)
+        return st;
+    if (want_gin) {
+        if ((st = cnnl__tensor_ensure(&l->gin_ws, x->ndim, x->shape)) != CNNL_OK)
+            return st;
+        l->gin = l->gin_ws;
+    }
+    cnnl__conv2d_backward(&g, x->data, l->state[0].data, gy->data, want_gin ? l->gin_ws->data : NULL,
+                          param_grads ? l->state[0].grad : NULL, param_grads && C->bias ? l->state[1].grad : NULL,
+                          C->col->data, C->acc->data, threads);
+    return CNNL_OK;
+}
+
+static void conv_destroy(cnnl_layer *l)
+{
+    conv *C = (conv *)l;
+    cnnl_tensor_free(C->col);
+    cnnl_tensor_free(C->acc);
+}
+
+static const cnnl__layer_ops conv_ops = {"Conv2d", conv_forward, conv_backward, conv_destroy};
+
+CNNL_API cnnl_status cnnl_conv2d_create(cnnl_layer **out, int in_channels, int out_channels, int kernel,
+                                        int stride, int padding, bool bias)
+{
+    if (!out)
+        return cnnl__error(CNNL_EINVAL, "cnnl_conv2d_create: out is NULL");
+    *out = NULL;
+    const char *bad = in_channels < 1 ? "in_channels" : out_channels < 1 ? "out_channels" : kernel < 1 ? "kernel"
+                      : stride < 1 ? "stride" : padding < 0 ? "padding" : NULL;
+    if (bad)
+        return cnnl__error(CNNL_EINVAL, "cnnl_conv2d_create: %s is out of range (in_channels %d, out_channels %d, "
+                           "kernel %d, stride %d, padding %d)", bad, in_channels, out_channels, kernel, stride,
+                           padding);
+    if (in_channels > 65536 || out_channels > 65536 || kernel > 64 || padding > 64)
+        return cnnl__error(CNNL_EINVAL, "cnnl_conv2d_create: sizes too large");
+    conv *C = (conv *)cnnl__layer_new(sizeof(conv), &conv_ops);
+    if (!C)
+        return CNNL_ENOMEM;
+    C->in_c = in_channels;
+    C->out_c = out_channels;
+    C->k = kernel;
+    C->stride = stride;
+    C->pad = padding;
+    C->bias = bias;
+    size_t fan_in = (size_t)in_channels * kernel * kernel;
+    int64_t ws[4] = {out_channels, in_channels, kernel, kernel}, bs[1] = {out_channels};
+    cnnl_status st = cnnl__layer_add_state(&C->base, "weight", 4, ws, CNNL_DTYPE_F32, true, fan_in,
+                                           CNNL__INIT_KAIMING);
+    if (st == CNNL_OK && bias)
+        st = cnnl__layer_add_state(&C->base, "bias", 1, bs, CNNL_DTYPE_F32, true, fan_in, CNNL__INIT_KAIMING);
+    if (st != CNNL_OK) {
+        cnnl_layer_free(&C->base);
+        return st;
+    }
+    *out = &C->base;
+    return CNNL_OK;
+}

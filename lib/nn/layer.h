@@ -1,0 +1,77 @@
+/*
+ * The layer vtable shared by lib/nn/. A layer owns its output and input-gradient tensors and
+ * its workspaces; the model owns the layers and passes each one the previous layer's output.
+ */
+#ifndef CNNL_NN_LAYER_H
+#define CNNL_NN_LAYER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cnnlite/model.h"
+#include "core/rng_impl.h"
+#include "core/tensor_impl.h"
+
+/* One named tensor of a layer's state; names are "<layer name>.<suffix>". */
+typedef struct cnnl__state {
+    const char *suffix;
+    int ndim;
+    int64_t shape[4];
+    size_t numel;
+    cnnl_dtype dtype;
+    float *data;
+    int64_t *data_i64;
+    float *grad;
+    bool trainable;
+    size_t fan_in; /* for initialisation of weights and biases; 0 for others */
+    enum { CNNL__INIT_KAIMING, CNNL__INIT_ONES, CNNL__INIT_ZEROS } init;
+} cnnl__state;
+
+enum { CNNL__MAX_STATE = 5 };
+
+typedef struct cnnl__layer_ops {
+    const char *kind; /* PyTorch class name, e.g. "Conv2d" */
+    /* Compute l->out from @p in (shapes checked by the layer). */
+    cnnl_status (*forward)(cnnl_layer *l, const cnnl_tensor *in);
+    /* From @p gout (shape of l->out): when @p want_gin, write l->gin; when @p param_grads,
+     * accumulate parameter gradients. @p in is the forward input. */
+    cnnl_status (*backward)(cnnl_layer *l, const cnnl_tensor *in, const cnnl_tensor *gout, bool want_gin,
+                            bool param_grads);
+    void (*destroy)(cnnl_layer *l); /* free layer-specific memory (not the common part) */
+} cnnl__layer_ops;
+
+struct cnnl_layer {
+    const cnnl__layer_ops *ops;
+    char *name;            /* set by cnnl_model_add */
+    bool training;
+    cnnl_rng *rng;         /* the model's dropout stream (borrowed) */
+    int nstate;
+    cnnl__state state[CNNL__MAX_STATE];
+    cnnl_tensor *out_ws;   /* owned output storage */
+    cnnl_tensor *gin_ws;   /* owned input-gradient storage */
+    const cnnl_tensor *out;/* the output: out_ws, or a view */
+    const cnnl_tensor *gin;/* the input gradient: gin_ws, or a view */
+    cnnl_tensor out_view, gin_view; /* views for layers that only reshape */
+};
+
+/* Allocate a zeroed layer of @p size bytes (>= sizeof(struct cnnl_layer)) with @p ops. */
+cnnl_layer *cnnl__layer_new(size_t size, const cnnl__layer_ops *ops);
+
+/* Add a state tensor (allocated zeroed; with a zeroed gradient when trainable). */
+cnnl_status cnnl__layer_add_state(cnnl_layer *l, const char *suffix, int ndim, const int64_t *shape,
+                                  cnnl_dtype dtype, bool trainable, size_t fan_in, int init);
+
+/* "a x b x c" rendering of a shape for messages; returns @p buf. */
+const char *cnnl__shape_str(const cnnl_tensor *t, char *buf, size_t len);
+
+/* Name of the layer for messages: "features.1 (Conv2d)". Uses a thread-local buffer. */
+const char *cnnl__layer_label(const cnnl_layer *l);
+
+/* Shape error naming the layer, what it expected and what it got. */
+cnnl_status cnnl__layer_shape_error(const cnnl_layer *l, const cnnl_tensor *got, const char *expected);
+
+/* True when every value is finite. */
+bool cnnl__all_finite(const float *x, size_t n);
+
+#endif

@@ -1,0 +1,440 @@
+/*
+ * The sequential model: owns its layers, runs them forward and backward, and exposes their
+ * state under PyTorch's state_dict names.
+ *
+ * Backward stops at the first layer that has parameters: nothing needs the gradient below
+ * it (for the report's network that saves the first convolution's input gradient, the most
+ * expensive col2im of the step). cnnl_model_input_grad() computes the rest on request.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "nn/layer.h"
+#include "nn/model_impl.h"
+#include "ops/kernels.h"
+
+typedef struct state_ref {
+    cnnl_layer *layer;
+    int index;
+    char *name;
+} state_ref;
+
+struct cnnl_model {
+    cnnl_layer **layers;
+    size_t n, cap;
+    state_ref *states;
+    size_t nstates, states_cap;
+    bool training;
+    cnnl_rng rng; /* dropout stream */
+    const cnnl_tensor *input;
+    bool have_forward, have_backward, gin_ready;
+    bool has_report;
+    cnnl_report_opts report;
+};
+
+CNNL_API void cnnl_layer_free(cnnl_layer *l)
+{
+    if (!l)
+        return;
+    if (l->ops->destroy)
+        l->ops->destroy(l);
+    for (int i = 0; i < l->nstate; i++) {
+        cnnl__free(l->state[i].data);
+        cnnl__free(l->state[i].data_i64);
+        cnnl__free(l->state[i].grad);
+    }
+    cnnl_tensor_free(l->out_ws);
+    cnnl_tensor_free(l->gin_ws);
+    free(l->name);
+    free(l);
+}
+
+CNNL_API cnnl_status cnnl_model_create(cnnl_model **out)
+{
+    if (!out)
+        return cnnl__error(CNNL_EINVAL, "cnnl_model_create: out is NULL");
+    cnnl_model *m = calloc(1, sizeof *m);
+    *out = NULL;
+    if (!m)
+        return cnnl__error(CNNL_ENOMEM, "cnnl_model_create: out of memory");
+    m->training = true;
+    cnnl__rng_seed(&m->rng, 0, CNNL_RNG_DROPOUT);
+    *out = m;
+    return CNNL_OK;
+}
+
+CNNL_API void cnnl_model_free(cnnl_model *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->n; i++)
+        cnnl_layer_free(m->layers[i]);
+    for (size_t i = 0; i < m->nstates; i++)
+        free(m->states[i].name);
+    free(m->states);
+    free(m->layers);
+    free(m);
+}
+
+static char *join_name(const char *prefix, const char *suffix)
+{
+    size_t len = strlen(prefix) + strlen(suffix) + 2;
+    char *s = malloc(len);
+    if (s)
+        snprintf(s, len, "%s.%s", prefix, suffix);
+    return s;
+}
+
+static cnnl_status add_states(cnnl_model *m, cnnl_layer *l)
+{
+    for (int i = 0; i < l->nstate; i++) {
+        if (m->nstates == m->states_cap) {
+            size_t cap = m->states_cap ? 2 * m->states_cap : 16;
+            state_ref *s = realloc(m->states, cap * sizeof *s);
+            if (!s)
+                return cnnl__error(CNNL_ENOMEM, "cnnl_model_add: out of memory");
+            m->states = s;
+            m->states_cap = cap;
+        }
+        char *name = join_name(l->name, l->state[i].suffix);
+        if (!name)
+            return cnnl__error(CNNL_ENOMEM, "cnnl_model_add: out of memory");
+        m->states[m->nstates++] = (state_ref){l, i, name};
+    }
+    return CNNL_OK;
+}
+
+CNNL_API cnnl_status cnnl_model_add(cnnl_model *m, const char *name, cnnl_layer *l)
+{
+    if (!m || !l) {
+        cnnl_layer_free(l);
+        return cnnl__error(CNNL_EINVAL, "cnnl_model_add: %s is NULL", m ? "layer" : "model");
+    }
+    char idx[32];
+    if (!name) {
+        snprintf(idx, sizeof idx, "%zu", m->n);
+        name = idx;
+    }
+    for (size_t i = 0; i < m->n; i++)
+        if (strcmp(m->layers[i]->name, name) == 0) {
+            cnnl_layer_free(l);
+            return cnnl__error(CNNL_EINVAL, "cnnl_model_add: a layer named \"%s\" exists already", name);
+        }
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? 2 * m->cap : 8;
+        cnnl_layer **ls = realloc(m->layers, cap * sizeof *ls);
+        if (!ls) {
+            cnnl_layer_free(l);
+            return cnnl__error(CNNL_ENOMEM, "cnnl_model_add: out of memory");
+        }
+        m->layers = ls;
+        m->cap = cap;
+    }
+    l->name = strdup(name);
+    if (!l->name) {
+        cnnl_layer_free(l);
+        return cnnl__error(CNNL_ENOMEM, "cnnl_model_add: out of memory");
+    }
+    size_t before = m->nstates;
+    cnnl_status st = add_states(m, l);
+    if (st != CNNL_OK) {
+        for (size_t i = before; i < m->nstates; i++)
+            free(m->states[i].name);
+        m->nstates = before;
+        cnnl_layer_free(l);
+        return st;
+    }
+    l->training = m->training;
+    l->rng = &m->rng;
+    m->layers[m->n++] = l;
+    m->have_forward = m->have_backward = false;
+    return CNNL_OK;
+}
+
+static void init_state(cnnl__state *s, cnnl_rng *rng)
+{
+    if (s->dtype == CNNL_DTYPE_I64) {
+        memset(s->data_i64, 0, s->numel * sizeof(int64_t));
+        return;
+    }
+    if (s->grad)
+        memset(s->grad, 0, s->numel * sizeof(float));
+    switch (s->init) {
+    case CNNL__INIT_KAIMING: {
+        /* kaiming_uniform_(a = sqrt(5)) gives the same bound as the bias: 1 / sqrt(fan_in). */
+        float bound = s->fan_in ? (float)(1.0 / sqrt((double)s->fan_in)) : 0.0f;
+        for (size_t i = 0; i < s->numel; i++)
+            s->data[i] = (2.0f * cnnl__rng_uniform(rng) - 1.0f) * bound;
+        break;
+    }
+    case CNNL__INIT_ONES:
+        for (size_t i = 0; i < s->numel; i++)
+            s->data[i] = 1.0f;
+        break;
+    case CNNL__INIT_ZEROS:
+        memset(s->data, 0, s->numel * sizeof(float));
+        break;
+    }
+}
+
+CNNL_API cnnl_status cnnl_model_init(cnnl_model *m, uint64_t seed)
+{
+    if (!m)
+        return cnnl__error(CNNL_EINVAL, "cnnl_model_init: model is NULL");
+    cnnl_rng rng;
+    cnnl__rng_seed(&rng, seed, CNNL_RNG_INIT);
+    for (size_t i = 0; i < m->n; i++)
+        for (int j = 0; j < m->layers[i]->nstate; j++)
+            init_state(&m->layers[i]->state[j], &rng);
+    cnnl__rng_seed(&m->rng, seed, CNNL_RNG_DROPOUT);
+    if (m->has_report)
+        m->report.seed = seed;
+    return CNNL_OK;
+}
+
+CNNL_API cnnl_status cnnl_model_set_training(cnnl_model *m, bool training)
+{
+    if (!m)
+        return cnnl__error(CNNL_EINVAL, "cnnl_model_set_training: model is NULL");
+    m->training = training;
+    for (size_t i = 0; i < m->n; i++)
+        m->layers[i]->training = training;
+    return CNNL_OK;
+}
+
+CNNL_API bool cnnl_model_is_training(const cnnl_model *m)
+{
+    return m ? m->training : false;
+}
+
+CNNL_API cnnl_status cnnl_model_forward(cnnl_model *m, const cnnl_tensor *input, const cnnl_tensor **output)
+{
+    if (output)
+        *output = NULL;
+    if (!m || !input || !output)
+        return cnnl__error(CNNL_EINVAL, "cnnl_model_forward: %s is NULL", !m ? "model" : !input ? "input" : "output");
+    if (m->n == 0)
+        return cnnl__error(CNNL_EINVAL, "cnnl_model_forward: the model has no layers");
+    m->have_forward = m->have_backward = m->gin_ready = false;
+    if (!cnnl__finite(input->data, input->numel))
+        return cnnl__error(CNNL_ENUMERIC, "cnnl_model_forward: the input holds a non-finite value (NaN or infinity)");
+    const cnnl_tensor *cur = input;
+    for (size_t i = 0; i < m->n; i++) {
+        cnnl_layer *l = m->layers[i];
+        cnnl_status st = l->ops->forward(l, cur);
+        if (st != CNNL_OK)
+            return st;
+        cur = l->out;
+    }
+    m->input = input;
+    m->have_forward = true;
+    *output = cur;
+    return CNNL_OK;
+}
+
+static bool has_params(const cnnl_layer *l)
+{
+    for (int i = 0; i < l->nstate; i++)
+        if (l->state[i].trainable)
+            return true;
+    return false;
+}
+
+static cnnl_status check_grads(const cnnl_layer *l)
+{
+    for (int i = 0; i < l->nstate; i++) {
+        const cnnl__state *s = &l->state[i];
+        if (s->grad && !cnnl__finite(s->grad, s->numel))
+            return cnnl__error(CNNL_ENUMERIC, "%s: the gradient of %s is not finite", cnnl__layer_label(l), s->suffix);
+    }
+    return CNNL_OK;
+}
+
+static const cnnl_tensor *layer_input(const cnnl_model *m, size_t i)
+{
+    return i == 0 ? m->input : m->layers[i - 1]->out;
+}
+
+static size_t first_param_layer(const cnnl_model *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        if (has_params(m->layers[i]))
+            return i;
+    return 0;
+}
+
+static bool same_shape(const cnnl_tensor *a, const cnnl_tensor *b)
+{
+    if (a->ndim != b->ndim)
+        return false;
+    for (int i = 0; i < a->ndim; i++)
+        if (a->shape[i] != b->shape[i])
+            return false;
+    return true;
+}
+
+CNNL_API cnnl_status cnnl_model_backward(cnnl_model *m, const cnnl_tensor *grad_output)
+{
+    if (!m || !grad_output)
+        return cnnl__error(CNNL_EINVAL, "cnnl_model_backward: %s is NULL", m ? "grad_output" : "model");
+    if (!m->have_forward)
+        return cnnl__error(CNNL_ESTATE, "cnnl_model_backward: no forward pass to go back through");
+    const cnnl_tensor *out = m->layers[m->n - 1]->out;
+    if (!same_shape(out, grad_output)) {
+        char a[96], b[96];
+        return cnnl__error(CNNL_ESHAPE, "cnnl_model_backward: grad_output has shape %s; the output has %s",
+                           cnnl__shape_str(grad_output, a, sizeof a), cnnl__shape_str(out, b, sizeof b));
+    }
+    if (!cnnl__finite(grad_output->data, grad_output->numel))
+        return cnnl__error(CNNL_ENUMERIC, "cnnl_model_backward: grad_output holds a non-finite value");
+    m->have_backward = m->gin_ready = false;
+    size_t f = first_param_layer(m);
+    /* Compute the input gradient right away when it is cheap to know: all layers need it. */
+    bool eager = f == m->n - 1 || !has_params(m->layers[f]);
+    if (eager)
+        f = 0;
+    const cnnl_tensor *gout = grad_output;
+    for (size_t i = m->n; i-- > f;) {
+        cnnl_layer *l = m->layers[i];
+        bool want_gin = i > f || eager;
+        cnnl_status st = l->ops->backward(l, layer_input(m, i), gout, want_gin, true);
+        if (st == CNNL_OK)
+            st = check_grads(l);
+        if (st != CNNL_OK)
+            return st;
+        gout = l->gin;
+    }
+    m->have_backward = true;
+    m->gin_ready = eager;
+    return CNNL_OK;
+}
+
+CNNL_API cnnl_status cnnl_model_input_grad(cnnl_model *m, const cnnl_tensor **grad_input)
+{
+    if (grad_input)
+        *grad_input = NULL;
+    if (!m || !grad_input)
+        return cnnl__error(CNNL_EINVAL, "cnnl_model_input_grad: %s is NULL", m ? "grad_input" : "model");
+    if (!m->have_backward)
+        return cnnl__error(CNNL_ESTATE, "cnnl_model_input_grad: no backward pass since the last forward");
+    if (!m->gin_ready) {
+        size_t f = first_param_layer(m);
+        for (size_t i = f + 1; i-- > 0;) {
+            cnnl_layer *l = m->layers[i];
+            cnnl_status st = l->ops->backward(l, layer_input(m, i), m->layers[i + 1]->gin, true, false);
+            if (st != CNNL_OK)
+                return st;
+        }
+        m->gin_ready = true;
+    }
+    *grad_input = m->layers[0]->gin;
+    return CNNL_OK;
+}
+
+CNNL_API cnnl_status cnnl_model_zero_grad(cnnl_model *m)
+{
+    if (!m)
+        return cnnl__error(CNNL_EINVAL, "cnnl_model_zero_grad: model is NULL");
+    for (size_t i = 0; i < m->n; i++)
+        for (int j = 0; j < m->layers[i]->nstate; j++) {
+            cnnl__state *s = &m->layers[i]->state[j];
+            if (s->grad)
+                memset(s->grad, 0, s->numel * sizeof(float));
+        }
+    return CNNL_OK;
+}
+
+CNNL_API size_t cnnl_model_num_params(const cnnl_model *m)
+{
+    size_t total = 0;
+    if (!m)
+        return 0;
+    for (size_t i = 0; i < m->nstates; i++) {
+        const cnnl__state *s = &m->states[i].layer->state[m->states[i].index];
+        if (s->trainable)
+            total += s->numel;
+    }
+    return total;
+}
+
+CNNL_API size_t cnnl_model_state_count(const cnnl_model *m)
+{
+    return m ? m->nstates : 0;
+}
+
+static void fill_info(const state_ref *r, cnnl_param_info *info)
+{
+    const cnnl__state *s = &r->layer->state[r->index];
+    memset(info, 0, sizeof *info);
+    info->name = r->name;
+    info->ndim = s->ndim;
+    for (int i = 0; i < s->ndim; i++)
+        info->shape[i] = s->shape[i];
+    info->numel = s->numel;
+    info->dtype = s->dtype;
+    info->data = s->data;
+    info->data_i64 = s->data_i64;
+    info->grad = s->grad;
+    info->trainable = s->trainable;
+}
+
+CNNL_API cnnl_status cnnl_model_state_at(cnnl_model *m, size_t index, cnnl_param_info *info)
+{
+    if (!m || !info)
+        return cnnl__error(CNNL_EINVAL, "cnnl_model_state_at: %s is NULL", m ? "info" : "model");
+    if (index >= m->nstates)
+        return cnnl__error(CNNL_ERANGE, "cnnl_model_state_at: index %zu; the model has %zu state tensors", index,
+                           m->nstates);
+    fill_info(&m->states[index], info);
+    return CNNL_OK;
+}
+
+CNNL_API cnnl_status cnnl_model_state_find(cnnl_model *m, const char *name, cnnl_param_info *info)
+{
+    if (!m || !name || !info)
+        return cnnl__error(CNNL_EINVAL, "cnnl_model_state_find: %s is NULL", !m ? "model" : !name ? "name" : "info");
+    for (size_t i = 0; i < m->nstates; i++)
+        if (strcmp(m->states[i].name, name) == 0) {
+            fill_info(&m->states[i], info);
+            return CNNL_OK;
+        }
+    return cnnl__error(CNNL_ENOTFOUND, "cnnl_model_state_find: no state tensor named \"%s\"", name);
+}
+
+CNNL_API cnnl_status cnnl_model_get_rng_state(const cnnl_model *m, uint64_t state[4])
+{
+    if (!m || !state)
+        return cnnl__error(CNNL_EINVAL, "cnnl_model_get_rng_state: %s is NULL", m ? "state" : "model");
+    memcpy(state, m->rng.s, sizeof m->rng.s);
+    return CNNL_OK;
+}
+
+CNNL_API cnnl_status cnnl_model_set_rng_state(cnnl_model *m, const uint64_t state[4])
+{
+    if (!m || !state)
+        return cnnl__error(CNNL_EINVAL, "cnnl_model_set_rng_state: %s is NULL", m ? "state" : "model");
+    if ((state[0] | state[1] | state[2] | state[3]) == 0)
+        return cnnl__error(CNNL_EINVAL, "cnnl_model_set_rng_state: the all-zero state is invalid");
+    memcpy(m->rng.s, state, sizeof m->rng.s);
+    m->rng.has_spare = false;
+    return CNNL_OK;
+}
+
+void cnnl__model_set_report(cnnl_model *m, const cnnl_report_opts *opts)
+{
+    m->has_report = true;
+    m->report = *opts;
+}
+
+CNNL_API cnnl_status cnnl_model_report_opts(const cnnl_model *m, cnnl_report_opts *opts)
+{
+    if (!m || !opts)
+        return cnnl__error(CNNL_EINVAL, "cnnl_model_report_opts: %s is NULL", m ? "opts" : "model");
+    if (!m->has_report)
+        return cnnl__error(CNNL_ENOTFOUND, "cnnl_model_report_opts: the model was not made by cnnl_report_net_create");
+    *opts = m->report;
+    return CNNL_OK;
+}

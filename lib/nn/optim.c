@@ -1,0 +1,451 @@
+/*
+ * Adam, AdamW and SGD with torch.optim's update rules (single-tensor path of PyTorch 1.13),
+ * working through the public model API: the trainable entries of the model's state.
+ *
+ * The update is element-wise, so the parameters are treated as one concatenated vector that
+ * is split evenly over the threads; each thread walks the parameter spans inside its range
+ * with a SIMD loop. The result does not depend on the thread count.
+ */
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cnnlite/optim.h"
+#include "core/internal.h"
+
+/* Below this many scalars one thread is faster than waking the others. */
+#define PARALLEL_MIN 65536
+
+typedef enum opt_kind { OPT_ADAM, OPT_SGD } opt_kind;
+
+typedef struct opt_param {
+    cnnl_param_info info; /* borrowed views of the model's parameter */
+    size_t offset;        /* first element in the concatenated vector */
+    float *state[2];      /* Adam: exp_avg, exp_avg_sq; SGD: momentum buffer; else NULL */
+    char *state_name[2];
+} opt_param;
+
+struct cnnl_optimizer {
+    opt_kind kind;
+    cnnl_model *model;
+    cnnl_adam_opts adam;
+    cnnl_sgd_opts sgd;
+    float lr;
+    int64_t steps;
+    size_t nparams, total;
+    int states_per_param; /* 2 (Adam), 1 (SGD with momentum) or 0 */
+    opt_param *params;
+};
+
+/* Per-step scalars of the update, computed once in double as PyTorch does in Python. */
+typedef struct adam_coef {
+    float l2;        /* Adam: grad += l2 * p */
+    float decay;     /* AdamW: p *= decay before the update */
+    float beta1, one_minus_beta1, beta2, one_minus_beta2;
+    float bc2_sqrt;  /* sqrt(1 - beta2^t) */
+    float eps;
+    float neg_step;  /* -lr / (1 - beta1^t) */
+} adam_coef;
+
+typedef struct sgd_coef {
+    float wd, momentum, one_minus_dampening, neg_lr;
+    bool first, nesterov;
+} sgd_coef;
+
+/* ---- options ------------------------------------------------------------------------- */
+
+CNNL_API cnnl_adam_opts cnnl_adam_opts_default(void)
+{
+    cnnl_adam_opts o = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.0f,
+                        .decoupled = false};
+    return o;
+}
+
+CNNL_API cnnl_sgd_opts cnnl_sgd_opts_default(void)
+{
+    cnnl_sgd_opts o = {.lr = 0.01f, .momentum = 0.0f, .dampening = 0.0f, .weight_decay = 0.0f, .nesterov = false};
+    return o;
+}
+
+static bool nonneg_finite(float v)
+{
+    return isfinite(v) && v >= 0.0f;
+}
+
+static cnnl_status check_adam(const cnnl_adam_opts *o)
+{
+    static const char who[] = "cnnl_optimizer_adam";
+    if (!nonneg_finite(o->lr))
+        return cnnl__error(CNNL_EINVAL, "%s: learning rate %g must be finite and >= 0", who, (double)o->lr);
+    if (!(o->beta1 >= 0.0f && o->beta1 < 1.0f))
+        return cnnl__error(CNNL_EINVAL, "%s: beta1 %g must be in [0, 1)", who, (double)o->beta1);
+    if (!(o->beta2 >= 0.0f && o->beta2 < 1.0f))
+        return cnnl__error(CNNL_EINVAL, "%s: beta2 %g must be in [0, 1)", who, (double)o->beta2);
+    if (!nonneg_finite(o->eps))
+        return cnnl__error(CNNL_EINVAL, "%s: eps %g must be finite and >= 0", who, (double)o->eps);
+    if (!nonneg_finite(o->weight_decay))
+        return cnnl__error(CNNL_EINVAL, "%s: weight decay %g must be finite and >= 0", who, (double)o->weight_decay);
+    return CNNL_OK;
+}
+
+static cnnl_status check_sgd(const cnnl_sgd_opts *o)
+{
+    static const char who[] = "cnnl_optimizer_sgd";
+    if (!nonneg_finite(o->lr))
+        return cnnl__error(CNNL_EINVAL, "%s: learning rate %g must be finite and >= 0", who, (double)o->lr);
+    if (!nonneg_finite(o->momentum))
+        return cnnl__error(CNNL_EINVAL, "%s: momentum %g must be finite and >= 0", who, (double)o->momentum);
+    if (!isfinite(o->dampening))
+        return cnnl__error(CNNL_EINVAL, "%s: dampening %g must be finite", who, (double)o->dampening);
+    if (!nonneg_finite(o->weight_decay))
+        return cnnl__error(CNNL_EINVAL, "%s: weight decay %g must be finite and >= 0", who, (double)o->weight_decay);
+    if (o->nesterov && (o->momentum <= 0.0f || o->dampening != 0.0f))
+        return cnnl__error(CNNL_EINVAL, "%s: Nesterov momentum needs momentum > 0 and dampening 0 (got %g and %g)",
+                           who, (double)o->momentum, (double)o->dampening);
+    return CNNL_OK;
+}
+
+/* ---- construction -------------------------------------------------------------------- */
+
+CNNL_API void cnnl_optimizer_free(cnnl_optimizer *opt)
+{
+    if (!opt)
+        return;
+    for (size_t i = 0; i < opt->nparams; i++)
+        for (int s = 0; s < 2; s++) {
+            cnnl__free(opt->params[i].state[s]);
+            free(opt->params[i].state_name[s]);
+        }
+    free(opt->params);
+    free(opt);
+}
+
+static char *joined_name(const char *param, const char *suffix)
+{
+    size_t len = strlen(param) + 1 + strlen(suffix) + 1;
+    char *s = malloc(len);
+    if (s)
+        snprintf(s, len, "%s.%s", param, suffix);
+    return s;
+}
+
+/* Allocate the zeroed state tensors of one parameter and their checkpoint names. */
+static cnnl_status alloc_states(const char *who, opt_param *p, int count, const char *const suffix[2])
+{
+    for (int s = 0; s < count; s++) {
+        p->state[s] = cnnl__alloc_zero(p->info.numel * sizeof(float));
+        p->state_name[s] = joined_name(p->info.name, suffix[s]);
+        if (!p->state[s] || !p->state_name[s])
+            return cnnl__error(CNNL_ENOMEM, "%s: out of memory for the state of %s (%zu values)", who, p->info.name,
+                               p->info.numel);
+    }
+    return CNNL_OK;
+}
+
+/* Collect the model's trainable parameters (in state_dict order) with their state. */
+static cnnl_status collect_params(const char *who, cnnl_optimizer *opt, const char *const suffix[2])
+{
+    size_t count = cnnl_model_state_count(opt->model), n = 0;
+    opt->params = calloc(count ? count : 1, sizeof *opt->params);
+    if (!opt->params)
+        return cnnl__error(CNNL_ENOMEM, "%s: out of memory", who);
+    for (size_t i = 0; i < count; i++) {
+        cnnl_param_info info;
+        cnnl_status st = cnnl_model_state_at(opt->model, i, &info);
+        if (st != CNNL_OK)
+            return st;
+        if (!info.trainable || info.dtype != CNNL_DTYPE_F32 || !info.data || !info.grad)
+            continue;
+        opt_param *p = &opt->params[n++];
+        opt->nparams = n; /* so that free() releases what was allocated so far */
+        p->info = info;
+        p->offset = opt->total;
+        if (!cnnl__add_size(opt->total, info.numel, &opt->total))
+            return cnnl__error(CNNL_EINVAL, "%s: parameter count overflows", who);
+        if ((st = alloc_states(who, p, opt->states_per_param, suffix)) != CNNL_OK)
+            return st;
+    }
+    return CNNL_OK;
+}
+
+static cnnl_status create(cnnl_optimizer **out, cnnl_model *model, cnnl_optimizer *proto, const char *who)
+{
+    static const char *const adam_suffix[2] = {"exp_avg", "exp_avg_sq"};
+    static const char *const sgd_suffix[2] = {"momentum_buffer", NULL};
+    cnnl_optimizer *opt = calloc(1, sizeof *opt);
+    if (!opt)
+        return cnnl__error(CNNL_ENOMEM, "%s: out of memory", who);
+    *opt = *proto;
+    opt->model = model;
+    cnnl_status st = collect_params(who, opt, opt->kind == OPT_ADAM ? adam_suffix : sgd_suffix);
+    if (st != CNNL_OK) {
+        cnnl_optimizer_free(opt);
+        return st;
+    }
+    *out = opt;
+    return CNNL_OK;
+}
+
+CNNL_API cnnl_status cnnl_optimizer_adam(cnnl_optimizer **out, cnnl_model *model, const cnnl_adam_opts *opts)
+{
+    static const char who[] = "cnnl_optimizer_adam";
+    if (!out)
+        return cnnl__error(CNNL_EINVAL, "%s: out is NULL", who);
+    *out = NULL;
+    if (!model)
+        return cnnl__error(CNNL_EINVAL, "%s: model is NULL", who);
+    cnnl_optimizer proto = {.kind = OPT_ADAM, .states_per_param = 2};
+    proto.adam = opts ? *opts : cnnl_adam_opts_default();
+    cnnl_status st = check_adam(&proto.adam);
+    if (st != CNNL_OK)
+        return st;
+    proto.lr = proto.adam.lr;
+    return create(out, model, &proto, who);
+}
+
+CNNL_API cnnl_status cnnl_optimizer_sgd(cnnl_optimizer **out, cnnl_model *model, const cnnl_sgd_opts *opts)
+{
+    static const char who[] = "cnnl_optimizer_sgd";
+    if (!out)
+        return cnnl__error(CNNL_EINVAL, "%s: out is NULL", who);
+    *out = NULL;
+    if (!model)
+        return cnnl__error(CNNL_EINVAL, "%s: model is NULL", who);
+    cnnl_optimizer proto = {.kind = OPT_SGD};
+    proto.sgd = opts ? *opts : cnnl_sgd_opts_default();
+    cnnl_status st = check_sgd(&proto.sgd);
+    if (st != CNNL_OK)
+        return st;
+    proto.lr = proto.sgd.lr;
+    proto.states_per_param = proto.sgd.momentum != 0.0f ? 1 : 0;
+    return create(out, model, &proto, who);
+}
+
+/* ---- update kernels ------------------------------------------------------------------- */
+
+/* PyTorch: p *= 1 - lr wd (AdamW); g += wd p (Adam); m = b1 m + (1 - b1) g;
+ * v = b2 v + (1 - b2) g g; p += -step * m / (sqrt(v) / sqrt(bc2) + eps). Same float operation
+ * order as its tensor ops. */
+static void adam_span(float *restrict p, const float *restrict g, float *restrict m, float *restrict v, size_t n,
+                      const adam_coef *c)
+{
+    const adam_coef k = *c;
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        float pi = p[i] * k.decay;
+        float gi = g[i] + k.l2 * p[i];
+        float mi = m[i] * k.beta1 + k.one_minus_beta1 * gi;
+        float vi = v[i] * k.beta2 + k.one_minus_beta2 * gi * gi;
+        float denom = sqrtf(vi) / k.bc2_sqrt + k.eps;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = pi + k.neg_step * mi / denom;
+    }
+}
+
+/* PyTorch: d = g + wd p; buf = d on the first step, else momentum buf + (1 - dampening) d;
+ * d = d + momentum buf (Nesterov) or buf; p += -lr d. */
+static void sgd_span(float *restrict p, const float *restrict g, float *restrict buf, size_t n, const sgd_coef *c)
+{
+    const sgd_coef k = *c;
+    if (!buf) {
+#pragma omp simd
+        for (size_t i = 0; i < n; i++)
+            p[i] = p[i] + k.neg_lr * (g[i] + k.wd * p[i]);
+        return;
+    }
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        float d = g[i] + k.wd * p[i];
+        float b = k.first ? d : buf[i] * k.momentum + k.one_minus_dampening * d;
+        buf[i] = b;
+        float step = k.nesterov ? d + k.momentum * b : b;
+        p[i] = p[i] + k.neg_lr * step;
+    }
+}
+
+/* Apply the update to the elements [lo, hi) of the concatenated parameter vector. */
+static void update_range(const cnnl_optimizer *opt, size_t lo, size_t hi, const adam_coef *ac, const sgd_coef *sc)
+{
+    for (size_t k = 0; k < opt->nparams && lo < hi; k++) {
+        const opt_param *p = &opt->params[k];
+        size_t end = p->offset + p->info.numel;
+        if (end <= lo)
+            continue;
+        size_t a = lo - p->offset, b = (hi < end ? hi : end) - p->offset;
+        if (opt->kind == OPT_ADAM)
+            adam_span(p->info.data + a, p->info.grad + a, p->state[0] + a, p->state[1] + a, b - a, ac);
+        else
+            sgd_span(p->info.data + a, p->info.grad + a, p->state[0] ? p->state[0] + a : NULL, b - a, sc);
+        lo = end;
+    }
+}
+
+static int threads_for(size_t total)
+{
+    return total < PARALLEL_MIN ? 1 : cnnl__num_threads();
+}
+
+/* Sum of g * 0 over [lo, hi): 0 when every gradient there is finite, NaN otherwise. */
+static float nonfinite_probe(const cnnl_optimizer *opt, size_t lo, size_t hi)
+{
+    float acc = 0.0f;
+    for (size_t k = 0; k < opt->nparams && lo < hi; k++) {
+        const opt_param *p = &opt->params[k];
+        size_t end = p->offset + p->info.numel;
+        if (end <= lo)
+            continue;
+        size_t a = lo - p->offset, b = (hi < end ? hi : end) - p->offset;
+        const float *g = p->info.grad;
+#pragma omp simd reduction(+ : acc)
+        for (size_t i = a; i < b; i++)
+            acc += g[i] * 0.0f;
+        lo = end;
+    }
+    return acc;
+}
+
+static cnnl_status check_gradients(const cnnl_optimizer *opt)
+{
+    float acc = 0.0f;
+    int nt = threads_for(opt->total);
+#pragma omp parallel num_threads(nt) reduction(+ : acc)
+    {
+        size_t lo, hi;
+        cnnl__chunk(opt->total, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
+        acc += nonfinite_probe(opt, lo, hi);
+    }
+    if (acc == 0.0f)
+        return CNNL_OK;
+    for (size_t k = 0; k < opt->nparams; k++) {
+        const opt_param *p = &opt->params[k];
+        for (size_t i = 0; i < p->info.numel; i++)
+            if (!isfinite(p->info.grad[i]))
+                return cnnl__error(CNNL_ENUMERIC,
+                                   "cnnl_optimizer_step: gradient of %s holds a non-finite value (%g) at element %zu; "
+                                   "no parameter was changed",
+                                   p->info.name, (double)p->info.grad[i], i);
+    }
+    return CNNL_OK;
+}
+
+static adam_coef adam_coefficients(const cnnl_optimizer *opt, int64_t t)
+{
+    const cnnl_adam_opts *o = &opt->adam;
+    double b1 = o->beta1, b2 = o->beta2, lr = opt->lr, wd = o->weight_decay;
+    double bc1 = 1.0 - pow(b1, (double)t), bc2 = 1.0 - pow(b2, (double)t);
+    adam_coef c = {
+        .l2 = o->decoupled ? 0.0f : o->weight_decay,
+        .decay = o->decoupled ? (float)(1.0 - lr * wd) : 1.0f,
+        .beta1 = o->beta1,
+        .one_minus_beta1 = (float)(1.0 - b1),
+        .beta2 = o->beta2,
+        .one_minus_beta2 = (float)(1.0 - b2),
+        .bc2_sqrt = (float)sqrt(bc2),
+        .eps = o->eps,
+        .neg_step = (float)(-lr / bc1),
+    };
+    return c;
+}
+
+static sgd_coef sgd_coefficients(const cnnl_optimizer *opt)
+{
+    const cnnl_sgd_opts *o = &opt->sgd;
+    sgd_coef c = {
+        .wd = o->weight_decay,
+        .momentum = o->momentum,
+        .one_minus_dampening = (float)(1.0 - (double)o->dampening),
+        .neg_lr = -opt->lr,
+        .first = opt->steps == 0,
+        .nesterov = o->nesterov,
+    };
+    return c;
+}
+
+CNNL_API cnnl_status cnnl_optimizer_step(cnnl_optimizer *opt)
+{
+    if (!opt)
+        return cnnl__error(CNNL_EINVAL, "cnnl_optimizer_step: optimizer is NULL");
+    cnnl_status st = check_gradients(opt);
+    if (st != CNNL_OK)
+        return st;
+    adam_coef ac = {0};
+    sgd_coef sc = {0};
+    if (opt->kind == OPT_ADAM)
+        ac = adam_coefficients(opt, opt->steps + 1);
+    else
+        sc = sgd_coefficients(opt);
+    int nt = threads_for(opt->total);
+#pragma omp parallel num_threads(nt)
+    {
+        size_t lo, hi;
+        cnnl__chunk(opt->total, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
+        update_range(opt, lo, hi, &ac, &sc);
+    }
+    opt->steps++;
+    return CNNL_OK;
+}
+
+/* ---- accessors ------------------------------------------------------------------------ */
+
+CNNL_API cnnl_status cnnl_optimizer_zero_grad(cnnl_optimizer *opt)
+{
+    if (!opt)
+        return cnnl__error(CNNL_EINVAL, "cnnl_optimizer_zero_grad: optimizer is NULL");
+    return cnnl_model_zero_grad(opt->model);
+}
+
+CNNL_API cnnl_status cnnl_optimizer_set_lr(cnnl_optimizer *opt, float lr)
+{
+    if (!opt)
+        return cnnl__error(CNNL_EINVAL, "cnnl_optimizer_set_lr: optimizer is NULL");
+    if (!nonneg_finite(lr))
+        return cnnl__error(CNNL_EINVAL, "cnnl_optimizer_set_lr: learning rate %g must be finite and >= 0", (double)lr);
+    opt->lr = lr;
+    return CNNL_OK;
+}
+
+CNNL_API float cnnl_optimizer_get_lr(const cnnl_optimizer *opt)
+{
+    return opt ? opt->lr : 0.0f;
+}
+
+CNNL_API int64_t cnnl_optimizer_step_count(const cnnl_optimizer *opt)
+{
+    return opt ? opt->steps : 0;
+}
+
+CNNL_API size_t cnnl_optimizer_state_count(const cnnl_optimizer *opt)
+{
+    return opt ? opt->nparams * (size_t)opt->states_per_param : 0;
+}
+
+CNNL_API cnnl_status cnnl_optimizer_state_at(cnnl_optimizer *opt, size_t index, cnnl_param_info *info)
+{
+    if (!opt || !info)
+        return cnnl__error(CNNL_EINVAL, "cnnl_optimizer_state_at: %s is NULL", !opt ? "optimizer" : "info");
+    size_t count = cnnl_optimizer_state_count(opt);
+    if (index >= count)
+        return cnnl__error(CNNL_ERANGE, "cnnl_optimizer_state_at: index %zu is out of range (%zu state tensors)",
+                           index, count);
+    const opt_param *p = &opt->params[index / (size_t)opt->states_per_param];
+    int s = (int)(index % (size_t)opt->states_per_param);
+    *info = p->info;
+    info->name = p->state_name[s];
+    info->data = p->state[s];
+    info->grad = NULL;
+    info->trainable = false;
+    return CNNL_OK;
+}
+
+CNNL_API cnnl_status cnnl_optimizer_set_step_count(cnnl_optimizer *opt, int64_t steps)
+{
+    if (!opt)
+        return cnnl__error(CNNL_EINVAL, "cnnl_optimizer_set_step_count: optimizer is NULL");
+    if (steps < 0)
+        return cnnl__error(CNNL_EINVAL, "cnnl_optimizer_set_step_count: %lld steps; must be >= 0", (long long)steps);
+    opt->steps = steps;
+    return CNNL_OK;
+}
