@@ -13,6 +13,7 @@
 #include "model.h"
 #include "loss.h"
 #include "optim.h"
+#include "io.h"
 #include "metrics.h"
 #include "train.h"
 

@@ -1,0 +1,346 @@
+/* Model files: a model's state_dict as safetensors, with metadata to predict from the file alone. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "core/internal.h"
+#include "io/io_common.h"
+
+struct cnnl_model_meta {
+    char **keys, **values;  /* every __metadata__ entry */
+    size_t count;
+    char **classes;
+    size_t num_classes;
+    bool has_norm;
+    cnnl_normalization norm;
+    bool has_opts;
+    cnnl_report_opts opts;
+};
+
+static const char *const NORM_NAMES[] = {"unit", "symmetric", "mean_std"};
+
+CNNL_API cnnl_save_opts cnnl_save_opts_default(void)
+{
+    cnnl_save_opts o = {NULL, 0, NULL};
+    return o;
+}
+
+/* ---- saving ------------------------------------------------------------------------------- */
+
+static cnnl_status check_norm(const char *path, const cnnl_normalization *n)
+{
+    if ((int)n->kind < CNNL_NORM_UNIT || n->kind > CNNL_NORM_MEAN_STD)
+        return cnnl__error(CNNL_EINVAL, "%s: unknown normalization kind %d", path, (int)n->kind);
+    if (n->kind != CNNL_NORM_MEAN_STD)
+        return CNNL_OK;
+    if (n->channels < 1 || n->channels > CNNL_NORM_MAX_CHANNELS)
+        return cnnl__error(CNNL_EINVAL, "%s: normalization has %d channels; expected 1 to %d", path, n->channels,
+                           CNNL_NORM_MAX_CHANNELS);
+    for (int c = 0; c < n->channels; c++)
+        if (!isfinite(n->mean[c]) || !isfinite(n->std[c]) || !(n->std[c] > 0.0f))
+            return cnnl__error(CNNL_EINVAL, "%s: normalization channel %d has mean %g and std %g; need finite, std > 0",
+                               path, c, (double)n->mean[c], (double)n->std[c]);
+    return CNNL_OK;
+}
+
+static char *norm_json(const cnnl_normalization *n)
+{
+    cJSON *o = cJSON_CreateObject();
+    bool ok = o && cJSON_AddStringToObject(o, "kind", NORM_NAMES[n->kind]);
+    if (ok && n->kind == CNNL_NORM_MEAN_STD) {
+        cJSON *m = cJSON_AddArrayToObject(o, "mean");
+        cJSON *s = cJSON_AddArrayToObject(o, "std");
+        ok = m && s;
+        for (int c = 0; ok && c < n->channels; c++)
+            ok = cJSON_AddItemToArray(m, cJSON_CreateNumber((double)n->mean[c])) &&
+                 cJSON_AddItemToArray(s, cJSON_CreateNumber((double)n->std[c]));
+    }
+    char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    return text;
+}
+
+static cnnl_status check_classes(const char *path, cnnl_model *model, const cnnl_save_opts *o)
+{
+    if (o->num_classes < 0 || (o->num_classes > 0 && !o->class_names))
+        return cnnl__error(CNNL_EINVAL, "%s: %d class names but class_names is %s", path, o->num_classes,
+                           o->class_names ? "set" : "NULL");
+    for (int i = 0; i < o->num_classes; i++)
+        if (!o->class_names[i] || !o->class_names[i][0])
+            return cnnl__error(CNNL_EINVAL, "%s: class name %d is NULL or empty", path, i);
+    cnnl_report_opts r;
+    if (o->num_classes > 0 && cnnl_model_report_opts(model, &r) == CNNL_OK && r.classes != o->num_classes)
+        return cnnl__error(CNNL_EINVAL, "%s: %d class names for a model with %d classes", path, o->num_classes,
+                           r.classes);
+    cnnl_clear_error();
+    return CNNL_OK;
+}
+
+static cnnl_status add_text_meta(cnnl__st_list *l, const char *path, const char *key, char *text)
+{
+    cnnl_status st = text ? cnnl__st_list_meta(l, key, text) : cnnl__error(CNNL_ENOMEM, "%s: out of memory", path);
+    cJSON_free(text);
+    return st;
+}
+
+CNNL_API cnnl_status cnnl_model_save(cnnl_model *model, const char *path, const cnnl_save_opts *opts)
+{
+    if (!model || !path || !*path)
+        return cnnl__error(CNNL_EINVAL, "cnnl_model_save: %s is NULL or empty", !model ? "model" : "path");
+    cnnl_save_opts o = opts ? *opts : cnnl_save_opts_default();
+    cnnl_status st = check_classes(path, model, &o);
+    if (st == CNNL_OK && o.norm)
+        st = check_norm(path, o.norm);
+    if (st != CNNL_OK)
+        return st;
+    cnnl__st_list l = {0};
+    cnnl__state_src src = cnnl__model_src(model, "");
+    st = cnnl__arch_meta_add(&l, model, "cnnlite");
+    if (st == CNNL_OK && o.num_classes > 0)
+        st = add_text_meta(&l, path, "class_names",
+                           cnnl__json_string_array((const char *const *)o.class_names, (size_t)o.num_classes));
+    if (st == CNNL_OK && o.norm)
+        st = add_text_meta(&l, path, "normalization", norm_json(o.norm));
+    if (st == CNNL_OK)
+        st = cnnl__state_collect(&src, &l);
+    if (st == CNNL_OK)
+        st = cnnl__st_list_write(&l, path);
+    cnnl__st_list_free(&l);
+    if (st == CNNL_ENOMEM)
+        cnnl__error_context(st, "%s", path);
+    return st;
+}
+
+/* ---- metadata ----------------------------------------------------------------------------- */
+
+CNNL_API void cnnl_model_meta_free(cnnl_model_meta *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->count; i++) {
+        free(m->keys[i]);
+        free(m->values[i]);
+    }
+    for (size_t i = 0; i < m->num_classes; i++)
+        free(m->classes[i]);
+    free(m->keys);
+    free(m->values);
+    free(m->classes);
+    free(m);
+}
+
+static bool float_array(const cJSON *a, float *out, int *n)
+{
+    int count = cJSON_GetArraySize(a);
+    if (!cJSON_IsArray(a) || count < 1 || count > CNNL_NORM_MAX_CHANNELS)
+        return false;
+    int i = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, a) {
+        if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble))
+            return false;
+        out[i++] = (float)it->valuedouble;
+    }
+    *n = count;
+    return true;
+}
+
+static cnnl_status parse_norm(const char *path, const char *text, cnnl_normalization *n)
+{
+    memset(n, 0, sizeof *n);
+    cJSON *o = cJSON_Parse(text);
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(o, "kind");
+    cnnl_status st = CNNL_EFORMAT;
+    for (int k = 0; cJSON_IsString(kind) && k < 3; k++)
+        if (strcmp(kind->valuestring, NORM_NAMES[k]) == 0) {
+            n->kind = (cnnl_norm_kind)k;
+            st = CNNL_OK;
+        }
+    if (st == CNNL_OK && n->kind == CNNL_NORM_MEAN_STD) {
+        int nm = 0, ns = 0;
+        if (!float_array(cJSON_GetObjectItemCaseSensitive(o, "mean"), n->mean, &nm) ||
+            !float_array(cJSON_GetObjectItemCaseSensitive(o, "std"), n->std, &ns) || nm != ns)
+            st = CNNL_EFORMAT;
+        n->channels = nm;
+        for (int c = 0; st == CNNL_OK && c < nm; c++)
+            if (!(n->std[c] > 0.0f))
+                st = CNNL_EFORMAT;
+    }
+    cJSON_Delete(o);
+    if (st != CNNL_OK)
+        return cnnl__error(CNNL_EFORMAT,
+                           "%s: metadata \"normalization\" is not {\"kind\": \"unit\"|\"symmetric\"|\"mean_std\", "
+                           "\"mean\": [...], \"std\": [...] (> 0)}",
+                           path);
+    return CNNL_OK;
+}
+
+static cnnl_status copy_entries(const cnnl__st_file *f, cnnl_model_meta *m)
+{
+    m->keys = calloc(f->meta_count ? f->meta_count : 1, sizeof *m->keys);
+    m->values = calloc(f->meta_count ? f->meta_count : 1, sizeof *m->values);
+    if (!m->keys || !m->values)
+        return cnnl__error(CNNL_ENOMEM, "%s: out of memory", f->path);
+    for (size_t i = 0; i < f->meta_count; i++) {
+        m->keys[i] = strdup(f->meta[i].key);
+        m->values[i] = strdup(f->meta[i].value);
+        m->count++;
+        if (!m->keys[i] || !m->values[i])
+            return cnnl__error(CNNL_ENOMEM, "%s: out of memory", f->path);
+    }
+    return CNNL_OK;
+}
+
+/* Everything the metadata says, validated. */
+static cnnl_status meta_from_file(const cnnl__st_file *f, cnnl_model_meta **out)
+{
+    *out = NULL;
+    cnnl_model_meta *m = calloc(1, sizeof *m);
+    if (!m)
+        return cnnl__error(CNNL_ENOMEM, "%s: out of memory", f->path);
+    cnnl_status st = copy_entries(f, m);
+    const char *names = cnnl__st_meta_get(f, "class_names");
+    const char *norm = cnnl__st_meta_get(f, "normalization");
+    if (st == CNNL_OK && names)
+        st = cnnl__json_parse_string_array(f->path, "class_names", names, &m->classes, &m->num_classes);
+    if (st == CNNL_OK && norm) {
+        st = parse_norm(f->path, norm, &m->norm);
+        m->has_norm = st == CNNL_OK;
+    }
+    if (st == CNNL_OK) {
+        st = cnnl__arch_meta_parse(f, &m->opts);
+        m->has_opts = st == CNNL_OK;
+        if (st == CNNL_ENOTFOUND)
+            st = CNNL_OK;
+    }
+    if (st == CNNL_OK && m->has_opts && m->num_classes > 0 && m->num_classes != (size_t)m->opts.classes)
+        st = cnnl__error(CNNL_EFORMAT, "%s: metadata lists %zu class names for %d classes", f->path, m->num_classes,
+                         m->opts.classes);
+    if (st != CNNL_OK) {
+        cnnl_model_meta_free(m);
+        return st;
+    }
+    *out = m;
+    return CNNL_OK;
+}
+
+CNNL_API cnnl_status cnnl_model_meta_read(cnnl_model_meta **out, const char *path)
+{
+    if (!out)
+        return cnnl__error(CNNL_EINVAL, "cnnl_model_meta_read: out is NULL");
+    *out = NULL;
+    if (!path)
+        return cnnl__error(CNNL_EINVAL, "cnnl_model_meta_read: path is NULL");
+    cnnl__st_file *f = NULL;
+    cnnl_status st = cnnl__st_read(path, &f);
+    if (st == CNNL_OK)
+        st = meta_from_file(f, out);
+    cnnl__st_free(f);
+    return st;
+}
+
+CNNL_API cnnl_status cnnl_model_meta_report_opts(const cnnl_model_meta *m, cnnl_report_opts *opts)
+{
+    if (!m || !opts)
+        return cnnl__error(CNNL_EINVAL, "cnnl_model_meta_report_opts: %s is NULL", m ? "opts" : "meta");
+    if (!m->has_opts)
+        return cnnl__error(CNNL_ENOTFOUND, "cnnl_model_meta_report_opts: the file records no builder options");
+    *opts = m->opts;
+    return CNNL_OK;
+}
+
+CNNL_API size_t cnnl_model_meta_class_count(const cnnl_model_meta *m)
+{
+    return m ? m->num_classes : 0;
+}
+
+CNNL_API const char *cnnl_model_meta_class_name(const cnnl_model_meta *m, size_t index)
+{
+    return m && index < m->num_classes ? m->classes[index] : NULL;
+}
+
+CNNL_API cnnl_status cnnl_model_meta_normalization(const cnnl_model_meta *m, cnnl_normalization *norm)
+{
+    if (!m || !norm)
+        return cnnl__error(CNNL_EINVAL, "cnnl_model_meta_normalization: %s is NULL", m ? "norm" : "meta");
+    if (!m->has_norm)
+        return cnnl__error(CNNL_ENOTFOUND, "cnnl_model_meta_normalization: the file records no normalization");
+    *norm = m->norm;
+    return CNNL_OK;
+}
+
+CNNL_API const char *cnnl_model_meta_get(const cnnl_model_meta *m, const char *key)
+{
+    for (size_t i = 0; m && key && i < m->count; i++)
+        if (strcmp(m->keys[i], key) == 0)
+            return m->values[i];
+    return NULL;
+}
+
+/* ---- loading ------------------------------------------------------------------------------ */
+
+static cnnl_status load_into(cnnl_model *model, const cnnl__st_file *f, bool strict)
+{
+    cnnl__state_src src = cnnl__model_src(model, "");
+    cnnl_status st = cnnl__state_check(f, &src, strict);
+    return st == CNNL_OK ? cnnl__state_apply(f, &src) : st;
+}
+
+CNNL_API cnnl_status cnnl_model_load_weights(cnnl_model *model, const char *path, bool strict)
+{
+    if (!model || !path)
+        return cnnl__error(CNNL_EINVAL, "cnnl_model_load_weights: %s is NULL", model ? "path" : "model");
+    cnnl__st_file *f = NULL;
+    cnnl_status st = cnnl__st_read(path, &f);
+    if (st == CNNL_OK)
+        st = load_into(model, f, strict);
+    cnnl__st_free(f);
+    return st;
+}
+
+CNNL_API cnnl_status cnnl_model_load(cnnl_model **out, const char *path, const cnnl_report_opts *fallback,
+                                     cnnl_model_meta **meta)
+{
+    if (meta)
+        *meta = NULL;
+    if (!out || !path)
+        return cnnl__error(CNNL_EINVAL, "cnnl_model_load: %s is NULL", out ? "path" : "out");
+    *out = NULL;
+    cnnl__st_file *f = NULL;
+    cnnl_model_meta *m = NULL;
+    cnnl_model *model = NULL;
+    cnnl_status st = cnnl__st_read(path, &f);
+    if (st == CNNL_OK)
+        st = meta_from_file(f, &m);
+    if (st == CNNL_OK && !m->has_opts) {
+        if (fallback) {
+            m->opts = *fallback;
+            m->has_opts = true;
+        } else {
+            st = cnnl__error(CNNL_EFORMAT,
+                             "%s: the file records no network options (no cnnlite metadata); supply them", path);
+        }
+    }
+    if (st == CNNL_OK && m->num_classes > 0 && m->num_classes != (size_t)m->opts.classes)
+        st = cnnl__error(CNNL_EFORMAT, "%s: %zu class names in the file but %d classes requested", path,
+                         m->num_classes, m->opts.classes);
+    if (st == CNNL_OK && (st = cnnl_report_net_create(&model, &m->opts)) != CNNL_OK)
+        cnnl__error_context(st, "%s", path);
+    if (st == CNNL_OK)
+        st = load_into(model, f, true);
+    cnnl__st_free(f);
+    if (st != CNNL_OK) {
+        cnnl_model_free(model);
+        cnnl_model_meta_free(m);
+        return st;
+    }
+    *out = model;
+    if (meta)
+        *meta = m;
+    else
+        cnnl_model_meta_free(m);
+    return CNNL_OK;
+}
