@@ -14,6 +14,7 @@
 #include "loss.h"
 #include "optim.h"
 #include "io.h"
+#include "data.h"
 #include "metrics.h"
 #include "train.h"
 

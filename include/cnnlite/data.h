@@ -1,0 +1,465 @@
+/**
+ * @file data.h
+ * @brief Image-folder and synthetic datasets, the train/test split, and batch loaders.
+ */
+#ifndef CNNLITE_DATA_H
+#define CNNLITE_DATA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "export.h"
+#include "status.h"
+#include "tensor.h"
+
+/**
+ * @defgroup data Datasets, split and loaders
+ * @brief Images in memory, a reproducible train/test split, and (N,C,H,W) batches.
+ *
+ * A dataset (::cnnl_dataset) is a list of labelled images held in memory, resized once to
+ * size x size pixels and kept as 8-bit values (one byte per pixel for grayscale sources, three
+ * for colour ones); they become float only when a batch is built. A dataset comes from an
+ * image folder (cnnl_dataset_load_folder()) laid out as PyTorch's ImageFolder expects:
+ * @code
+ * root/glioma/img001.jpg
+ * root/glioma/img002.jpg
+ * root/notumor/...
+ * @endcode
+ * or from the built-in synthetic MRI generator (cnnl_dataset_synthetic()).
+ *
+ * A split (::cnnl_split) divides a dataset into a training and a test subset, reproducibly
+ * from a seed, and can be saved as a list of file names. A loader (::cnnl_loader) turns a
+ * subset into batches: shuffled per epoch for training, in order for evaluation.
+ *
+ * Typical use:
+ * @code
+ * cnnl_dataset_opts o = cnnl_dataset_opts_default();
+ * cnnl_dataset *ds; cnnl_split *sp; cnnl_loader *train;
+ * cnnl_dataset_load_folder(&ds, "data/brain-tumor-mri", &o);
+ * cnnl_split_opts so = cnnl_split_opts_default();
+ * cnnl_split_create(&sp, ds, &so);
+ * cnnl_loader_opts lo = cnnl_loader_opts_default();
+ * lo.shuffle = true;
+ * cnnl_loader_create(&train, ds, cnnl_split_indices(sp, CNNL_SUBSET_TRAIN),
+ *                    cnnl_split_count(sp, CNNL_SUBSET_TRAIN), &lo);
+ * for (int epoch = 0; epoch < 15; epoch++) {
+ *     cnnl_loader_start_epoch(train, epoch);
+ *     for (size_t b = 0; b < cnnl_loader_num_batches(train); b++) {
+ *         const cnnl_tensor *x; const int32_t *y;
+ *         cnnl_loader_batch(train, b, &x, &y);
+ *         ...
+ *     }
+ * }
+ * @endcode
+ *
+ * Handles are independent: distinct datasets, splits and loaders may be used from distinct
+ * threads. A loader reads its dataset, so the dataset must outlive it; several loaders may
+ * read one dataset at the same time.
+ * @{
+ */
+
+/** Opaque dataset: labelled images in memory. */
+typedef struct cnnl_dataset cnnl_dataset;
+/** Opaque train/test split of a dataset. */
+typedef struct cnnl_split cnnl_split;
+/** Opaque batch loader over a subset of a dataset. */
+typedef struct cnnl_loader cnnl_loader;
+
+/** How 8-bit pixel values v become floats in a batch. */
+typedef enum cnnl_norm {
+    CNNL_NORM_UNIT = 0,     /**< v / 255, in [0, 1] (torchvision's ToTensor; the default). */
+    CNNL_NORM_SYMMETRIC = 1,/**< v / 127.5 - 1, in [-1, 1] (Normalize(0.5, 0.5) after ToTensor). */
+    CNNL_NORM_MEAN_STD = 2  /**< (v / 255 - mean[c]) / std[c] per channel c (Normalize(mean, std)). */
+} cnnl_norm;
+
+/** Default limit on an image's declared width and height (see cnnl_dataset_opts::max_dim). */
+#define CNNL_DATA_MAX_DIM 16384
+
+/** Options of a dataset (see cnnl_dataset_opts_default()). */
+typedef struct cnnl_dataset_opts {
+    int size;        /**< Every image is resized to size x size pixels (default 512). */
+    int channels;    /**< 3 (default): colour, grayscale replicated into R, G and B;
+                          1: luma (stb_image's conversion for colour sources). */
+    cnnl_norm norm;  /**< Float conversion of batches (default #CNNL_NORM_UNIT). */
+    float mean[3];   /**< Per-channel means for #CNNL_NORM_MEAN_STD (default 0). */
+    float std[3];    /**< Per-channel standard deviations for #CNNL_NORM_MEAN_STD, > 0 (default 1). */
+    bool strict;     /**< false (default): skip bad files with one warning each and count them;
+                          true: the first bad file or empty class folder is an error. */
+    int max_dim;     /**< Files whose header declares a width or height above this are refused
+                          before decoding (default #CNNL_DATA_MAX_DIM). */
+} cnnl_dataset_opts;
+
+/** Options of the synthetic MRI generator (see cnnl_synthetic_opts_default()). */
+typedef struct cnnl_synthetic_opts {
+    size_t count;      /**< Number of images (default 1311), spread evenly over the four
+                            classes; the first count % 4 classes get one more. */
+    uint64_t seed;     /**< Everything follows from this seed (default 0). */
+    float difficulty;  /**< 0 (obvious) .. 1 (hard), default 0.5: lowers tumour contrast and
+                            size, adds faint tumours, more noise and more tumour-like bright
+                            spots in tumour-free images. */
+} cnnl_synthetic_opts;
+
+/** Options of a train/test split (see cnnl_split_opts_default()). */
+typedef struct cnnl_split_opts {
+    double train_fraction; /**< Share of images for training, 0 < f < 1 (default 0.8). */
+    uint64_t seed;         /**< Seed of the permutation (default 0). */
+    bool stratified;       /**< Split every class separately with the same fraction (default false). */
+} cnnl_split_opts;
+
+/** Which part of a split. */
+typedef enum cnnl_subset {
+    CNNL_SUBSET_TRAIN = 0, /**< The training images. */
+    CNNL_SUBSET_TEST = 1   /**< The test images. */
+} cnnl_subset;
+
+/** Options of a batch loader (see cnnl_loader_opts_default()). */
+typedef struct cnnl_loader_opts {
+    int batch_size;  /**< Images per batch, >= 1 (default 32); the last batch may be smaller. */
+    bool shuffle;    /**< Shuffle the order every epoch (default false: the given order). */
+    uint64_t seed;   /**< Seed of the shuffling (default 0). */
+} cnnl_loader_opts;
+
+CNNL_BEGIN_DECLS
+
+/**
+ * @brief Default dataset options: 512x512, 3 channels, [0,1], lenient, max_dim 16384.
+ * @return The defaults, by value.
+ */
+CNNL_API cnnl_dataset_opts cnnl_dataset_opts_default(void);
+
+/**
+ * @brief Default synthetic options: 1311 images, seed 0, difficulty 0.5.
+ * @return The defaults, by value.
+ */
+CNNL_API cnnl_synthetic_opts cnnl_synthetic_opts_default(void);
+
+/**
+ * @brief Default split options: 80 % training, seed 0, not stratified.
+ * @return The defaults, by value.
+ */
+CNNL_API cnnl_split_opts cnnl_split_opts_default(void);
+
+/**
+ * @brief Default loader options: batches of 32, no shuffling, seed 0.
+ * @return The defaults, by value.
+ */
+CNNL_API cnnl_loader_opts cnnl_loader_opts_default(void);
+
+/**
+ * @brief Load an image folder root/<class>/<image> into memory.
+ *
+ * Classes are the sub-folders of @p root, sorted by name (byte order); their index is the
+ * label. Images are the files directly inside each class folder, sorted by name; sub-folders
+ * of class folders are not searched, and names starting with '.' are ignored. Every format
+ * stb_image decodes is accepted (JPEG baseline and progressive, PNG, BMP, GIF, PSD, TGA, PIC,
+ * PNM, HDR). Each image is decoded and resized (triangle filter, as PIL's antialiased bilinear
+ * resize) to opts->size squared, once, on the library's threads.
+ *
+ * Bad files (not a regular file, unreadable, empty, not an image, declared dimensions above
+ * opts->max_dim, truncated or corrupt, symlink loops) and class folders without images are
+ * each reported by one warning naming them (see cnnl_set_log_callback()) and counted in
+ * cnnl_dataset_skipped(); with opts->strict the first of them, in file order, is an error
+ * instead. An empty class keeps its label, so labels agree with other folders of the same
+ * classes.
+ *
+ * @param[out] out Receives the dataset, owned by the caller (cnnl_dataset_free()); NULL on failure.
+ * @param root The folder; the string is copied.
+ * @param opts Options, or NULL for cnnl_dataset_opts_default().
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL @p out / @p root or a bad option; #CNNL_ENOTFOUND if
+ *         @p root does not exist or is not a folder; #CNNL_EFORMAT if it has no class folders
+ *         or no usable image, or (strict) a file is not a usable image; #CNNL_EIO if (strict) a
+ *         file cannot be read; #CNNL_ENOMEM.
+ */
+CNNL_API cnnl_status cnnl_dataset_load_folder(cnnl_dataset **out, const char *root,
+                                              const cnnl_dataset_opts *opts);
+
+/**
+ * @brief Generate synthetic MRI-like axial slices in memory.
+ *
+ * Four classes, named and ordered as the report's data: glioma, meningioma, notumor,
+ * pituitary. Every image shows a skull ring, brain tissue with texture and noise and the
+ * ventricles; a glioma is an irregular heterogeneous mass inside the brain, a meningioma a
+ * well-defined bright round mass at the brain's edge, a pituitary tumour a small bright mass
+ * at the lower centre, and notumor has none. Position, size, shape, contrast and rotation vary.
+ * Image i depends only on (seed, i, count, size, difficulty), not on the thread count.
+ * Items are ordered by class; item names are "<class>/synth_<i>.png", as written by
+ * cnnl_dataset_write_folder().
+ *
+ * @param[out] out Receives the dataset, owned by the caller (cnnl_dataset_free()); NULL on failure.
+ * @param syn Generator options, or NULL for cnnl_synthetic_opts_default().
+ * @param opts Dataset options (size, channels, normalisation), or NULL for the defaults.
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL @p out, count 0, difficulty outside [0,1] or a bad
+ *         dataset option; #CNNL_ENOMEM.
+ */
+CNNL_API cnnl_status cnnl_dataset_synthetic(cnnl_dataset **out, const cnnl_synthetic_opts *syn,
+                                            const cnnl_dataset_opts *opts);
+
+/**
+ * @brief Release a dataset. NULL is accepted and ignored.
+ * @param ds The dataset, or NULL. No loader of it may be used afterwards.
+ */
+CNNL_API void cnnl_dataset_free(cnnl_dataset *ds);
+
+/**
+ * @brief Number of images.
+ * @param ds The dataset.
+ * @return The count, 0 if @p ds is NULL.
+ */
+CNNL_API size_t cnnl_dataset_count(const cnnl_dataset *ds);
+
+/**
+ * @brief Number of classes (including classes whose folder had no usable image).
+ * @param ds The dataset.
+ * @return The count, 0 if @p ds is NULL.
+ */
+CNNL_API int cnnl_dataset_num_classes(const cnnl_dataset *ds);
+
+/**
+ * @brief Name of a class.
+ * @param ds The dataset.
+ * @param label 0 .. cnnl_dataset_num_classes() - 1.
+ * @return Borrowed string owned by @p ds (valid until it is freed); NULL if @p ds is NULL or
+ *         @p label is out of range.
+ */
+CNNL_API const char *cnnl_dataset_class_name(const cnnl_dataset *ds, int label);
+
+/**
+ * @brief Number of images of one class.
+ * @param ds The dataset.
+ * @param label Class index.
+ * @return The count, 0 if @p ds is NULL or @p label is out of range.
+ */
+CNNL_API size_t cnnl_dataset_class_count(const cnnl_dataset *ds, int label);
+
+/**
+ * @brief Label of an image.
+ * @param ds The dataset.
+ * @param index 0 .. cnnl_dataset_count() - 1.
+ * @return The class index, or -1 if @p ds is NULL or @p index is out of range.
+ */
+CNNL_API int cnnl_dataset_label(const cnnl_dataset *ds, size_t index);
+
+/**
+ * @brief Name of an image relative to the root: "<class>/<file>".
+ *
+ * This is the name a saved split lists.
+ * @param ds The dataset.
+ * @param index 0 .. cnnl_dataset_count() - 1.
+ * @return Borrowed string owned by @p ds (valid until it is freed); NULL if out of range.
+ */
+CNNL_API const char *cnnl_dataset_name(const cnnl_dataset *ds, size_t index);
+
+/**
+ * @brief Root folder a dataset was loaded from.
+ * @param ds The dataset.
+ * @return Borrowed string owned by @p ds; NULL for a synthetic dataset or a NULL @p ds.
+ */
+CNNL_API const char *cnnl_dataset_root(const cnnl_dataset *ds);
+
+/**
+ * @brief Number of files skipped as unusable, plus class folders without images.
+ * @param ds The dataset.
+ * @return The count (always 0 for a strict or synthetic dataset), 0 if @p ds is NULL.
+ */
+CNNL_API size_t cnnl_dataset_skipped(const cnnl_dataset *ds);
+
+/**
+ * @brief One-line description, e.g. "1311 images, 4 classes (glioma 300, ...), 512x512x3, 0 skipped".
+ * @param ds The dataset.
+ * @return Borrowed string owned by @p ds (valid until it is freed); "" if @p ds is NULL.
+ */
+CNNL_API const char *cnnl_dataset_summary(const cnnl_dataset *ds);
+
+/**
+ * @brief Image geometry of the batches: channels, height and width.
+ * @param ds The dataset.
+ * @param[out] channels Receives the channel count (may be NULL).
+ * @param[out] size Receives the height (= width) (may be NULL).
+ * @return #CNNL_OK or #CNNL_EINVAL if @p ds is NULL.
+ */
+CNNL_API cnnl_status cnnl_dataset_geometry(const cnnl_dataset *ds, int *channels, int *size);
+
+/**
+ * @brief Copy one image, normalised, into @p out as C x H x W floats.
+ * @param ds The dataset.
+ * @param index Image index.
+ * @param[out] out Room for channels * size * size floats, written; not retained.
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments; #CNNL_ERANGE if @p index is out of range.
+ */
+CNNL_API cnnl_status cnnl_dataset_get(const cnnl_dataset *ds, size_t index, float *out);
+
+/**
+ * @brief The stored 8-bit pixels of one image (no normalisation, no channel replication).
+ * @param ds The dataset.
+ * @param index Image index.
+ * @param[out] pixels Receives a borrowed pointer to size*size*channels bytes, interleaved
+ *             (HWC), owned by @p ds and valid until it is freed.
+ * @param[out] channels Receives 1 (grayscale source, or a 1-channel dataset) or 3.
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments; #CNNL_ERANGE if @p index is out of range.
+ */
+CNNL_API cnnl_status cnnl_dataset_pixels(const cnnl_dataset *ds, size_t index,
+                                         const uint8_t **pixels, int *channels);
+
+/**
+ * @brief Write the stored images as an image folder dir/<class>/<file>.png.
+ *
+ * The file name is the image's name (cnnl_dataset_name()) with its extension replaced by
+ * ".png". Every file is written to a temporary file in its folder, synced and renamed, so a
+ * reader never sees a partial image. Folders are created as needed; existing files of the same
+ * names are replaced. Loading @p dir again with the same size gives the same pixels.
+ * @param ds The dataset.
+ * @param dir Target folder (created if missing).
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments; #CNNL_EIO naming the file or folder that
+ *         could not be written; #CNNL_ENOMEM.
+ */
+CNNL_API cnnl_status cnnl_dataset_write_folder(const cnnl_dataset *ds, const char *dir);
+
+/**
+ * @brief Split a dataset into training and test subsets at random.
+ *
+ * The images are permuted with the seed (generator stream #CNNL_RNG_SPLIT) and cut as
+ * PyTorch's random_split cuts fractions: each subset first gets floor(n * fraction) images,
+ * then the images left over are dealt one at a time to the subsets in order, starting with
+ * training. 1311 images at 0.8 give floor(1048.8) = 1048 and floor(262.2) = 262, plus the one
+ * left over to training: 1049 / 262. Stratified, each class is permuted and cut that way on
+ * its own (the totals can then differ by a few images from the unstratified cut).
+ * The result depends only on the seed, the fraction, the stratified flag and the dataset's
+ * list of names and labels; within each subset, indices are ascending.
+ * @param[out] out Receives the split, owned by the caller (cnnl_split_free()); NULL on failure.
+ * @param ds The dataset (borrowed during the call only).
+ * @param opts Options, or NULL for cnnl_split_opts_default().
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments or a fraction outside (0, 1); #CNNL_ENOMEM.
+ */
+CNNL_API cnnl_status cnnl_split_create(cnnl_split **out, const cnnl_dataset *ds,
+                                       const cnnl_split_opts *opts);
+
+/**
+ * @brief Release a split. NULL is accepted and ignored.
+ * @param split The split, or NULL.
+ */
+CNNL_API void cnnl_split_free(cnnl_split *split);
+
+/**
+ * @brief Number of images in a subset.
+ * @param split The split.
+ * @param which #CNNL_SUBSET_TRAIN or #CNNL_SUBSET_TEST.
+ * @return The count; 0 if @p split is NULL or @p which is invalid.
+ */
+CNNL_API size_t cnnl_split_count(const cnnl_split *split, cnnl_subset which);
+
+/**
+ * @brief Dataset indices of a subset, ascending.
+ * @param split The split.
+ * @param which #CNNL_SUBSET_TRAIN or #CNNL_SUBSET_TEST.
+ * @return Borrowed array of cnnl_split_count() indices, owned by @p split and valid until it is
+ *         freed; NULL if @p split is NULL, @p which is invalid or the subset is empty.
+ */
+CNNL_API const size_t *cnnl_split_indices(const cnnl_split *split, cnnl_subset which);
+
+/**
+ * @brief Save a split as a text file listing "train<TAB>name" and "test<TAB>name" lines.
+ *
+ * Names are those of cnnl_dataset_name(). The file is written to a temporary file in the same
+ * folder, synced and renamed over @p path, so it is either the old or the complete new file.
+ * @param split The split.
+ * @param ds The dataset it was made from (borrowed during the call).
+ * @param path Destination file.
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments or a split that does not fit @p ds;
+ *         #CNNL_EFORMAT if a name contains a line break; #CNNL_EIO naming @p path; #CNNL_ENOMEM.
+ */
+CNNL_API cnnl_status cnnl_split_save(const cnnl_split *split, const cnnl_dataset *ds,
+                                     const char *path);
+
+/**
+ * @brief Restore a split saved by cnnl_split_save() against a dataset.
+ *
+ * Every listed name must be an image of @p ds. Images of @p ds that the file does not list
+ * belong to neither subset; their number is reported by one warning.
+ * @param[out] out Receives the split, owned by the caller (cnnl_split_free()); NULL on failure.
+ * @param ds The dataset (borrowed during the call).
+ * @param path The file.
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments; #CNNL_EIO if @p path cannot be read;
+ *         #CNNL_EFORMAT for a malformed line or a name listed twice (with the line number);
+ *         #CNNL_ENOTFOUND naming the first listed file that is not in @p ds; #CNNL_ENOMEM.
+ */
+CNNL_API cnnl_status cnnl_split_load(cnnl_split **out, const cnnl_dataset *ds, const char *path);
+
+/**
+ * @brief Create a batch loader over some images of a dataset.
+ * @param[out] out Receives the loader, owned by the caller (cnnl_loader_free()); NULL on failure.
+ * @param ds The dataset; borrowed, must outlive the loader.
+ * @param indices Dataset indices in their unshuffled order (copied, not retained), or NULL
+ *        for every image of @p ds in order.
+ * @param n Number of @p indices (ignored when @p indices is NULL).
+ * @param opts Options, or NULL for cnnl_loader_opts_default().
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL @p out / @p ds, a batch size below 1 or an empty
+ *         selection; #CNNL_ERANGE for an index outside the dataset; #CNNL_ENOMEM.
+ */
+CNNL_API cnnl_status cnnl_loader_create(cnnl_loader **out, const cnnl_dataset *ds,
+                                        const size_t *indices, size_t n,
+                                        const cnnl_loader_opts *opts);
+
+/**
+ * @brief Release a loader and its batch storage. NULL is accepted and ignored.
+ * @param loader The loader, or NULL.
+ */
+CNNL_API void cnnl_loader_free(cnnl_loader *loader);
+
+/**
+ * @brief Set the order of epoch @p epoch.
+ *
+ * With shuffling the order is a permutation drawn from (seed, epoch) alone (generator stream
+ * #CNNL_RNG_SHUFFLE), so a resumed run reproduces any epoch's order without saved generator
+ * state; without shuffling it is the given order. A new loader starts in epoch 0.
+ * @param loader The loader.
+ * @param epoch Epoch number, >= 0.
+ * @return #CNNL_OK; #CNNL_EINVAL for a NULL @p loader or a negative @p epoch.
+ */
+CNNL_API cnnl_status cnnl_loader_start_epoch(cnnl_loader *loader, int epoch);
+
+/**
+ * @brief Number of images the loader covers per epoch.
+ * @param loader The loader.
+ * @return The count, 0 if @p loader is NULL.
+ */
+CNNL_API size_t cnnl_loader_count(const cnnl_loader *loader);
+
+/**
+ * @brief Number of batches per epoch: ceil(count / batch_size) (the last one may be partial).
+ * @param loader The loader.
+ * @return The count, 0 if @p loader is NULL.
+ */
+CNNL_API size_t cnnl_loader_num_batches(const cnnl_loader *loader);
+
+/**
+ * @brief Build batch @p b of the current epoch.
+ *
+ * Images are converted to float with the dataset's normalisation, grayscale replicated into
+ * every channel, in parallel on the library's threads. The batch storage belongs to the loader
+ * and is reused: no memory is allocated once the first full batch has been built.
+ * @param loader The loader.
+ * @param b Batch index, 0 .. cnnl_loader_num_batches() - 1.
+ * @param[out] images Receives a borrowed (n, C, H, W) tensor, owned by the loader and
+ *             overwritten by the next call; n is the batch size, smaller for the last batch.
+ * @param[out] labels Receives a borrowed array of n labels, owned by the loader, valid
+ *             until the next call (may be NULL).
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments; #CNNL_ERANGE if @p b is out of range;
+ *         #CNNL_ENOMEM.
+ */
+CNNL_API cnnl_status cnnl_loader_batch(cnnl_loader *loader, size_t b, const cnnl_tensor **images,
+                                       const int32_t **labels);
+
+/**
+ * @brief Dataset index of the @p i-th image of the current epoch's order.
+ * @param loader The loader.
+ * @param i Position, 0 .. cnnl_loader_count() - 1.
+ * @return The dataset index, or SIZE_MAX if @p loader is NULL or @p i is out of range.
+ */
+CNNL_API size_t cnnl_loader_index(const cnnl_loader *loader, size_t i);
+
+CNNL_END_DECLS
+
+/** @} */
+
+#endif /* CNNLITE_DATA_H */

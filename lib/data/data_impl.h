@@ -1,0 +1,67 @@
+/* Dataset layout shared by the files of lib/data/. Not installed. */
+#ifndef CNNL_DATA_IMPL_H
+#define CNNL_DATA_IMPL_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdint.h>
+
+#include "cnnlite/data.h"
+
+struct cnnl_dataset {
+    int size;             /* height = width of every stored image */
+    int channels;         /* channels of a batch: 1 or 3 */
+    float lut[3][256];    /* uint8 -> float per channel, from the normalisation */
+    char *root;           /* NULL for synthetic data */
+    int num_classes;
+    char **class_names;
+    size_t *class_counts;
+    size_t count;
+    char **names;         /* "<class>/<file>" */
+    int32_t *labels;
+    uint8_t **pixels;     /* size*size*stored[i] bytes each, HWC */
+    uint8_t *stored;      /* stored channels per image: 1 or 3 */
+    size_t skipped;
+    char *summary;
+};
+
+/* Validate options (NULL = defaults) and copy them into @p out; @p who names the caller. */
+cnnl_status cnnl__data_check_opts(const char *who, const cnnl_dataset_opts *opts,
+                                  cnnl_dataset_opts *out);
+
+/* Allocate a dataset shell with @p count items and @p classes classes (arrays zeroed) and the
+ * normalisation table from @p o. */
+cnnl_status cnnl__dataset_alloc(cnnl_dataset **out, const cnnl_dataset_opts *o, size_t count,
+                                int classes);
+
+/* Fill class counts and the summary string. */
+cnnl_status cnnl__dataset_finish(cnnl_dataset *ds);
+
+/* Convert image @p index into C*H*W floats at @p out (replicating gray channels). */
+void cnnl__dataset_convert(const cnnl_dataset *ds, size_t index, float *out);
+
+/* Result of preparing one image file. */
+typedef struct cnnl__image_result {
+    uint8_t *pixels;   /* size*size*channels bytes, malloc'ed; NULL on failure */
+    int channels;      /* 1 or 3 */
+    cnnl_status status;/* CNNL_OK or the failure */
+    char *message;     /* malloc'ed description of the failure (without the file name) */
+} cnnl__image_result;
+
+/* Read, check, decode and resize one file to size x size. @p want_channels: 1 (luma) or 3
+ * (colour; gray sources and colour sources whose channels are all equal come back as 1). */
+void cnnl__image_prepare(const char *path, int size, int want_channels, int max_dim,
+                         cnnl__image_result *res);
+
+/* Resize 8-bit interleaved pixels with the triangle filter (PIL's antialiased bilinear). */
+int cnnl__image_resize(const uint8_t *in, int w, int h, int channels, uint8_t *out, int ow, int oh);
+
+/* Write @p len bytes produced by @p write_fn to @p path atomically (temp file in the same
+ * folder, fsync, rename). @p write_fn returns 0 on success. */
+cnnl_status cnnl__write_atomic(const char *path, int (*write_fn)(FILE *f, void *ctx), void *ctx);
+
+/* Fault injection for tests: when set, opening a file whose path ends with this string fails
+ * with EACCES, as an unreadable file would for a non-root user. */
+extern const char *cnnl__data_fail_open_suffix;
+
+#endif

@@ -1,0 +1,166 @@
+/*
+ * Batch loader: an order per epoch (shuffled from (seed, epoch) alone) and float batches
+ * built in parallel into storage that is reused from batch to batch.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "core/rng_impl.h"
+#include "core/tensor_impl.h"
+#include "data/data_impl.h"
+
+struct cnnl_loader {
+    const cnnl_dataset *ds;
+    cnnl_loader_opts opts;
+    size_t n;
+    size_t *base;     /* indices in the given order */
+    size_t *order;    /* this epoch's order */
+    cnnl_tensor *batch;
+    int32_t *labels;
+};
+
+CNNL_API cnnl_loader_opts cnnl_loader_opts_default(void)
+{
+    cnnl_loader_opts o;
+    memset(&o, 0, sizeof o);
+    o.batch_size = 32;
+    o.shuffle = false;
+    o.seed = 0;
+    return o;
+}
+
+CNNL_API void cnnl_loader_free(cnnl_loader *loader)
+{
+    if (!loader)
+        return;
+    cnnl__free(loader->base);
+    cnnl__free(loader->order);
+    cnnl__free(loader->labels);
+    cnnl_tensor_free(loader->batch);
+    free(loader);
+}
+
+static cnnl_status copy_indices(cnnl_loader *ld, const size_t *indices, size_t n)
+{
+    ld->n = indices ? n : ld->ds->count;
+    if (ld->n == 0)
+        return cnnl__error(CNNL_EINVAL, "cnnl_loader_create: no images selected");
+    ld->base = cnnl__alloc_array(ld->n, sizeof(size_t), false);
+    ld->order = cnnl__alloc_array(ld->n, sizeof(size_t), false);
+    size_t bs = (size_t)ld->opts.batch_size < ld->n ? (size_t)ld->opts.batch_size : ld->n;
+    ld->labels = cnnl__alloc_array(bs, sizeof(int32_t), false);
+    if (!ld->base || !ld->order || !ld->labels)
+        return cnnl__error(CNNL_ENOMEM, "cnnl_loader_create: out of memory for %zu indices", ld->n);
+    for (size_t i = 0; i < ld->n; i++) {
+        size_t k = indices ? indices[i] : i;
+        if (k >= ld->ds->count)
+            return cnnl__error(CNNL_ERANGE, "cnnl_loader_create: indices[%zu] is %zu; the dataset has %zu images",
+                               i, k, ld->ds->count);
+        ld->base[i] = k;
+    }
+    /* The full-size batch now, so that building batches never allocates. */
+    const cnnl_dataset *ds = ld->ds;
+    cnnl_status st = cnnl__tensor_ensure4(&ld->batch, (int64_t)bs, ds->channels, ds->size, ds->size);
+    return st == CNNL_OK ? st : cnnl__error_context(st, "cnnl_loader_create");
+}
+
+CNNL_API cnnl_status cnnl_loader_create(cnnl_loader **out, const cnnl_dataset *ds,
+                                        const size_t *indices, size_t n,
+                                        const cnnl_loader_opts *opts)
+{
+    if (out)
+        *out = NULL;
+    if (!out || !ds)
+        return cnnl__error(CNNL_EINVAL, "cnnl_loader_create: %s is NULL", out ? "ds" : "out");
+    cnnl_loader_opts o = opts ? *opts : cnnl_loader_opts_default();
+    if (o.batch_size < 1)
+        return cnnl__error(CNNL_EINVAL, "cnnl_loader_create: batch_size is %d; must be >= 1", o.batch_size);
+    cnnl_loader *ld = calloc(1, sizeof *ld);
+    if (!ld)
+        return cnnl__error(CNNL_ENOMEM, "cnnl_loader_create: out of memory");
+    ld->ds = ds;
+    ld->opts = o;
+    cnnl_status st = copy_indices(ld, indices, n);
+    if (st == CNNL_OK)
+        st = cnnl_loader_start_epoch(ld, 0);
+    if (st != CNNL_OK) {
+        cnnl_loader_free(ld);
+        return st;
+    }
+    *out = ld;
+    return CNNL_OK;
+}
+
+CNNL_API cnnl_status cnnl_loader_start_epoch(cnnl_loader *loader, int epoch)
+{
+    if (!loader)
+        return cnnl__error(CNNL_EINVAL, "cnnl_loader_start_epoch: loader is NULL");
+    if (epoch < 0)
+        return cnnl__error(CNNL_EINVAL, "cnnl_loader_start_epoch: epoch is %d; must be >= 0", epoch);
+    memcpy(loader->order, loader->base, loader->n * sizeof(size_t));
+    if (!loader->opts.shuffle)
+        return CNNL_OK;
+    /* The epoch selects the stream, so any epoch's order is reproducible on its own. */
+    cnnl_rng rng;
+    cnnl__rng_seed(&rng, loader->opts.seed, CNNL_RNG_SHUFFLE | ((uint64_t)epoch + 1) << 32);
+    for (size_t i = loader->n; i > 1; i--) {
+        size_t j = (size_t)cnnl__rng_below(&rng, i);
+        size_t t = loader->order[i - 1];
+        loader->order[i - 1] = loader->order[j];
+        loader->order[j] = t;
+    }
+    return CNNL_OK;
+}
+
+CNNL_API size_t cnnl_loader_count(const cnnl_loader *loader)
+{
+    return loader ? loader->n : 0;
+}
+
+CNNL_API size_t cnnl_loader_num_batches(const cnnl_loader *loader)
+{
+    if (!loader)
+        return 0;
+    size_t bs = (size_t)loader->opts.batch_size;
+    return loader->n / bs + (loader->n % bs != 0);
+}
+
+CNNL_API size_t cnnl_loader_index(const cnnl_loader *loader, size_t i)
+{
+    return loader && i < loader->n ? loader->order[i] : SIZE_MAX;
+}
+
+CNNL_API cnnl_status cnnl_loader_batch(cnnl_loader *loader, size_t b, const cnnl_tensor **images,
+                                       const int32_t **labels)
+{
+    if (images)
+        *images = NULL;
+    if (labels)
+        *labels = NULL;
+    if (!loader || !images)
+        return cnnl__error(CNNL_EINVAL, "cnnl_loader_batch: %s is NULL", loader ? "images" : "loader");
+    size_t nb = cnnl_loader_num_batches(loader);
+    if (b >= nb)
+        return cnnl__error(CNNL_ERANGE, "cnnl_loader_batch: batch %zu; the loader has %zu batches", b, nb);
+    const cnnl_dataset *ds = loader->ds;
+    size_t bs = (size_t)loader->opts.batch_size, first = b * bs;
+    size_t count = loader->n - first < bs ? loader->n - first : bs;
+    cnnl_status st = cnnl__tensor_ensure4(&loader->batch, (int64_t)count, ds->channels, ds->size, ds->size);
+    if (st != CNNL_OK)
+        return cnnl__error_context(st, "cnnl_loader_batch");
+    float *data = loader->batch->data;
+    size_t per_image = (size_t)ds->channels * (size_t)ds->size * (size_t)ds->size;
+    const size_t *idx = loader->order + first;
+    long n = (long)count;
+#pragma omp parallel for schedule(static) num_threads(cnnl__num_threads())
+    for (long i = 0; i < n; i++)
+        cnnl__dataset_convert(ds, idx[i], data + (size_t)i * per_image);
+    for (size_t i = 0; i < count; i++)
+        loader->labels[i] = ds->labels[idx[i]];
+    *images = loader->batch;
+    if (labels)
+        *labels = loader->labels;
+    return CNNL_OK;
+}
