@@ -10,8 +10,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "data.h"
 #include "export.h"
+#include "loss.h"
 #include "metrics.h"
+#include "model.h"
+#include "optim.h"
 #include "status.h"
 
 /**
@@ -199,6 +203,221 @@ CNNL_END_DECLS
 /** @} */
 
 /**
+ * @defgroup trainer Trainer
+ * @brief Fit a model for a number of epochs, evaluating it on a test set after each epoch.
+ *
+ * One epoch runs every batch of the training loader through forward, loss (batch mean),
+ * backward and an optimizer step, with the model in training mode; then, if a test loader is
+ * given, evaluates the model on it in evaluation mode, appends a cnnl_epoch_stats to the
+ * history and calls the epoch callback. The loaders decide the order of the batches (see
+ * cnnl_loader_start_epoch()), the model draws its own dropout masks, so a run is reproducible:
+ * the same seeds and thread count give a bit-identical history (except the timings) and
+ * bit-identical weights.
+ *
+ * Stopping: cnnl_trainer_request_stop() may be called from a signal handler (the library
+ * never installs one itself). The trainer then stops after the current batch, calls the
+ * checkpoint callback if there is one, and cnnl_trainer_fit() returns #CNNL_EINTERRUPTED.
+ * A callback that returns #CNNL_TRAIN_STOP ends training as well, but normally (early
+ * stopping): cnnl_trainer_fit() returns #CNNL_OK.
+ *
+ * Resuming: the position (epoch, batch and the running sums of the epoch) can be read with
+ * cnnl_trainer_get_position() and restored with cnnl_trainer_set_position(), together with
+ * the model, its dropout generator and the optimizer (see cnnl_checkpoint_save()) and the
+ * history; the resumed run then continues bit for bit as the uninterrupted one would have.
+ * @{
+ */
+
+/** Value a callback returns to end training cleanly after the current batch or epoch. */
+#define CNNL_TRAIN_STOP 1
+
+/** Opaque trainer. */
+typedef struct cnnl_trainer cnnl_trainer;
+
+/** What the batch callback is told after each training step. */
+typedef struct cnnl_batch_info {
+    int epoch;          /**< 1-based epoch number. */
+    int epochs;         /**< Epochs of the run. */
+    int64_t batch;      /**< 0-based batch index within the epoch. */
+    int64_t batches;    /**< Batches per epoch. */
+    int64_t images;     /**< Images in this batch. */
+    int64_t correct;    /**< Images of this batch classified correctly. */
+    double loss;        /**< Batch-mean loss. */
+} cnnl_batch_info;
+
+/**
+ * Called after every training step.
+ * @param trainer The trainer (e.g. to change the learning rate through cnnl_trainer_optimizer()).
+ * @param info The step's figures, borrowed for the call.
+ * @param user The opts' user pointer.
+ * @return #CNNL_OK to go on, #CNNL_TRAIN_STOP to end training, or a negative #cnnl_status to
+ *         abort it (cnnl_trainer_fit() returns that status).
+ */
+typedef int (*cnnl_batch_callback)(cnnl_trainer *trainer, const cnnl_batch_info *info, void *user);
+
+/**
+ * Called after every epoch, once its figures are in the history.
+ * @param trainer The trainer.
+ * @param stats The epoch's figures, borrowed for the call.
+ * @param user The opts' user pointer.
+ * @return As for #cnnl_batch_callback.
+ */
+typedef int (*cnnl_epoch_callback)(cnnl_trainer *trainer, const cnnl_epoch_stats *stats, void *user);
+
+/**
+ * Called when a checkpoint should be written: after every checkpoint_every epochs, and before
+ * returning on a stop request. The callback saves whatever it needs (cnnl_checkpoint_save()
+ * with cnnl_trainer_get_position() and cnnl_trainer_history()).
+ * @param trainer The trainer.
+ * @param user The opts' user pointer.
+ * @return #CNNL_OK, or an error status that cnnl_trainer_fit() returns.
+ */
+typedef cnnl_status (*cnnl_checkpoint_callback)(cnnl_trainer *trainer, void *user);
+
+/** Options of a trainer (see cnnl_train_opts_default()). */
+typedef struct cnnl_train_opts {
+    int epochs;                    /**< Epochs to train, >= 1 (default 15). */
+    cnnl_loss_kind loss;           /**< #CNNL_LOSS_CROSS_ENTROPY (default) or #CNNL_LOSS_HINGE. */
+    float lr;                      /**< Learning rate of the Adam optimizer the trainer creates when none is given (default 1e-3). */
+    bool keep_best;                /**< Keep a copy of the weights of the best test accuracy (default false). */
+    cnnl_progress_mode progress;   /**< Progress bar of the training batches (default #CNNL_PROGRESS_AUTO). */
+    FILE *progress_stream;         /**< Where the bar goes; NULL (default) means stderr. Borrowed. */
+    cnnl_batch_callback on_batch;  /**< Called after every step, or NULL. */
+    cnnl_epoch_callback on_epoch;  /**< Called after every epoch, or NULL. */
+    cnnl_checkpoint_callback on_checkpoint; /**< Writes checkpoints, or NULL (no checkpoints). */
+    int checkpoint_every;          /**< Epochs between checkpoints, >= 0 (default 1; 0: only on a stop request). */
+    void *user;                    /**< Passed to the callbacks. */
+} cnnl_train_opts;
+
+/** Where a run stands; everything a checkpoint needs besides model, optimizer and history. */
+typedef struct cnnl_train_position {
+    int epoch;           /**< Epochs completed. */
+    int64_t batch;       /**< Batches of the next epoch already done (0 at an epoch boundary). */
+    double loss_sum;     /**< Sum of the batch-mean losses of those batches. */
+    int64_t correct;     /**< Images of those batches classified correctly. */
+    int64_t images;      /**< Images of those batches. */
+    double seconds;      /**< Training time spent on those batches. */
+} cnnl_train_position;
+
+CNNL_BEGIN_DECLS
+
+/**
+ * @brief Default options: 15 epochs, cross-entropy, Adam lr 1e-3, automatic progress bar,
+ *        checkpoints every epoch if a checkpoint callback is set.
+ * @return The defaults, by value.
+ */
+CNNL_API cnnl_train_opts cnnl_train_opts_default(void);
+
+/**
+ * @brief Create a trainer.
+ * @param out Receives the trainer (NULL on failure); free it with cnnl_trainer_free().
+ * @param model The model to train; borrowed, must outlive the trainer.
+ * @param optimizer The model's optimizer, borrowed (must outlive the trainer); or NULL: the
+ *        trainer creates and owns an Adam optimizer with opts->lr.
+ * @param opts Options (copied), or NULL for cnnl_train_opts_default().
+ * @return #CNNL_OK; #CNNL_EINVAL for a NULL @p out / @p model or a bad option (named in the
+ *         message); #CNNL_ENOMEM.
+ */
+CNNL_API cnnl_status cnnl_trainer_create(cnnl_trainer **out, cnnl_model *model, cnnl_optimizer *optimizer,
+                                         const cnnl_train_opts *opts);
+
+/**
+ * @brief Free a trainer (and the optimizer it created, not one it was given).
+ * @param trainer The trainer, or NULL.
+ */
+CNNL_API void cnnl_trainer_free(cnnl_trainer *trainer);
+
+/**
+ * @brief Train from the current position up to opts.epochs epochs.
+ * @param trainer The trainer.
+ * @param train Loader of the training images (shuffled, typically); borrowed for the call.
+ * @param test Loader of the test images, or NULL (no evaluation; test figures are 0).
+ * @return #CNNL_OK when all epochs ran or a callback returned #CNNL_TRAIN_STOP;
+ *         #CNNL_EINTERRUPTED after cnnl_trainer_request_stop(); #CNNL_EINVAL for NULL
+ *         arguments; #CNNL_ESTATE if the model's output is not (batch, classes) or its classes do
+ *         not cover the labels; any error of a step (e.g. #CNNL_ENUMERIC for a non-finite loss,
+ *         the weights are then not updated), of a loader or of a callback.
+ */
+CNNL_API cnnl_status cnnl_trainer_fit(cnnl_trainer *trainer, cnnl_loader *train, cnnl_loader *test);
+
+/**
+ * @brief The trainer's history (one entry per completed epoch).
+ * @param trainer The trainer.
+ * @return Borrowed history, owned by the trainer until it is freed (modifiable, e.g. to
+ *         restore it on resume); NULL if @p trainer is NULL.
+ */
+CNNL_API cnnl_history *cnnl_trainer_history(cnnl_trainer *trainer);
+
+/**
+ * @brief The optimizer in use.
+ * @param trainer The trainer.
+ * @return Borrowed optimizer (owned by the trainer or by the caller, see cnnl_trainer_create());
+ *         NULL if @p trainer is NULL.
+ */
+CNNL_API cnnl_optimizer *cnnl_trainer_optimizer(cnnl_trainer *trainer);
+
+/**
+ * @brief Where the run stands.
+ * @param trainer The trainer.
+ * @param out Receives the position (caller-owned).
+ * @return #CNNL_OK or #CNNL_EINVAL for NULL arguments.
+ */
+CNNL_API cnnl_status cnnl_trainer_get_position(const cnnl_trainer *trainer, cnnl_train_position *out);
+
+/**
+ * @brief Continue from a saved position (see the group description).
+ * @param trainer The trainer.
+ * @param pos The position (copied).
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments or negative fields.
+ */
+CNNL_API cnnl_status cnnl_trainer_set_position(cnnl_trainer *trainer, const cnnl_train_position *pos);
+
+/**
+ * @brief Copy the weights of the best test accuracy back into the model.
+ * @param trainer The trainer, created with keep_best.
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL; #CNNL_ESTATE if keep_best was off or no epoch has
+ *         been evaluated yet.
+ */
+CNNL_API cnnl_status cnnl_trainer_restore_best(cnnl_trainer *trainer);
+
+/**
+ * @brief Ask every running cnnl_trainer_fit() of the process to stop after its current batch.
+ *
+ * Async-signal-safe (it only sets a volatile sig_atomic_t flag): call it from a SIGINT
+ * handler. The flag stays set until cnnl_trainer_clear_stop().
+ */
+CNNL_API void cnnl_trainer_request_stop(void);
+
+/**
+ * @brief Whether a stop has been requested.
+ * @return true after cnnl_trainer_request_stop(), until cnnl_trainer_clear_stop().
+ */
+CNNL_API bool cnnl_trainer_stop_requested(void);
+
+/** @brief Clear a stop request (e.g. before starting another run). */
+CNNL_API void cnnl_trainer_clear_stop(void);
+
+/**
+ * @brief Evaluate a model on every batch of a loader, in evaluation mode.
+ *
+ * The model's training/evaluation mode is restored afterwards.
+ * @param model The model; borrowed.
+ * @param loader The images; borrowed (its current epoch order is used).
+ * @param loss Loss to report (#CNNL_LOSS_CROSS_ENTROPY or #CNNL_LOSS_HINGE).
+ * @param cm If not NULL, the predictions are added to it (it must have as many classes as the
+ *        model has outputs).
+ * @param mean_loss If not NULL, receives the mean of the batch-mean losses.
+ * @param accuracy If not NULL, receives the percentage of correct predictions.
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL @p model or @p loader; #CNNL_ESHAPE if the model's
+ *         output does not match @p cm; any error of the loader or the forward pass.
+ */
+CNNL_API cnnl_status cnnl_evaluate(cnnl_model *model, cnnl_loader *loader, cnnl_loss_kind loss,
+                                   cnnl_confusion *cm, double *mean_loss, double *accuracy);
+
+CNNL_END_DECLS
+
+/** @} */
+
+/**
  * @defgroup plots Pictures
  * @brief SVG pictures of training curves, confusion matrices and comparisons.
  *
@@ -238,7 +457,7 @@ CNNL_API cnnl_status cnnl_plot_confusion(const cnnl_confusion *cm, const char *c
  * is drawn as a thick line over the thin individual curves, and the legend names each label once.
  * @param runs @p n histories (borrowed for the call), each with at least one epoch.
  * @param labels @p n labels (borrowed for the call).
- * @param n Number of runs, 1..64.
+ * @param n Number of runs, 1..256.
  * @param path Target SVG file.
  * @param title Caption, or NULL.
  * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments, an empty history or @p n out of range;

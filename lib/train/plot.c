@@ -336,8 +336,8 @@ CNNL_API cnnl_status cnnl_plot_compare(const cnnl_history *const *runs, const ch
                                        size_t n, const char *path, const char *title)
 {
     static const char who[] = "cnnl_plot_compare";
-    if (runs == NULL || labels == NULL || path == NULL || n == 0 || n > 64)
-        return cnnl__error(CNNL_EINVAL, "%s: runs, labels or path is NULL, or n (%zu) is not 1..64",
+    if (runs == NULL || labels == NULL || path == NULL || n == 0 || n > 256)
+        return cnnl__error(CNNL_EINVAL, "%s: runs, labels or path is NULL, or n (%zu) is not 1..256",
                            who, n);
     size_t len = 0;
     for (size_t i = 0; i < n; i++) {
