@@ -45,9 +45,10 @@ static void usage(FILE *out)
 "  --seeds N          seeds 0..N-1 (default 3, at most %d)\n"
 "  --plot FILE        SVG picture comparing the runs' curves\n"
 "  --csv FILE         one line per run (config, seed, best, final, macro F1, s/epoch)\n"
-"  --data DIR, --count N, --epochs N, --batch N, --lr X, --dropout P, --size N,\n"
-"  --channels C, --split F, --threads N   as for cnnlite-train (the study overrides the\n"
-"                     setting it varies; without --data: synthetic %dx%d, %d epochs)\n"
+"  --data DIR, --count N, --difficulty D, --epochs N, --batch N, --lr X, --dropout P,\n"
+"  --batchnorm, --no-batchnorm, --size N, --channels C, --split F, --threads N\n"
+"                     as for cnnlite-train; the study overrides the setting it varies\n"
+"                     (without --data: the demo's synthetic set, %dx%d, %d epochs)\n"
 "  --quiet            no progress on stderr\n"
 "  --help             show this text\n",
             MAX_SEEDS, DEMO_SIZE, DEMO_SIZE, DEMO_EPOCHS);

@@ -50,10 +50,6 @@ static int parse(int argc, char **argv, options *o)
             o->all = true;
             continue;
         }
-        if (cl_flag(a, "batchnorm")) {
-            o->c.batchnorm = true;
-            continue;
-        }
         if ((r = cl_opt_value(argc, argv, &i, "epochs", &v)) != 0 ||
             (r = cl_opt_value(argc, argv, &i, "lr", &v)) != 0) {
             cl_error("unknown option '%s' (see --help)", a);

@@ -16,16 +16,19 @@ static void usage(FILE *out)
 "  Epoch [1/15], Train Loss: ..., Train Accuracy: ...%%, Test Loss: ..., Test Accuracy: ...%%\n"
 "  Best Test Accuracy: ...\n"
 "then the confusion matrix and metrics of the final weights; progress goes to stderr.\n"
-"Without --data, a demo runs on synthetic MRI-like images (%d images of %dx%d, %d epochs\n"
-"unless --count, --size or --epochs say otherwise).\n"
+"Without --data, a demo runs on easy synthetic MRI-like images with batch normalisation\n"
+"(%d images of %dx%d, %d epochs, unless --count, --size, --epochs, --difficulty or\n"
+"--no-batchnorm say otherwise).\n"
 "\n"
 "  --data DIR         image folder DIR/<class>/<image> (default: built-in synthetic set)\n"
-"  --count N          synthetic images to generate (default %d; ignored with --data)\n"
+"  --count N          synthetic images to generate (default %d; only without --data)\n"
+"  --difficulty D     synthetic set difficulty, 0 (easy) .. 1 (default %g; only without --data)\n"
 "  --epochs N         epochs (default 15; demo %d)\n"
 "  --batch N          batch size (default 32)\n"
 "  --lr X             Adam learning rate (default 1e-3)\n"
 "  --dropout P        dropout probability, 0 <= P < 1 (default 0.2)\n"
-"  --batchnorm        batch normalisation after every convolution\n"
+"  --batchnorm        batch normalisation after every convolution (default off; demo on)\n"
+"  --no-batchnorm     no batch normalisation\n"
 "  --size N           input size, a multiple of 32 (default 512; demo %d)\n"
 "  --channels C       1 or 3 input channels (default 3, gray replicated)\n"
 "  --split F          training fraction, 0 < F < 1 (default 0.8)\n"
@@ -40,7 +43,8 @@ static void usage(FILE *out)
 "  --confusion-plot FILE  SVG picture of the final confusion matrix\n"
 "  --quiet            no progress bar or informational messages on stderr\n"
 "  --help             show this text\n",
-            DEMO_COUNT, DEMO_SIZE, DEMO_SIZE, DEMO_EPOCHS, DEMO_COUNT, DEMO_EPOCHS, DEMO_SIZE);
+            DEMO_COUNT, DEMO_SIZE, DEMO_SIZE, DEMO_EPOCHS, DEMO_COUNT, DEMO_DIFFICULTY, DEMO_EPOCHS,
+            DEMO_SIZE);
 }
 
 /* Returns 0 to go on, 1 after --help, -1 on a bad option. */
@@ -53,10 +57,6 @@ static int parse(int argc, char **argv, run_config *c)
         if (cl_flag(a, "help")) {
             usage(stdout);
             return 1;
-        }
-        if (cl_flag(a, "batchnorm")) {
-            c->batchnorm = true;
-            continue;
         }
         if (cl_flag(a, "quiet")) {
             c->quiet = true;

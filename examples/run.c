@@ -13,6 +13,7 @@ void run_config_default(run_config *c)
 {
     memset(c, 0, sizeof *c);
     c->count = 1311;
+    c->difficulty = DEMO_DIFFICULTY;
     c->epochs = 15;
     c->batch = 32;
     c->size = 512;
@@ -29,11 +30,20 @@ int run_common_option(int argc, char **argv, int *i, run_config *c)
     const char *v = NULL;
     int r;
 #define OPT(name) ((r = cl_opt_value(argc, argv, i, name, &v)) != 0)
+    if (cl_flag(argv[*i], "batchnorm") || cl_flag(argv[*i], "no-batchnorm")) {
+        c->batchnorm = cl_flag(argv[*i], "batchnorm");
+        c->set_batchnorm = true;
+        return 1;
+    }
     if (OPT("data")) {
         c->data = v;
     } else if (OPT("count")) {
         c->set_count = true;
         if (r > 0 && !cl_parse_int("count", v, 8, 1000000, &c->count))
+            return -1;
+    } else if (OPT("difficulty")) {
+        c->set_difficulty = true;
+        if (r > 0 && !cl_parse_double("difficulty", v, 0, 1, false, false, &c->difficulty))
             return -1;
     } else if (OPT("epochs")) {
         c->set_epochs = true;
@@ -88,8 +98,11 @@ int run_config_finish(run_config *c)
             c->size = DEMO_SIZE;
         if (!c->set_epochs)
             c->epochs = DEMO_EPOCHS;
-    } else if (c->set_count) {
-        cl_error("--count only applies to the synthetic set (without --data)");
+        if (!c->set_batchnorm)
+            c->batchnorm = true;
+    } else if (c->set_count || c->set_difficulty) {
+        cl_error("--%s only applies to the synthetic set (without --data)",
+                 c->set_count ? "count" : "difficulty");
         return -1;
     }
     if (c->threads > 0 && cnnl_set_num_threads(c->threads) != CNNL_OK)
@@ -108,8 +121,8 @@ void run_describe(const run_config *c, const cnnl_dataset *ds)
             cl_prog, c->epochs, c->batch, c->lr, c->dropout, c->batchnorm ? ", batch norm" : "",
             c->size, c->size, c->channels, c->split, c->seed, cnnl_get_num_threads());
     if (c->data == NULL)
-        fprintf(stderr, "%s: demo on synthetic data (the report's run: --data DIR --size 512 "
-                        "--epochs 15)\n", cl_prog);
+        fprintf(stderr, "%s: demo on synthetic data, difficulty %g (the report's run: --data DIR "
+                        "--size 512 --epochs 15, no batch norm)\n", cl_prog, c->difficulty);
 }
 
 int run_load_data(const run_config *c, cnnl_dataset **ds)
@@ -124,6 +137,7 @@ int run_load_data(const run_config *c, cnnl_dataset **ds)
         cnnl_synthetic_opts so = cnnl_synthetic_opts_default();
         so.count = (size_t)c->count;
         so.seed = SYNTHETIC_SEED;
+        so.difficulty = (float)c->difficulty;
         st = cnnl_dataset_synthetic(ds, &so, &o);
     }
     if (st != CNNL_OK)

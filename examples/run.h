@@ -9,16 +9,21 @@
 
 #include <cnnlite/cnnlite.h>
 
-/* The no-argument demo: small synthetic images, so that it ends within two minutes on two cores. */
+/* The no-argument demo: small, easy synthetic images and batch normalisation, so that it ends
+ * within two minutes on two cores with a clearly learned accuracy. (Without batch norm the
+ * report's network, in PyTorch as here, stays at chance level on the synthetic set for many
+ * epochs at these sizes.) */
 #define DEMO_COUNT 800
 #define DEMO_SIZE 128
-#define DEMO_EPOCHS 8
+#define DEMO_EPOCHS 10
+#define DEMO_DIFFICULTY 0.0
 /* Seed of the synthetic images: fixed, so that runs with different --seed see the same data. */
 #define SYNTHETIC_SEED 0
 
 typedef struct run_config {
     const char *data;        /* image folder, or NULL for the synthetic set */
     int count;               /* synthetic images */
+    double difficulty;       /* synthetic difficulty, 0..1 */
     int epochs, batch, size, channels, threads;
     double lr, dropout, split;
     bool batchnorm;
@@ -27,7 +32,7 @@ typedef struct run_config {
     bool quiet;
     bool print_epochs;       /* the report's epoch lines and "Best Test Accuracy" */
     bool print_metrics;      /* the metrics block after training */
-    bool set_count, set_epochs, set_size; /* given on the command line */
+    bool set_count, set_epochs, set_size, set_batchnorm, set_difficulty; /* given on the command line */
 } run_config;
 
 typedef struct run_result {
