@@ -317,6 +317,11 @@ static int resume(run_state *s)
         cl_error("%s: not a cnnlite-train checkpoint (no training position)", s->c->resume);
         rc = -1;
     }
+    if (rc == 0 && (p.epoch > s->c->epochs || (p.epoch == s->c->epochs && p.batch > 0))) {
+        cl_error("%s: %d epochs are done%s; give --epochs of at least %d", s->c->resume, p.epoch,
+                 p.batch > 0 ? " and part of the next" : "", p.epoch + (p.batch > 0));
+        rc = -1;
+    }
     if (rc == 0 && (table_to_history(ck, cnnl_trainer_history(s->trainer)) != CNNL_OK ||
                     cnnl_trainer_set_position(s->trainer, &p) != CNNL_OK)) {
         cl_error("%s: inconsistent training state in the checkpoint", s->c->resume);

@@ -85,6 +85,34 @@ grep -q '^glioma  *[0-9]* *[0-9]* *[0-9]* *[0-9]*$' "$tmp/metrics.out" || fail "
 # shellcheck disable=SC2086
 expect 1 "split" "$bin/cnnlite-train" $common --seed 1 --epochs 3 --resume "$tmp/ck"
 
+# Ctrl-C: stops after the current batch, writes the checkpoint, exits 130; resuming from the
+# middle of the epoch gives exactly the epoch an uninterrupted run gives
+if command -v timeout > /dev/null 2>&1; then
+  # shellcheck disable=SC2086
+  timeout -s INT --preserve-status 3 "$bin/cnnlite-train" $common --epochs 1000 --checkpoint "$tmp/int.ck" \
+    > /dev/null 2> "$tmp/int.err"
+  st=$?
+  [ "$st" -eq 130 ] || fail "Ctrl-C: exit $st, want 130: $(cat "$tmp/int.err")"
+  grep -q "stopped after the current batch; checkpoint saved to $tmp/int.ck" "$tmp/int.err" ||
+    fail "Ctrl-C message: $(cat "$tmp/int.err")"
+  # the run may have finished epochs before the signal came: resume to the end of the next one
+  # shellcheck disable=SC2086
+  "$bin/cnnlite-train" $common --epochs 1 --resume "$tmp/int.ck" > "$tmp/int.out" 2> "$tmp/int.err"
+  n=$(sed -n 's/.*give --epochs of at least \([0-9]*\)$/\1/p' "$tmp/int.err")
+  if [ -n "$n" ]; then
+    # shellcheck disable=SC2086
+    "$bin/cnnlite-train" $common --epochs "$n" --resume "$tmp/int.ck" > "$tmp/int.out" 2> "$tmp/int.err" ||
+      fail "resume after Ctrl-C: $(cat "$tmp/int.err")"
+  else
+    n=1
+  fi
+  # shellcheck disable=SC2086
+  "$bin/cnnlite-train" $common --epochs "$n" > "$tmp/ref.out" 2>&1 || fail "reference run"
+  [ "$(grep "^Epoch \[$n/$n\]" "$tmp/int.out")" = "$(grep "^Epoch \[$n/$n\]" "$tmp/ref.out")" ] &&
+    [ -n "$(grep "^Epoch \[$n/$n\]" "$tmp/ref.out")" ] ||
+    fail "resumed epoch $n differs: $(grep '^Epoch' "$tmp/int.out") vs $(grep '^Epoch' "$tmp/ref.out")"
+fi
+
 # predict: text, JSON, unreadable and corrupt images
 img1=$(find "$tmp/data/glioma" -type f | head -n 1)
 img2=$(find "$tmp/data/pituitary" -type f | head -n 1)
