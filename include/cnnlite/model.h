@@ -23,6 +23,9 @@
  * cnnl_model_add() and the layer's own suffixes. Inputs are NCHW float32 tensors; Linear takes
  * (N, features).
  *
+ * A Conv2d directly followed by ReLU (and then MaxPool2d(2, 2)) is computed as one fused
+ * operation; the fused layers keep their names and positions and the results are the same.
+ *
  * Semantics follow PyTorch: BatchNorm2d uses batch statistics in training (biased variance for
  * normalisation, unbiased for the running variance, momentum 0.1, eps 1e-5) and running
  * statistics in evaluation; Dropout is inverted (scaled by 1/(1-p)) and active only in
@@ -210,7 +213,8 @@ CNNL_API bool cnnl_model_is_training(const cnnl_model *model);
 /**
  * @brief Run the model forward on a batch.
  * @param model The model.
- * @param input Input batch; borrowed, must stay unchanged until cnnl_model_backward().
+ * @param input Input batch; borrowed, must stay unchanged until cnnl_model_backward() (and
+ *              cnnl_model_input_grad(), if called) of this pass.
  * @param[out] output Receives the output (e.g. logits (N, classes)); borrowed from the model,
  *             valid until the next forward call or cnnl_model_free().
  * @return #CNNL_OK; #CNNL_EINVAL (NULL arguments, empty model); #CNNL_ESHAPE if the input does
@@ -231,9 +235,14 @@ CNNL_API cnnl_status cnnl_model_backward(cnnl_model *model, const cnnl_tensor *g
 
 /**
  * @brief Gradient with respect to the input of the last backward pass.
+ *
+ * cnnl_model_backward() stops at the first layer with parameters, since nothing else needs
+ * the gradient below it; the first call of this function after a backward pass computes the
+ * rest (the forward input must still be unchanged). Parameter gradients are not touched.
  * @param model The model.
  * @param[out] grad_input Receives a borrowed tensor, valid until the next forward or backward.
- * @return #CNNL_OK, #CNNL_ESTATE if there was no backward pass, #CNNL_EINVAL.
+ * @return #CNNL_OK, #CNNL_ESTATE if there was no backward pass since the last forward,
+ *         #CNNL_EINVAL, #CNNL_ENOMEM.
  */
 CNNL_API cnnl_status cnnl_model_input_grad(cnnl_model *model, const cnnl_tensor **grad_input);
 

@@ -17,8 +17,22 @@
  * @brief Update a model's trainable parameters from their gradients.
  *
  * An optimizer is bound to one model and keeps per-parameter state (moments, momentum
- * buffers). Before updating, a step checks every gradient: if one is non-finite it returns
- * #CNNL_ENUMERIC and changes nothing.
+ * buffers) for the trainable parameters the model has when the optimizer is created. Before
+ * updating, a step checks every gradient: if one is non-finite it returns #CNNL_ENUMERIC and
+ * changes nothing.
+ *
+ * The updates follow torch.optim (PyTorch 1.13, single-tensor path) operation by operation:
+ * - Adam: g += wd p; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+ *   p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
+ * - AdamW: p *= 1 - lr wd first, and no decay term in g.
+ * - SGD: d = g + wd p; with momentum, buf = d on the first step and
+ *   buf = momentum buf + (1 - dampening) d afterwards; d = d + momentum buf (Nesterov) or buf;
+ *   p -= lr d.
+ *
+ * Scalar factors such as 1 - b2 are derived, as PyTorch derives them from Python doubles,
+ * from the shortest decimal that rounds to the given float (0.999f is taken as 0.999).
+ * An optimizer is not thread-safe; the update itself runs on the library's threads, with
+ * results that do not depend on the thread count.
  * @{
  */
 
@@ -132,13 +146,15 @@ CNNL_API size_t cnnl_optimizer_state_count(const cnnl_optimizer *opt);
  * "<param name>.exp_avg", "<param name>.exp_avg_sq" or "<param name>.momentum_buffer".
  * @param opt The optimizer.
  * @param index 0..cnnl_optimizer_state_count()-1.
- * @param[out] info Receives borrowed, writable views (grad is NULL).
+ * @param[out] info Receives borrowed, writable views (grad is NULL, trainable false), valid
+ *             until the optimizer is freed; shape as the parameter's.
  * @return #CNNL_OK, #CNNL_EINVAL, #CNNL_ERANGE.
  */
 CNNL_API cnnl_status cnnl_optimizer_state_at(cnnl_optimizer *opt, size_t index, cnnl_param_info *info);
 
 /**
- * @brief Restore the step count (with the state tensors, resumes a run exactly).
+ * @brief Restore the step count (with the state tensors, resumes a run exactly). SGD treats
+ * its momentum buffers as initialised once the count is above 0.
  * @param opt The optimizer.
  * @param steps Steps taken, >= 0.
  * @return #CNNL_OK, #CNNL_EINVAL.

@@ -10,6 +10,7 @@ typedef struct activation {
     struct cnnl_layer base;
     cnnl_activation kind;
     float param;
+    bool passthrough; /* a ReLU applied by the layer before it */
 } activation;
 
 static const char *act_kind_name(cnnl_activation k)
@@ -29,6 +30,12 @@ static void softmax_dims(const cnnl_tensor *x, int *n, int *c, size_t *inner)
 static cnnl_status act_forward(cnnl_layer *l, const cnnl_tensor *x)
 {
     activation *A = (activation *)l;
+    if (A->passthrough) {
+        l->out_view = *x;
+        l->out_view.capacity = 0;
+        l->out = &l->out_view;
+        return CNNL_OK;
+    }
     cnnl_status st = cnnl__tensor_ensure(&l->out_ws, x->ndim, x->shape);
     if (st != CNNL_OK)
         return st;
@@ -57,6 +64,12 @@ static cnnl_status act_backward(cnnl_layer *l, const cnnl_tensor *x, const cnnl_
     (void)param_grads;
     if (!want_gin)
         return CNNL_OK;
+    if (A->passthrough) {
+        l->gin_view = *gy;
+        l->gin_view.capacity = 0;
+        l->gin = &l->gin_view;
+        return CNNL_OK;
+    }
     cnnl_status st = cnnl__tensor_ensure(&l->gin_ws, x->ndim, x->shape);
     if (st != CNNL_OK)
         return st;
@@ -73,10 +86,18 @@ static cnnl_status act_backward(cnnl_layer *l, const cnnl_tensor *x, const cnnl_
     return CNNL_OK;
 }
 
+bool cnnl__relu_make_passthrough(cnnl_layer *l)
+{
+    if (l->ops->forward != act_forward || ((activation *)l)->kind != CNNL_ACT_RELU)
+        return false;
+    ((activation *)l)->passthrough = true;
+    return true;
+}
+
 static const cnnl__layer_ops act_ops[] = {
-    {"ReLU", act_forward, act_backward, NULL},    {"LeakyReLU", act_forward, act_backward, NULL},
-    {"ELU", act_forward, act_backward, NULL},     {"Tanh", act_forward, act_backward, NULL},
-    {"Sigmoid", act_forward, act_backward, NULL}, {"Softmax", act_forward, act_backward, NULL},
+    {"ReLU", act_forward, act_backward, NULL, NULL},    {"LeakyReLU", act_forward, act_backward, NULL, NULL},
+    {"ELU", act_forward, act_backward, NULL, NULL},     {"Tanh", act_forward, act_backward, NULL, NULL},
+    {"Sigmoid", act_forward, act_backward, NULL, NULL}, {"Softmax", act_forward, act_backward, NULL, NULL},
 };
 
 CNNL_API cnnl_status cnnl_activation_create(cnnl_layer **out, cnnl_activation kind, float param)
@@ -155,7 +176,7 @@ static void dropout_destroy(cnnl_layer *l)
     cnnl_tensor_free(((dropout *)l)->mask);
 }
 
-static const cnnl__layer_ops dropout_ops = {"Dropout", dropout_forward, dropout_backward, dropout_destroy};
+static const cnnl__layer_ops dropout_ops = {"Dropout", dropout_forward, dropout_backward, dropout_destroy, NULL};
 
 CNNL_API cnnl_status cnnl_dropout_create(cnnl_layer **out, float p)
 {

@@ -1,5 +1,6 @@
 /* BatchNorm2d: batch statistics in training (running statistics updated with momentum 0.1 and
- * the unbiased variance), running statistics in evaluation. */
+ * the unbiased variance), running statistics in evaluation. A following ReLU (and 2x2 max
+ * pool) can be fused into it, as for Conv2d. */
 #include <math.h>
 #include <stdio.h>
 
@@ -15,6 +16,8 @@ typedef struct batchnorm {
     int c;
     cnnl_tensor *stats; /* mean, invstd, unbiased var of the last forward: 3 x c */
     bool batch_stats;   /* the last forward normalised with batch statistics */
+    cnnl__bn_fuse fuse; /* the ReLU / ReLU + MaxPool2d(2, 2) after it, taken over */
+    cnnl_tensor *arg;   /* pooled: window position of each maximum, one byte each */
 } batchnorm;
 
 enum { GAMMA, BETA, RMEAN, RVAR, NBT };
@@ -27,8 +30,11 @@ static cnnl_status bn_forward(cnnl_layer *l, const cnnl_tensor *x)
         snprintf(want, sizeof want, "N x %d x H x W", B->c);
         return cnnl__layer_shape_error(l, x, want);
     }
-    int n = (int)x->shape[0], c = B->c;
-    size_t hw = (size_t)x->shape[2] * (size_t)x->shape[3];
+    int n = (int)x->shape[0], c = B->c, h = (int)x->shape[2], w = (int)x->shape[3];
+    size_t hw = (size_t)h * (size_t)w;
+    bool pool = B->fuse == CNNL__BN_RELU_POOL;
+    if (pool && (h < 2 || w < 2))
+        return cnnl__layer_shape_error(l, x, "N x C x H x W with H, W >= 2 (a 2x2 max pool follows)");
     if (l->training && (size_t)n * hw < 2)
         return cnnl__error(CNNL_ESHAPE, "%s: training needs more than one value per channel (input %lldx%lldx%lldx%lld)",
                            cnnl__layer_label(l), (long long)x->shape[0], (long long)x->shape[1],
@@ -36,7 +42,11 @@ static cnnl_status bn_forward(cnnl_layer *l, const cnnl_tensor *x)
     int64_t ss[2] = {3, c};
     cnnl_status st = cnnl__tensor_ensure(&B->stats, 2, ss);
     if (st == CNNL_OK)
-        st = cnnl__tensor_ensure(&l->out_ws, x->ndim, x->shape);
+        st = cnnl__tensor_ensure4(&l->out_ws, n, c, pool ? h / 2 : h, pool ? w / 2 : w);
+    if (st == CNNL_OK && pool) {
+        int64_t as[1] = {(int64_t)((l->out_ws->numel + 3) / 4)};
+        st = cnnl__tensor_ensure(&B->arg, 1, as);
+    }
     if (st != CNNL_OK)
         return st;
     float *mean = B->stats->data, *invstd = mean + c, *var = invstd + c;
@@ -56,7 +66,8 @@ static cnnl_status bn_forward(cnnl_layer *l, const cnnl_tensor *x)
         }
     }
     l->out = l->out_ws;
-    if (!cnnl__bn_apply(x->data, n, c, hw, mean, invstd, l->state[GAMMA].data, l->state[BETA].data, l->out_ws->data))
+    if (!cnnl__bn_apply(x->data, n, c, h, w, mean, invstd, l->state[GAMMA].data, l->state[BETA].data, B->fuse,
+                        l->out_ws->data, pool ? (uint8_t *)B->arg->data : NULL))
         return cnnl__error(CNNL_ENUMERIC, "%s: the output is not finite", cnnl__layer_label(l));
     return CNNL_OK;
 }
@@ -65,8 +76,7 @@ static cnnl_status bn_backward(cnnl_layer *l, const cnnl_tensor *x, const cnnl_t
                                bool param_grads)
 {
     batchnorm *B = (batchnorm *)l;
-    int n = (int)x->shape[0], c = B->c;
-    size_t hw = (size_t)x->shape[2] * (size_t)x->shape[3];
+    int n = (int)x->shape[0], c = B->c, h = (int)x->shape[2], w = (int)x->shape[3];
     if (want_gin) {
         cnnl_status st = cnnl__tensor_ensure(&l->gin_ws, x->ndim, x->shape);
         if (st != CNNL_OK)
@@ -74,7 +84,8 @@ static cnnl_status bn_backward(cnnl_layer *l, const cnnl_tensor *x, const cnnl_t
         l->gin = l->gin_ws;
     }
     float *mean = B->stats->data, *invstd = mean + c;
-    cnnl__bn_backward(x->data, gy->data, n, c, hw, mean, invstd, l->state[GAMMA].data, B->batch_stats,
+    cnnl__bn_backward(x->data, l->out->data, B->fuse == CNNL__BN_RELU_POOL ? (const uint8_t *)B->arg->data : NULL,
+                      gy->data, n, c, h, w, mean, invstd, l->state[GAMMA].data, B->batch_stats, B->fuse,
                       want_gin ? l->gin_ws->data : NULL, param_grads ? l->state[GAMMA].grad : NULL,
                       param_grads ? l->state[BETA].grad : NULL);
     return CNNL_OK;
@@ -83,9 +94,24 @@ static cnnl_status bn_backward(cnnl_layer *l, const cnnl_tensor *x, const cnnl_t
 static void bn_destroy(cnnl_layer *l)
 {
     cnnl_tensor_free(((batchnorm *)l)->stats);
+    cnnl_tensor_free(((batchnorm *)l)->arg);
 }
 
-static const cnnl__layer_ops bn_ops = {"BatchNorm2d", bn_forward, bn_backward, bn_destroy};
+static bool bn_fuse_next(cnnl_layer *l, cnnl_layer *next)
+{
+    batchnorm *B = (batchnorm *)l;
+    if (B->fuse == CNNL__BN_PLAIN && cnnl__relu_make_passthrough(next)) {
+        B->fuse = CNNL__BN_RELU;
+        return true;
+    }
+    if (B->fuse == CNNL__BN_RELU && cnnl__maxpool2_make_passthrough(next)) {
+        B->fuse = CNNL__BN_RELU_POOL;
+        return true;
+    }
+    return false;
+}
+
+static const cnnl__layer_ops bn_ops = {"BatchNorm2d", bn_forward, bn_backward, bn_destroy, bn_fuse_next};
 
 CNNL_API cnnl_status cnnl_batchnorm2d_create(cnnl_layer **out, int channels)
 {

@@ -13,8 +13,11 @@ typedef struct conv {
     struct cnnl_layer base;
     int in_c, out_c, k, stride, pad;
     bool bias;
-    cnnl_tensor *col; /* threads x im2col buffer */
-    cnnl_tensor *acc; /* threads x (weight + bias) partial gradients */
+    bool relu;        /* the following ReLU layer is fused into this one */
+    bool pool;        /* and the MaxPool2d(2, 2) after it */
+    cnnl_tensor *arg; /* pooled: window position of each maximum, one byte each */
+    cnnl_tensor *col; /* threads x workspace (im2col band, masked gradient band) */
+    cnnl_tensor *acc; /* batch slots x (weight + bias) partial gradients */
 } conv;
 
 static cnnl_status conv_geom(cnnl_layer *l, const cnnl_tensor *x, cnnl__conv_geom *g)
@@ -35,12 +38,16 @@ static cnnl_status conv_geom(cnnl_layer *l, const cnnl_tensor *x, cnnl__conv_geo
     g->pad = C->pad;
     g->oh = (g->h + 2 * g->pad - g->k) / g->stride + 1;
     g->ow = (g->w + 2 * g->pad - g->k) / g->stride + 1;
+    g->relu = C->relu;
+    g->pool = C->pool;
+    if (C->pool && (g->oh < 2 || g->ow < 2))
+        return cnnl__layer_shape_error(l, x, "an input whose convolution output is at least 2x2 (a 2x2 max pool follows)");
     return CNNL_OK;
 }
 
 static cnnl_status ensure_col(conv *C, const cnnl__conv_geom *g, int threads)
 {
-    int64_t shape[2] = {threads, (int64_t)cnnl__conv_col_floats(g)};
+    int64_t shape[2] = {threads, (int64_t)cnnl__conv_ws_floats(g)};
     return cnnl__tensor_ensure(&C->col, 2, shape);
 }
 
@@ -52,12 +59,19 @@ static cnnl_status conv_forward(cnnl_layer *l, const cnnl_tensor *x)
     if (st != CNNL_OK)
         return st;
     int threads = cnnl__num_threads();
+    int oh = C->pool ? g.oh / 2 : g.oh, ow = C->pool ? g.ow / 2 : g.ow;
     if ((st = ensure_col(C, &g, threads)) != CNNL_OK ||
-        (st = cnnl__tensor_ensure4(&l->out_ws, g.n, g.oc, g.oh, g.ow)) != CNNL_OK)
+        (st = cnnl__tensor_ensure4(&l->out_ws, g.n, g.oc, oh, ow)) != CNNL_OK)
         return st;
+    if (C->pool) {
+        /* One byte per pooled output, stored in a float tensor's storage. */
+        int64_t as[1] = {(int64_t)((l->out_ws->numel + 3) / 4)};
+        if ((st = cnnl__tensor_ensure(&C->arg, 1, as)) != CNNL_OK)
+            return st;
+    }
     l->out = l->out_ws;
     bool ok = cnnl__conv2d_forward(&g, x->data, l->state[0].data, C->bias ? l->state[1].data : NULL,
-                                   l->out_ws->data, C->col->data, threads);
+                                   l->out_ws->data, C->pool ? (uint8_t *)C->arg->data : NULL, C->col->data, threads);
     if (!ok)
         return cnnl__error(CNNL_ENUMERIC, "%s: the output is not finite", cnnl__layer_label(l));
     return CNNL_OK;
@@ -72,7 +86,7 @@ static cnnl_status conv_backward(cnnl_layer *l, const cnnl_tensor *x, const cnnl
     if (st != CNNL_OK)
         return st;
     int threads = cnnl__num_threads();
-    int64_t acc_shape[2] = {threads, (int64_t)g.oc * g.c * g.k * g.k + g.oc};
+    int64_t acc_shape[2] = {cnnl__conv_slots(g.n), (int64_t)g.oc * g.c * g.k * g.k + g.oc};
     if ((st = ensure_col(C, &g, threads)) != CNNL_OK || (st = cnnl__tensor_ensure(&C->acc, 2, acc_shape)) != CNNL_OK)
         return st;
     if (want_gin) {
@@ -80,7 +94,8 @@ static cnnl_status conv_backward(cnnl_layer *l, const cnnl_tensor *x, const cnnl
             return st;
         l->gin = l->gin_ws;
     }
-    cnnl__conv2d_backward(&g, x->data, l->state[0].data, gy->data, want_gin ? l->gin_ws->data : NULL,
+    cnnl__conv2d_backward(&g, x->data, l->state[0].data, l->out->data,
+                          C->pool ? (const uint8_t *)C->arg->data : NULL, gy->data, want_gin ? l->gin_ws->data : NULL,
                           param_grads ? l->state[0].grad : NULL, param_grads && C->bias ? l->state[1].grad : NULL,
                           C->col->data, C->acc->data, threads);
     return CNNL_OK;
@@ -91,9 +106,20 @@ static void conv_destroy(cnnl_layer *l)
     conv *C = (conv *)l;
     cnnl_tensor_free(C->col);
     cnnl_tensor_free(C->acc);
+    cnnl_tensor_free(C->arg);
 }
 
-static const cnnl__layer_ops conv_ops = {"Conv2d", conv_forward, conv_backward, conv_destroy};
+static bool conv_fuse_next(cnnl_layer *l, cnnl_layer *next)
+{
+    conv *C = (conv *)l;
+    if (!C->relu)
+        return C->relu = cnnl__relu_make_passthrough(next);
+    if (!C->pool)
+        return C->pool = cnnl__maxpool2_make_passthrough(next);
+    return false;
+}
+
+static const cnnl__layer_ops conv_ops = {"Conv2d", conv_forward, conv_backward, conv_destroy, conv_fuse_next};
 
 CNNL_API cnnl_status cnnl_conv2d_create(cnnl_layer **out, int in_channels, int out_channels, int kernel,
                                         int stride, int padding, bool bias)

@@ -5,7 +5,6 @@
 
 #include "core/internal.h"
 #include "nn/layer.h"
-#include "ops/kernels.h"
 
 cnnl_layer *cnnl__layer_new(size_t size, const cnnl__layer_ops *ops)
 {
@@ -81,9 +80,4 @@ cnnl_status cnnl__layer_shape_error(const cnnl_layer *l, const cnnl_tensor *got,
     char s[96];
     return cnnl__error(CNNL_ESHAPE, "%s: input shape %s does not fit; expected %s", cnnl__layer_label(l),
                        cnnl__shape_str(got, s, sizeof s), expected);
-}
-
-bool cnnl__all_finite(const float *x, size_t n)
-{
-    return cnnl__finite(x, n);
 }

@@ -39,6 +39,10 @@ typedef struct cnnl__layer_ops {
     cnnl_status (*backward)(cnnl_layer *l, const cnnl_tensor *in, const cnnl_tensor *gout, bool want_gin,
                             bool param_grads);
     void (*destroy)(cnnl_layer *l); /* free layer-specific memory (not the common part) */
+    /* Optional: take over the work of @p next, the layer appended right after this one (or
+     * after the layers fused into it so far), turning @p next into a pass-through; returns
+     * whether it did. */
+    bool (*fuse_next)(cnnl_layer *l, cnnl_layer *next);
 } cnnl__layer_ops;
 
 struct cnnl_layer {
@@ -71,7 +75,9 @@ const char *cnnl__layer_label(const cnnl_layer *l);
 /* Shape error naming the layer, what it expected and what it got. */
 cnnl_status cnnl__layer_shape_error(const cnnl_layer *l, const cnnl_tensor *got, const char *expected);
 
-/* True when every value is finite. */
-bool cnnl__all_finite(const float *x, size_t n);
+/* If @p l is a ReLU layer, make it a pass-through (its producer applies it) and return true. */
+bool cnnl__relu_make_passthrough(cnnl_layer *l);
+/* The same for a MaxPool2d with kernel 2 and stride 2. */
+bool cnnl__maxpool2_make_passthrough(cnnl_layer *l);
 
 #endif

@@ -57,7 +57,7 @@ static cnnl_status linear_backward(cnnl_layer *l, const cnnl_tensor *x, const cn
     return CNNL_OK;
 }
 
-static const cnnl__layer_ops linear_ops = {"Linear", linear_forward, linear_backward, NULL};
+static const cnnl__layer_ops linear_ops = {"Linear", linear_forward, linear_backward, NULL, NULL};
 
 CNNL_API cnnl_status cnnl_linear_create(cnnl_layer **out, int in_features, int out_features, bool bias)
 {
@@ -118,7 +118,7 @@ static cnnl_status flatten_backward(cnnl_layer *l, const cnnl_tensor *x, const c
     return CNNL_OK;
 }
 
-static const cnnl__layer_ops flatten_ops = {"Flatten", flatten_forward, flatten_backward, NULL};
+static const cnnl__layer_ops flatten_ops = {"Flatten", flatten_forward, flatten_backward, NULL, NULL};
 
 CNNL_API cnnl_status cnnl_flatten_create(cnnl_layer **out)
 {

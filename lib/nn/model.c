@@ -33,6 +33,7 @@ struct cnnl_model {
     bool have_forward, have_backward, gin_ready;
     bool has_report;
     cnnl_report_opts report;
+    cnnl_layer *fuse_target; /* the last layer, or the one the last layers were fused into */
 };
 
 CNNL_API void cnnl_layer_free(cnnl_layer *l)
@@ -149,6 +150,13 @@ CNNL_API cnnl_status cnnl_model_add(cnnl_model *m, const char *name, cnnl_layer 
     }
     l->training = m->training;
     l->rng = &m->rng;
+    /* Conv2d followed by ReLU (and MaxPool2d(2)): the convolution applies them band by band
+     * while the data is in cache; the fused layers keep their names and places but only pass
+     * tensors through. */
+    if (m->fuse_target && m->fuse_target->ops->fuse_next(m->fuse_target, l))
+        ;
+    else
+        m->fuse_target = l->ops->fuse_next ? l : NULL;
     m->layers[m->n++] = l;
     m->have_forward = m->have_backward = false;
     return CNNL_OK;

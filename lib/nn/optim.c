@@ -8,6 +8,9 @@
  */
 #include <math.h>
 #include <omp.h>
+#if defined(__SSE2__)
+#  include <emmintrin.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,23 +229,43 @@ CNNL_API cnnl_status cnnl_optimizer_sgd(cnnl_optimizer **out, cnnl_model *model,
 /* ---- update kernels ------------------------------------------------------------------- */
 
 /* PyTorch: p *= 1 - lr wd (AdamW); g += wd p (Adam); m = b1 m + (1 - b1) g;
- * v = b2 v + (1 - b2) g g; p += -step * m / (sqrt(v) / sqrt(bc2) + eps). Same float operation
- * order as its tensor ops. */
+ * v = b2 v + (1 - b2) g g; p += -step * m / (sqrt(v) / sqrt(bc2) + eps), with the same float
+ * operations in the same order as its tensor ops. */
+static inline float adam_one(float *p, float g, float *m, float *v, const adam_coef *k)
+{
+    float gi = g + k->l2 * *p;
+    float mi = *m * k->beta1 + k->one_minus_beta1 * gi;
+    float vi = *v * k->beta2 + k->one_minus_beta2 * gi * gi;
+    float denom = sqrtf(vi) / k->bc2_sqrt + k->eps;
+    *m = mi;
+    *v = vi;
+    return *p * k->decay + k->neg_step * mi / denom;
+}
+
+/* The compiler cannot vectorise sqrtf without -fno-math-errno, so the x86 path spells the
+ * same IEEE operations out in SSE (bit-identical to adam_one: no fused multiply-add). */
 static void adam_span(float *restrict p, const float *restrict g, float *restrict m, float *restrict v, size_t n,
                       const adam_coef *c)
 {
-    const adam_coef k = *c;
-#pragma omp simd
-    for (size_t i = 0; i < n; i++) {
-        float pi = p[i] * k.decay;
-        float gi = g[i] + k.l2 * p[i];
-        float mi = m[i] * k.beta1 + k.one_minus_beta1 * gi;
-        float vi = v[i] * k.beta2 + k.one_minus_beta2 * gi * gi;
-        float denom = sqrtf(vi) / k.bc2_sqrt + k.eps;
-        m[i] = mi;
-        v[i] = vi;
-        p[i] = pi + k.neg_step * mi / denom;
+    size_t i = 0;
+#if defined(__SSE2__)
+    const __m128 decay = _mm_set1_ps(c->decay), l2 = _mm_set1_ps(c->l2), b1 = _mm_set1_ps(c->beta1),
+                 omb1 = _mm_set1_ps(c->one_minus_beta1), b2 = _mm_set1_ps(c->beta2),
+                 omb2 = _mm_set1_ps(c->one_minus_beta2), bc2 = _mm_set1_ps(c->bc2_sqrt),
+                 eps = _mm_set1_ps(c->eps), neg_step = _mm_set1_ps(c->neg_step);
+    for (; i + 4 <= n; i += 4) {
+        __m128 p0 = _mm_loadu_ps(p + i);
+        __m128 gi = _mm_add_ps(_mm_loadu_ps(g + i), _mm_mul_ps(l2, p0));
+        __m128 mi = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(m + i), b1), _mm_mul_ps(omb1, gi));
+        __m128 vi = _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(v + i), b2), _mm_mul_ps(_mm_mul_ps(omb2, gi), gi));
+        __m128 denom = _mm_add_ps(_mm_div_ps(_mm_sqrt_ps(vi), bc2), eps);
+        _mm_storeu_ps(m + i, mi);
+        _mm_storeu_ps(v + i, vi);
+        _mm_storeu_ps(p + i, _mm_add_ps(_mm_mul_ps(p0, decay), _mm_div_ps(_mm_mul_ps(neg_step, mi), denom)));
     }
+#endif
+    for (; i < n; i++)
+        p[i] = adam_one(&p[i], g[i], &m[i], &v[i], c);
 }
 
 /* PyTorch: d = g + wd p; buf = d on the first step, else momentum buf + (1 - dampening) d;
@@ -331,10 +354,25 @@ static cnnl_status check_gradients(const cnnl_optimizer *opt)
     return CNNL_OK;
 }
 
+/* The decimal the caller most likely wrote for @p f (0.999f -> 0.999): the shortest one that
+ * rounds to f. PyTorch derives 1 - beta2 and its bias corrections from the Python double
+ * 0.999; derived from the float 0.999f instead, 1 - beta2 would be 1.3e-5 too small. */
+static double intended_decimal(float f)
+{
+    char buf[32];
+    for (int digits = 1; digits <= 9; digits++) {
+        snprintf(buf, sizeof buf, "%.*g", digits, (double)f);
+        if (strtof(buf, NULL) == f)
+            return strtod(buf, NULL);
+    }
+    return f;
+}
+
 static adam_coef adam_coefficients(const cnnl_optimizer *opt, int64_t t)
 {
     const cnnl_adam_opts *o = &opt->adam;
-    double b1 = o->beta1, b2 = o->beta2, lr = opt->lr, wd = o->weight_decay;
+    double b1 = intended_decimal(o->beta1), b2 = intended_decimal(o->beta2), lr = intended_decimal(opt->lr),
+           wd = intended_decimal(o->weight_decay);
     double bc1 = 1.0 - pow(b1, (double)t), bc2 = 1.0 - pow(b2, (double)t);
     adam_coef c = {
         .l2 = o->decoupled ? 0.0f : o->weight_decay,
@@ -356,7 +394,7 @@ static sgd_coef sgd_coefficients(const cnnl_optimizer *opt)
     sgd_coef c = {
         .wd = o->weight_decay,
         .momentum = o->momentum,
-        .one_minus_dampening = (float)(1.0 - (double)o->dampening),
+        .one_minus_dampening = (float)(1.0 - intended_decimal(o->dampening)),
         .neg_lr = -opt->lr,
         .first = opt->steps == 0,
         .nesterov = o->nesterov,

@@ -9,6 +9,7 @@ typedef struct pool {
     struct cnnl_layer base;
     int k, s;
     bool max;
+    bool passthrough; /* applied by the convolution before it */
 } pool;
 
 static cnnl_status pool_dims(cnnl_layer *l, const cnnl_tensor *x, int *oh, int *ow)
@@ -27,6 +28,12 @@ static cnnl_status pool_dims(cnnl_layer *l, const cnnl_tensor *x, int *oh, int *
 static cnnl_status pool_forward(cnnl_layer *l, const cnnl_tensor *x)
 {
     pool *P = (pool *)l;
+    if (P->passthrough) {
+        l->out_view = *x;
+        l->out_view.capacity = 0;
+        l->out = &l->out_view;
+        return CNNL_OK;
+    }
     int oh = 0, ow = 0;
     cnnl_status st = pool_dims(l, x, &oh, &ow);
     if (st == CNNL_OK)
@@ -50,6 +57,12 @@ static cnnl_status pool_backward(cnnl_layer *l, const cnnl_tensor *x, const cnnl
     (void)param_grads;
     if (!want_gin)
         return CNNL_OK;
+    if (P->passthrough) {
+        l->gin_view = *gy;
+        l->gin_view.capacity = 0;
+        l->gin = &l->gin_view;
+        return CNNL_OK;
+    }
     int oh = 0, ow = 0;
     cnnl_status st = pool_dims(l, x, &oh, &ow);
     if (st == CNNL_OK)
@@ -66,8 +79,17 @@ static cnnl_status pool_backward(cnnl_layer *l, const cnnl_tensor *x, const cnnl
     return CNNL_OK;
 }
 
-static const cnnl__layer_ops max_ops = {"MaxPool2d", pool_forward, pool_backward, NULL};
-static const cnnl__layer_ops avg_ops = {"AvgPool2d", pool_forward, pool_backward, NULL};
+static const cnnl__layer_ops max_ops = {"MaxPool2d", pool_forward, pool_backward, NULL, NULL};
+static const cnnl__layer_ops avg_ops = {"AvgPool2d", pool_forward, pool_backward, NULL, NULL};
+
+bool cnnl__maxpool2_make_passthrough(cnnl_layer *l)
+{
+    pool *P = (pool *)l;
+    if (l->ops != &max_ops || P->k != 2 || P->s != 2)
+        return false;
+    P->passthrough = true;
+    return true;
+}
 
 static cnnl_status pool_create(cnnl_layer **out, int kernel, int stride, bool max)
 {

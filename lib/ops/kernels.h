@@ -15,25 +15,55 @@ typedef struct cnnl__conv_geom {
     int n, c, h, w;        /* input */
     int oc, k, stride, pad;
     int oh, ow;            /* output */
+    bool relu;             /* a ReLU follows, fused into the kernels */
+    bool pool;             /* and then a 2x2 stride-2 max pool (requires relu) */
 } cnnl__conv_geom;
 
-/* Column buffer size of one image: c*k*k * oh*ow floats. */
-size_t cnnl__conv_col_floats(const cnnl__conv_geom *g);
+/* Output rows per band (one im2col buffer's worth) and the per-thread workspace in floats. */
+int cnnl__conv_band_rows(const cnnl__conv_geom *g);
+size_t cnnl__conv_ws_floats(const cnnl__conv_geom *g);
 
-void cnnl__im2col(const float *x, int c, int h, int w, int k, int stride, int pad, int oh, int ow, float *col);
-/* Adds the columns back into @p x (which the caller zeroes). */
-void cnnl__col2im(const float *col, int c, int h, int w, int k, int stride, int pad, int oh, int ow, float *x);
+/* Unfold output rows [oy0, oy1) of one image into col ((c*k*k) x ((oy1-oy0)*ow)). */
+void cnnl__im2col(const float *x, int c, int h, int w, int k, int stride, int pad, int oy0, int oy1, int ow,
+                  float *col);
+/* Add such columns back into @p x. */
+void cnnl__col2im(const float *col, int c, int h, int w, int k, int stride, int pad, int oy0, int oy1, int ow,
+                  float *x);
 
-/* y = conv(x, wt) + b (b may be NULL). @p col holds @p threads column buffers. Returns false if
- * an output is not finite. */
+/* y = conv(x, wt) + b (b may be NULL), then ReLU when g->relu, then when g->pool the 2x2 max
+ * pool: y is then (n, oc, oh/2, ow/2) and @p arg (one byte per pooled output) receives the
+ * position of each maximum in its window. @p ws holds @p threads workspaces of
+ * cnnl__conv_ws_floats(). Returns false if a convolution output is not finite. */
 bool cnnl__conv2d_forward(const cnnl__conv_geom *g, const float *x, const float *wt, const float *b, float *y,
-                          float *col, int threads);
+                          uint8_t *arg, float *ws, int threads);
 
-/* Accumulates gw (+= , oc*c*k*k) and gb (+=, oc; NULL if no bias); writes gx when not NULL.
- * @p col holds @p threads column buffers and @p acc holds @p threads * (oc*c*k*k + oc) floats
- * of per-thread partial sums. */
-void cnnl__conv2d_backward(const cnnl__conv_geom *g, const float *x, const float *wt, const float *gy, float *gx,
-                           float *gw, float *gb, float *col, float *acc, int threads);
+/* Number of fixed batch slices whose weight-gradient partial sums are kept apart. */
+int cnnl__conv_slots(int n);
+
+/* From gy (the gradient of y, the forward output; masked by y > 0 when g->relu, routed through
+ * @p arg when g->pool): accumulates gw (+=, oc*c*k*k; NULL to skip) and gb (+=, oc; NULL to
+ * skip), writes gx when not NULL. @p ws as in forward; @p acc holds
+ * cnnl__conv_slots(n) * (oc*c*k*k + oc) floats of partial sums. Results do not depend on the
+ * thread count. */
+void cnnl__conv2d_backward(const cnnl__conv_geom *g, const float *x, const float *wt, const float *y,
+                           const uint8_t *arg, const float *gy, float *gx, float *gw, float *gb, float *ws,
+                           float *acc, int threads);
+
+/* Direct convolution (lib/ops/conv_direct.c) for stride 1 and few taps. */
+#define CNNL__DIRECT_MAX_TAPS 32
+bool cnnl__conv_direct_ok(const cnnl__conv_geom *g);
+/* Zero-padded copy of the input rows that output rows [oy0, oy1) of one image read. */
+size_t cnnl__conv_direct_pad_floats(const cnnl__conv_geom *g, int rows);
+void cnnl__conv_direct_pad(const cnnl__conv_geom *g, const float *x, int oy0, int oy1, float *xp);
+/* Output rows (a band of @p rows) from the padded rows; row stride of planes in y is @p ld. */
+void cnnl__conv_direct_forward(const cnnl__conv_geom *g, const float *xp, int rows, const float *wt, const float *b,
+                               float *y, size_t ld);
+/* Weight-gradient partial sums (cnnl__conv_direct_acc_floats()) of one band; then reduced
+ * into the transposed weight gradient (+=, (c*k*k) x oc) by cnnl__conv_direct_reduce(). */
+size_t cnnl__conv_direct_acc_floats(const cnnl__conv_geom *g);
+void cnnl__conv_direct_weight_grad(const cnnl__conv_geom *g, const float *xp, int rows, const float *gy, size_t ld,
+                                   float *acc);
+void cnnl__conv_direct_reduce(const cnnl__conv_geom *g, const float *acc, float *gw_t);
 
 /* ---- pooling over planes (n*c planes of h x w), no padding, floor mode ---- */
 void cnnl__maxpool_forward(const float *x, size_t planes, int h, int w, int k, int s, int oh, int ow, float *y);
@@ -44,19 +74,25 @@ void cnnl__avgpool_forward(const float *x, size_t planes, int h, int w, int k, i
 void cnnl__avgpool_backward(const float *gy, size_t planes, int h, int w, int k, int s, int oh, int ow,
                             float *gx);
 
-/* ---- batch normalisation over channels of (n, c, hw) ---- */
+/* ---- batch normalisation over channels of (n, c, h, w) ---- */
+/* What follows the normalisation in the same pass. */
+typedef enum cnnl__bn_fuse { CNNL__BN_PLAIN, CNNL__BN_RELU, CNNL__BN_RELU_POOL } cnnl__bn_fuse;
+
 /* Training: batch mean and biased variance per channel into mean/invstd (invstd =
  * 1/sqrt(var+eps)); @p var_unbiased receives the unbiased variance for the running update. */
 void cnnl__bn_stats(const float *x, int n, int c, size_t hw, float eps, float *mean, float *invstd,
                     float *var_unbiased);
-/* y = gamma * (x - mean) * invstd + beta. Returns false if an output is not finite. */
-bool cnnl__bn_apply(const float *x, int n, int c, size_t hw, const float *mean, const float *invstd,
-                    const float *gamma, const float *beta, float *y);
-/* Accumulates ggamma/gbeta; writes gx (may be NULL). @p batch_stats: the mean/invstd came
- * from this batch (training), so gx includes the statistics' dependence on x. */
-void cnnl__bn_backward(const float *x, const float *gy, int n, int c, size_t hw, const float *mean,
-                       const float *invstd, const float *gamma, bool batch_stats, float *gx, float *ggamma,
-                       float *gbeta);
+/* y = gamma * (x - mean) * invstd + beta, then ReLU, then 2x2 max pool as @p fuse says (pooled:
+ * y is (n, c, h/2, w/2) and @p arg gets the window position of each maximum). Returns false
+ * if the scale or shift of a channel is not finite. */
+bool cnnl__bn_apply(const float *x, int n, int c, int h, int w, const float *mean, const float *invstd,
+                    const float *gamma, const float *beta, cnnl__bn_fuse fuse, float *y, uint8_t *arg);
+/* From gy (gradient of the forward output y, of the fused ReLU / pool if any): accumulates
+ * ggamma/gbeta (NULL to skip); writes gx (NULL to skip). @p batch_stats: mean/invstd came from
+ * this batch (training), so gx includes the statistics' dependence on x. */
+void cnnl__bn_backward(const float *x, const float *y, const uint8_t *arg, const float *gy, int n, int c, int h,
+                       int w, const float *mean, const float *invstd, const float *gamma, bool batch_stats,
+                       cnnl__bn_fuse fuse, float *gx, float *ggamma, float *gbeta);
 
 /* ---- element-wise activations ---- */
 typedef enum cnnl__act { CNNL__RELU, CNNL__LEAKY, CNNL__ELU, CNNL__TANH, CNNL__SIGMOID } cnnl__act;
