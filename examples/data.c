@@ -1,7 +1,7 @@
 /*
  * cnnlite-data: load an image folder (timed) or write the synthetic MRI set as one.
  *
- *   cnnlite-data load <folder> [--size N] [--threads N] [--channels 1|3] [--dump-pgm FILE]
+ *   cnnlite-data load <folder> [--size N] [--threads N] [--channels 1|3] [--write DIR]
  *   cnnlite-data synth <folder> [--count N] [--size N] [--seed N] [--difficulty D]
  *   cnnlite-data split <folder> <split-file> [--seed N] [--fraction F] [--stratified]
  */
@@ -21,7 +21,7 @@ static double now(void)
 static int usage(void)
 {
     fprintf(stderr,
-            "usage: cnnlite-data load <folder> [--size N] [--threads N] [--channels 1|3] [--dump-pgm FILE]\n"
+            "usage: cnnlite-data load <folder> [--size N] [--threads N] [--channels 1|3] [--write DIR]\n"
             "       cnnlite-data synth <folder> [--count N] [--size N] [--seed N] [--difficulty D]\n"
             "       cnnlite-data split <folder> <split-file> [--seed N] [--fraction F] [--stratified]\n");
     return 2;
@@ -33,7 +33,7 @@ typedef struct args {
     unsigned long long seed;
     double difficulty, fraction;
     int stratified;
-    const char *dump;
+    const char *write_dir;
 } args;
 
 static int parse(int argc, char **argv, int first, args *a)
@@ -60,29 +60,13 @@ static int parse(int argc, char **argv, int first, args *a)
             a->difficulty = atof(v);
         else if (strcmp(k, "--fraction") == 0)
             a->fraction = atof(v);
-        else if (strcmp(k, "--dump-pgm") == 0)
-            a->dump = v;
+        else if (strcmp(k, "--write") == 0)
+            a->write_dir = v;
         else
             return -1;
         i++;
     }
     return 0;
-}
-
-/* Write the first image's stored pixels as a binary PGM (for comparing resizers). */
-static int dump_pgm(const cnnl_dataset *ds, const char *path)
-{
-    const uint8_t *px;
-    int ch, size;
-    if (cnnl_dataset_pixels(ds, 0, &px, &ch) != CNNL_OK || cnnl_dataset_geometry(ds, NULL, &size) != CNNL_OK)
-        return 1;
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return 1;
-    fprintf(f, "P5\n%d %d\n255\n", size, size);
-    for (size_t i = 0; i < (size_t)size * (size_t)size; i++)
-        fputc(px[i * (size_t)ch], f);
-    return fclose(f) != 0;
 }
 
 static int cmd_load(const char *dir, const args *a)
@@ -99,9 +83,14 @@ static int cmd_load(const char *dir, const args *a)
         return 1;
     }
     printf("%s\nloaded in %.3f s with %d threads\n", cnnl_dataset_summary(ds), t1 - t0, cnnl_get_num_threads());
-    int rc = a->dump ? dump_pgm(ds, a->dump) : 0;
+    /* the resized images as PNG files, e.g. to compare them with another resizer */
+    if (a->write_dir && cnnl_dataset_write_folder(ds, a->write_dir) != CNNL_OK) {
+        fprintf(stderr, "cnnlite-data: %s\n", cnnl_last_error());
+        cnnl_dataset_free(ds);
+        return 1;
+    }
     cnnl_dataset_free(ds);
-    return rc;
+    return 0;
 }
 
 static int cmd_synth(const char *dir, const args *a)

@@ -147,17 +147,22 @@ CNNL_API cnnl_split_opts cnnl_split_opts_default(void);
 CNNL_API cnnl_loader_opts cnnl_loader_opts_default(void);
 
 /**
- * @brief Load an image folder root/<class>/<image> into memory.
+ * @brief Load an image folder root/\<class\>/\<image\> into memory.
  *
  * Classes are the sub-folders of @p root, sorted by name (byte order); their index is the
  * label. Images are the files directly inside each class folder, sorted by name; sub-folders
  * of class folders are not searched, and names starting with '.' are ignored. Every format
  * stb_image decodes is accepted (JPEG baseline and progressive, PNG, BMP, GIF, PSD, TGA, PIC,
- * PNM, HDR). Each image is decoded and resized (triangle filter, as PIL's antialiased bilinear
- * resize) to opts->size squared, once, on the library's threads.
+ * PNM, HDR). Each image is decoded (stb_image) and resized to opts->size squared, once, on the
+ * library's threads. Resizing is antialiased bilinear (a triangle filter widened by the scale
+ * factor when shrinking) computed exactly as Pillow's Image.resize(size, BILINEAR), which
+ * torchvision uses: from the same decoded pixels the results are identical; JPEG decoders may
+ * differ by 1 in some pixels. Grayscale files, and colour files whose three channels are equal
+ * everywhere, are kept as one channel and replicated when batches are built.
  *
  * Bad files (not a regular file, unreadable, empty, not an image, declared dimensions above
- * opts->max_dim, truncated or corrupt, symlink loops) and class folders without images are
+ * opts->max_dim, truncated or corrupt including JPEGs without their end marker, symbolic link
+ * loops; stb_image itself refuses images of more than 2^30 bytes as "not an image") and class folders without images are
  * each reported by one warning naming them (see cnnl_set_log_callback()) and counted in
  * cnnl_dataset_skipped(); with opts->strict the first of them, in file order, is an error
  * instead. An empty class keeps its label, so labels agree with other folders of the same
@@ -183,7 +188,7 @@ CNNL_API cnnl_status cnnl_dataset_load_folder(cnnl_dataset **out, const char *ro
  * well-defined bright round mass at the brain's edge, a pituitary tumour a small bright mass
  * at the lower centre, and notumor has none. Position, size, shape, contrast and rotation vary.
  * Image i depends only on (seed, i, count, size, difficulty), not on the thread count.
- * Items are ordered by class; item names are "<class>/synth_<i>.png", as written by
+ * Items are ordered by class; item names are "\<class\>/synth_\<i\>.png", as written by
  * cnnl_dataset_write_folder().
  *
  * @param[out] out Receives the dataset, owned by the caller (cnnl_dataset_free()); NULL on failure.
@@ -241,7 +246,7 @@ CNNL_API size_t cnnl_dataset_class_count(const cnnl_dataset *ds, int label);
 CNNL_API int cnnl_dataset_label(const cnnl_dataset *ds, size_t index);
 
 /**
- * @brief Name of an image relative to the root: "<class>/<file>".
+ * @brief Name of an image relative to the root: "\<class\>/\<file\>".
  *
  * This is the name a saved split lists.
  * @param ds The dataset.
@@ -302,7 +307,7 @@ CNNL_API cnnl_status cnnl_dataset_pixels(const cnnl_dataset *ds, size_t index,
                                          const uint8_t **pixels, int *channels);
 
 /**
- * @brief Write the stored images as an image folder dir/<class>/<file>.png.
+ * @brief Write the stored images as an image folder dir/\<class\>/\<file\>.png.
  *
  * The file name is the image's name (cnnl_dataset_name()) with its extension replaced by
  * ".png". Every file is written to a temporary file in its folder, synced and renamed, so a
@@ -358,7 +363,7 @@ CNNL_API size_t cnnl_split_count(const cnnl_split *split, cnnl_subset which);
 CNNL_API const size_t *cnnl_split_indices(const cnnl_split *split, cnnl_subset which);
 
 /**
- * @brief Save a split as a text file listing "train<TAB>name" and "test<TAB>name" lines.
+ * @brief Save a split as a text file listing "train\<TAB\>name" and "test\<TAB\>name" lines.
  *
  * Names are those of cnnl_dataset_name(). The file is written to a temporary file in the same
  * folder, synced and renamed over @p path, so it is either the old or the complete new file.
@@ -436,16 +441,15 @@ CNNL_API size_t cnnl_loader_num_batches(const cnnl_loader *loader);
  * @brief Build batch @p b of the current epoch.
  *
  * Images are converted to float with the dataset's normalisation, grayscale replicated into
- * every channel, in parallel on the library's threads. The batch storage belongs to the loader
- * and is reused: no memory is allocated once the first full batch has been built.
+ * every channel, in parallel on the library's threads. The batch storage belongs to the loader,
+ * is allocated for a full batch by cnnl_loader_create() and reused: this call allocates nothing.
  * @param loader The loader.
  * @param b Batch index, 0 .. cnnl_loader_num_batches() - 1.
  * @param[out] images Receives a borrowed (n, C, H, W) tensor, owned by the loader and
  *             overwritten by the next call; n is the batch size, smaller for the last batch.
  * @param[out] labels Receives a borrowed array of n labels, owned by the loader, valid
  *             until the next call (may be NULL).
- * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments; #CNNL_ERANGE if @p b is out of range;
- *         #CNNL_ENOMEM.
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments; #CNNL_ERANGE if @p b is out of range.
  */
 CNNL_API cnnl_status cnnl_loader_batch(cnnl_loader *loader, size_t b, const cnnl_tensor **images,
                                        const int32_t **labels);

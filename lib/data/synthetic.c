@@ -38,7 +38,7 @@ typedef struct mri {
     float gain, gamma, bias_x, bias_y, noise;
     float scalp, bone, grey, white;
     float sulci_freq, sulci_depth;
-    float vx, vy, vrx, vry, vtilt;      /* ventricles */
+    float vx, vy, vrx, vry, vcos, vsin; /* ventricles: centre offsets, radii, tilt */
     bool lesion;
     float lx, ly, lr, lcontrast, ltex;  /* lesion centre, radius, contrast */
     float harm_amp[HARMONICS], harm_phase[HARMONICS];
@@ -114,7 +114,9 @@ static void draw_anatomy(mri *m, cnnl_rng *r, float d)
     m->vy = uniform(r, -0.15f, 0.02f);
     m->vrx = uniform(r, 0.03f, 0.08f);
     m->vry = uniform(r, 0.12f, 0.26f);
-    m->vtilt = uniform(r, 0.15f, 0.45f);
+    float tilt = uniform(r, 0.15f, 0.45f);
+    m->vcos = cosf(tilt);
+    m->vsin = sinf(tilt);
     lattice_init(&m->coarse, 6, r);
     lattice_init(&m->fine, 24, r);
     lattice_init(&m->gyri, LATTICE_MAX, r);
@@ -123,8 +125,8 @@ static void draw_anatomy(mri *m, cnnl_rng *r, float d)
 
 static void draw_lesion(mri *m, cnnl_rng *r, float d)
 {
-    float scale = 1.0f - 0.35f * d * cnnl__rng_uniform(r);
-    float contrast = uniform(r, 0.22f, 0.45f) * (1.0f - 0.45f * d);
+    float scale = 1.0f - 0.3f * d * cnnl__rng_uniform(r);
+    float contrast = uniform(r, 0.3f, 0.55f) * (1.0f - 0.4f * d);
     /* Faint lesions: the hard cases. */
     if (cnnl__rng_uniform(r) < 0.25f * d)
         contrast *= uniform(r, 0.3f, 0.6f);
@@ -138,18 +140,18 @@ static void draw_lesion(mri *m, cnnl_rng *r, float d)
     switch (m->cls) {
     case GLIOMA:
         brain_point(r, 0.0f, 0.55f, m, &m->lx, &m->ly);
-        m->lr = uniform(r, 0.09f, 0.22f) * scale;
+        m->lr = uniform(r, 0.14f, 0.3f) * scale;
         for (int k = 0; k < HARMONICS; k++)
             m->harm_amp[k] = uniform(r, 0.05f, 0.25f) / (float)(k + 1);
-        m->necrosis = cnnl__rng_uniform(r) < 0.6f ? uniform(r, 0.3f, 0.7f) : 0.0f;
-        m->edema = uniform(r, 0.03f, 0.1f);
-        m->ltex = uniform(r, 0.1f, 0.25f);
+        m->necrosis = cnnl__rng_uniform(r) < 0.7f ? uniform(r, 0.35f, 0.75f) : 0.0f;
+        m->edema = uniform(r, 0.06f, 0.15f);
+        m->ltex = uniform(r, 0.25f, 0.5f);
         break;
     case MENINGIOMA: {
         float ang = uniform(r, 0.0f, 6.2831853f), rad = uniform(r, 0.8f, 0.9f);
         m->lx = rad * m->a * cosf(ang);
         m->ly = rad * m->b * sinf(ang);
-        m->lr = uniform(r, 0.07f, 0.17f) * scale;
+        m->lr = uniform(r, 0.1f, 0.22f) * scale;
         m->aspect = uniform(r, 0.9f, 1.1f);
         m->ltex = uniform(r, 0.0f, 0.05f);
         break;
@@ -157,7 +159,7 @@ static void draw_lesion(mri *m, cnnl_rng *r, float d)
     case PITUITARY:
         m->lx = uniform(r, -0.04f, 0.04f);
         m->ly = uniform(r, 0.46f, 0.6f) * m->b;
-        m->lr = uniform(r, 0.035f, 0.08f) * scale;
+        m->lr = uniform(r, 0.05f, 0.1f) * scale;
         m->ltex = uniform(r, 0.0f, 0.08f);
         break;
     default:
@@ -206,7 +208,7 @@ static float lesion_radius(const mri *m, float x, float y)
 static float ventricle(const mri *m, float x, float y, float side, float aa)
 {
     float dx = x - side * m->vx, dy = y - m->vy;
-    float c = cosf(side * m->vtilt), s = sinf(side * m->vtilt);
+    float c = m->vcos, s = side * m->vsin;
     float u = (c * dx + s * dy) / m->vrx, v = (-s * dx + c * dy) / m->vry;
     float rr = sqrtf(u * u + v * v);
     return 1.0f - smoothstep(1.0f - aa / m->vrx, 1.0f + aa / m->vrx, rr);
@@ -216,6 +218,10 @@ static float lesion_value(const mri *m, float x, float y, float base, float aa)
 {
     if (!m->lesion)
         return base;
+    /* the boundary never exceeds 1.6 radii, the glioma's oedema reaches 1.8 of that */
+    float dx = x - m->lx, dy = (y - m->ly) * m->aspect, reach = 3.0f * m->lr;
+    if (dx * dx + dy * dy > reach * reach)
+        return base;
     float q = lesion_radius(m, x, y);
     float edge_w = aa / m->lr;
     float tex = lattice_at(&m->lesion_tex, (x - m->lx) / m->lr * 0.3f, (y - m->ly) / m->lr * 0.3f);
@@ -224,11 +230,11 @@ static float lesion_value(const mri *m, float x, float y, float base, float aa)
         float inside = 1.0f - smoothstep(1.0f - 3.0f * edge_w - 0.1f, 1.0f + edge_w, q);
         float rim = 0.65f + 0.35f * smoothstep(0.5f, 0.95f, q);
         float core = m->necrosis > 0.0f ? 1.0f - smoothstep(0.0f, m->necrosis, q) : 0.0f;
-        float v = m->lcontrast * rim * (1.0f + m->ltex * 2.0f * tex) - 0.8f * m->lcontrast * core;
-        return base + inside * v;
+        float v = m->white + m->lcontrast * rim * (1.0f + m->ltex * 2.0f * tex) - 0.8f * m->lcontrast * core;
+        return base + inside * (v - base); /* the mass replaces the tissue (and ventricle) */
     }
     float inside = 1.0f - smoothstep(1.0f - edge_w, 1.0f + edge_w, q);
-    return base + inside * m->lcontrast * (1.0f + m->ltex * tex);
+    return base + inside * (m->white + m->lcontrast * (1.0f + m->ltex * tex) - base);
 }
 
 /* Intensity at head-frame point (x, y), before global gain, gamma and noise. */
@@ -247,13 +253,16 @@ static float head_value(const mri *m, float x, float y, float aa)
      * in the cortical ribbon, deeper in some places than others */
     float g = lattice_at(&m->gyri, x + 0.05f * coarse, y - 0.05f * coarse);
     float depth = 0.62f + 0.12f * fine + 0.08f * coarse;
-    float sulcus = powf(1.0f - fminf(fabsf(g) * m->sulci_freq, 1.0f), 3.0f) * smoothstep(depth, depth + 0.15f, rho);
+    float ridge = 1.0f - fminf(fabsf(g) * m->sulci_freq, 1.0f);
+    float sulcus = ridge * ridge * ridge * smoothstep(depth, depth + 0.15f, rho);
     v -= m->sulci_depth * sulcus;
     /* ventricles and the midline fissure */
     float vent = fmaxf(ventricle(m, x, y, 1.0f, aa), ventricle(m, x, y, -1.0f, aa));
     v += (0.1f - v) * vent;
-    float fissure = expf(-(x * x) / (0.0001f + aa * aa)) * smoothstep(0.35f, 0.55f, fabsf(y - m->vy));
-    v -= 0.15f * fissure * (y < 0.0f ? 1.0f : 0.5f);
+    if (fabsf(x) < 0.05f) {
+        float fissure = expf(-(x * x) / (0.0001f + aa * aa)) * smoothstep(0.35f, 0.55f, fabsf(y - m->vy));
+        v -= 0.15f * fissure * (y < 0.0f ? 1.0f : 0.5f);
+    }
     v = lesion_value(m, x, y, v, aa);
     for (int k = 0; k < m->nspots; k++) {
         const spot *s = &m->spots[k];
@@ -278,9 +287,22 @@ static float quick_normal(cnnl_rng *r)
     return (s / 65536.0f - 2.0f) * 1.7320508f;
 }
 
+enum { GAMMA_STEPS = 1024 };
+
+/* v^gamma for v in [0, 2] by linear interpolation in a table (powf per pixel is slow). */
+static float gamma_apply(const float *lut, float v)
+{
+    float t = fminf(fmaxf(v, 0.0f), 1.999f) * (GAMMA_STEPS / 2);
+    int i = (int)t;
+    return lut[i] + (t - (float)i) * (lut[i + 1] - lut[i]);
+}
+
 static void render(const mri *m, int size, uint8_t *out, cnnl_rng *r)
 {
     float aa = 1.5f / (float)size;
+    float gamma_lut[GAMMA_STEPS + 1];
+    for (int i = 0; i <= GAMMA_STEPS; i++)
+        gamma_lut[i] = powf((float)i * 2.0f / GAMMA_STEPS, m->gamma);
     for (int py = 0; py < size; py++)
         for (int px = 0; px < size; px++) {
             float x = ((float)px + 0.5f) / (float)size * 2.0f - 1.0f - m->cx;
@@ -288,7 +310,7 @@ static void render(const mri *m, int size, uint8_t *out, cnnl_rng *r)
             float hx = m->ct * x + m->st * y, hy = -m->st * x + m->ct * y;
             float v = head_value(m, hx, hy, aa);
             v *= m->gain * (1.0f + m->bias_x * x + m->bias_y * y);
-            v = powf(fmaxf(v, 0.0f), m->gamma);
+            v = gamma_apply(gamma_lut, v);
             v = fabsf(v + m->noise * quick_normal(r)); /* magnitude images: Rician-like floor */
             int q = (int)lrintf(v * 255.0f);
             out[(size_t)py * (size_t)size + (size_t)px] = (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
