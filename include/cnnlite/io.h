@@ -36,11 +36,14 @@
  * | `class_names` | JSON array of strings, in class-index order (optional) |
  * | `normalization` | JSON object `{"kind": "unit"|"symmetric"|"mean_std", "mean": [...], "std": [...]}` (optional) |
  *
- * A checkpoint is one safetensors file too (layout in cnnl_checkpoint_save()).
+ * A checkpoint is one safetensors file too (layout in cnnl_checkpoint_save()). The model
+ * loading functions accept a checkpoint wherever they accept a model file: they read its
+ * `model.` tensors and its builder options and ignore the rest.
  *
  * Every file is written atomically: a temporary file in the same folder is written, flushed
  * to disk (fsync), renamed over the target, and the folder is synced. If anything fails, the
- * temporary file is removed and an existing file of that name is left untouched.
+ * temporary file is removed and an existing file of that name is left untouched. A replaced
+ * file keeps its permission bits; a new one gets rw-r--r--.
  *
  * Reading validates the whole file before it changes anything: header length against the
  * file size, JSON syntax, known dtypes, shapes and byte sizes, offsets inside the data
@@ -111,7 +114,8 @@ CNNL_API cnnl_status cnnl_model_save(cnnl_model *model, const char *path, const 
  * @param path The file.
  * @param strict true: a model tensor absent from the file (missing) or a file tensor the model
  *        does not have (unexpected) is an error. false: they are listed in a warning through the
- *        log (cnnl_set_log_callback()), and the tensors present in both are loaded.
+ *        log (cnnl_set_log_callback()), and the tensors present in both are loaded; a file with
+ *        none of the model's tensors is still an error.
  * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments; #CNNL_EIO if the file cannot be opened or
  *         read (also when @p path is a folder); #CNNL_EFORMAT for a malformed file, a dtype that
  *         differs from the model's, or (strict) missing or unexpected tensors, which the message

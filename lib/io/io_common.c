@@ -198,6 +198,8 @@ static const cnnl__st_tensor *find_prefixed(const cnnl__st_file *f, const char *
     return NULL;
 }
 
+/* Names are compared first, so that a file of another architecture is reported as missing and
+ * unexpected tensors (strict) rather than by the first shape that happens to differ. */
 cnnl_status cnnl__state_check(const cnnl__st_file *f, const cnnl__state_src *src, bool strict)
 {
     bool *used = calloc(f->count ? f->count : 1, sizeof *used);
@@ -205,11 +207,11 @@ cnnl_status cnnl__state_check(const cnnl__st_file *f, const cnnl__state_src *src
         return cnnl__error(CNNL_ENOMEM, "%s: out of memory", f->path);
     name_list missing = {.len = 0}, unexpected = {.len = 0};
     cnnl_status st = CNNL_OK;
+    size_t bad = SIZE_MAX; /* first state tensor whose dtype or shape differs */
     for (size_t i = 0; i < src->count && st == CNNL_OK; i++) {
         cnnl_param_info info;
         size_t k = 0;
-        st = src->at(src->obj, i, &info);
-        if (st != CNNL_OK)
+        if ((st = src->at(src->obj, i, &info)) != CNNL_OK)
             break;
         const cnnl__st_tensor *t = find_prefixed(f, src->prefix, info.name, &k);
         if (!t) {
@@ -217,24 +219,38 @@ cnnl_status cnnl__state_check(const cnnl__st_file *f, const cnnl__state_src *src
             continue;
         }
         used[k] = true;
-        st = check_one(f, t, &info);
+        if (bad == SIZE_MAX && check_one(f, t, &info) != CNNL_OK)
+            bad = i;
     }
     for (size_t k = 0; k < f->count && st == CNNL_OK; k++)
         if (!used[k] && has_prefix(f->tensors[k].name, src->prefix))
             name_list_add(&unexpected, f->tensors[k].name + strlen(src->prefix));
     free(used);
-    if (st != CNNL_OK || (missing.count == 0 && unexpected.count == 0))
+    if (st != CNNL_OK)
         return st;
     name_list_end(&missing);
     name_list_end(&unexpected);
-    const char *what = src->prefix[0] ? src->prefix : "";
-    if (strict)
-        return cnnl__error(CNNL_EFORMAT, "%s: %zu %smissing tensors: %s; %zu %sunexpected tensors: %s", f->path,
-                           missing.count, what, missing.count ? missing.text : "none", unexpected.count, what,
+    char where[48] = "";
+    if (src->prefix[0])
+        snprintf(where, sizeof where, " under \"%.30s\"", src->prefix);
+    if (strict && (missing.count || unexpected.count))
+        return cnnl__error(CNNL_EFORMAT, "%s: %zu missing tensors%s: %s; %zu unexpected tensors%s: %s", f->path,
+                           missing.count, where, missing.count ? missing.text : "none", unexpected.count, where,
                            unexpected.count ? unexpected.text : "none");
-    cnnl__log(CNNL_LOG_WARNING, "%s: loading anyway without %zu missing tensors (%s) and ignoring %zu unexpected (%s)",
-              f->path, missing.count, missing.count ? missing.text : "none", unexpected.count,
-              unexpected.count ? unexpected.text : "none");
+    if (src->count > 0 && missing.count == src->count)
+        return cnnl__error(CNNL_EFORMAT, "%s: none of the %zu tensors%s the model needs is in the file (%s)", f->path,
+                           src->count, where, missing.text);
+    if (bad != SIZE_MAX) {
+        cnnl_param_info info;
+        size_t k = 0;
+        src->at(src->obj, bad, &info);
+        return check_one(f, find_prefixed(f, src->prefix, info.name, &k), &info);
+    }
+    if (missing.count || unexpected.count)
+        cnnl__log(CNNL_LOG_WARNING,
+                  "%s: loading anyway without %zu missing tensors%s (%s) and ignoring %zu unexpected (%s)", f->path,
+                  missing.count, where, missing.count ? missing.text : "none", unexpected.count,
+                  unexpected.count ? unexpected.text : "none");
     return CNNL_OK;
 }
 

@@ -282,9 +282,16 @@ CNNL_API const char *cnnl_model_meta_get(const cnnl_model_meta *m, const char *k
 
 /* ---- loading ------------------------------------------------------------------------------ */
 
+/* A checkpoint holds the model's tensors under "model.": model files may be read from it. */
+static const char *model_prefix(const cnnl__st_file *f)
+{
+    const char *format = cnnl__st_meta_get(f, "format");
+    return format && strcmp(format, "cnnlite-checkpoint") == 0 ? "model." : "";
+}
+
 static cnnl_status load_into(cnnl_model *model, const cnnl__st_file *f, bool strict)
 {
-    cnnl__state_src src = cnnl__model_src(model, "");
+    cnnl__state_src src = cnnl__model_src(model, model_prefix(f));
     cnnl_status st = cnnl__state_check(f, &src, strict);
     return st == CNNL_OK ? cnnl__state_apply(f, &src) : st;
 }
