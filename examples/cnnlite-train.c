@@ -16,7 +16,7 @@ static void usage(FILE *out)
 "  Epoch [1/15], Train Loss: ..., Train Accuracy: ...%%, Test Loss: ..., Test Accuracy: ...%%\n"
 "  Best Test Accuracy: ...\n"
 "then the confusion matrix and metrics of the final weights; progress goes to stderr.\n"
-"Without --data, a demo runs on easy synthetic MRI-like images with batch normalisation\n"
+"Without --data, a demo runs on synthetic MRI-like images with batch normalisation\n"
 "(%d images of %dx%d, %d epochs, unless --count, --size, --epochs, --difficulty or\n"
 "--no-batchnorm say otherwise).\n"
 "\n"
