@@ -224,7 +224,9 @@ CNNL_API cnnl_status cnnl_plot_history(const cnnl_history *history, const char *
         snprintf(label, sizeof label, "best %.2f%% (epoch %d)", best, at);
         cnnl__sb_printf(&sb, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"6\" fill=\"none\" "
                              "stroke=\"%s\" stroke-width=\"2\"/>\n", bx, by, palette[3]);
-        svg_text(&sb, bx > pa.x0 + pa.w / 2 ? bx - 10 : bx + 10, by - 10,
+        /* above the marker, or below it when the marker is near the top of the panel */
+        double ly = by - pa.y0 < 30 ? by + 22 : by - 10;
+        svg_text(&sb, bx > pa.x0 + pa.w / 2 ? bx - 10 : bx + 10, ly,
                  bx > pa.x0 + pa.w / 2 ? "end" : "start", " fill=\"#d62728\"", label);
     }
     legend_entry(&sb, 360, 425, palette[0], "", "train");
