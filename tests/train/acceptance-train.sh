@@ -15,7 +15,7 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/cnnlite-acceptance.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 start=$(date +%s)
 "$bin/cnnlite-train" --data "$data" --size 512 --dropout 0.2 --batch 32 --lr 1e-3 --epochs 15 \
-  --seed 0 --split 0.8 --save "$tmp/model.safetensors" --history "$tmp/history.csv" > "$tmp/train.out" ||
+  --seed 0 --split 0.8 --threads 2 --save "$tmp/model.safetensors" --history "$tmp/history.csv" > "$tmp/train.out" ||
   { echo "FAIL: cnnlite-train exited non-zero"; cat "$tmp/train.out"; exit 1; }
 end=$(date +%s)
 cat "$tmp/train.out"
@@ -27,7 +27,7 @@ if ! awk -v b="$best" 'BEGIN { exit !(b >= 80) }'; then
   echo "FAIL: best test accuracy $best < 80"
   exit 1
 fi
-"$bin/cnnlite-metrics" --model "$tmp/model.safetensors" --data "$data" --seed 0 --split 0.8 > "$tmp/metrics.out" ||
+"$bin/cnnlite-metrics" --model "$tmp/model.safetensors" --data "$data" --seed 0 --split 0.8 --threads 2 > "$tmp/metrics.out" ||
   { echo "FAIL: cnnlite-metrics exited non-zero"; exit 1; }
 cat "$tmp/metrics.out"
 if ! grep -q "^Test Accuracy: $final% " "$tmp/metrics.out"; then
