@@ -418,6 +418,37 @@ static void test_evaluate_confusion(void **state)
     teardown(&f);
 }
 
+/* A learning-rate schedule as an epoch callback: halve the rate after every epoch. */
+static int halve_lr(cnnl_trainer *t, const cnnl_epoch_stats *st, void *user)
+{
+    (void)st;
+    (void)user;
+    cnnl_optimizer *o = cnnl_trainer_optimizer(t);
+    return cnnl_optimizer_set_lr(o, cnnl_optimizer_get_lr(o) * 0.5f);
+}
+
+static void test_lr_schedule(void **state)
+{
+    (void)state;
+    fixture f;
+    cnnl_train_opts o = cnnl_train_opts_default();
+    o.epochs = 3;
+    o.lr = 4e-3f;
+    o.on_epoch = halve_lr;
+    setup(&f, 0, &o);
+    assert_ok(cnnl_trainer_fit(f.trainer, f.train, NULL));
+    const double want[3] = {4e-3, 2e-3, 1e-3};
+    for (size_t i = 0; i < 3; i++) {
+        cnnl_epoch_stats e;
+        assert_ok(cnnl_history_at(cnnl_trainer_history(f.trainer), i, &e));
+        assert_float_equal(e.learning_rate, want[i], 1e-9);
+        assert_int_equal(e.test_images, 0); /* no test loader */
+        assert_true(e.test_accuracy == 0.0);
+    }
+    assert_float_equal(cnnl_optimizer_get_lr(cnnl_trainer_optimizer(f.trainer)), 5e-4, 1e-9);
+    teardown(&f);
+}
+
 static void test_bad_options(void **state)
 {
     (void)state;
@@ -456,6 +487,7 @@ int main(void)
         cmocka_unit_test(test_stop_request_and_exact_resume),
         cmocka_unit_test(test_best_weights),
         cmocka_unit_test(test_evaluate_confusion),
+        cmocka_unit_test(test_lr_schedule),
         cmocka_unit_test(test_bad_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
