@@ -358,7 +358,9 @@ CNNL_API size_t cnnl_split_count(const cnnl_split *split, cnnl_subset which);
  * @param split The split.
  * @param which #CNNL_SUBSET_TRAIN or #CNNL_SUBSET_TEST.
  * @return Borrowed array of cnnl_split_count() indices, owned by @p split and valid until it is
- *         freed; NULL if @p split is NULL, @p which is invalid or the subset is empty.
+ *         freed (not NULL even when the subset is empty, so that cnnl_loader_create() reports
+ *         an empty selection instead of taking every image); NULL if @p split is NULL or
+ *         @p which is invalid.
  */
 CNNL_API const size_t *cnnl_split_indices(const cnnl_split *split, cnnl_subset which);
 

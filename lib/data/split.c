@@ -152,7 +152,8 @@ CNNL_API size_t cnnl_split_count(const cnnl_split *split, cnnl_subset which)
 
 CNNL_API const size_t *cnnl_split_indices(const cnnl_split *split, cnnl_subset which)
 {
-    if (!split || (which != CNNL_SUBSET_TRAIN && which != CNNL_SUBSET_TEST) || split->n[which] == 0)
+    /* Not NULL for an empty subset: cnnl_loader_create() reads NULL as "every image". */
+    if (!split || (which != CNNL_SUBSET_TRAIN && which != CNNL_SUBSET_TEST))
         return NULL;
     return split->idx[which];
 }

@@ -322,6 +322,12 @@ static void split_sizes(size_t n, double f, bool strat, size_t want_train, size_
     assert_int_equal(cnnl_split_count(sp, CNNL_SUBSET_TRAIN), want_train);
     assert_int_equal(cnnl_split_count(sp, CNNL_SUBSET_TEST), want_test);
     check_partition(sp, n);
+    if (want_test == 0) { /* an empty subset makes an empty selection, not "every image" */
+        cnnl_loader *ld = NULL;
+        assert_non_null(cnnl_split_indices(sp, CNNL_SUBSET_TEST));
+        assert_status_msg(cnnl_loader_create(&ld, ds, cnnl_split_indices(sp, CNNL_SUBSET_TEST), 0, NULL),
+                          CNNL_EINVAL, "no images selected");
+    }
     cnnl_split_free(sp);
     cnnl_dataset_free(ds);
 }
@@ -334,7 +340,8 @@ static void test_split_rounding(void **state)
     split_sizes(7, 0.5, false, 4, 3);
     split_sizes(9, 0.7, false, 7, 2);          /* 6 + 2 = 8, the 1 left goes to train */
     split_sizes(22, 0.8, true, 18, 4);         /* classes 6,6,5,5: 5/1, 5/1, 4/1, 4/1 */
-    split_sizes(1311, 0.8, true, 1051, 260);   /* classes 328 x 3, 327: 263/65 x 3, 262/65 */
+    split_sizes(1311, 0.8, true, 1051, 260);
+    split_sizes(1, 0.8, false, 1, 0); /* floor 0 + floor 0, the one left goes to train */   /* classes 328 x 3, 327: 263/65 x 3, 262/65 */
 }
 
 static void test_split_stratified_per_class(void **state)
