@@ -331,11 +331,13 @@ CNNL_API void cnnl_trainer_free(cnnl_trainer *trainer);
  * @param trainer The trainer.
  * @param train Loader of the training images (shuffled, typically); borrowed for the call.
  * @param test Loader of the test images, or NULL (no evaluation; test figures are 0).
+ * The model is left in evaluation mode when all epochs have run.
  * @return #CNNL_OK when all epochs ran or a callback returned #CNNL_TRAIN_STOP;
  *         #CNNL_EINTERRUPTED after cnnl_trainer_request_stop(); #CNNL_EINVAL for NULL
- *         arguments; #CNNL_ESTATE if the model's output is not (batch, classes) or its classes do
- *         not cover the labels; any error of a step (e.g. #CNNL_ENUMERIC for a non-finite loss,
- *         the weights are then not updated), of a loader or of a callback.
+ *         arguments; #CNNL_ESTATE if the model's output is not (batch, classes); #CNNL_ERANGE
+ *         for a label outside the model's classes; any error of a step (e.g. #CNNL_ENUMERIC for
+ *         a non-finite loss or gradient, the weights are then not updated), of a loader or of a
+ *         callback. Messages name the epoch and batch.
  */
 CNNL_API cnnl_status cnnl_trainer_fit(cnnl_trainer *trainer, cnnl_loader *train, cnnl_loader *test);
 
