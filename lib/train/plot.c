@@ -227,7 +227,8 @@ CNNL_API cnnl_status cnnl_plot_history(const cnnl_history *history, const char *
         /* above the marker, or below it when the marker is near the top of the panel */
         double ly = by - pa.y0 < 30 ? by + 22 : by - 10;
         svg_text(&sb, bx > pa.x0 + pa.w / 2 ? bx - 10 : bx + 10, ly,
-                 bx > pa.x0 + pa.w / 2 ? "end" : "start", " fill=\"#d62728\"", label);
+                 bx > pa.x0 + pa.w / 2 ? "end" : "start",
+                 " fill=\"#d62728\" stroke=\"white\" stroke-width=\"4\" paint-order=\"stroke\"", label);
     }
     legend_entry(&sb, 360, 425, palette[0], "", "train");
     if (have_test)
