@@ -5,4 +5,4 @@ cd "$(dirname "$0")/.."
 sh scripts/install-deps.sh
 [ -d build ] || meson setup build
 ninja -C build
-exec build/examples/cnnlite-hello "$@"
+exec build/examples/cnnlite-train "$@"

@@ -15,5 +15,7 @@
 #include "optim.h"
 #include "io.h"
 #include "data.h"
+#include "metrics.h"
+#include "train.h"
 
 #endif /* CNNLITE_CNNLITE_H */

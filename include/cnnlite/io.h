@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "data.h"
 #include "export.h"
 #include "model.h"
 #include "optim.h"
@@ -54,12 +55,9 @@
  * @{
  */
 
-/** How pixel values were scaled before entering the network (recorded in model files). */
-typedef enum cnnl_norm_kind {
-    CNNL_NORM_UNIT = 0,      /**< pixel / 255: values in [0, 1] (the report's choice). */
-    CNNL_NORM_SYMMETRIC = 1, /**< pixel / 127.5 - 1: values in [-1, 1]. */
-    CNNL_NORM_MEAN_STD = 2   /**< (pixel / 255 - mean[c]) / std[c] for each channel c. */
-} cnnl_norm_kind;
+/** How pixel values were scaled before entering the network (recorded in model files): the
+ *  dataset's #cnnl_norm (CNNL_NORM_UNIT, CNNL_NORM_SYMMETRIC, CNNL_NORM_MEAN_STD). */
+typedef cnnl_norm cnnl_norm_kind;
 
 /** Most channels a #cnnl_normalization describes. */
 #define CNNL_NORM_MAX_CHANNELS 4

@@ -1,0 +1,194 @@
+/* cnnlite-metrics: evaluate a saved model on the test split that cnnlite-train used (same
+ * seed and fraction), or on every image: confusion matrix, one-vs-rest metrics, macro block. */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "run.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+"usage: cnnlite-metrics --model FILE [--data DIR] [options]\n"
+"Evaluates a model saved by cnnlite-train (--save) on the test split that training used with\n"
+"the same --seed and --split, and prints the confusion matrix (one row per true class), each\n"
+"class's one-vs-rest matrix with accuracy, precision, recall and F1, and the macro averages.\n"
+"\n"
+"  --model FILE       safetensors model file (required)\n"
+"  --data DIR         image folder DIR/<class>/<image> (default: the synthetic set of the\n"
+"                     cnnlite-train demo, --count images)\n"
+"  --count N          synthetic images (default %d, as the demo)\n"
+"  --seed N           seed of the split (default 0)\n"
+"  --split F          training fraction of the split (default 0.8)\n"
+"  --all              evaluate every image instead of the test split\n"
+"  --batch N          evaluation batch size (default 32)\n"
+"  --threads N        compute threads (default: all processors)\n"
+"  --plot FILE        SVG picture of the confusion matrix\n"
+"  --batchnorm, --size N, --channels C, --dropout P\n"
+"                     architecture, used only when FILE has no metadata (e.g. from PyTorch)\n"
+"  --help             show this text\n",
+            DEMO_COUNT);
+}
+
+typedef struct options {
+    run_config c;
+    const char *model, *plot;
+    bool all;
+} options;
+
+static int parse(int argc, char **argv, options *o)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *v = NULL, *a = argv[i];
+        int r;
+        if (cl_flag(a, "help")) {
+            usage(stdout);
+            return 1;
+        }
+        if (cl_flag(a, "all")) {
+            o->all = true;
+            continue;
+        }
+        if ((r = cl_opt_value(argc, argv, &i, "epochs", &v)) != 0 ||
+            (r = cl_opt_value(argc, argv, &i, "lr", &v)) != 0) {
+            cl_error("unknown option '%s' (see --help)", a);
+            return -1;
+        }
+        if ((r = run_common_option(argc, argv, &i, &o->c)) != 0) {
+            if (r < 0)
+                return -1;
+            continue;
+        }
+        if ((r = cl_opt_value(argc, argv, &i, "model", &v)) != 0) {
+            if (r < 0)
+                return -1;
+            o->model = v;
+        } else if ((r = cl_opt_value(argc, argv, &i, "plot", &v)) != 0) {
+            if (r < 0)
+                return -1;
+            o->plot = v;
+        } else {
+            cl_error("unknown option '%s' (see --help)", a);
+            return -1;
+        }
+    }
+    if (o->model == NULL) {
+        cl_error("--model FILE is required (see --help)");
+        return -1;
+    }
+    if (o->c.data != NULL && o->c.set_count) {
+        cl_error("--count only applies to the synthetic set (without --data)");
+        return -1;
+    }
+    if (o->c.data == NULL && !o->c.set_count)
+        o->c.count = DEMO_COUNT;
+    if (o->c.threads > 0 && cnnl_set_num_threads(o->c.threads) != CNNL_OK)
+        return cl_fail("--threads", CNNL_EINVAL), -1;
+    return 0;
+}
+
+/* Class names: the model file's, else the dataset's. Both must agree in number. */
+static int class_names(const cnnl_model_meta *meta, const cnnl_dataset *ds, int classes,
+                       const char ***names)
+{
+    if (cnnl_dataset_num_classes(ds) != classes) {
+        cl_error("the model has %d classes, the data %d", classes, cnnl_dataset_num_classes(ds));
+        return EXIT_FAIL;
+    }
+    *names = calloc((size_t)classes, sizeof **names);
+    if (*names == NULL)
+        return cl_fail("memory", CNNL_ENOMEM);
+    bool from_model = cnnl_model_meta_class_count(meta) == (size_t)classes;
+    for (int k = 0; k < classes; k++) {
+        (*names)[k] = cnnl_dataset_class_name(ds, k);
+        const char *m = from_model ? cnnl_model_meta_class_name(meta, (size_t)k) : NULL;
+        if (m != NULL && strcmp(m, (*names)[k]) != 0) {
+            cl_error("class %d is '%s' in the model but '%s' in the data", k, m, (*names)[k]);
+            free(*names);
+            *names = NULL;
+            return EXIT_FAIL;
+        }
+    }
+    return 0;
+}
+
+static int evaluate(const options *o, cnnl_model *model, const cnnl_dataset *ds, const char **names)
+{
+    cnnl_split *split = NULL;
+    cnnl_loader *loader = NULL;
+    cnnl_confusion *cm = NULL;
+    cnnl_status st = CNNL_OK;
+    const size_t *idx = NULL;
+    size_t n = cnnl_dataset_count(ds);
+    if (!o->all) {
+        cnnl_split_opts so = cnnl_split_opts_default();
+        so.seed = o->c.seed;
+        so.train_fraction = o->c.split;
+        st = cnnl_split_create(&split, ds, &so);
+        idx = cnnl_split_indices(split, CNNL_SUBSET_TEST);
+        n = cnnl_split_count(split, CNNL_SUBSET_TEST);
+    }
+    cnnl_loader_opts lo = cnnl_loader_opts_default();
+    lo.batch_size = o->c.batch;
+    if (st == CNNL_OK)
+        st = cnnl_loader_create(&loader, ds, idx, n, &lo);
+    if (st == CNNL_OK)
+        st = cnnl_confusion_create(&cm, cnnl_dataset_num_classes(ds));
+    if (st == CNNL_OK)
+        st = cnnl_evaluate(model, loader, CNNL_LOSS_CROSS_ENTROPY, cm, NULL, NULL);
+    int rc = 0;
+    if (st != CNNL_OK) {
+        rc = cl_fail("evaluation", st);
+    } else {
+        fprintf(stderr, "%s: %s on %zu %s images\n", cl_prog, o->model, n,
+                o->all ? "(all)" : "test-split");
+        cl_print_metrics(stdout, cm, names);
+        if (o->plot && (st = cnnl_plot_confusion(cm, names, o->plot, "Confusion matrix")) != CNNL_OK)
+            rc = cl_fail("--plot", st);
+    }
+    cnnl_confusion_free(cm);
+    cnnl_loader_free(loader);
+    cnnl_split_free(split);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    cl_init("cnnlite-metrics");
+    options o;
+    memset(&o, 0, sizeof o);
+    run_config_default(&o.c);
+    int r = parse(argc, argv, &o);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    cnnl_report_opts fallback = cnnl_report_opts_default();
+    fallback.batchnorm = o.c.batchnorm;
+    fallback.size = o.c.size;
+    fallback.channels = o.c.channels;
+    fallback.dropout = (float)o.c.dropout;
+    cnnl_model *model = NULL;
+    cnnl_model_meta *meta = NULL;
+    cnnl_status st = cnnl_model_load(&model, o.model, &fallback, &meta);
+    if (st != CNNL_OK)
+        return cl_fail(o.model, st);
+    cnnl_report_opts ro;
+    int rc = 0;
+    if (cnnl_model_meta_report_opts(meta, &ro) != CNNL_OK)
+        ro = fallback;
+    /* the data is loaded at the model's geometry */
+    o.c.size = ro.size;
+    o.c.channels = ro.channels;
+    cnnl_dataset *ds = NULL;
+    const char **names = NULL;
+    rc = run_load_data(&o.c, &ds);
+    if (rc == 0)
+        rc = class_names(meta, ds, ro.classes, &names);
+    if (rc == 0)
+        rc = evaluate(&o, model, ds, names);
+    free(names);
+    cnnl_dataset_free(ds);
+    cnnl_model_meta_free(meta);
+    cnnl_model_free(model);
+    return rc;
+}

@@ -1,0 +1,204 @@
+/* Helpers shared by the example programs. */
+#include "common.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *cl_prog = "cnnlite";
+
+void cl_init(const char *prog)
+{
+    cl_prog = prog;
+}
+
+void cl_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: ", cl_prog);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+int cl_fail(const char *what, cnnl_status st)
+{
+    const char *detail = cnnl_last_error();
+    cl_error("%s: %s", what, detail[0] ? detail : cnnl_status_string(st));
+    return EXIT_FAIL;
+}
+
+int cl_opt_value(int argc, char **argv, int *i, const char *name, const char **value)
+{
+    const char *arg = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(arg, "--", 2) != 0 || strncmp(arg + 2, name, n) != 0)
+        return 0;
+    if (arg[2 + n] == '=') {
+        *value = arg + 3 + n;
+        return 1;
+    }
+    if (arg[2 + n] != '\0')
+        return 0;
+    if (*i + 1 >= argc) {
+        cl_error("option --%s needs a value (see --help)", name);
+        return -1;
+    }
+    *value = argv[++*i];
+    return 1;
+}
+
+bool cl_flag(const char *arg, const char *name)
+{
+    return strncmp(arg, "--", 2) == 0 && strcmp(arg + 2, name) == 0;
+}
+
+bool cl_parse_int(const char *opt, const char *s, long min, long max, int *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (s[0] == '\0' || *end != '\0' || errno == ERANGE || end == s || s[0] == ' ') {
+        cl_error("--%s: '%s' is not an integer", opt, s);
+        return false;
+    }
+    if (v < min || v > max) {
+        cl_error("--%s: %ld is out of range; must be %ld..%ld", opt, v, min, max);
+        return false;
+    }
+    *out = (int)v;
+    return true;
+}
+
+bool cl_parse_u64(const char *opt, const char *s, uint64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    if (s[0] < '0' || s[0] > '9') {
+        cl_error("--%s: '%s' is not a non-negative integer", opt, s);
+        return false;
+    }
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end != '\0' || errno == ERANGE) {
+        cl_error("--%s: '%s' is not a non-negative integer below 2^64", opt, s);
+        return false;
+    }
+    *out = (uint64_t)v;
+    return true;
+}
+
+bool cl_parse_double(const char *opt, const char *s, double min, double max, bool min_open,
+                     bool max_open, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (s[0] == '\0' || s[0] == ' ' || *end != '\0' || end == s || errno == ERANGE || !isfinite(v)) {
+        cl_error("--%s: '%s' is not a number", opt, s);
+        return false;
+    }
+    if ((min_open ? v <= min : v < min) || (max_open ? v >= max : v > max)) {
+        cl_error("--%s: %g is out of range; must be in %c%g, %g%c", opt, v, min_open ? '(' : '[',
+                 min, max, max_open ? ')' : ']');
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+void cl_format_double(char *buf, size_t size, double v)
+{
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, size, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            break;
+    }
+    /* Python prints a float with a fraction part: 1.0, not 1 */
+    if (isfinite(v) && strpbrk(buf, ".en") == NULL && strlen(buf) + 3 <= size)
+        strcat(buf, ".0");
+}
+
+static int name_width(const cnnl_confusion *cm, const char *const *names)
+{
+    int w = 10;
+    for (int k = 0; k < cnnl_confusion_classes(cm); k++)
+        if ((int)strlen(names[k]) > w)
+            w = (int)strlen(names[k]);
+    return w;
+}
+
+static void print_confusion(FILE *out, const cnnl_confusion *cm, const char *const *names, int w)
+{
+    int k = cnnl_confusion_classes(cm);
+    fprintf(out, "Confusion Matrix (rows: true class, columns: predicted class):\n");
+    fprintf(out, "%-*s", w, "");
+    for (int p = 0; p < k; p++)
+        fprintf(out, " %*s", w, names[p]);
+    fputc('\n', out);
+    for (int t = 0; t < k; t++) {
+        fprintf(out, "%-*s", w, names[t]);
+        for (int p = 0; p < k; p++)
+            fprintf(out, " %*lld", w, (long long)cnnl_confusion_get(cm, t, p));
+        fputc('\n', out);
+    }
+}
+
+static void print_one_vs_rest(FILE *out, const cnnl_confusion *cm, const char *const *names, int w)
+{
+    fprintf(out, "\nOne-vs-rest matrices ([[TP FN] [FP TN]]: rows true yes/no, columns predicted yes/no):\n");
+    for (int c = 0; c < cnnl_confusion_classes(cm); c++) {
+        cnnl_class_metrics m;
+        cnnl_confusion_class(cm, c, &m);
+        fprintf(out, "%-*s [[%4lld %4lld]  Accuracy: %.4f  Precision: %.4f  Recall: %.4f  F1: %.4f\n",
+                w, names[c], (long long)m.tp, (long long)m.fn, m.accuracy, m.precision, m.recall, m.f1);
+        fprintf(out, "%-*s  [%4lld %4lld]]\n", w, "", (long long)m.fp, (long long)m.tn);
+    }
+}
+
+void cl_print_metrics(FILE *out, const cnnl_confusion *cm, const char *const *names)
+{
+    int w = name_width(cm, names);
+    print_confusion(out, cm, names, w);
+    print_one_vs_rest(out, cm, names, w);
+    cnnl_metrics_summary s;
+    cnnl_confusion_summary(cm, &s);
+    char a[40], p[40], r[40], f[40];
+    cl_format_double(a, sizeof a, s.macro_accuracy);
+    cl_format_double(p, sizeof p, s.macro_precision);
+    cl_format_double(r, sizeof r, s.macro_recall);
+    cl_format_double(f, sizeof f, s.macro_f1);
+    fprintf(out, "\nTest Accuracy: %.2f%% (%lld of %lld)\n", 100.0 * s.accuracy,
+            (long long)s.correct, (long long)s.total);
+    fprintf(out, "Macro Accuracy: %s\nMacro Precision: %s\nMacro Recall: %s\nMacro F1 Score: %s\n",
+            a, p, r, f);
+}
+
+void cl_print_epoch(FILE *out, const cnnl_epoch_stats *s, int epochs)
+{
+    fprintf(out, "Epoch [%d/%d], Train Loss: %.2f, Train Accuracy: %.2f%%, Test Loss: %.2f, "
+                 "Test Accuracy: %.2f%%\n",
+            s->epoch, epochs, s->train_loss, s->train_accuracy, s->test_loss, s->test_accuracy);
+    fflush(out);
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    cnnl_trainer_request_stop();
+}
+
+void cl_install_stop_handler(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND; /* a second signal ends the program the usual way */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}

@@ -1,0 +1,533 @@
+/* One training run of the report's network: data, split, loaders, model, trainer, outputs,
+ * checkpoints. */
+#include "run.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+
+void run_config_default(run_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->count = 1311;
+    c->difficulty = DEMO_DIFFICULTY;
+    c->epochs = 15;
+    c->batch = 32;
+    c->size = 512;
+    c->channels = 3;
+    c->lr = 1e-3;
+    c->dropout = 0.2;
+    c->split = 0.8;
+    c->print_epochs = true;
+    c->print_metrics = true;
+}
+
+int run_common_option(int argc, char **argv, int *i, run_config *c)
+{
+    const char *v = NULL;
+    int r;
+#define OPT(name) ((r = cl_opt_value(argc, argv, i, name, &v)) != 0)
+    if (cl_flag(argv[*i], "batchnorm") || cl_flag(argv[*i], "no-batchnorm")) {
+        c->batchnorm = cl_flag(argv[*i], "batchnorm");
+        c->set_batchnorm = true;
+        return 1;
+    }
+    if (OPT("data")) {
+        c->data = v;
+    } else if (OPT("count")) {
+        c->set_count = true;
+        if (r > 0 && !cl_parse_int("count", v, 8, 1000000, &c->count))
+            return -1;
+    } else if (OPT("difficulty")) {
+        c->set_difficulty = true;
+        if (r > 0 && !cl_parse_double("difficulty", v, 0, 1, false, false, &c->difficulty))
+            return -1;
+    } else if (OPT("epochs")) {
+        c->set_epochs = true;
+        if (r > 0 && !cl_parse_int("epochs", v, 1, 100000, &c->epochs))
+            return -1;
+    } else if (OPT("batch")) {
+        if (r > 0 && !cl_parse_int("batch", v, 1, 65536, &c->batch))
+            return -1;
+    } else if (OPT("size")) {
+        c->set_size = true;
+        if (r > 0 && !cl_parse_int("size", v, 32, 4096, &c->size))
+            return -1;
+        if (r > 0 && c->size % 32 != 0) {
+            cl_error("--size: %d is not a multiple of 32", c->size);
+            return -1;
+        }
+    } else if (OPT("channels")) {
+        if (r > 0 && !cl_parse_int("channels", v, 1, 3, &c->channels))
+            return -1;
+        if (r > 0 && c->channels == 2) {
+            cl_error("--channels: must be 1 or 3");
+            return -1;
+        }
+    } else if (OPT("threads")) {
+        if (r > 0 && !cl_parse_int("threads", v, 1, 1024, &c->threads))
+            return -1;
+    } else if (OPT("lr")) {
+        if (r > 0 && !cl_parse_double("lr", v, 0, 10, true, false, &c->lr))
+            return -1;
+    } else if (OPT("dropout")) {
+        if (r > 0 && !cl_parse_double("dropout", v, 0, 1, false, true, &c->dropout))
+            return -1;
+    } else if (OPT("split")) {
+        if (r > 0 && !cl_parse_double("split", v, 0, 1, true, true, &c->split))
+            return -1;
+    } else if (OPT("seed")) {
+        if (r > 0 && !cl_parse_u64("seed", v, &c->seed))
+            return -1;
+    } else {
+        return 0;
+    }
+#undef OPT
+    return r < 0 ? -1 : 1;
+}
+
+int run_config_finish(run_config *c)
+{
+    if (c->data == NULL) {
+        if (!c->set_count)
+            c->count = DEMO_COUNT;
+        if (!c->set_size)
+            c->size = DEMO_SIZE;
+        if (!c->set_epochs)
+            c->epochs = DEMO_EPOCHS;
+        if (!c->set_batchnorm)
+            c->batchnorm = true;
+    } else if (c->set_count || c->set_difficulty) {
+        cl_error("--%s only applies to the synthetic set (without --data)",
+                 c->set_count ? "count" : "difficulty");
+        return -1;
+    }
+    if (c->threads > 0 && cnnl_set_num_threads(c->threads) != CNNL_OK)
+        return cl_fail("--threads", CNNL_EINVAL), -1;
+    return 0;
+}
+
+void run_describe(const run_config *c, const cnnl_dataset *ds)
+{
+    if (c->quiet)
+        return;
+    fprintf(stderr, "%s: %s: %s\n", cl_prog, c->data ? c->data : "synthetic MRI-like set",
+            cnnl_dataset_summary(ds));
+    fprintf(stderr, "%s: %d epochs, batch %d, Adam lr %g, dropout %g%s, %dx%dx%d input, "
+                    "split %g, seed %" PRIu64 ", %d threads\n",
+            cl_prog, c->epochs, c->batch, c->lr, c->dropout, c->batchnorm ? ", batch norm" : "",
+            c->size, c->size, c->channels, c->split, c->seed, cnnl_get_num_threads());
+    if (c->data == NULL)
+        fprintf(stderr, "%s: demo on synthetic data, difficulty %g (the report's run: --data DIR "
+                        "--size 512 --epochs 15, no batch norm)\n", cl_prog, c->difficulty);
+}
+
+int run_load_data(const run_config *c, cnnl_dataset **ds)
+{
+    cnnl_dataset_opts o = cnnl_dataset_opts_default();
+    o.size = c->size;
+    o.channels = c->channels;
+    cnnl_status st;
+    if (c->data != NULL) {
+        st = cnnl_dataset_load_folder(ds, c->data, &o);
+    } else {
+        cnnl_synthetic_opts so = cnnl_synthetic_opts_default();
+        so.count = (size_t)c->count;
+        so.seed = SYNTHETIC_SEED;
+        so.difficulty = (float)c->difficulty;
+        st = cnnl_dataset_synthetic(ds, &so, &o);
+    }
+    if (st != CNNL_OK)
+        return cl_fail(c->data ? c->data : "synthetic data", st);
+    return 0;
+}
+
+/* Everything one run owns. */
+typedef struct run_state {
+    const run_config *c;
+    const cnnl_dataset *ds;
+    cnnl_split *split;
+    cnnl_loader *train, *test;
+    cnnl_model *model;
+    cnnl_optimizer *opt;
+    cnnl_trainer *trainer;
+    const char **names;      /* class names (borrowed strings) */
+    int classes;
+    FILE *out;
+} run_state;
+
+static void state_free(run_state *s)
+{
+    cnnl_trainer_free(s->trainer);
+    cnnl_optimizer_free(s->opt);
+    cnnl_model_free(s->model);
+    cnnl_loader_free(s->train);
+    cnnl_loader_free(s->test);
+    cnnl_split_free(s->split);
+    free(s->names);
+}
+
+static int on_epoch(cnnl_trainer *t, const cnnl_epoch_stats *e, void *user)
+{
+    (void)t;
+    run_state *s = user;
+    if (s->c->print_epochs)
+        cl_print_epoch(s->out, e, s->c->epochs);
+    return CNNL_OK;
+}
+
+/* The 12 history columns, as in cnnl_history_save(). */
+static const char *const hist_cols[12] = {
+    "epoch", "train_loss", "train_loss_mean", "train_accuracy", "test_loss", "test_accuracy",
+    "seconds", "images_per_second", "learning_rate", "train_batches", "train_images", "test_images",
+};
+
+static cnnl_status history_to_table(const cnnl_history *h, float **table)
+{
+    size_t n = cnnl_history_count(h);
+    *table = calloc(n ? n * 12 : 1, sizeof **table);
+    if (*table == NULL)
+        return CNNL_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        cnnl_epoch_stats e;
+        cnnl_history_at(h, i, &e);
+        const double v[12] = {e.epoch, e.train_loss, e.train_loss_mean, e.train_accuracy,
+                              e.test_loss, e.test_accuracy, e.seconds, e.images_per_second,
+                              e.learning_rate, (double)e.train_batches, (double)e.train_images,
+                              (double)e.test_images};
+        for (int j = 0; j < 12; j++)
+            (*table)[i * 12 + (size_t)j] = (float)v[j];
+    }
+    return CNNL_OK;
+}
+
+static cnnl_status table_to_history(const cnnl_checkpoint *ck, cnnl_history *h)
+{
+    size_t rows = 0, cols = 0;
+    const float *v = NULL;
+    cnnl_status st = cnnl_checkpoint_history(ck, &rows, &cols, &v);
+    if (st == CNNL_OK && rows > 0 && cols != 12)
+        return CNNL_EFORMAT;
+    cnnl_history_clear(h);
+    for (size_t i = 0; i < rows && st == CNNL_OK; i++) {
+        const float *r = v + i * 12;
+        cnnl_epoch_stats e = {0};
+        e.epoch = (int)r[0];
+        e.train_loss = r[1];
+        e.train_loss_mean = r[2];
+        e.train_accuracy = r[3];
+        e.test_loss = r[4];
+        e.test_accuracy = r[5];
+        e.seconds = r[6];
+        e.images_per_second = r[7];
+        e.learning_rate = r[8];
+        e.train_batches = (int64_t)r[9];
+        e.train_images = (int64_t)r[10];
+        e.test_images = (int64_t)r[11];
+        st = cnnl_history_append(h, &e);
+    }
+    return st;
+}
+
+static cnnl_status set_split_names(cnnl_checkpoint *ck, const run_state *s, cnnl_subset which,
+                                   const char *part)
+{
+    size_t n = cnnl_split_count(s->split, which);
+    const size_t *idx = cnnl_split_indices(s->split, which);
+    const char **names = calloc(n ? n : 1, sizeof *names);
+    if (names == NULL)
+        return CNNL_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        names[i] = cnnl_dataset_name(s->ds, idx[i]);
+    cnnl_status st = cnnl_checkpoint_set_split(ck, part, names, n);
+    free(names);
+    return st;
+}
+
+static cnnl_status on_checkpoint(cnnl_trainer *t, void *user)
+{
+    run_state *s = user;
+    cnnl_train_position p;
+    cnnl_trainer_get_position(t, &p);
+    cnnl_checkpoint *ck = NULL;
+    float *table = NULL;
+    char pos[256];
+    /* hex floats: the partial epoch's sums come back bit for bit */
+    snprintf(pos, sizeof pos, "%d %" PRId64 " %a %" PRId64 " %" PRId64 " %a", p.epoch, p.batch,
+             p.loss_sum, p.correct, p.images, p.seconds);
+    cnnl_status st = cnnl_checkpoint_create(&ck);
+    if (st == CNNL_OK)
+        st = cnnl_checkpoint_set_epoch(ck, p.epoch);
+    if (st == CNNL_OK)
+        st = cnnl_checkpoint_set_string(ck, "position", pos);
+    if (st == CNNL_OK)
+        st = history_to_table(cnnl_trainer_history(t), &table);
+    if (st == CNNL_OK)
+        st = cnnl_checkpoint_set_history(ck, cnnl_history_count(cnnl_trainer_history(t)), 12,
+                                         table, hist_cols);
+    if (st == CNNL_OK)
+        st = set_split_names(ck, s, CNNL_SUBSET_TRAIN, "train");
+    if (st == CNNL_OK)
+        st = set_split_names(ck, s, CNNL_SUBSET_TEST, "test");
+    if (st == CNNL_OK)
+        st = cnnl_checkpoint_save(s->c->checkpoint, s->model, s->opt, ck);
+    free(table);
+    cnnl_checkpoint_free(ck);
+    return st;
+}
+
+/* The checkpoint must come from the same split of the same data. */
+static int check_split(const run_state *s, const cnnl_checkpoint *ck, cnnl_subset which, const char *part)
+{
+    size_t n = cnnl_split_count(s->split, which);
+    const size_t *idx = cnnl_split_indices(s->split, which);
+    if (cnnl_checkpoint_split_count(ck, part) != n) {
+        cl_error("%s: its %s split has %zu images, this run's has %zu (same --data, --split and "
+                 "--seed needed)", s->c->resume, part, cnnl_checkpoint_split_count(ck, part), n);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *name = cnnl_checkpoint_split_file(ck, part, i);
+        if (name == NULL || strcmp(name, cnnl_dataset_name(s->ds, idx[i])) != 0) {
+            cl_error("%s: its %s split differs from this run's at '%s' (same --data, --split and "
+                     "--seed needed)", s->c->resume, part, name ? name : "?");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int resume(run_state *s)
+{
+    cnnl_checkpoint *ck = NULL;
+    cnnl_status st = cnnl_checkpoint_load(s->c->resume, s->model, s->opt, &ck);
+    if (st != CNNL_OK)
+        return cl_fail("--resume", st);
+    int rc = check_split(s, ck, CNNL_SUBSET_TRAIN, "train");
+    if (rc == 0)
+        rc = check_split(s, ck, CNNL_SUBSET_TEST, "test");
+    cnnl_train_position p = {0};
+    const char *pos = cnnl_checkpoint_get_string(ck, "position");
+    if (rc == 0 && (pos == NULL || sscanf(pos, "%d %" SCNd64 " %la %" SCNd64 " %" SCNd64 " %la",
+                                          &p.epoch, &p.batch, &p.loss_sum, &p.correct, &p.images,
+                                          &p.seconds) != 6)) {
+        cl_error("%s: not a cnnlite-train checkpoint (no training position)", s->c->resume);
+        rc = -1;
+    }
+    if (rc == 0 && (p.epoch > s->c->epochs || (p.epoch == s->c->epochs && p.batch > 0))) {
+        cl_error("%s: %d epochs are done%s; give --epochs of at least %d", s->c->resume, p.epoch,
+                 p.batch > 0 ? " and part of the next" : "", p.epoch + (p.batch > 0));
+        rc = -1;
+    }
+    if (rc == 0 && (table_to_history(ck, cnnl_trainer_history(s->trainer)) != CNNL_OK ||
+                    cnnl_trainer_set_position(s->trainer, &p) != CNNL_OK)) {
+        cl_error("%s: inconsistent training state in the checkpoint", s->c->resume);
+        rc = -1;
+    }
+    if (rc == 0 && !s->c->quiet)
+        fprintf(stderr, "%s: resuming %s after epoch %d%s\n", cl_prog, s->c->resume, p.epoch,
+                p.batch ? " (inside the next epoch)" : "");
+    if (rc == 0 && s->c->print_epochs) {
+        cnnl_history *h = cnnl_trainer_history(s->trainer);
+        for (size_t i = 0; i < cnnl_history_count(h); i++) {
+            cnnl_epoch_stats e;
+            cnnl_history_at(h, i, &e);
+            cl_print_epoch(s->out, &e, s->c->epochs);
+        }
+    }
+    cnnl_checkpoint_free(ck);
+    return rc == 0 ? 0 : EXIT_FAIL;
+}
+
+static int build(run_state *s)
+{
+    const run_config *c = s->c;
+    s->classes = cnnl_dataset_num_classes(s->ds);
+    s->names = calloc((size_t)s->classes, sizeof *s->names);
+    if (s->names == NULL)
+        return cl_fail("memory", CNNL_ENOMEM);
+    for (int k = 0; k < s->classes; k++)
+        s->names[k] = cnnl_dataset_class_name(s->ds, k);
+    cnnl_split_opts so = cnnl_split_opts_default();
+    so.train_fraction = c->split;
+    so.seed = c->seed;
+    cnnl_status st = cnnl_split_create(&s->split, s->ds, &so);
+    if (st != CNNL_OK)
+        return cl_fail("split", st);
+    if (cnnl_split_count(s->split, CNNL_SUBSET_TRAIN) == 0 || cnnl_split_count(s->split, CNNL_SUBSET_TEST) == 0) {
+        cl_error("--split %g leaves an empty training or test set of %zu images", c->split,
+                 cnnl_dataset_count(s->ds));
+        return EXIT_FAIL;
+    }
+    cnnl_loader_opts lo = cnnl_loader_opts_default();
+    lo.batch_size = c->batch;
+    lo.seed = c->seed;
+    lo.shuffle = true;
+    st = cnnl_loader_create(&s->train, s->ds, cnnl_split_indices(s->split, CNNL_SUBSET_TRAIN),
+                            cnnl_split_count(s->split, CNNL_SUBSET_TRAIN), &lo);
+    lo.shuffle = false;
+    if (st == CNNL_OK)
+        st = cnnl_loader_create(&s->test, s->ds, cnnl_split_indices(s->split, CNNL_SUBSET_TEST),
+                                cnnl_split_count(s->split, CNNL_SUBSET_TEST), &lo);
+    if (st != CNNL_OK)
+        return cl_fail("loader", st);
+    cnnl_report_opts ro = cnnl_report_opts_default();
+    ro.classes = s->classes;
+    ro.channels = c->channels;
+    ro.size = c->size;
+    ro.batchnorm = c->batchnorm;
+    ro.dropout = (float)c->dropout;
+    ro.seed = c->seed;
+    st = cnnl_report_net_create(&s->model, &ro);
+    if (st != CNNL_OK)
+        return cl_fail("model", st);
+    cnnl_adam_opts ao = cnnl_adam_opts_default();
+    ao.lr = (float)c->lr;
+    st = cnnl_optimizer_adam(&s->opt, s->model, &ao);
+    if (st != CNNL_OK)
+        return cl_fail("optimizer", st);
+    cnnl_train_opts to = cnnl_train_opts_default();
+    to.epochs = c->epochs;
+    to.keep_best = c->save_best != NULL;
+    to.progress = c->quiet ? CNNL_PROGRESS_OFF : CNNL_PROGRESS_AUTO;
+    to.on_epoch = on_epoch;
+    to.on_checkpoint = c->checkpoint ? on_checkpoint : NULL;
+    to.user = s;
+    st = cnnl_trainer_create(&s->trainer, s->model, s->opt, &to);
+    if (st != CNNL_OK)
+        return cl_fail("trainer", st);
+    return 0;
+}
+
+static int save_model(const run_state *s, const char *path)
+{
+    cnnl_save_opts so = cnnl_save_opts_default();
+    cnnl_normalization norm = {0};
+    norm.kind = CNNL_NORM_UNIT;
+    so.class_names = s->names;
+    so.num_classes = s->classes;
+    so.norm = &norm;
+    cnnl_status st = cnnl_model_save(s->model, path, &so);
+    return st == CNNL_OK ? 0 : cl_fail("save", st);
+}
+
+/* Final evaluation, metrics, files. */
+static int finish(run_state *s, run_result *res)
+{
+    const run_config *c = s->c;
+    cnnl_history *h = cnnl_trainer_history(s->trainer);
+    int best_epoch = 0;
+    cnnl_history_best(h, &res->best_accuracy, &best_epoch);
+    double secs = 0;
+    for (size_t i = 0; i < cnnl_history_count(h); i++) {
+        cnnl_epoch_stats e;
+        cnnl_history_at(h, i, &e);
+        secs += e.seconds;
+    }
+    res->seconds_per_epoch = cnnl_history_count(h) ? secs / (double)cnnl_history_count(h) : 0;
+    if (c->print_epochs)
+        fprintf(s->out, "Best Test Accuracy: %.2f\n", res->best_accuracy);
+    cnnl_confusion *cm = NULL;
+    cnnl_status st = cnnl_confusion_create(&cm, s->classes);
+    if (st == CNNL_OK)
+        st = cnnl_evaluate(s->model, s->test, CNNL_LOSS_CROSS_ENTROPY, cm, NULL, &res->final_accuracy);
+    if (st != CNNL_OK) {
+        cnnl_confusion_free(cm);
+        return cl_fail("evaluation", st);
+    }
+    cnnl_metrics_summary sum;
+    cnnl_confusion_summary(cm, &sum);
+    res->macro_f1 = sum.macro_f1;
+    if (c->print_metrics) {
+        fputc('\n', s->out);
+        cl_print_metrics(s->out, cm, s->names);
+        fflush(s->out);
+    }
+    int rc = 0;
+    if (c->confusion_plot && (st = cnnl_plot_confusion(cm, s->names, c->confusion_plot,
+                                                       "Confusion matrix, final weights, test split")) != CNNL_OK)
+        rc = cl_fail("--confusion-plot", st);
+    cnnl_confusion_free(cm);
+    if (c->history && (st = cnnl_history_save(h, c->history, CNNL_HISTORY_AUTO)) != CNNL_OK)
+        rc = cl_fail("--history", st);
+    if (c->plot && cnnl_history_count(h) > 0) {
+        char title[160];
+        snprintf(title, sizeof title, "cnnlite-train: %s, %dx%d, batch %d, dropout %g%s, seed %" PRIu64,
+                 c->data ? "image folder" : "synthetic data", c->size, c->size, c->batch,
+                 c->dropout, c->batchnorm ? ", batch norm" : "", c->seed);
+        if ((st = cnnl_plot_history(h, c->plot, title)) != CNNL_OK)
+            rc = cl_fail("--plot", st);
+    }
+    if (c->save && save_model(s, c->save) != 0)
+        rc = EXIT_FAIL;
+    if (c->save_best && cnnl_history_count(h) > 0) {
+        if ((st = cnnl_trainer_restore_best(s->trainer)) != CNNL_OK)
+            rc = cl_fail("--save-best", st);
+        else if (save_model(s, c->save_best) != 0)
+            rc = EXIT_FAIL;
+    }
+    return rc;
+}
+
+int run_train_on(const run_config *c, const cnnl_dataset *ds, run_result *res, FILE *out)
+{
+    memset(res, 0, sizeof *res);
+    run_state s = {0};
+    s.c = c;
+    s.ds = ds;
+    s.out = out;
+    int rc = build(&s);
+    if (rc == 0 && c->resume)
+        rc = resume(&s);
+    cnnl_status st = CNNL_OK;
+    if (rc == 0) {
+        st = cnnl_trainer_fit(s.trainer, s.train, s.test);
+        if (st == CNNL_EINTERRUPTED) {
+            res->interrupted = true;
+            if (!c->quiet || c->checkpoint)
+                fprintf(stderr, "%s: stopped after the current batch%s%s\n", cl_prog,
+                        c->checkpoint ? "; checkpoint saved to " : "", c->checkpoint ? c->checkpoint : "");
+            rc = 130;
+        } else if (st != CNNL_OK) {
+            rc = cl_fail("training", st);
+        }
+    }
+    if (rc == 0)
+        rc = finish(&s, res);
+    if (s.trainer != NULL) {
+        cnnl_history *h = NULL;
+        if (cnnl_history_create(&h) == CNNL_OK) {
+            cnnl_history *src = cnnl_trainer_history(s.trainer);
+            for (size_t i = 0; i < cnnl_history_count(src); i++) {
+                cnnl_epoch_stats e;
+                cnnl_history_at(src, i, &e);
+                cnnl_history_append(h, &e);
+            }
+        }
+        res->history = h;
+    }
+    state_free(&s);
+    return rc;
+}
+
+int run_train(const run_config *c, run_result *res, FILE *out)
+{
+    memset(res, 0, sizeof *res);
+    cnnl_dataset *ds = NULL;
+    int rc = run_load_data(c, &ds);
+    if (rc != 0)
+        return rc;
+    run_describe(c, ds);
+    rc = run_train_on(c, ds, res, out);
+    cnnl_dataset_free(ds);
+    return rc;
+}
+
+void run_result_free(run_result *res)
+{
+    cnnl_history_free(res->history);
+    res->history = NULL;
+}

@@ -1,0 +1,475 @@
+/**
+ * @file train.h
+ * @brief Training history, progress bar, pictures of curves and confusion matrices.
+ */
+#ifndef CNNLITE_TRAIN_H
+#define CNNLITE_TRAIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "data.h"
+#include "export.h"
+#include "loss.h"
+#include "metrics.h"
+#include "model.h"
+#include "optim.h"
+#include "status.h"
+
+/**
+ * @defgroup history Training history
+ * @brief Per-epoch figures of a training run, with writers for CSV and JSON.
+ *
+ * The figures follow the report's printout: the train loss is the @b sum of the batch-mean
+ * losses of the epoch (the report prints it that way; cnnl_epoch_stats::train_loss_mean is
+ * the same divided by the number of batches), the test loss is the mean of the test batches'
+ * mean losses, accuracies are percentages.
+ * @{
+ */
+
+/** Figures of one epoch. */
+typedef struct cnnl_epoch_stats {
+    int epoch;                /**< 1-based epoch number. */
+    int64_t train_batches;    /**< Training batches in the epoch. */
+    int64_t train_images;     /**< Training images in the epoch. */
+    double train_loss;        /**< Sum over training batches of the batch-mean loss. */
+    double train_loss_mean;   /**< train_loss / train_batches. */
+    double train_accuracy;    /**< Percent of training images classified correctly (in training mode). */
+    int64_t test_images;      /**< Test images evaluated (0: no test set; test figures are then 0). */
+    double test_loss;         /**< Mean over test batches of the batch-mean loss. */
+    double test_accuracy;     /**< Percent of test images classified correctly (evaluation mode). */
+    double seconds;           /**< Wall time of the epoch, training and evaluation. */
+    double images_per_second; /**< Training images per second of the training phase. */
+    double learning_rate;     /**< Learning rate in use during the epoch. */
+} cnnl_epoch_stats;
+
+/** Opaque list of epoch figures. */
+typedef struct cnnl_history cnnl_history;
+
+/** File formats of cnnl_history_save(). */
+typedef enum cnnl_history_format {
+    CNNL_HISTORY_AUTO = 0, /**< JSON if the path ends in ".json" (any case), else CSV. */
+    CNNL_HISTORY_CSV = 1,  /**< One header line, then one line per epoch. */
+    CNNL_HISTORY_JSON = 2  /**< {"best_test_accuracy": x, "best_epoch": n, "epochs": [{...}, ...]}. */
+} cnnl_history_format;
+
+CNNL_BEGIN_DECLS
+
+/**
+ * @brief Create an empty history.
+ * @param out Receives the history (NULL on failure); free it with cnnl_history_free().
+ * @return #CNNL_OK, #CNNL_EINVAL for a NULL @p out, #CNNL_ENOMEM.
+ */
+CNNL_API cnnl_status cnnl_history_create(cnnl_history **out);
+
+/**
+ * @brief Free a history.
+ * @param history The history, or NULL.
+ */
+CNNL_API void cnnl_history_free(cnnl_history *history);
+
+/**
+ * @brief Remove every epoch.
+ * @param history The history.
+ * @return #CNNL_OK, or #CNNL_EINVAL for NULL.
+ */
+CNNL_API cnnl_status cnnl_history_clear(cnnl_history *history);
+
+/**
+ * @brief Append one epoch's figures (copied).
+ * @param history The history.
+ * @param stats The figures (borrowed for the call).
+ * @return #CNNL_OK, #CNNL_EINVAL for NULL arguments, #CNNL_ENOMEM.
+ */
+CNNL_API cnnl_status cnnl_history_append(cnnl_history *history, const cnnl_epoch_stats *stats);
+
+/**
+ * @brief Number of epochs recorded.
+ * @param history The history.
+ * @return The count, 0 for NULL.
+ */
+CNNL_API size_t cnnl_history_count(const cnnl_history *history);
+
+/**
+ * @brief Read the figures of one recorded epoch.
+ * @param history The history.
+ * @param index 0-based position, below cnnl_history_count().
+ * @param out Receives a copy (caller-owned).
+ * @return #CNNL_OK, #CNNL_EINVAL for NULL arguments, #CNNL_ERANGE for @p index out of range.
+ */
+CNNL_API cnnl_status cnnl_history_at(const cnnl_history *history, size_t index, cnnl_epoch_stats *out);
+
+/**
+ * @brief The best test accuracy and the epoch that reached it first.
+ * @param history The history.
+ * @param accuracy Receives the best test accuracy in percent (0 for an empty history); may be NULL.
+ * @param epoch Receives its 1-based epoch number (0 for an empty history); may be NULL.
+ * @return #CNNL_OK, or #CNNL_EINVAL if @p history is NULL.
+ */
+CNNL_API cnnl_status cnnl_history_best(const cnnl_history *history, double *accuracy, int *epoch);
+
+/**
+ * @brief Write the history as CSV or JSON, replacing @p path atomically (temporary file in the
+ *        same folder, fsync, rename).
+ * @param history The history.
+ * @param path Target file.
+ * @param format #CNNL_HISTORY_AUTO chooses by the file name.
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments or an unknown format; #CNNL_EIO if the file
+ *         cannot be written (an existing file is then left untouched); #CNNL_ENOMEM.
+ */
+CNNL_API cnnl_status cnnl_history_save(const cnnl_history *history, const char *path,
+                                       cnnl_history_format format);
+
+CNNL_END_DECLS
+
+/** @} */
+
+/**
+ * @defgroup progress Progress bar
+ * @brief A tqdm-like progress line on a stream, e.g.
+ *        `100%|██████████| 33/33 [00:10<00:00, 3.12it/s]`.
+ * @{
+ */
+
+/** How the progress bar is shown. */
+typedef enum cnnl_progress_mode {
+    CNNL_PROGRESS_AUTO = 0,  /**< #CNNL_PROGRESS_TTY if the stream is a terminal, else #CNNL_PROGRESS_LINES. */
+    CNNL_PROGRESS_TTY = 1,   /**< Redrawn in place with a carriage return after every update. */
+    CNNL_PROGRESS_LINES = 2, /**< One plain line when a bar is finished (logs, pipes). */
+    CNNL_PROGRESS_OFF = 3    /**< Nothing is written. */
+} cnnl_progress_mode;
+
+/** Opaque progress bar. */
+typedef struct cnnl_progress cnnl_progress;
+
+CNNL_BEGIN_DECLS
+
+/**
+ * @brief Create a progress bar.
+ * @param out Receives the bar (NULL on failure); free it with cnnl_progress_free().
+ * @param stream Where to draw (borrowed until the bar is freed); NULL means stderr.
+ * @param mode How to draw.
+ * @return #CNNL_OK, #CNNL_EINVAL for a NULL @p out or an unknown mode, #CNNL_ENOMEM.
+ */
+CNNL_API cnnl_status cnnl_progress_create(cnnl_progress **out, FILE *stream, cnnl_progress_mode mode);
+
+/**
+ * @brief Free a progress bar (does not close its stream).
+ * @param progress The bar, or NULL.
+ */
+CNNL_API void cnnl_progress_free(cnnl_progress *progress);
+
+/**
+ * @brief Start a new bar of @p total steps; its clock starts now.
+ * @param progress The bar.
+ * @param total Number of steps, >= 0.
+ * @return #CNNL_OK, or #CNNL_EINVAL for NULL or a negative @p total.
+ */
+CNNL_API cnnl_status cnnl_progress_start(cnnl_progress *progress, int64_t total);
+
+/**
+ * @brief Report that @p done steps are complete (redraws in TTY mode).
+ * @param progress The bar.
+ * @param done Steps done, 0..total.
+ * @return #CNNL_OK, #CNNL_EINVAL for NULL, #CNNL_ESTATE before cnnl_progress_start(),
+ *         #CNNL_ERANGE if @p done is outside 0..total.
+ */
+CNNL_API cnnl_status cnnl_progress_update(cnnl_progress *progress, int64_t done);
+
+/**
+ * @brief Finish the current bar: the final line is drawn and ended with a newline.
+ * @param progress The bar.
+ * @return #CNNL_OK, #CNNL_EINVAL for NULL, #CNNL_ESTATE if no bar is running.
+ */
+CNNL_API cnnl_status cnnl_progress_finish(cnnl_progress *progress);
+
+/**
+ * @brief Format a tqdm-like line without drawing it.
+ * @param buf Output buffer (caller-owned); always NUL-terminated when @p size > 0.
+ * @param size Size of @p buf in bytes; 96 is enough for any line.
+ * @param done Steps done.
+ * @param total Total steps.
+ * @param elapsed Seconds since the start.
+ * @return #CNNL_OK; #CNNL_EINVAL for a NULL @p buf, a zero @p size or negative values;
+ *         #CNNL_ERANGE if the line did not fit (it is truncated).
+ */
+CNNL_API cnnl_status cnnl_progress_format(char *buf, size_t size, int64_t done, int64_t total,
+                                          double elapsed);
+
+CNNL_END_DECLS
+
+/** @} */
+
+/**
+ * @defgroup trainer Trainer
+ * @brief Fit a model for a number of epochs, evaluating it on a test set after each epoch.
+ *
+ * One epoch runs every batch of the training loader through forward, loss (batch mean),
+ * backward and an optimizer step, with the model in training mode; then, if a test loader is
+ * given, evaluates the model on it in evaluation mode, appends a cnnl_epoch_stats to the
+ * history and calls the epoch callback. The loaders decide the order of the batches (see
+ * cnnl_loader_start_epoch()), the model draws its own dropout masks, so a run is reproducible:
+ * the same seeds and thread count give a bit-identical history (except the timings) and
+ * bit-identical weights.
+ *
+ * Stopping: cnnl_trainer_request_stop() may be called from a signal handler (the library
+ * never installs one itself). The trainer then stops after the current batch, calls the
+ * checkpoint callback if there is one, and cnnl_trainer_fit() returns #CNNL_EINTERRUPTED.
+ * A callback that returns #CNNL_TRAIN_STOP ends training as well, but normally (early
+ * stopping): cnnl_trainer_fit() returns #CNNL_OK.
+ *
+ * Resuming: the position (epoch, batch and the running sums of the epoch) can be read with
+ * cnnl_trainer_get_position() and restored with cnnl_trainer_set_position(), together with
+ * the model, its dropout generator and the optimizer (see cnnl_checkpoint_save()) and the
+ * history; the resumed run then continues bit for bit as the uninterrupted one would have.
+ * @{
+ */
+
+/** Value a callback returns to end training cleanly after the current batch or epoch. */
+#define CNNL_TRAIN_STOP 1
+
+/** Opaque trainer. */
+typedef struct cnnl_trainer cnnl_trainer;
+
+/** What the batch callback is told after each training step. */
+typedef struct cnnl_batch_info {
+    int epoch;          /**< 1-based epoch number. */
+    int epochs;         /**< Epochs of the run. */
+    int64_t batch;      /**< 0-based batch index within the epoch. */
+    int64_t batches;    /**< Batches per epoch. */
+    int64_t images;     /**< Images in this batch. */
+    int64_t correct;    /**< Images of this batch classified correctly. */
+    double loss;        /**< Batch-mean loss. */
+} cnnl_batch_info;
+
+/**
+ * Called after every training step.
+ * @param trainer The trainer (e.g. to change the learning rate through cnnl_trainer_optimizer()).
+ * @param info The step's figures, borrowed for the call.
+ * @param user The opts' user pointer.
+ * @return #CNNL_OK to go on, #CNNL_TRAIN_STOP to end training, or a negative #cnnl_status to
+ *         abort it (cnnl_trainer_fit() returns that status).
+ */
+typedef int (*cnnl_batch_callback)(cnnl_trainer *trainer, const cnnl_batch_info *info, void *user);
+
+/**
+ * Called after every epoch, once its figures are in the history.
+ * @param trainer The trainer.
+ * @param stats The epoch's figures, borrowed for the call.
+ * @param user The opts' user pointer.
+ * @return As for #cnnl_batch_callback.
+ */
+typedef int (*cnnl_epoch_callback)(cnnl_trainer *trainer, const cnnl_epoch_stats *stats, void *user);
+
+/**
+ * Called when a checkpoint should be written: after every checkpoint_every epochs, and before
+ * returning on a stop request. The callback saves whatever it needs (cnnl_checkpoint_save()
+ * with cnnl_trainer_get_position() and cnnl_trainer_history()).
+ * @param trainer The trainer.
+ * @param user The opts' user pointer.
+ * @return #CNNL_OK, or an error status that cnnl_trainer_fit() returns.
+ */
+typedef cnnl_status (*cnnl_checkpoint_callback)(cnnl_trainer *trainer, void *user);
+
+/** Options of a trainer (see cnnl_train_opts_default()). */
+typedef struct cnnl_train_opts {
+    int epochs;                    /**< Epochs to train, >= 1 (default 15). */
+    cnnl_loss_kind loss;           /**< #CNNL_LOSS_CROSS_ENTROPY (default) or #CNNL_LOSS_HINGE. */
+    float lr;                      /**< Learning rate of the Adam optimizer the trainer creates when none is given (default 1e-3). */
+    bool keep_best;                /**< Keep a copy of the weights of the best test accuracy (default false). */
+    cnnl_progress_mode progress;   /**< Progress bar of the training batches (default #CNNL_PROGRESS_AUTO). */
+    FILE *progress_stream;         /**< Where the bar goes; NULL (default) means stderr. Borrowed. */
+    cnnl_batch_callback on_batch;  /**< Called after every step, or NULL. */
+    cnnl_epoch_callback on_epoch;  /**< Called after every epoch, or NULL. */
+    cnnl_checkpoint_callback on_checkpoint; /**< Writes checkpoints, or NULL (no checkpoints). */
+    int checkpoint_every;          /**< Epochs between checkpoints, >= 0 (default 1; 0: only on a stop request). */
+    void *user;                    /**< Passed to the callbacks. */
+} cnnl_train_opts;
+
+/** Where a run stands; everything a checkpoint needs besides model, optimizer and history. */
+typedef struct cnnl_train_position {
+    int epoch;           /**< Epochs completed. */
+    int64_t batch;       /**< Batches of the next epoch already done (0 at an epoch boundary). */
+    double loss_sum;     /**< Sum of the batch-mean losses of those batches. */
+    int64_t correct;     /**< Images of those batches classified correctly. */
+    int64_t images;      /**< Images of those batches. */
+    double seconds;      /**< Training time spent on those batches. */
+} cnnl_train_position;
+
+CNNL_BEGIN_DECLS
+
+/**
+ * @brief Default options: 15 epochs, cross-entropy, Adam lr 1e-3, automatic progress bar,
+ *        checkpoints every epoch if a checkpoint callback is set.
+ * @return The defaults, by value.
+ */
+CNNL_API cnnl_train_opts cnnl_train_opts_default(void);
+
+/**
+ * @brief Create a trainer.
+ * @param out Receives the trainer (NULL on failure); free it with cnnl_trainer_free().
+ * @param model The model to train; borrowed, must outlive the trainer.
+ * @param optimizer The model's optimizer, borrowed (must outlive the trainer); or NULL: the
+ *        trainer creates and owns an Adam optimizer with opts->lr.
+ * @param opts Options (copied), or NULL for cnnl_train_opts_default().
+ * @return #CNNL_OK; #CNNL_EINVAL for a NULL @p out / @p model or a bad option (named in the
+ *         message); #CNNL_ENOMEM.
+ */
+CNNL_API cnnl_status cnnl_trainer_create(cnnl_trainer **out, cnnl_model *model, cnnl_optimizer *optimizer,
+                                         const cnnl_train_opts *opts);
+
+/**
+ * @brief Free a trainer (and the optimizer it created, not one it was given).
+ * @param trainer The trainer, or NULL.
+ */
+CNNL_API void cnnl_trainer_free(cnnl_trainer *trainer);
+
+/**
+ * @brief Train from the current position up to opts.epochs epochs.
+ * @param trainer The trainer.
+ * @param train Loader of the training images (shuffled, typically); borrowed for the call.
+ * @param test Loader of the test images, or NULL (no evaluation; test figures are 0).
+ * The model is left in evaluation mode when all epochs have run.
+ * @return #CNNL_OK when all epochs ran or a callback returned #CNNL_TRAIN_STOP;
+ *         #CNNL_EINTERRUPTED after cnnl_trainer_request_stop(); #CNNL_EINVAL for NULL
+ *         arguments; #CNNL_ESTATE if the model's output is not (batch, classes); #CNNL_ERANGE
+ *         for a label outside the model's classes; any error of a step (e.g. #CNNL_ENUMERIC for
+ *         a non-finite loss or gradient, the weights are then not updated), of a loader or of a
+ *         callback. Messages name the epoch and batch.
+ */
+CNNL_API cnnl_status cnnl_trainer_fit(cnnl_trainer *trainer, cnnl_loader *train, cnnl_loader *test);
+
+/**
+ * @brief The trainer's history (one entry per completed epoch).
+ * @param trainer The trainer.
+ * @return Borrowed history, owned by the trainer until it is freed (modifiable, e.g. to
+ *         restore it on resume); NULL if @p trainer is NULL.
+ */
+CNNL_API cnnl_history *cnnl_trainer_history(cnnl_trainer *trainer);
+
+/**
+ * @brief The optimizer in use.
+ * @param trainer The trainer.
+ * @return Borrowed optimizer (owned by the trainer or by the caller, see cnnl_trainer_create());
+ *         NULL if @p trainer is NULL.
+ */
+CNNL_API cnnl_optimizer *cnnl_trainer_optimizer(cnnl_trainer *trainer);
+
+/**
+ * @brief Where the run stands.
+ * @param trainer The trainer.
+ * @param out Receives the position (caller-owned).
+ * @return #CNNL_OK or #CNNL_EINVAL for NULL arguments.
+ */
+CNNL_API cnnl_status cnnl_trainer_get_position(const cnnl_trainer *trainer, cnnl_train_position *out);
+
+/**
+ * @brief Continue from a saved position (see the group description).
+ * @param trainer The trainer.
+ * @param pos The position (copied).
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments or negative fields.
+ */
+CNNL_API cnnl_status cnnl_trainer_set_position(cnnl_trainer *trainer, const cnnl_train_position *pos);
+
+/**
+ * @brief Copy the weights of the best test accuracy back into the model.
+ * @param trainer The trainer, created with keep_best.
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL; #CNNL_ESTATE if keep_best was off or no epoch has
+ *         been evaluated yet.
+ */
+CNNL_API cnnl_status cnnl_trainer_restore_best(cnnl_trainer *trainer);
+
+/**
+ * @brief Ask every running cnnl_trainer_fit() of the process to stop after its current batch.
+ *
+ * Async-signal-safe (it only sets a volatile sig_atomic_t flag): call it from a SIGINT
+ * handler. The flag stays set until cnnl_trainer_clear_stop().
+ */
+CNNL_API void cnnl_trainer_request_stop(void);
+
+/**
+ * @brief Whether a stop has been requested.
+ * @return true after cnnl_trainer_request_stop(), until cnnl_trainer_clear_stop().
+ */
+CNNL_API bool cnnl_trainer_stop_requested(void);
+
+/** @brief Clear a stop request (e.g. before starting another run). */
+CNNL_API void cnnl_trainer_clear_stop(void);
+
+/**
+ * @brief Evaluate a model on every batch of a loader, in evaluation mode.
+ *
+ * The model's training/evaluation mode is restored afterwards.
+ * @param model The model; borrowed.
+ * @param loader The images; borrowed (its current epoch order is used).
+ * @param loss Loss to report (#CNNL_LOSS_CROSS_ENTROPY or #CNNL_LOSS_HINGE).
+ * @param cm If not NULL, the predictions are added to it (it must have as many classes as the
+ *        model has outputs).
+ * @param mean_loss If not NULL, receives the mean of the batch-mean losses.
+ * @param accuracy If not NULL, receives the percentage of correct predictions.
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL @p model or @p loader; #CNNL_ESHAPE if the model's
+ *         output does not match @p cm; any error of the loader or the forward pass.
+ */
+CNNL_API cnnl_status cnnl_evaluate(cnnl_model *model, cnnl_loader *loader, cnnl_loss_kind loss,
+                                   cnnl_confusion *cm, double *mean_loss, double *accuracy);
+
+CNNL_END_DECLS
+
+/** @} */
+
+/**
+ * @defgroup plots Pictures
+ * @brief SVG pictures of training curves, confusion matrices and comparisons.
+ *
+ * Every picture is a self-contained SVG 1.1 file (viewable in any browser, convertible with
+ * rsvg-convert), written atomically like cnnl_history_save().
+ * @{
+ */
+
+CNNL_BEGIN_DECLS
+
+/**
+ * @brief Draw the loss and accuracy curves of a run: the left panel shows the mean training
+ *        loss per batch and the test loss, the right panel training and test accuracy; the best
+ *        test accuracy is marked.
+ * @param history The run (borrowed for the call); must have at least one epoch.
+ * @param path Target SVG file.
+ * @param title Caption, or NULL.
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments or an empty history; #CNNL_EIO; #CNNL_ENOMEM.
+ */
+CNNL_API cnnl_status cnnl_plot_history(const cnnl_history *history, const char *path, const char *title);
+
+/**
+ * @brief Draw a confusion matrix as a heat map with counts and per-row percentages.
+ * @param cm The matrix (borrowed for the call).
+ * @param class_names K names (borrowed for the call), or NULL for "0", "1", ...
+ * @param path Target SVG file.
+ * @param title Caption, or NULL.
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments; #CNNL_EIO; #CNNL_ENOMEM.
+ */
+CNNL_API cnnl_status cnnl_plot_confusion(const cnnl_confusion *cm, const char *const *class_names,
+                                         const char *path, const char *title);
+
+/**
+ * @brief Compare several runs: test accuracy (left) and mean training loss (right) per epoch.
+ *
+ * Runs with the same label (repeats of one configuration over seeds) share a colour; their mean
+ * is drawn as a thick line over the thin individual curves, and the legend names each label once.
+ * @param runs @p n histories (borrowed for the call), each with at least one epoch.
+ * @param labels @p n labels (borrowed for the call).
+ * @param n Number of runs, 1..256.
+ * @param path Target SVG file.
+ * @param title Caption, or NULL.
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments, an empty history or @p n out of range;
+ *         #CNNL_EIO; #CNNL_ENOMEM.
+ */
+CNNL_API cnnl_status cnnl_plot_compare(const cnnl_history *const *runs, const char *const *labels,
+                                       size_t n, const char *path, const char *title);
+
+CNNL_END_DECLS
+
+/** @} */
+
+#endif /* CNNLITE_TRAIN_H */

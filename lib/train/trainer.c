@@ -1,0 +1,431 @@
+/* The training loop: epochs of forward / loss / backward / optimizer steps, evaluation,
+ * history, best weights, callbacks, stop requests. */
+#include "cnnlite/train.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "core/tensor_impl.h"
+#include "train/train_internal.h"
+
+static volatile sig_atomic_t stop_flag = 0;
+
+struct cnnl_trainer {
+    cnnl_model *model;
+    cnnl_optimizer *opt;
+    bool owns_opt;
+    cnnl_train_opts opts;
+    cnnl_history *history;
+    cnnl_progress *progress;
+    cnnl_train_position pos;
+    cnnl_tensor *grad;       /* d loss / d logits, reused */
+    unsigned char *best;     /* copy of every state tensor at the best test accuracy */
+    size_t best_bytes;
+    bool have_best;
+    double best_accuracy;
+};
+
+CNNL_API void cnnl_trainer_request_stop(void)
+{
+    stop_flag = 1;
+}
+
+CNNL_API bool cnnl_trainer_stop_requested(void)
+{
+    return stop_flag != 0;
+}
+
+CNNL_API void cnnl_trainer_clear_stop(void)
+{
+    stop_flag = 0;
+}
+
+CNNL_API cnnl_train_opts cnnl_train_opts_default(void)
+{
+    cnnl_train_opts o;
+    memset(&o, 0, sizeof o);
+    o.epochs = 15;
+    o.loss = CNNL_LOSS_CROSS_ENTROPY;
+    o.lr = 1e-3f;
+    o.progress = CNNL_PROGRESS_AUTO;
+    o.checkpoint_every = 1;
+    return o;
+}
+
+static cnnl_status check_opts(const cnnl_train_opts *o)
+{
+    static const char who[] = "cnnl_trainer_create";
+    if (o->epochs < 1)
+        return cnnl__error(CNNL_EINVAL, "%s: epochs is %d; must be >= 1", who, o->epochs);
+    if (o->loss != CNNL_LOSS_CROSS_ENTROPY && o->loss != CNNL_LOSS_HINGE)
+        return cnnl__error(CNNL_EINVAL, "%s: loss %d is not a class-index loss (cross-entropy or hinge)",
+                           who, (int)o->loss);
+    if (!(o->lr > 0.0f) || !isfinite(o->lr))
+        return cnnl__error(CNNL_EINVAL, "%s: lr is %g; must be a positive number", who, (double)o->lr);
+    if (o->checkpoint_every < 0)
+        return cnnl__error(CNNL_EINVAL, "%s: checkpoint_every is %d; must be >= 0", who,
+                           o->checkpoint_every);
+    return CNNL_OK;
+}
+
+CNNL_API cnnl_status cnnl_trainer_create(cnnl_trainer **out, cnnl_model *model, cnnl_optimizer *optimizer,
+                                         const cnnl_train_opts *opts)
+{
+    if (out == NULL || model == NULL)
+        return cnnl__error(CNNL_EINVAL, "cnnl_trainer_create: out or model is NULL");
+    *out = NULL;
+    cnnl_train_opts o = opts != NULL ? *opts : cnnl_train_opts_default();
+    cnnl_status st = check_opts(&o);
+    if (st != CNNL_OK)
+        return st;
+    cnnl_trainer *t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return cnnl__error(CNNL_ENOMEM, "cnnl_trainer_create: out of memory");
+    t->model = model;
+    t->opts = o;
+    t->opt = optimizer;
+    if (optimizer == NULL) {
+        cnnl_adam_opts ao = cnnl_adam_opts_default();
+        ao.lr = o.lr;
+        st = cnnl_optimizer_adam(&t->opt, model, &ao);
+        t->owns_opt = true;
+    }
+    if (st == CNNL_OK)
+        st = cnnl_history_create(&t->history);
+    if (st == CNNL_OK)
+        st = cnnl_progress_create(&t->progress, o.progress_stream, o.progress);
+    if (st != CNNL_OK) {
+        cnnl_trainer_free(t);
+        return st;
+    }
+    *out = t;
+    return CNNL_OK;
+}
+
+CNNL_API void cnnl_trainer_free(cnnl_trainer *trainer)
+{
+    if (trainer == NULL)
+        return;
+    if (trainer->owns_opt)
+        cnnl_optimizer_free(trainer->opt);
+    cnnl_history_free(trainer->history);
+    cnnl_progress_free(trainer->progress);
+    cnnl_tensor_free(trainer->grad);
+    free(trainer->best);
+    free(trainer);
+}
+
+CNNL_API cnnl_history *cnnl_trainer_history(cnnl_trainer *trainer)
+{
+    return trainer == NULL ? NULL : trainer->history;
+}
+
+CNNL_API cnnl_optimizer *cnnl_trainer_optimizer(cnnl_trainer *trainer)
+{
+    return trainer == NULL ? NULL : trainer->opt;
+}
+
+CNNL_API cnnl_status cnnl_trainer_get_position(const cnnl_trainer *trainer, cnnl_train_position *out)
+{
+    if (trainer == NULL || out == NULL)
+        return cnnl__error(CNNL_EINVAL, "cnnl_trainer_get_position: trainer or out is NULL");
+    *out = trainer->pos;
+    return CNNL_OK;
+}
+
+CNNL_API cnnl_status cnnl_trainer_set_position(cnnl_trainer *trainer, const cnnl_train_position *pos)
+{
+    if (trainer == NULL || pos == NULL)
+        return cnnl__error(CNNL_EINVAL, "cnnl_trainer_set_position: trainer or pos is NULL");
+    if (pos->epoch < 0 || pos->batch < 0 || pos->correct < 0 || pos->images < 0 ||
+        pos->correct > pos->images || !(pos->seconds >= 0) || !isfinite(pos->loss_sum))
+        return cnnl__error(CNNL_EINVAL, "cnnl_trainer_set_position: inconsistent position "
+                           "(epoch %d, batch %lld, %lld of %lld correct)", pos->epoch,
+                           (long long)pos->batch, (long long)pos->correct, (long long)pos->images);
+    trainer->pos = *pos;
+    return CNNL_OK;
+}
+
+/* Bytes of every state tensor of the model, for the best-weights copy. */
+static size_t state_bytes(cnnl_model *model)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < cnnl_model_state_count(model); i++) {
+        cnnl_param_info p;
+        if (cnnl_model_state_at(model, i, &p) == CNNL_OK)
+            total += p.numel * (p.dtype == CNNL_DTYPE_I64 ? sizeof(int64_t) : sizeof(float));
+    }
+    return total;
+}
+
+/* Copy the model's state into @p buf (to_model false) or back (true). */
+static void copy_state(cnnl_model *model, unsigned char *buf, bool to_model)
+{
+    for (size_t i = 0; i < cnnl_model_state_count(model); i++) {
+        cnnl_param_info p;
+        if (cnnl_model_state_at(model, i, &p) != CNNL_OK)
+            continue;
+        void *data = p.dtype == CNNL_DTYPE_I64 ? (void *)p.data_i64 : (void *)p.data;
+        size_t n = p.numel * (p.dtype == CNNL_DTYPE_I64 ? sizeof(int64_t) : sizeof(float));
+        if (to_model)
+            memcpy(data, buf, n);
+        else
+            memcpy(buf, data, n);
+        buf += n;
+    }
+}
+
+static cnnl_status remember_best(cnnl_trainer *t, double accuracy)
+{
+    if (t->have_best && !(accuracy > t->best_accuracy))
+        return CNNL_OK;
+    if (t->best == NULL) {
+        t->best_bytes = state_bytes(t->model);
+        t->best = malloc(t->best_bytes ? t->best_bytes : 1);
+        if (t->best == NULL)
+            return cnnl__error(CNNL_ENOMEM, "cnnl_trainer_fit: out of memory for the best weights "
+                               "(%zu bytes)", t->best_bytes);
+    }
+    copy_state(t->model, t->best, false);
+    t->have_best = true;
+    t->best_accuracy = accuracy;
+    return CNNL_OK;
+}
+
+CNNL_API cnnl_status cnnl_trainer_restore_best(cnnl_trainer *trainer)
+{
+    if (trainer == NULL)
+        return cnnl__error(CNNL_EINVAL, "cnnl_trainer_restore_best: trainer is NULL");
+    if (!trainer->opts.keep_best || !trainer->have_best)
+        return cnnl__error(CNNL_ESTATE, "cnnl_trainer_restore_best: no best weights kept "
+                           "(keep_best is %s, %zu epochs evaluated)",
+                           trainer->opts.keep_best ? "on" : "off", cnnl_history_count(trainer->history));
+    if (state_bytes(trainer->model) != trainer->best_bytes)
+        return cnnl__error(CNNL_ESTATE, "cnnl_trainer_restore_best: the model changed shape");
+    copy_state(trainer->model, trainer->best, true);
+    return CNNL_OK;
+}
+
+/* Check that @p out is (n, classes) and count rows whose arg max equals the label. */
+static cnnl_status count_correct(const char *who, const cnnl_tensor *out, const int32_t *labels,
+                                 int64_t n, int64_t *correct)
+{
+    if (out->ndim != 2 || out->shape[0] != n || out->shape[1] < 1)
+        return cnnl__error(CNNL_ESTATE, "%s: the model's output must be (%lld, classes); it has "
+                           "%d dimensions", who, (long long)n, out->ndim);
+    size_t k = (size_t)out->shape[1];
+    int64_t c = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const float *row = out->data + (size_t)i * k;
+        size_t best = 0;
+        for (size_t j = 1; j < k; j++)
+            if (row[j] > row[best])
+                best = j;
+        c += (int64_t)best == labels[i];
+    }
+    *correct = c;
+    return CNNL_OK;
+}
+
+/* One optimizer step on batch @p b; fills @p info. */
+static cnnl_status train_step(cnnl_trainer *t, cnnl_loader *train, int64_t b, cnnl_batch_info *info)
+{
+    static const char who[] = "cnnl_trainer_fit";
+    const cnnl_tensor *x = NULL, *out = NULL;
+    const int32_t *y = NULL;
+    cnnl_status st = cnnl_loader_batch(train, (size_t)b, &x, &y);
+    if (st != CNNL_OK)
+        return st;
+    int64_t n = cnnl_tensor_dim(x, 0);
+    float loss = 0.0f;
+    st = cnnl_optimizer_zero_grad(t->opt);
+    if (st == CNNL_OK)
+        st = cnnl_model_forward(t->model, x, &out);
+    if (st == CNNL_OK)
+        st = count_correct(who, out, y, n, &info->correct);
+    if (st == CNNL_OK)
+        st = cnnl__tensor_ensure(&t->grad, out->ndim, out->shape);
+    if (st == CNNL_OK)
+        st = cnnl_loss_class(t->opts.loss, out, y, (size_t)n, CNNL_REDUCE_MEAN, &loss, t->grad);
+    if (st == CNNL_OK && !isfinite(loss))
+        st = cnnl__error(CNNL_ENUMERIC, "%s: the loss of batch %lld is not finite", who, (long long)b);
+    if (st == CNNL_OK)
+        st = cnnl_model_backward(t->model, t->grad);
+    if (st == CNNL_OK)
+        st = cnnl_optimizer_step(t->opt);
+    if (st != CNNL_OK)
+        return cnnl__error_context(st, "epoch %d, batch %lld", t->pos.epoch + 1, (long long)b + 1);
+    info->batch = b;
+    info->images = n;
+    info->loss = loss;
+    return CNNL_OK;
+}
+
+CNNL_API cnnl_status cnnl_evaluate(cnnl_model *model, cnnl_loader *loader, cnnl_loss_kind loss,
+                                   cnnl_confusion *cm, double *mean_loss, double *accuracy)
+{
+    static const char who[] = "cnnl_evaluate";
+    if (model == NULL || loader == NULL)
+        return cnnl__error(CNNL_EINVAL, "%s: model or loader is NULL", who);
+    bool was_training = cnnl_model_is_training(model);
+    cnnl_status st = cnnl_model_set_training(model, false);
+    size_t nb = cnnl_loader_num_batches(loader);
+    double loss_sum = 0.0;
+    int64_t correct = 0, images = 0;
+    for (size_t b = 0; b < nb && st == CNNL_OK; b++) {
+        const cnnl_tensor *x = NULL, *out = NULL;
+        const int32_t *y = NULL;
+        int64_t c = 0;
+        float l = 0.0f;
+        st = cnnl_loader_batch(loader, b, &x, &y);
+        if (st == CNNL_OK)
+            st = cnnl_model_forward(model, x, &out);
+        if (st == CNNL_OK)
+            st = count_correct(who, out, y, cnnl_tensor_dim(x, 0), &c);
+        if (st == CNNL_OK)
+            st = cnnl_loss_class(loss, out, y, (size_t)cnnl_tensor_dim(x, 0), CNNL_REDUCE_MEAN, &l, NULL);
+        if (st == CNNL_OK && cm != NULL) {
+            st = cnnl_confusion_add_logits(cm, out, y, NULL);
+            if (st == CNNL_ESHAPE)
+                st = cnnl__error(CNNL_ESHAPE, "%s: the model has %lld outputs, the confusion "
+                                 "matrix %d classes", who, (long long)out->shape[1],
+                                 cnnl_confusion_classes(cm));
+        }
+        loss_sum += l;
+        correct += c;
+        images += cnnl_tensor_dim(x, 0);
+    }
+    cnnl_status st2 = cnnl_model_set_training(model, was_training);
+    if (st != CNNL_OK)
+        return st;
+    if (mean_loss != NULL)
+        *mean_loss = nb ? loss_sum / (double)nb : 0.0;
+    if (accuracy != NULL)
+        *accuracy = images ? 100.0 * (double)correct / (double)images : 0.0;
+    return st2;
+}
+
+/* Interpret a callback's return value: *stop is set for CNNL_TRAIN_STOP. */
+static cnnl_status callback_result(int r, const char *which, bool *stop)
+{
+    if (r == CNNL_TRAIN_STOP) {
+        *stop = true;
+        return CNNL_OK;
+    }
+    if (r < 0)
+        return cnnl__error_context((cnnl_status)r, "cnnl_trainer_fit: %s callback", which);
+    return CNNL_OK;
+}
+
+static cnnl_status checkpoint(cnnl_trainer *t)
+{
+    return t->opts.on_checkpoint != NULL ? t->opts.on_checkpoint(t, t->opts.user) : CNNL_OK;
+}
+
+static cnnl_status interrupted(cnnl_trainer *t)
+{
+    cnnl_status st = checkpoint(t);
+    if (st != CNNL_OK)
+        return st;
+    return cnnl__error(CNNL_EINTERRUPTED, "cnnl_trainer_fit: stopped on request after epoch %d, "
+                       "batch %lld", t->pos.epoch + (t->pos.batch > 0), (long long)t->pos.batch);
+}
+
+/* The training batches of the current epoch, from pos.batch on. */
+static cnnl_status train_epoch(cnnl_trainer *t, cnnl_loader *train, bool *stop)
+{
+    int64_t nb = (int64_t)cnnl_loader_num_batches(train);
+    cnnl_progress_start(t->progress, nb);
+    cnnl_progress_update(t->progress, t->pos.batch < nb ? t->pos.batch : nb);
+    cnnl_status st = cnnl_model_set_training(t->model, true);
+    while (st == CNNL_OK && t->pos.batch < nb && !*stop) {
+        double t0 = cnnl__now();
+        cnnl_batch_info info = {0};
+        info.epoch = t->pos.epoch + 1;
+        info.epochs = t->opts.epochs;
+        info.batches = nb;
+        st = train_step(t, train, t->pos.batch, &info);
+        if (st != CNNL_OK)
+            break;
+        t->pos.batch++;
+        t->pos.loss_sum += info.loss;
+        t->pos.correct += info.correct;
+        t->pos.images += info.images;
+        t->pos.seconds += cnnl__now() - t0;
+        cnnl_progress_update(t->progress, t->pos.batch);
+        if (t->opts.on_batch != NULL)
+            st = callback_result(t->opts.on_batch(t, &info, t->opts.user), "batch", stop);
+        if (cnnl_trainer_stop_requested())
+            break;
+    }
+    cnnl_progress_finish(t->progress);
+    return st;
+}
+
+/* Evaluate, record the epoch and move the position to the next epoch's start. */
+static cnnl_status close_epoch(cnnl_trainer *t, cnnl_loader *test, int64_t batches, double lr,
+                               cnnl_epoch_stats *s)
+{
+    memset(s, 0, sizeof *s);
+    s->epoch = t->pos.epoch + 1;
+    s->train_batches = batches;
+    s->train_images = t->pos.images;
+    s->train_loss = t->pos.loss_sum;
+    s->train_loss_mean = batches ? t->pos.loss_sum / (double)batches : 0.0;
+    s->train_accuracy = t->pos.images ? 100.0 * (double)t->pos.correct / (double)t->pos.images : 0.0;
+    s->images_per_second = t->pos.seconds > 0 ? (double)t->pos.images / t->pos.seconds : 0.0;
+    s->learning_rate = lr;
+    double t0 = cnnl__now();
+    cnnl_status st = CNNL_OK;
+    if (test != NULL) {
+        s->test_images = (int64_t)cnnl_loader_count(test);
+        st = cnnl_evaluate(t->model, test, t->opts.loss, NULL, &s->test_loss, &s->test_accuracy);
+    }
+    s->seconds = t->pos.seconds + (cnnl__now() - t0);
+    if (st == CNNL_OK)
+        st = cnnl_history_append(t->history, s);
+    if (st == CNNL_OK && t->opts.keep_best && test != NULL)
+        st = remember_best(t, s->test_accuracy);
+    if (st == CNNL_OK) {
+        memset(&t->pos, 0, sizeof t->pos);
+        t->pos.epoch = s->epoch;
+    }
+    return st;
+}
+
+CNNL_API cnnl_status cnnl_trainer_fit(cnnl_trainer *trainer, cnnl_loader *train, cnnl_loader *test)
+{
+    if (trainer == NULL || train == NULL)
+        return cnnl__error(CNNL_EINVAL, "cnnl_trainer_fit: trainer or train is NULL");
+    cnnl_trainer *t = trainer;
+    bool stop = false;
+    cnnl_status st = CNNL_OK;
+    while (st == CNNL_OK && !stop && t->pos.epoch < t->opts.epochs) {
+        double lr = cnnl_optimizer_get_lr(t->opt);
+        st = cnnl_loader_start_epoch(train, t->pos.epoch);
+        if (st == CNNL_OK)
+            st = train_epoch(t, train, &stop);
+        if (st != CNNL_OK)
+            break;
+        int64_t nb = (int64_t)cnnl_loader_num_batches(train);
+        if (t->pos.batch < nb) /* stopped inside the epoch */
+            return stop ? CNNL_OK : interrupted(t);
+        cnnl_epoch_stats s;
+        st = close_epoch(t, test, nb, lr, &s);
+        if (st == CNNL_OK && t->opts.on_epoch != NULL)
+            st = callback_result(t->opts.on_epoch(t, &s, t->opts.user), "epoch", &stop);
+        bool due = t->opts.checkpoint_every > 0 && (s.epoch % t->opts.checkpoint_every == 0 ||
+                                                    s.epoch == t->opts.epochs);
+        if (st == CNNL_OK && due)
+            st = checkpoint(t);
+        if (st == CNNL_OK && cnnl_trainer_stop_requested())
+            return due ? cnnl__error(CNNL_EINTERRUPTED, "cnnl_trainer_fit: stopped on request "
+                                     "after epoch %d", s.epoch)
+                       : interrupted(t);
+    }
+    cnnl_model_set_training(t->model, false);
+    return st;
+}

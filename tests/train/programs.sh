@@ -1,0 +1,152 @@
+#!/bin/sh
+# The example programs end to end on a tiny synthetic image folder: outputs, files, agreement
+# of cnnlite-metrics with training, resumption, and one clear message plus a non-zero exit for
+# every kind of bad input. Usage: programs.sh BUILD_EXAMPLES_DIR
+set -u
+bin="$1"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/cnnlite-programs.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+
+fail() {
+  echo "FAIL: $*"
+  failures=$((failures + 1))
+}
+
+# expect STATUS NEEDLE CMD...: exit status STATUS, exactly one stderr line containing NEEDLE.
+expect() {
+  want=$1 needle=$2
+  shift 2
+  "$@" > "$tmp/out" 2> "$tmp/err"
+  got=$?
+  lines=$(wc -l < "$tmp/err")
+  if [ "$got" -ne "$want" ]; then
+    fail "$*: exit $got, want $want; stderr: $(cat "$tmp/err")"
+  elif ! grep -q -- "$needle" "$tmp/err"; then
+    fail "$*: stderr lacks '$needle': $(cat "$tmp/err")"
+  elif [ "$want" -ne 0 ] && [ "$lines" -ne 1 ]; then
+    fail "$*: $lines stderr lines, want one: $(cat "$tmp/err")"
+  fi
+}
+
+# --help and bad options
+for p in cnnlite-train cnnlite-compare cnnlite-metrics cnnlite-predict; do
+  "$bin/$p" --help > "$tmp/out" 2>&1 || fail "$p --help exits non-zero"
+  grep -q '^usage: ' "$tmp/out" || fail "$p --help prints no usage"
+  expect 2 "unknown option '--bogus'" "$bin/$p" --bogus
+done
+expect 2 "--epochs: 'abc' is not an integer" "$bin/cnnlite-train" --epochs abc
+expect 2 "--epochs: '3x' is not an integer" "$bin/cnnlite-train" --epochs 3x
+expect 2 "--size: 100 is not a multiple of 32" "$bin/cnnlite-train" --size 100
+expect 2 "--lr: '' is not a number" "$bin/cnnlite-train" --lr=
+expect 2 "--dropout: 1 is out of range" "$bin/cnnlite-train" --dropout 1
+expect 2 "--split: 0 is out of range" "$bin/cnnlite-train" --split 0
+expect 2 "--seed: '-1' is not a non-negative integer" "$bin/cnnlite-train" --seed -1
+expect 2 "option --batch needs a value" "$bin/cnnlite-train" --batch
+expect 2 "--study: unknown study 'x'" "$bin/cnnlite-compare" --study x
+expect 2 "--model FILE is required" "$bin/cnnlite-metrics" --data "$tmp"
+expect 2 "no IMAGE given" "$bin/cnnlite-predict" --model "$tmp/none"
+expect 1 "$tmp/missing" "$bin/cnnlite-train" --data "$tmp/missing" --quiet
+
+# a tiny data set
+"$bin/cnnlite-data" synth "$tmp/data" --count 48 --size 32 > /dev/null 2>&1 || fail "cnnlite-data synth"
+common="--data $tmp/data --size 32 --batch 8 --quiet"
+
+# training: the report's lines, files, checkpoint
+# shellcheck disable=SC2086
+"$bin/cnnlite-train" $common --epochs 2 --save "$tmp/m.safetensors" --history "$tmp/h.json" \
+  --plot "$tmp/p.svg" --confusion-plot "$tmp/c.svg" --checkpoint "$tmp/ck" > "$tmp/train.out" 2> "$tmp/train.err" ||
+  fail "cnnlite-train: $(cat "$tmp/train.err")"
+[ -s "$tmp/train.err" ] && fail "cnnlite-train --quiet wrote to stderr: $(cat "$tmp/train.err")"
+[ "$(grep -c '^Epoch \[[12]/2\], Train Loss: [0-9.]*, Train Accuracy: [0-9.]*%, Test Loss: [0-9.]*, Test Accuracy: [0-9.]*%$' "$tmp/train.out")" -eq 2 ] ||
+  fail "epoch lines: $(cat "$tmp/train.out")"
+grep -q '^Best Test Accuracy: [0-9]*\.[0-9][0-9]$' "$tmp/train.out" || fail "no Best Test Accuracy line"
+for k in 'Macro Accuracy' 'Macro Precision' 'Macro Recall' 'Macro F1 Score'; do
+  grep -q "^$k: [0-9.e-]*$" "$tmp/train.out" || fail "no '$k' line"
+done
+for f in m.safetensors h.json p.svg c.svg ck; do
+  [ -s "$tmp/$f" ] || fail "cnnlite-train did not write $f"
+done
+grep -q '"best_epoch": [12],' "$tmp/h.json" || fail "history JSON: $(head -c 200 "$tmp/h.json")"
+
+# metrics on the saved model reproduce the final test accuracy
+final=$(grep '^Epoch \[2/2\]' "$tmp/train.out" | sed 's/.*Test Accuracy: \([0-9.]*\)%$/\1/')
+"$bin/cnnlite-metrics" --model "$tmp/m.safetensors" --data "$tmp/data" --plot "$tmp/cm.svg" > "$tmp/metrics.out" 2> /dev/null ||
+  fail "cnnlite-metrics failed"
+grep -q "^Test Accuracy: $final% " "$tmp/metrics.out" || fail "metrics: want $final%: $(grep '^Test Acc' "$tmp/metrics.out")"
+grep -q '^glioma  *[0-9]* *[0-9]* *[0-9]* *[0-9]*$' "$tmp/metrics.out" || fail "no confusion row for glioma"
+[ -s "$tmp/cm.svg" ] || fail "cnnlite-metrics --plot wrote nothing"
+
+# resuming the checkpoint continues to epoch 3
+# shellcheck disable=SC2086
+"$bin/cnnlite-train" $common --epochs 3 --resume "$tmp/ck" > "$tmp/resume.out" 2> "$tmp/resume.err" ||
+  fail "resume: $(cat "$tmp/resume.err")"
+[ "$(grep -c '^Epoch \[[123]/3\]' "$tmp/resume.out")" -eq 3 ] || fail "resume epoch lines: $(cat "$tmp/resume.out")"
+# shellcheck disable=SC2086
+expect 1 "split" "$bin/cnnlite-train" $common --seed 1 --epochs 3 --resume "$tmp/ck"
+
+# Ctrl-C: stops after the current batch, writes the checkpoint, exits 130; resuming from the
+# middle of the epoch gives exactly the epoch an uninterrupted run gives
+if command -v timeout > /dev/null 2>&1; then
+  # shellcheck disable=SC2086
+  timeout -s INT --preserve-status 3 "$bin/cnnlite-train" $common --epochs 1000 --checkpoint "$tmp/int.ck" \
+    > /dev/null 2> "$tmp/int.err"
+  st=$?
+  [ "$st" -eq 130 ] || fail "Ctrl-C: exit $st, want 130: $(cat "$tmp/int.err")"
+  grep -q "stopped after the current batch; checkpoint saved to $tmp/int.ck" "$tmp/int.err" ||
+    fail "Ctrl-C message: $(cat "$tmp/int.err")"
+  # the run may have finished epochs before the signal came: resume to the end of the next one
+  # shellcheck disable=SC2086
+  "$bin/cnnlite-train" $common --epochs 1 --resume "$tmp/int.ck" > "$tmp/int.out" 2> "$tmp/int.err"
+  n=$(sed -n 's/.*give --epochs of at least \([0-9]*\)$/\1/p' "$tmp/int.err")
+  if [ -n "$n" ]; then
+    # shellcheck disable=SC2086
+    "$bin/cnnlite-train" $common --epochs "$n" --resume "$tmp/int.ck" > "$tmp/int.out" 2> "$tmp/int.err" ||
+      fail "resume after Ctrl-C: $(cat "$tmp/int.err")"
+  else
+    n=1
+  fi
+  # shellcheck disable=SC2086
+  "$bin/cnnlite-train" $common --epochs "$n" > "$tmp/ref.out" 2>&1 || fail "reference run"
+  [ "$(grep "^Epoch \[$n/$n\]" "$tmp/int.out")" = "$(grep "^Epoch \[$n/$n\]" "$tmp/ref.out")" ] &&
+    [ -n "$(grep "^Epoch \[$n/$n\]" "$tmp/ref.out")" ] ||
+    fail "resumed epoch $n differs: $(grep '^Epoch' "$tmp/int.out") vs $(grep '^Epoch' "$tmp/ref.out")"
+fi
+
+# predict: text, JSON, unreadable and corrupt images
+img1=$(find "$tmp/data/glioma" -type f | head -n 1)
+img2=$(find "$tmp/data/pituitary" -type f | head -n 1)
+printf 'not an image' > "$tmp/fake.png"
+"$bin/cnnlite-predict" --model "$tmp/m.safetensors" "$img1" "$img2" > "$tmp/pred.out" 2> "$tmp/pred.err" ||
+  fail "predict: $(cat "$tmp/pred.err")"
+[ "$(grep -c ': \(glioma\|meningioma\|notumor\|pituitary\) (' "$tmp/pred.out")" -eq 2 ] || fail "predict output: $(cat "$tmp/pred.out")"
+"$bin/cnnlite-predict" --json --model "$tmp/m.safetensors" "$img1" "$tmp/nope.png" "$tmp/fake.png" "$img2" \
+  > "$tmp/pred.out" 2> "$tmp/pred.err"
+[ $? -eq 1 ] || fail "predict with bad images must exit 1"
+[ "$(grep -c '^{"file": "[^"]*", "class": "[a-z]*", "probs": \[[0-9.e-]*, [0-9.e-]*, [0-9.e-]*, [0-9.e-]*\]}$' "$tmp/pred.out")" -eq 2 ] ||
+  fail "predict --json output: $(cat "$tmp/pred.out")"
+grep -q "nope.png" "$tmp/pred.err" || fail "missing image not named: $(cat "$tmp/pred.err")"
+grep -q "fake.png" "$tmp/pred.err" || fail "corrupt image not named: $(cat "$tmp/pred.err")"
+
+# corrupt and missing model files
+head -c 100 "$tmp/m.safetensors" > "$tmp/bad.safetensors"
+expect 1 "bad.safetensors" "$bin/cnnlite-metrics" --model "$tmp/bad.safetensors" --data "$tmp/data"
+expect 1 "bad.safetensors" "$bin/cnnlite-predict" --model "$tmp/bad.safetensors" "$img1"
+expect 1 "none.safetensors" "$bin/cnnlite-predict" --model "$tmp/none.safetensors" "$img1"
+expect 1 "$tmp/missing" "$bin/cnnlite-metrics" --model "$tmp/m.safetensors" --data "$tmp/missing"
+expect 1 "bad.safetensors" "$bin/cnnlite-train" $common --resume "$tmp/bad.safetensors"
+
+# compare: a table row per configuration and a picture
+"$bin/cnnlite-compare" --data "$tmp/data" --size 32 --batch 8 --epochs 1 --seeds 2 --quiet \
+  --plot "$tmp/cmp.svg" --csv "$tmp/cmp.csv" > "$tmp/cmp.out" 2> "$tmp/cmp.err" || fail "compare: $(cat "$tmp/cmp.err")"
+for c in none 'dropout 0.2' 'batch norm'; do
+  grep -q "^$c  *2 " "$tmp/cmp.out" || fail "compare table lacks '$c': $(cat "$tmp/cmp.out")"
+done
+[ "$(wc -l < "$tmp/cmp.csv")" -eq 7 ] || fail "compare CSV: $(cat "$tmp/cmp.csv")"
+grep -q 'dropout 0.2 (mean of 2)' "$tmp/cmp.svg" || fail "compare picture lacks its legend"
+
+if [ "$failures" -ne 0 ]; then
+  echo "$failures failure(s)"
+  exit 1
+fi
+echo "all program checks passed"
