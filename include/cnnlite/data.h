@@ -26,8 +26,9 @@
  * root/glioma/img002.jpg
  * root/notumor/...
  * @endcode
- * or from the built-in synthetic MRI generator (cnnl_dataset_synthetic()). How pixels become
- * floats is one ::cnnl_normalization, shared with model files (@ref io).
+ * or from the built-in synthetic MRI generator (cnnl_dataset_synthetic()). A single image file
+ * is prepared the same way by cnnl_image_load(), e.g. to classify it with a trained model. How
+ * pixels become floats is one ::cnnl_normalization, shared with model files (@ref io).
  *
  * A split (::cnnl_split) divides a dataset into a training and a test subset, reproducibly
  * from a seed, and can be saved as a list of file names. A loader (::cnnl_loader) turns a
@@ -80,7 +81,7 @@ typedef enum cnnl_norm_kind {
 /**
  * @brief Input normalization: how pixel values become the floats a network sees.
  *
- * The same description serves datasets (cnnl_dataset_opts::norm) and model
+ * The same description serves datasets (cnnl_dataset_opts::norm, cnnl_image_load()) and model
  * files (cnnl_save_opts::norm, cnnl_model_meta_normalization()), so the normalization a model
  * was trained with can be recorded and used again as it is:
  * @code
@@ -201,7 +202,7 @@ CNNL_API cnnl_loader_opts cnnl_loader_opts_default(void);
  * @return #CNNL_OK; #CNNL_EINVAL for NULL @p out / @p root or a bad option; #CNNL_ENOTFOUND if
  *         @p root does not exist or is not a folder; #CNNL_EFORMAT if it has no class folders
  *         or no usable image, or (strict) a file is not a usable image; #CNNL_EIO if (strict) a
- *         file cannot be read; #CNNL_ENOMEM.
+ *         file cannot be read (#CNNL_ENOTFOUND if it was removed while loading); #CNNL_ENOMEM.
  */
 CNNL_API cnnl_status cnnl_dataset_load_folder(cnnl_dataset **out, const char *root,
                                               const cnnl_dataset_opts *opts);
@@ -341,6 +342,27 @@ CNNL_API cnnl_status cnnl_dataset_pixels(const cnnl_dataset *ds, size_t index,
  * @return #CNNL_OK; #CNNL_EINVAL if @p ds or @p norm is NULL.
  */
 CNNL_API cnnl_status cnnl_dataset_normalization(const cnnl_dataset *ds, cnnl_normalization *norm);
+
+/**
+ * @brief Decode one image file as cnnl_dataset_load_folder() decodes each of its images.
+ *
+ * The same code as the folder loader's: the same checks (not a regular file, unreadable, empty,
+ * not an image, declared dimensions above opts->max_dim, truncated or corrupt, symbolic link
+ * loops), the same resize to opts->size squared and the same conversion with opts->norm, so
+ * the values equal those cnnl_dataset_get() gives for the same file in a dataset loaded with
+ * the same options. Grayscale sources are replicated into every channel of a 3-channel result.
+ * opts->strict is ignored: a bad file is always an error. Runs on the calling thread.
+ *
+ * @param[out] out Receives a new (1, C, H, W) tensor, C = opts->channels and H = W = opts->size,
+ *             owned by the caller (cnnl_tensor_free()); NULL on failure.
+ * @param path The image file.
+ * @param opts Options, or NULL for cnnl_dataset_opts_default().
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL @p out / @p path or a bad option; #CNNL_ENOTFOUND if
+ *         @p path does not exist; #CNNL_EIO if it cannot be read (including symbolic link
+ *         loops); #CNNL_EFORMAT if it is not a usable image; #CNNL_ENOMEM. Every error message
+ *         names @p path.
+ */
+CNNL_API cnnl_status cnnl_image_load(cnnl_tensor **out, const char *path, const cnnl_dataset_opts *opts);
 
 /**
  * @brief Write the stored images as an image folder dir/\<class\>/\<file\>.png.
