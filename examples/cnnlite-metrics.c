@@ -176,9 +176,12 @@ int main(int argc, char **argv)
     int rc = 0;
     if (cnnl_model_meta_report_opts(meta, &ro) != CNNL_OK)
         ro = fallback;
-    /* the data is loaded at the model's geometry */
+    /* the data is loaded at the model's geometry and with its normalization, when recorded */
     o.c.size = ro.size;
     o.c.channels = ro.channels;
+    cnnl_normalization norm;
+    if (cnnl_model_meta_normalization(meta, &norm) == CNNL_OK)
+        o.c.norm = norm;
     cnnl_dataset *ds = NULL;
     const char **names = NULL;
     rc = run_load_data(&o.c, &ds);

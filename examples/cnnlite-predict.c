@@ -1,12 +1,8 @@
 /* cnnlite-predict: classify image files with a saved model; per image the predicted class and
  * the class probabilities, as text or one JSON object per line. */
-#include <errno.h>
-#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "common.h"
 
@@ -128,94 +124,6 @@ static int parse(int argc, char **argv, options *o)
     return 0;
 }
 
-/* The dataset loader reads folders root/<class>/<file>: the images are linked into a temporary
- * folder as tmp/images/<index>-<name>, so they are decoded, resized and normalised exactly as
- * the training images were. */
-typedef struct staging {
-    char dir[64];
-    char sub[80];
-    char **links;
-    int n;
-} staging;
-
-static void staging_remove(staging *s)
-{
-    for (int i = 0; i < s->n; i++)
-        if (s->links[i] != NULL) {
-            unlink(s->links[i]);
-            free(s->links[i]);
-        }
-    free(s->links);
-    if (s->sub[0])
-        rmdir(s->sub);
-    if (s->dir[0])
-        rmdir(s->dir);
-}
-
-static const char *base_name(const char *path)
-{
-    const char *b = strrchr(path, '/');
-    return b ? b + 1 : path;
-}
-
-/* Link every readable image; *bad counts those reported as unreadable. */
-static int stage(staging *s, const options *o, int *bad)
-{
-    const char *tmp = getenv("TMPDIR");
-    snprintf(s->dir, sizeof s->dir, "%s/cnnlite-predict-XXXXXX", tmp && strlen(tmp) < 30 ? tmp : "/tmp");
-    if (mkdtemp(s->dir) == NULL) {
-        s->dir[0] = '\0';
-        cl_error("cannot create a temporary folder: %s", strerror(errno));
-        return -1;
-    }
-    snprintf(s->sub, sizeof s->sub, "%s/images", s->dir);
-    if (mkdir(s->sub, 0700) != 0) {
-        s->sub[0] = '\0';
-        cl_error("cannot create a temporary folder: %s", strerror(errno));
-        return -1;
-    }
-    s->links = calloc((size_t)o->num_images, sizeof *s->links);
-    if (s->links == NULL)
-        return -1;
-    s->n = o->num_images;
-    for (int i = 0; i < o->num_images; i++) {
-        const char *img = o->images[i];
-        struct stat st;
-        char *real = NULL;
-        if (stat(img, &st) != 0 || !S_ISREG(st.st_mode) || access(img, R_OK) != 0 ||
-            (real = realpath(img, NULL)) == NULL) {
-            cl_error("%s: cannot read: %s", img, errno ? strerror(errno) : "not a regular file");
-            ++*bad;
-            free(real);
-            continue;
-        }
-        size_t len = strlen(s->sub) + strlen(base_name(img)) + 16;
-        s->links[i] = malloc(len);
-        if (s->links[i] == NULL) {
-            free(real);
-            return -1;
-        }
-        snprintf(s->links[i], len, "%s/%06d-%s", s->sub, i, base_name(img));
-        if (symlink(real, s->links[i]) != 0) {
-            cl_error("%s: cannot link into %s: %s", img, s->sub, strerror(errno));
-            free(s->links[i]);
-            s->links[i] = NULL;
-            free(real);
-            return -1;
-        }
-        free(real);
-    }
-    return 0;
-}
-
-/* Library warnings name the temporary links; they are replaced by our own messages. */
-static void quiet_log(cnnl_log_level level, const char *message, void *user)
-{
-    (void)level;
-    (void)message;
-    (void)user;
-}
-
 static void softmax(const float *z, int k, double *p)
 {
     double m = z[0], s = 0;
@@ -266,44 +174,29 @@ static void print_result(const options *o, const char *file, const double *p, in
     }
 }
 
-/* Image index from a staged name "images/<index>-<file>". */
-static int staged_index(const char *name)
+/* Classify one image, prepared as the training images were; 0, or 1 after naming the image in
+ * one message. */
+static int predict_one(const options *o, cnnl_model *model, const cnnl_dataset_opts *dopt,
+                       const char *file, const char *const *names, int classes, double *p)
 {
-    const char *s = strchr(name, '/');
-    return s ? atoi(s + 1) : -1;
-}
-
-static int classify(const options *o, cnnl_model *model, const cnnl_dataset *ds,
-                    const char *const *names, int classes, bool *seen)
-{
-    cnnl_loader *loader = NULL;
-    cnnl_status st = cnnl_loader_create(&loader, ds, NULL, 0, NULL);
-    if (st != CNNL_OK)
-        return cl_fail("loader", st);
-    double *p = calloc((size_t)classes, sizeof *p);
-    if (p == NULL)
-        st = CNNL_ENOMEM;
-    cnnl_model_set_training(model, false);
-    size_t pos = 0;
-    for (size_t b = 0; st == CNNL_OK && b < cnnl_loader_num_batches(loader); b++) {
-        const cnnl_tensor *x = NULL, *y = NULL;
-        st = cnnl_loader_batch(loader, b, &x, NULL);
-        if (st == CNNL_OK)
-            st = cnnl_model_forward(model, x, &y);
-        if (st == CNNL_OK && (cnnl_tensor_ndim(y) != 2 || cnnl_tensor_dim(y, 1) != classes))
-            st = CNNL_ESHAPE;
-        for (int64_t i = 0; st == CNNL_OK && i < cnnl_tensor_dim(y, 0); i++, pos++) {
-            int idx = staged_index(cnnl_dataset_name(ds, cnnl_loader_index(loader, pos)));
-            if (idx < 0 || idx >= o->num_images)
-                continue;
-            softmax(cnnl_tensor_data_const(y) + i * classes, classes, p);
-            print_result(o, o->images[idx], p, classes, names);
-            seen[idx] = true;
-        }
+    cnnl_tensor *x = NULL;
+    const cnnl_tensor *y = NULL;
+    cnnl_status st = cnnl_image_load(&x, file, dopt);
+    if (st != CNNL_OK) {
+        cl_error("%s", cnnl_last_error()); /* the message names the file */
+        return 1;
     }
-    free(p);
-    cnnl_loader_free(loader);
-    return st == CNNL_OK ? 0 : cl_fail("prediction", st);
+    st = cnnl_model_forward(model, x, &y);
+    if (st == CNNL_OK && (cnnl_tensor_ndim(y) != 2 || cnnl_tensor_dim(y, 1) != classes))
+        st = CNNL_ESHAPE;
+    if (st == CNNL_OK) {
+        softmax(cnnl_tensor_data_const(y), classes, p);
+        print_result(o, file, p, classes, names);
+    } else {
+        cl_fail(file, st);
+    }
+    cnnl_tensor_free(x);
+    return st == CNNL_OK ? 0 : 1;
 }
 
 static int load_model(const options *o, cnnl_model **model, cnnl_model_meta **meta, cnnl_report_opts *ro)
@@ -334,7 +227,7 @@ int main(int argc, char **argv)
     }
     cnnl_model *model = NULL;
     cnnl_model_meta *meta = NULL;
-    cnnl_report_opts ro;
+    cnnl_report_opts ro = cnnl_report_opts_default();
     int rc = load_model(&o, &model, &meta, &ro);
     const char *names[MAX_CLASSES];
     if (rc == 0 && ro.classes > MAX_CLASSES) {
@@ -345,33 +238,29 @@ int main(int argc, char **argv)
         const char *m = cnnl_model_meta_class_name(meta, (size_t)k);
         names[k] = m ? m : k < o.num_classes ? o.class_names[k] : "?";
     }
-    staging s;
-    memset(&s, 0, sizeof s);
-    int bad = 0;
-    bool *seen = calloc((size_t)o.num_images, sizeof *seen);
-    if (rc == 0 && (seen == NULL || stage(&s, &o, &bad) != 0))
+    /* images are prepared with the model's geometry and recorded normalization */
+    cnnl_dataset_opts dopt = cnnl_dataset_opts_default();
+    dopt.size = ro.size;
+    dopt.channels = ro.channels;
+    cnnl_normalization norm;
+    if (rc == 0 && cnnl_model_meta_normalization(meta, &norm) == CNNL_OK)
+        dopt.norm = norm;
+    if (rc == 0 && dopt.norm.kind == CNNL_NORM_MEAN_STD && dopt.norm.channels != dopt.channels) {
+        cl_error("%s: the recorded normalization has %d channels; the model takes %d", o.model,
+                 dopt.norm.channels, dopt.channels);
         rc = EXIT_FAIL;
-    if (rc == 0 && bad < o.num_images) {
-        cnnl_dataset_opts dopt = cnnl_dataset_opts_default();
-        dopt.size = ro.size;
-        dopt.channels = ro.channels;
-        cnnl_dataset *ds = NULL;
-        cnnl_set_log_callback(quiet_log, NULL);
-        cnnl_status st = cnnl_dataset_load_folder(&ds, s.dir, &dopt);
-        cnnl_set_log_callback(NULL, NULL);
-        if (st == CNNL_OK)
-            rc = classify(&o, model, ds, names, ro.classes, seen);
-        else if (st != CNNL_EFORMAT) /* EFORMAT: no usable image, each named below */
-            rc = cl_fail("images", st);
-        cnnl_dataset_free(ds);
-        for (int i = 0; rc == 0 && i < o.num_images; i++)
-            if (!seen[i] && s.links && s.links[i] != NULL) {
-                cl_error("%s: not a readable image (corrupt, truncated or unsupported format)", o.images[i]);
-                bad++;
-            }
     }
-    staging_remove(&s);
-    free(seen);
+    double *p = rc == 0 ? calloc((size_t)ro.classes, sizeof *p) : NULL;
+    if (rc == 0 && p == NULL) {
+        cl_error("out of memory");
+        rc = EXIT_FAIL;
+    }
+    if (rc == 0)
+        cnnl_model_set_training(model, false);
+    int bad = 0;
+    for (int i = 0; rc == 0 && i < o.num_images; i++)
+        bad += predict_one(&o, model, &dopt, o.images[i], names, ro.classes, p);
+    free(p);
     cnnl_model_meta_free(meta);
     cnnl_model_free(model);
     free(o.images);

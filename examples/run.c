@@ -18,6 +18,7 @@ void run_config_default(run_config *c)
     c->batch = 32;
     c->size = 512;
     c->channels = 3;
+    c->norm = cnnl_dataset_opts_default().norm;
     c->lr = 1e-3;
     c->dropout = 0.2;
     c->split = 0.8;
@@ -130,6 +131,7 @@ int run_load_data(const run_config *c, cnnl_dataset **ds)
     cnnl_dataset_opts o = cnnl_dataset_opts_default();
     o.size = c->size;
     o.channels = c->channels;
+    o.norm = c->norm;
     cnnl_status st;
     if (c->data != NULL) {
         st = cnnl_dataset_load_folder(ds, c->data, &o);
@@ -405,8 +407,8 @@ static int build(run_state *s)
 static int save_model(const run_state *s, const char *path)
 {
     cnnl_save_opts so = cnnl_save_opts_default();
-    cnnl_normalization norm = {0};
-    norm.kind = CNNL_NORM_UNIT;
+    cnnl_normalization norm;
+    cnnl_dataset_normalization(s->ds, &norm); /* recorded so that predictions prepare images alike */
     so.class_names = s->names;
     so.num_classes = s->classes;
     so.norm = &norm;

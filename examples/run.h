@@ -25,6 +25,7 @@ typedef struct run_config {
     int count;               /* synthetic images */
     double difficulty;       /* synthetic difficulty, 0..1 */
     int epochs, batch, size, channels, threads;
+    cnnl_normalization norm; /* input normalization of the images (default: [0, 1]) */
     double lr, dropout, split;
     bool batchnorm;
     uint64_t seed;

@@ -26,7 +26,9 @@
  * root/glioma/img002.jpg
  * root/notumor/...
  * @endcode
- * or from the built-in synthetic MRI generator (cnnl_dataset_synthetic()).
+ * or from the built-in synthetic MRI generator (cnnl_dataset_synthetic()). A single image file
+ * is prepared the same way by cnnl_image_load(), e.g. to classify it with a trained model. How
+ * pixels become floats is one ::cnnl_normalization, shared with model files (@ref io).
  *
  * A split (::cnnl_split) divides a dataset into a training and a test subset, reproducibly
  * from a seed, and can be saved as a list of file names. A loader (::cnnl_loader) turns a
@@ -66,12 +68,39 @@ typedef struct cnnl_split cnnl_split;
 /** Opaque batch loader over a subset of a dataset. */
 typedef struct cnnl_loader cnnl_loader;
 
-/** How 8-bit pixel values v become floats in a batch. */
-typedef enum cnnl_norm {
+/** Most channels a #cnnl_normalization describes. */
+#define CNNL_NORM_MAX_CHANNELS 4
+
+/** How 8-bit pixel values v become floats. */
+typedef enum cnnl_norm_kind {
     CNNL_NORM_UNIT = 0,     /**< v / 255, in [0, 1] (torchvision's ToTensor; the default). */
     CNNL_NORM_SYMMETRIC = 1,/**< v / 127.5 - 1, in [-1, 1] (Normalize(0.5, 0.5) after ToTensor). */
     CNNL_NORM_MEAN_STD = 2  /**< (v / 255 - mean[c]) / std[c] per channel c (Normalize(mean, std)). */
-} cnnl_norm;
+} cnnl_norm_kind;
+
+/**
+ * @brief Input normalization: how pixel values become the floats a network sees.
+ *
+ * The same description serves datasets (cnnl_dataset_opts::norm, cnnl_image_load()) and model
+ * files (cnnl_save_opts::norm, cnnl_model_meta_normalization()), so the normalization a model
+ * was trained with can be recorded and used again as it is:
+ * @code
+ * cnnl_dataset_opts o = cnnl_dataset_opts_default();
+ * o.norm = (cnnl_normalization){CNNL_NORM_MEAN_STD, 3, {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}};
+ * ... train on a dataset loaded with o ...
+ * cnnl_save_opts so = cnnl_save_opts_default();
+ * so.norm = &o.norm;
+ * @endcode
+ */
+typedef struct cnnl_normalization {
+    cnnl_norm_kind kind;                 /**< The scaling. */
+    int channels;                        /**< Entries of @c mean and @c std in use: 1 to
+                                              #CNNL_NORM_MAX_CHANNELS for #CNNL_NORM_MEAN_STD (for a
+                                              dataset, its channel count), otherwise ignored (0 when read
+                                              back from a file). */
+    float mean[CNNL_NORM_MAX_CHANNELS];  /**< Per-channel mean, finite (#CNNL_NORM_MEAN_STD). */
+    float std[CNNL_NORM_MAX_CHANNELS];   /**< Per-channel standard deviation, finite and > 0 (#CNNL_NORM_MEAN_STD). */
+} cnnl_normalization;
 
 /** Default limit on an image's declared width and height (see cnnl_dataset_opts::max_dim). */
 #define CNNL_DATA_MAX_DIM 16384
@@ -81,9 +110,8 @@ typedef struct cnnl_dataset_opts {
     int size;        /**< Every image is resized to size x size pixels (default 512). */
     int channels;    /**< 3 (default): colour, grayscale replicated into R, G and B;
                           1: luma (stb_image's conversion for colour sources). */
-    cnnl_norm norm;  /**< Float conversion of batches (default #CNNL_NORM_UNIT). */
-    float mean[3];   /**< Per-channel means for #CNNL_NORM_MEAN_STD (default 0). */
-    float std[3];    /**< Per-channel standard deviations for #CNNL_NORM_MEAN_STD, > 0 (default 1). */
+    cnnl_normalization norm; /**< Float conversion of batches (default #CNNL_NORM_UNIT); for
+                                  #CNNL_NORM_MEAN_STD, norm.channels must equal @c channels. */
     bool strict;     /**< false (default): skip bad files with one warning each and count them;
                           true: the first bad file or empty class folder is an error. */
     int max_dim;     /**< Files whose header declares a width or height above this are refused
@@ -174,7 +202,7 @@ CNNL_API cnnl_loader_opts cnnl_loader_opts_default(void);
  * @return #CNNL_OK; #CNNL_EINVAL for NULL @p out / @p root or a bad option; #CNNL_ENOTFOUND if
  *         @p root does not exist or is not a folder; #CNNL_EFORMAT if it has no class folders
  *         or no usable image, or (strict) a file is not a usable image; #CNNL_EIO if (strict) a
- *         file cannot be read; #CNNL_ENOMEM.
+ *         file cannot be read (#CNNL_ENOTFOUND if it was removed while loading); #CNNL_ENOMEM.
  */
 CNNL_API cnnl_status cnnl_dataset_load_folder(cnnl_dataset **out, const char *root,
                                               const cnnl_dataset_opts *opts);
@@ -305,6 +333,36 @@ CNNL_API cnnl_status cnnl_dataset_get(const cnnl_dataset *ds, size_t index, floa
  */
 CNNL_API cnnl_status cnnl_dataset_pixels(const cnnl_dataset *ds, size_t index,
                                          const uint8_t **pixels, int *channels);
+
+/**
+ * @brief The normalization a dataset's images are converted with.
+ * @param ds The dataset.
+ * @param[out] norm Receives a copy of the dataset's cnnl_dataset_opts::norm (channels 0 unless
+ *             #CNNL_NORM_MEAN_STD), ready for cnnl_save_opts::norm.
+ * @return #CNNL_OK; #CNNL_EINVAL if @p ds or @p norm is NULL.
+ */
+CNNL_API cnnl_status cnnl_dataset_normalization(const cnnl_dataset *ds, cnnl_normalization *norm);
+
+/**
+ * @brief Decode one image file as cnnl_dataset_load_folder() decodes each of its images.
+ *
+ * The same code as the folder loader's: the same checks (not a regular file, unreadable, empty,
+ * not an image, declared dimensions above opts->max_dim, truncated or corrupt, symbolic link
+ * loops), the same resize to opts->size squared and the same conversion with opts->norm, so
+ * the values equal those cnnl_dataset_get() gives for the same file in a dataset loaded with
+ * the same options. Grayscale sources are replicated into every channel of a 3-channel result.
+ * opts->strict is ignored: a bad file is always an error. Runs on the calling thread.
+ *
+ * @param[out] out Receives a new (1, C, H, W) tensor, C = opts->channels and H = W = opts->size,
+ *             owned by the caller (cnnl_tensor_free()); NULL on failure.
+ * @param path The image file.
+ * @param opts Options, or NULL for cnnl_dataset_opts_default().
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL @p out / @p path or a bad option; #CNNL_ENOTFOUND if
+ *         @p path does not exist; #CNNL_EIO if it cannot be read (including symbolic link
+ *         loops); #CNNL_EFORMAT if it is not a usable image; #CNNL_ENOMEM. Every error message
+ *         names @p path.
+ */
+CNNL_API cnnl_status cnnl_image_load(cnnl_tensor **out, const char *path, const cnnl_dataset_opts *opts);
 
 /**
  * @brief Write the stored images as an image folder dir/\<class\>/\<file\>.png.

@@ -55,26 +55,12 @@
  * @{
  */
 
-/** How pixel values were scaled before entering the network (recorded in model files): the
- *  dataset's #cnnl_norm (CNNL_NORM_UNIT, CNNL_NORM_SYMMETRIC, CNNL_NORM_MEAN_STD). */
-typedef cnnl_norm cnnl_norm_kind;
-
-/** Most channels a #cnnl_normalization describes. */
-#define CNNL_NORM_MAX_CHANNELS 4
-
-/** Input normalization of a model. */
-typedef struct cnnl_normalization {
-    cnnl_norm_kind kind;                 /**< The scaling. */
-    int channels;                        /**< Entries of @c mean and @c std in use (0 unless #CNNL_NORM_MEAN_STD). */
-    float mean[CNNL_NORM_MAX_CHANNELS];  /**< Per-channel mean (#CNNL_NORM_MEAN_STD). */
-    float std[CNNL_NORM_MAX_CHANNELS];   /**< Per-channel standard deviation, > 0 (#CNNL_NORM_MEAN_STD). */
-} cnnl_normalization;
-
 /** What cnnl_model_save() records beside the weights (see cnnl_save_opts_default()). */
 typedef struct cnnl_save_opts {
     const char *const *class_names;  /**< @c num_classes class names in index order, or NULL; borrowed during the call. */
     int num_classes;                 /**< Entries of @c class_names (0 when NULL). */
-    const cnnl_normalization *norm;  /**< Input normalization, or NULL to record none; borrowed during the call. */
+    const cnnl_normalization *norm;  /**< Input normalization (e.g. the training dataset's cnnl_dataset_opts::norm),
+                                          or NULL to record none; borrowed during the call. */
 } cnnl_save_opts;
 
 /** Opaque description of a model file's metadata (class names, normalization, builder options). */
@@ -184,8 +170,11 @@ CNNL_API const char *cnnl_model_meta_class_name(const cnnl_model_meta *meta, siz
 
 /**
  * @brief Input normalization recorded in the file.
+ *
+ * The result can be put into cnnl_dataset_opts::norm as it is, so that images are prepared for
+ * the model as its training images were.
  * @param meta The metadata.
- * @param[out] norm Receives the normalization.
+ * @param[out] norm Receives the normalization (channels 0 unless #CNNL_NORM_MEAN_STD).
  * @return #CNNL_OK; #CNNL_EINVAL; #CNNL_ENOTFOUND if the file records none.
  */
 CNNL_API cnnl_status cnnl_model_meta_normalization(const cnnl_model_meta *meta, cnnl_normalization *norm);

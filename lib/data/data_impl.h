@@ -11,7 +11,8 @@
 struct cnnl_dataset {
     int size;             /* height = width of every stored image */
     int channels;         /* channels of a batch: 1 or 3 */
-    float lut[3][256];    /* uint8 -> float per channel, from the normalisation */
+    cnnl_normalization norm;
+    float lut[3][256];    /* uint8 -> float per channel, from norm */
     char *root;           /* NULL for synthetic data */
     int num_classes;
     char **class_names;
@@ -28,6 +29,11 @@ struct cnnl_dataset {
 /* Validate options (NULL = defaults) and copy them into @p out; @p who names the caller. */
 cnnl_status cnnl__data_check_opts(const char *who, const cnnl_dataset_opts *opts,
                                   cnnl_dataset_opts *out);
+
+/* Convert size*size stored pixels (@p stored channels, HWC) into @p channels planes of floats
+ * (CHW) through @p lut, replicating a single stored channel. */
+void cnnl__pixels_convert(const uint8_t *src, int stored, int channels, size_t plane,
+                          const float lut[3][256], float *out);
 
 /* Allocate a dataset shell with @p count items and @p classes classes (arrays zeroed) and the
  * normalisation table from @p o. */

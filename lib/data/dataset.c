@@ -15,6 +15,7 @@
 
 #include "core/internal.h"
 #include "data/data_impl.h"
+#include "data/norm.h"
 
 CNNL_API cnnl_dataset_opts cnnl_dataset_opts_default(void)
 {
@@ -22,11 +23,9 @@ CNNL_API cnnl_dataset_opts cnnl_dataset_opts_default(void)
     memset(&o, 0, sizeof o);
     o.size = 512;
     o.channels = 3;
-    o.norm = CNNL_NORM_UNIT;
-    for (int c = 0; c < 3; c++) {
-        o.mean[c] = 0.0f;
-        o.std[c] = 1.0f;
-    }
+    o.norm.kind = CNNL_NORM_UNIT;
+    for (int c = 0; c < CNNL_NORM_MAX_CHANNELS; c++)
+        o.norm.std[c] = 1.0f;
     o.strict = false;
     o.max_dim = CNNL_DATA_MAX_DIM;
     return o;
@@ -40,30 +39,17 @@ cnnl_status cnnl__data_check_opts(const char *who, const cnnl_dataset_opts *opts
         return cnnl__error(CNNL_EINVAL, "%s: size is %d; must be 1..%d", who, out->size, CNNL_DATA_MAX_DIM);
     if (out->channels != 1 && out->channels != 3)
         return cnnl__error(CNNL_EINVAL, "%s: channels is %d; must be 1 or 3", who, out->channels);
-    if (out->norm != CNNL_NORM_UNIT && out->norm != CNNL_NORM_SYMMETRIC && out->norm != CNNL_NORM_MEAN_STD)
-        return cnnl__error(CNNL_EINVAL, "%s: unknown normalisation %d", who, (int)out->norm);
-    if (out->norm == CNNL_NORM_MEAN_STD)
-        for (int c = 0; c < out->channels; c++)
-            if (!(out->std[c] > 0.0f) || out->mean[c] != out->mean[c])
-                return cnnl__error(CNNL_EINVAL, "%s: std[%d] is %g; must be > 0 (and mean finite)", who, c,
-                                   (double)out->std[c]);
+    cnnl_status st = cnnl__norm_check(who, &out->norm);
+    if (st != CNNL_OK)
+        return st;
+    if (out->norm.kind == CNNL_NORM_MEAN_STD && out->norm.channels != out->channels)
+        return cnnl__error(CNNL_EINVAL, "%s: normalization has %d channels; the images have %d", who,
+                           out->norm.channels, out->channels);
+    if (out->norm.kind != CNNL_NORM_MEAN_STD)
+        out->norm.channels = 0; /* mean and std do not apply */
     if (out->max_dim < 1)
         return cnnl__error(CNNL_EINVAL, "%s: max_dim is %d; must be >= 1", who, out->max_dim);
     return CNNL_OK;
-}
-
-static void build_lut(cnnl_dataset *ds, const cnnl_dataset_opts *o)
-{
-    for (int c = 0; c < 3; c++)
-        for (int v = 0; v < 256; v++) {
-            float x = (float)v / 255.0f;
-            switch (o->norm) {
-            case CNNL_NORM_SYMMETRIC: x = (x - 0.5f) / 0.5f; break;
-            case CNNL_NORM_MEAN_STD: x = (x - o->mean[c]) / o->std[c]; break;
-            default: break;
-            }
-            ds->lut[c][v] = x;
-        }
 }
 
 cnnl_status cnnl__dataset_alloc(cnnl_dataset **out, const cnnl_dataset_opts *o, size_t count,
@@ -77,7 +63,8 @@ cnnl_status cnnl__dataset_alloc(cnnl_dataset **out, const cnnl_dataset_opts *o, 
     ds->channels = o->channels;
     ds->count = count;
     ds->num_classes = classes;
-    build_lut(ds, o);
+    ds->norm = o->norm;
+    cnnl__norm_lut(&o->norm, ds->lut);
     size_t n = count ? count : 1;
     ds->class_names = calloc((size_t)classes, sizeof *ds->class_names);
     ds->class_counts = calloc((size_t)classes, sizeof *ds->class_counts);
@@ -488,25 +475,34 @@ CNNL_API cnnl_status cnnl_dataset_geometry(const cnnl_dataset *ds, int *channels
     return CNNL_OK;
 }
 
+void cnnl__pixels_convert(const uint8_t *src, int stored, int channels, size_t plane,
+                          const float lut[3][256], float *out)
+{
+    for (int c = 0; c < channels; c++) {
+        const float *l = lut[c];
+        float *dst = out + (size_t)c * plane;
+        if (stored == 1)
+            for (size_t p = 0; p < plane; p++)
+                dst[p] = l[src[p]];
+        else
+            for (size_t p = 0; p < plane; p++)
+                dst[p] = l[src[3 * p + (size_t)c]];
+    }
+}
+
 void cnnl__dataset_convert(const cnnl_dataset *ds, size_t index, float *out)
 {
     size_t plane = (size_t)ds->size * (size_t)ds->size;
-    const uint8_t *src = ds->pixels[index];
-    if (ds->stored[index] == 1) {
-        for (int c = 0; c < ds->channels; c++) {
-            const float *lut = ds->lut[c];
-            float *dst = out + (size_t)c * plane;
-            for (size_t p = 0; p < plane; p++)
-                dst[p] = lut[src[p]];
-        }
-        return;
-    }
-    for (int c = 0; c < 3; c++) {
-        const float *lut = ds->lut[c];
-        float *dst = out + (size_t)c * plane;
-        for (size_t p = 0; p < plane; p++)
-            dst[p] = lut[src[3 * p + (size_t)c]];
-    }
+    cnnl__pixels_convert(ds->pixels[index], ds->stored[index], ds->channels, plane,
+                         (const float(*)[256])ds->lut, out);
+}
+
+CNNL_API cnnl_status cnnl_dataset_normalization(const cnnl_dataset *ds, cnnl_normalization *norm)
+{
+    if (!ds || !norm)
+        return cnnl__error(CNNL_EINVAL, "cnnl_dataset_normalization: %s is NULL", ds ? "norm" : "ds");
+    *norm = ds->norm;
+    return CNNL_OK;
 }
 
 CNNL_API cnnl_status cnnl_dataset_get(const cnnl_dataset *ds, size_t index, float *out)

@@ -1,5 +1,6 @@
 /*
- * One image file: read, check the header, decode with stb_image, resize (resize.c).
+ * One image file: read, check the header, decode with stb_image, resize (resize.c); and the
+ * public single-image load built on it.
  * Safe to call from several threads at once: stb_image keeps its failure reason in a
  * thread-local variable when built by GCC, as Debian's libstb is.
  */
@@ -16,6 +17,7 @@
 
 #include "core/internal.h"
 #include "data/data_impl.h"
+#include "data/norm.h"
 
 /* stb_image reads at most INT_MAX bytes; real images are far below this. */
 enum { MAX_FILE_BYTES = 1 << 30 };
@@ -170,7 +172,8 @@ void cnnl__image_prepare(const char *path, int size, int want_channels, int max_
         return;
     }
     if (err) {
-        fail(res, err == ENOMEM ? CNNL_ENOMEM : CNNL_EIO, "cannot read: %s", strerror(err));
+        fail(res, err == ENOMEM ? CNNL_ENOMEM : err == ENOENT ? CNNL_ENOTFOUND : CNNL_EIO, "cannot read: %s",
+             strerror(err));
         return;
     }
     int w = 0, h = 0, comp = 0;
@@ -185,4 +188,36 @@ void cnnl__image_prepare(const char *path, int size, int want_channels, int max_
     else
         decode_and_resize(data, len, size, want_channels, comp, res);
     free(data);
+}
+
+CNNL_API cnnl_status cnnl_image_load(cnnl_tensor **out, const char *path, const cnnl_dataset_opts *opts)
+{
+    if (out)
+        *out = NULL;
+    if (!out || !path)
+        return cnnl__error(CNNL_EINVAL, "cnnl_image_load: %s is NULL", out ? "path" : "out");
+    cnnl_dataset_opts o;
+    cnnl_status st = cnnl__data_check_opts("cnnl_image_load", opts, &o);
+    if (st != CNNL_OK)
+        return st;
+    cnnl__image_result res;
+    cnnl__image_prepare(path, o.size, o.channels, o.max_dim, &res);
+    if (res.status != CNNL_OK) {
+        st = cnnl__error(res.status, "%s: %s", path, res.message ? res.message : "out of memory");
+        free(res.message);
+        return st;
+    }
+    int64_t shape[4] = {1, o.channels, o.size, o.size};
+    cnnl_tensor *t = NULL;
+    if (cnnl_tensor_create(&t, 4, shape) != CNNL_OK) {
+        free(res.pixels);
+        return cnnl__error(CNNL_ENOMEM, "%s: out of memory for a %dx%dx%d image", path, o.channels, o.size, o.size);
+    }
+    float lut[3][256];
+    cnnl__norm_lut(&o.norm, lut);
+    cnnl__pixels_convert(res.pixels, res.channels, o.channels, (size_t)o.size * (size_t)o.size,
+                         (const float(*)[256])lut, cnnl_tensor_data(t));
+    free(res.pixels);
+    *out = t;
+    return CNNL_OK;
 }

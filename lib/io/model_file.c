@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/internal.h"
+#include "data/norm.h"
 #include "io/io_common.h"
 
 struct cnnl_model_meta {
@@ -29,22 +30,6 @@ CNNL_API cnnl_save_opts cnnl_save_opts_default(void)
 }
 
 /* ---- saving ------------------------------------------------------------------------------- */
-
-static cnnl_status check_norm(const char *path, const cnnl_normalization *n)
-{
-    if ((int)n->kind < CNNL_NORM_UNIT || n->kind > CNNL_NORM_MEAN_STD)
-        return cnnl__error(CNNL_EINVAL, "%s: unknown normalization kind %d", path, (int)n->kind);
-    if (n->kind != CNNL_NORM_MEAN_STD)
-        return CNNL_OK;
-    if (n->channels < 1 || n->channels > CNNL_NORM_MAX_CHANNELS)
-        return cnnl__error(CNNL_EINVAL, "%s: normalization has %d channels; expected 1 to %d", path, n->channels,
-                           CNNL_NORM_MAX_CHANNELS);
-    for (int c = 0; c < n->channels; c++)
-        if (!isfinite(n->mean[c]) || !isfinite(n->std[c]) || !(n->std[c] > 0.0f))
-            return cnnl__error(CNNL_EINVAL, "%s: normalization channel %d has mean %g and std %g; need finite, std > 0",
-                               path, c, (double)n->mean[c], (double)n->std[c]);
-    return CNNL_OK;
-}
 
 static char *norm_json(const cnnl_normalization *n)
 {
@@ -93,7 +78,7 @@ CNNL_API cnnl_status cnnl_model_save(cnnl_model *model, const char *path, const 
     cnnl_save_opts o = opts ? *opts : cnnl_save_opts_default();
     cnnl_status st = check_classes(path, model, &o);
     if (st == CNNL_OK && o.norm)
-        st = check_norm(path, o.norm);
+        st = cnnl__norm_check(path, o.norm);
     if (st != CNNL_OK)
         return st;
     cnnl__st_list l = {0};

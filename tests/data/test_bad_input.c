@@ -1,6 +1,7 @@
 /*
  * Bad input for the image-folder loader: every case is skipped with exactly one warning that
- * names the file (and counted), or, with the strict option, is an error naming it.
+ * names the file (and counted), or, with the strict option, is an error naming it; the
+ * single-image load of the same file fails with the same status and a message naming it.
  */
 #include "test_util.h"
 
@@ -38,6 +39,24 @@ static int teardown(void **state)
     return 0;
 }
 
+/* The single-image load of root/@p name: @p status, a message with the full path and @p why,
+ * no tensor, no warning. */
+static void expect_image_error(const char *name, const char *why, cnnl_status status)
+{
+    cnnl_dataset_opts o = cnnl_dataset_opts_default();
+    o.size = 8;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", tmp, name);
+    cnnl_tensor *x = (cnnl_tensor *)1;
+    fx_log log;
+    fx_log_start(&log);
+    assert_status_msg(cnnl_image_load(&x, path, &o), status, path);
+    fx_log_stop();
+    assert_non_null(strstr(cnnl_last_error(), why));
+    assert_null(x);
+    assert_int_equal(log.warnings, 0);
+}
+
 /* Load leniently: expect the two good images, one warning naming @p name with @p why, one
  * skip. Then strictly: expect @p status with a message naming @p name and @p why. */
 static void expect_skip(const char *name, const char *why, cnnl_status status)
@@ -66,6 +85,7 @@ static void expect_skip(const char *name, const char *why, cnnl_status status)
     assert_non_null(strstr(cnnl_last_error(), why));
     assert_null(ds);
     assert_int_equal(log.warnings, 0);
+    expect_image_error(name, why, status);
 }
 
 static void test_not_an_image(void **state)

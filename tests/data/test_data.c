@@ -124,9 +124,10 @@ static void test_normalisations(void **state)
     float out[3 * 16];
     for (int norm = 0; norm < 3; norm++) {
         cnnl_dataset_opts o = cnnl_dataset_opts_default();
-        o.norm = (cnnl_norm)norm;
-        memcpy(o.mean, mean, sizeof mean);
-        memcpy(o.std, sd, sizeof sd);
+        o.norm.kind = (cnnl_norm_kind)norm;
+        o.norm.channels = 3;
+        memcpy(o.norm.mean, mean, sizeof mean);
+        memcpy(o.norm.std, sd, sizeof sd);
         cnnl_dataset *ds = NULL;
         load_one("g.png", 4, &o, &ds);
         assert_ok(cnnl_dataset_get(ds, 0, out));
@@ -684,9 +685,20 @@ static void test_options_checked(void **state)
     o.channels = 2;
     assert_status_msg(cnnl_dataset_synthetic(&ds, NULL, &o), CNNL_EINVAL, "channels is 2");
     o = cnnl_dataset_opts_default();
-    o.norm = CNNL_NORM_MEAN_STD;
-    o.std[1] = 0.0f;
-    assert_status_msg(cnnl_dataset_load_folder(&ds, tmp, &o), CNNL_EINVAL, "std[1]");
+    o.norm.kind = CNNL_NORM_MEAN_STD;
+    o.norm.channels = 3;
+    o.norm.std[1] = 0.0f;
+    assert_status_msg(cnnl_dataset_load_folder(&ds, tmp, &o), CNNL_EINVAL, "channel 1 has mean 0 and std 0");
+    o.norm.std[1] = 1.0f;
+    o.norm.mean[2] = NAN;
+    assert_status_msg(cnnl_dataset_synthetic(&ds, NULL, &o), CNNL_EINVAL, "channel 2 has mean nan");
+    o.norm.mean[2] = 0.0f;
+    o.norm.channels = 1;
+    assert_status_msg(cnnl_dataset_load_folder(&ds, tmp, &o), CNNL_EINVAL, "normalization has 1 channels; the images have 3");
+    o.norm.channels = 0;
+    assert_status_msg(cnnl_dataset_load_folder(&ds, tmp, &o), CNNL_EINVAL, "normalization has 0 channels; expected 1 to 4");
+    o.norm.kind = (cnnl_norm_kind)7;
+    assert_status_msg(cnnl_dataset_synthetic(&ds, NULL, &o), CNNL_EINVAL, "unknown normalization kind 7");
     assert_status_msg(cnnl_dataset_load_folder(NULL, tmp, NULL), CNNL_EINVAL, "out is NULL");
     assert_status_msg(cnnl_dataset_load_folder(&ds, NULL, NULL), CNNL_EINVAL, "root is NULL");
     assert_int_equal(cnnl_dataset_count(NULL), 0);

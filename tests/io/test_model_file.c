@@ -486,6 +486,60 @@ static void test_save_arguments(void **state)
     cnnl_model_free(m);
 }
 
+/* A dataset's normalization is recorded as it is and, read back into dataset options, gives
+ * the same input values. */
+static void test_dataset_normalization_round_trip(void **state)
+{
+    fixture *fx = *state;
+    cnnl_synthetic_opts syn = cnnl_synthetic_opts_default();
+    syn.count = 4;
+    cnnl_dataset_opts o = cnnl_dataset_opts_default();
+    o.size = 32;
+    o.norm = (cnnl_normalization){CNNL_NORM_MEAN_STD, 3, {0.1f, 0.2f, 0.3f}, {0.7f, 0.2f, 1.5f}};
+    cnnl_dataset *ds = NULL, *again = NULL;
+    assert_ok(cnnl_dataset_synthetic(&ds, &syn, &o));
+    cnnl_normalization used;
+    assert_ok(cnnl_dataset_normalization(ds, &used));
+    assert_memory_equal(&used, &o.norm, sizeof used);
+    cnnl_model *m = report_net(32, false, 4, 1);
+    cnnl_save_opts so = cnnl_save_opts_default();
+    so.norm = &used;
+    assert_ok(cnnl_model_save(m, fx->file, &so));
+    cnnl_model_meta *meta = NULL;
+    assert_ok(cnnl_model_meta_read(&meta, fx->file));
+    cnnl_dataset_opts o2 = cnnl_dataset_opts_default();
+    o2.size = 32;
+    assert_ok(cnnl_model_meta_normalization(meta, &o2.norm));
+    assert_ok(cnnl_dataset_synthetic(&again, &syn, &o2));
+    float a[3 * 32 * 32], b[3 * 32 * 32];
+    assert_ok(cnnl_dataset_get(ds, 3, a));
+    assert_ok(cnnl_dataset_get(again, 3, b));
+    assert_memory_equal(a, b, sizeof a);
+    /* the default [0, 1] scaling, recorded without mean and std */
+    cnnl_dataset_free(again);
+    o2 = cnnl_dataset_opts_default();
+    o2.size = 32;
+    assert_ok(cnnl_dataset_synthetic(&again, &syn, &o2));
+    assert_ok(cnnl_dataset_get(again, 3, b));
+    for (int i = 0; i < 32 * 32; i += 97) {
+        assert_float_equal(a[i], (b[i] - 0.1f) / 0.7f, 1e-5);
+        assert_float_equal(a[2048 + i], (b[2048 + i] - 0.3f) / 1.5f, 1e-5);
+    }
+    assert_ok(cnnl_dataset_normalization(again, &used));
+    assert_int_equal(used.kind, CNNL_NORM_UNIT);
+    assert_int_equal(used.channels, 0);
+    cnnl_model_meta_free(meta);
+    assert_ok(cnnl_model_save(m, fx->file, &so));
+    assert_ok(cnnl_model_meta_read(&meta, fx->file));
+    assert_string_equal(cnnl_model_meta_get(meta, "normalization"), "{\"kind\":\"unit\"}");
+    assert_status_msg(cnnl_dataset_normalization(NULL, &used), CNNL_EINVAL, "ds is NULL");
+    assert_status_msg(cnnl_dataset_normalization(again, NULL), CNNL_EINVAL, "norm is NULL");
+    cnnl_model_meta_free(meta);
+    cnnl_model_free(m);
+    cnnl_dataset_free(again);
+    cnnl_dataset_free(ds);
+}
+
 static void test_load_errors(void **state)
 {
     fixture *fx = *state;
@@ -579,6 +633,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wrong_shape_and_dtype, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_metadata, setup, teardown),
         cmocka_unit_test_setup_teardown(test_save_arguments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dataset_normalization_round_trip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_load_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_save_keeps_file, setup, teardown),
         cmocka_unit_test(test_export_for_torch),
