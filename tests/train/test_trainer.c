@@ -446,6 +446,21 @@ static void test_lr_schedule(void **state)
         assert_true(e.test_accuracy == 0.0);
     }
     assert_true(cnnl_optimizer_get_lr(cnnl_trainer_optimizer(f.trainer)) == 5e-4);
+
+    /* A checkpoint keeps the rate exactly, also one that no float or 9 digits hold. */
+    char path[] = "/tmp/cnnl_lr_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    cnnl_optimizer *opt = cnnl_trainer_optimizer(f.trainer), *fresh = NULL;
+    const double third = 1.0 / 3.0;
+    assert_ok(cnnl_optimizer_set_lr(opt, third));
+    assert_ok(cnnl_checkpoint_save(path, f.model, opt, NULL));
+    assert_ok(cnnl_optimizer_adam(&fresh, f.model, NULL));
+    assert_ok(cnnl_checkpoint_load(path, f.model, fresh, NULL));
+    assert_true(cnnl_optimizer_get_lr(fresh) == third);
+    cnnl_optimizer_free(fresh);
+    unlink(path);
     teardown(&f);
 }
 
