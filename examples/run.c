@@ -387,7 +387,7 @@ static int build(run_state *s)
     if (st != CNNL_OK)
         return cl_fail("model", st);
     cnnl_adam_opts ao = cnnl_adam_opts_default();
-    ao.lr = (float)c->lr;
+    ao.lr = c->lr;
     st = cnnl_optimizer_adam(&s->opt, s->model, &ao);
     if (st != CNNL_OK)
         return cl_fail("optimizer", st);

@@ -29,8 +29,13 @@
  *   buf = momentum buf + (1 - dampening) d afterwards; d = d + momentum buf (Nesterov) or buf;
  *   p -= lr d.
  *
- * Scalar factors such as 1 - b2 are derived, as PyTorch derives them from Python doubles,
- * from the shortest decimal that rounds to the given float (0.999f is taken as 0.999).
+ * The options are doubles, like the Python floats PyTorch takes: the per-step factors
+ * (1 - b1, 1 - b2, the bias corrections, lr / (1 - b1^t), 1 - lr wd, 1 - dampening) are
+ * computed in double from them and rounded to float once, as PyTorch does, so that options
+ * written as the same decimals give the same float32 updates. (A value passed through a float
+ * first, such as 0.999f, is a different number: 1 - 0.999f is 1.3e-5 smaller, relatively,
+ * than 1 - 0.999.)
+ * Options and learning rates must lie within float range (magnitude at most FLT_MAX).
  * An optimizer is not thread-safe; the update itself runs on the library's threads, with
  * results that do not depend on the thread count.
  * @{
@@ -41,21 +46,21 @@ typedef struct cnnl_optimizer cnnl_optimizer;
 
 /** Adam / AdamW options (torch.optim.Adam and AdamW). */
 typedef struct cnnl_adam_opts {
-    float lr;           /**< Learning rate (default 1e-3). */
-    float beta1;        /**< First-moment decay (default 0.9). */
-    float beta2;        /**< Second-moment decay (default 0.999). */
-    float eps;          /**< Denominator term (default 1e-8). */
-    float weight_decay; /**< L2 penalty added to the gradient (Adam) or decoupled decay (AdamW); default 0. */
-    bool decoupled;     /**< true: AdamW (p -= lr * wd * p before the Adam update). */
+    double lr;           /**< Learning rate, finite and >= 0 (default 1e-3). */
+    double beta1;        /**< First-moment decay, in [0, 1) (default 0.9). */
+    double beta2;        /**< Second-moment decay, in [0, 1) (default 0.999). */
+    double eps;          /**< Denominator term, finite and >= 0 (default 1e-8). */
+    double weight_decay; /**< L2 penalty added to the gradient (Adam) or decoupled decay (AdamW), finite and >= 0; default 0. */
+    bool decoupled;      /**< true: AdamW (p -= lr * wd * p before the Adam update). */
 } cnnl_adam_opts;
 
 /** SGD options (torch.optim.SGD). */
 typedef struct cnnl_sgd_opts {
-    float lr;           /**< Learning rate (default 0.01). */
-    float momentum;     /**< Momentum factor (default 0). */
-    float dampening;    /**< Dampening of momentum (default 0). */
-    float weight_decay; /**< L2 penalty (default 0). */
-    bool nesterov;      /**< Nesterov momentum (needs momentum > 0 and dampening 0). */
+    double lr;           /**< Learning rate, finite and >= 0 (default 0.01). */
+    double momentum;     /**< Momentum factor, finite and >= 0 (default 0). */
+    double dampening;    /**< Dampening of momentum, finite (default 0). */
+    double weight_decay; /**< L2 penalty, finite and >= 0 (default 0). */
+    bool nesterov;       /**< Nesterov momentum (needs momentum > 0 and dampening 0). */
 } cnnl_sgd_opts;
 
 CNNL_BEGIN_DECLS
@@ -116,16 +121,16 @@ CNNL_API cnnl_status cnnl_optimizer_zero_grad(cnnl_optimizer *opt);
  * @brief Change the learning rate for the following steps.
  * @param opt The optimizer.
  * @param lr New learning rate, finite and >= 0.
- * @return #CNNL_OK, #CNNL_EINVAL.
+ * @return #CNNL_OK; #CNNL_EINVAL for a NULL @p opt or a bad rate (the rate is then unchanged).
  */
-CNNL_API cnnl_status cnnl_optimizer_set_lr(cnnl_optimizer *opt, float lr);
+CNNL_API cnnl_status cnnl_optimizer_set_lr(cnnl_optimizer *opt, double lr);
 
 /**
  * @brief The current learning rate.
  * @param opt The optimizer (NULL gives 0).
- * @return The learning rate.
+ * @return The learning rate, exactly as given to the constructor or cnnl_optimizer_set_lr().
  */
-CNNL_API float cnnl_optimizer_get_lr(const cnnl_optimizer *opt);
+CNNL_API double cnnl_optimizer_get_lr(const cnnl_optimizer *opt);
 
 /**
  * @brief Number of steps taken (Adam's bias-correction step count).

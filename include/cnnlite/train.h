@@ -277,7 +277,7 @@ typedef cnnl_status (*cnnl_checkpoint_callback)(cnnl_trainer *trainer, void *use
 typedef struct cnnl_train_opts {
     int epochs;                    /**< Epochs to train, >= 1 (default 15). */
     cnnl_loss_kind loss;           /**< #CNNL_LOSS_CROSS_ENTROPY (default) or #CNNL_LOSS_HINGE. */
-    float lr;                      /**< Learning rate of the Adam optimizer the trainer creates when none is given (default 1e-3). */
+    double lr;                     /**< Learning rate of the Adam optimizer the trainer creates when none is given (default 1e-3). */
     bool keep_best;                /**< Keep a copy of the weights of the best test accuracy (default false). */
     cnnl_progress_mode progress;   /**< Progress bar of the training batches (default #CNNL_PROGRESS_AUTO). */
     FILE *progress_stream;         /**< Where the bar goes; NULL (default) means stderr. Borrowed. */

@@ -1,4 +1,5 @@
 /* Checkpoints: model, optimizer and training state in one safetensors file (layout in io.h). */
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -319,7 +320,7 @@ static cnnl_status add_optimizer(cnnl__st_list *l, cnnl_optimizer *opt, save_scr
     if (st == CNNL_OK)
         st = cnnl__st_list_tensor(l, "train.", "optim_step", CNNL_DTYPE_I64, 0, scalar, &s->step);
     char lr[32];
-    snprintf(lr, sizeof lr, "%.9g", (double)cnnl_optimizer_get_lr(opt));
+    snprintf(lr, sizeof lr, "%.17g", cnnl_optimizer_get_lr(opt));
     return st == CNNL_OK ? cnnl__st_list_meta(l, "optim.lr", lr) : st;
 }
 
@@ -490,7 +491,7 @@ static cnnl_status check_groups(const cnnl__st_file *f)
 
 typedef struct optim_state {
     int64_t step;
-    float lr;
+    double lr;
 } optim_state;
 
 static cnnl_status read_optim(const cnnl__st_file *f, cnnl_optimizer *opt, optim_state *o)
@@ -505,8 +506,8 @@ static cnnl_status read_optim(const cnnl__st_file *f, cnnl_optimizer *opt, optim
     memcpy(&o->step, t->data, 8);
     const char *lr = cnnl__st_meta_get(f, "optim.lr");
     char *end = NULL;
-    o->lr = lr ? strtof(lr, &end) : NAN;
-    if (o->step < 0 || !lr || end == lr || *end || !isfinite(o->lr) || o->lr < 0.0f)
+    o->lr = lr ? strtod(lr, &end) : NAN;
+    if (o->step < 0 || !lr || end == lr || *end || !(o->lr >= 0.0 && o->lr <= FLT_MAX))
         return cnnl__error(CNNL_EFORMAT, "%s: bad optimizer step count or learning rate (\"optim.lr\")", f->path);
     return CNNL_OK;
 }

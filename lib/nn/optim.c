@@ -6,6 +6,7 @@
  * is split evenly over the threads; each thread walks the parameter spans inside its range
  * with a SIMD loop. The result does not depend on the thread count.
  */
+#include <float.h>
 #include <math.h>
 #include <omp.h>
 #if defined(__SSE2__)
@@ -35,14 +36,15 @@ struct cnnl_optimizer {
     cnnl_model *model;
     cnnl_adam_opts adam;
     cnnl_sgd_opts sgd;
-    float lr;
+    double lr;
     int64_t steps;
     size_t nparams, total;
     int states_per_param; /* 2 (Adam), 1 (SGD with momentum) or 0 */
     opt_param *params;
 };
 
-/* Per-step scalars of the update, computed once in double as PyTorch does in Python. */
+/* Per-step scalars of the update: computed in double from the options, as PyTorch computes
+ * them from Python floats, then rounded to float once, as its float32 tensor ops do. */
 typedef struct adam_coef {
     float l2;        /* Adam: grad += l2 * p */
     float decay;     /* AdamW: p *= decay before the update */
@@ -61,35 +63,36 @@ typedef struct sgd_coef {
 
 CNNL_API cnnl_adam_opts cnnl_adam_opts_default(void)
 {
-    cnnl_adam_opts o = {.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 0.0f,
+    cnnl_adam_opts o = {.lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.0,
                         .decoupled = false};
     return o;
 }
 
 CNNL_API cnnl_sgd_opts cnnl_sgd_opts_default(void)
 {
-    cnnl_sgd_opts o = {.lr = 0.01f, .momentum = 0.0f, .dampening = 0.0f, .weight_decay = 0.0f, .nesterov = false};
+    cnnl_sgd_opts o = {.lr = 0.01, .momentum = 0.0, .dampening = 0.0, .weight_decay = 0.0, .nesterov = false};
     return o;
 }
 
-static bool nonneg_finite(float v)
+/* Finite, >= 0 and within float range: every option ends up as a float32 factor. */
+static bool nonneg_finite(double v)
 {
-    return isfinite(v) && v >= 0.0f;
+    return v >= 0.0 && v <= FLT_MAX;
 }
 
 static cnnl_status check_adam(const cnnl_adam_opts *o)
 {
     static const char who[] = "cnnl_optimizer_adam";
     if (!nonneg_finite(o->lr))
-        return cnnl__error(CNNL_EINVAL, "%s: learning rate %g must be finite and >= 0", who, (double)o->lr);
-    if (!(o->beta1 >= 0.0f && o->beta1 < 1.0f))
-        return cnnl__error(CNNL_EINVAL, "%s: beta1 %g must be in [0, 1)", who, (double)o->beta1);
-    if (!(o->beta2 >= 0.0f && o->beta2 < 1.0f))
-        return cnnl__error(CNNL_EINVAL, "%s: beta2 %g must be in [0, 1)", who, (double)o->beta2);
+        return cnnl__error(CNNL_EINVAL, "%s: learning rate %g must be finite and >= 0", who, o->lr);
+    if (!(o->beta1 >= 0.0 && o->beta1 < 1.0))
+        return cnnl__error(CNNL_EINVAL, "%s: beta1 %g must be in [0, 1)", who, o->beta1);
+    if (!(o->beta2 >= 0.0 && o->beta2 < 1.0))
+        return cnnl__error(CNNL_EINVAL, "%s: beta2 %g must be in [0, 1)", who, o->beta2);
     if (!nonneg_finite(o->eps))
-        return cnnl__error(CNNL_EINVAL, "%s: eps %g must be finite and >= 0", who, (double)o->eps);
+        return cnnl__error(CNNL_EINVAL, "%s: eps %g must be finite and >= 0", who, o->eps);
     if (!nonneg_finite(o->weight_decay))
-        return cnnl__error(CNNL_EINVAL, "%s: weight decay %g must be finite and >= 0", who, (double)o->weight_decay);
+        return cnnl__error(CNNL_EINVAL, "%s: weight decay %g must be finite and >= 0", who, o->weight_decay);
     return CNNL_OK;
 }
 
@@ -97,16 +100,16 @@ static cnnl_status check_sgd(const cnnl_sgd_opts *o)
 {
     static const char who[] = "cnnl_optimizer_sgd";
     if (!nonneg_finite(o->lr))
-        return cnnl__error(CNNL_EINVAL, "%s: learning rate %g must be finite and >= 0", who, (double)o->lr);
+        return cnnl__error(CNNL_EINVAL, "%s: learning rate %g must be finite and >= 0", who, o->lr);
     if (!nonneg_finite(o->momentum))
-        return cnnl__error(CNNL_EINVAL, "%s: momentum %g must be finite and >= 0", who, (double)o->momentum);
-    if (!isfinite(o->dampening))
-        return cnnl__error(CNNL_EINVAL, "%s: dampening %g must be finite", who, (double)o->dampening);
+        return cnnl__error(CNNL_EINVAL, "%s: momentum %g must be finite and >= 0", who, o->momentum);
+    if (!(fabs(o->dampening) <= FLT_MAX))
+        return cnnl__error(CNNL_EINVAL, "%s: dampening %g must be finite", who, o->dampening);
     if (!nonneg_finite(o->weight_decay))
-        return cnnl__error(CNNL_EINVAL, "%s: weight decay %g must be finite and >= 0", who, (double)o->weight_decay);
-    if (o->nesterov && (o->momentum <= 0.0f || o->dampening != 0.0f))
+        return cnnl__error(CNNL_EINVAL, "%s: weight decay %g must be finite and >= 0", who, o->weight_decay);
+    if (o->nesterov && (o->momentum <= 0.0 || o->dampening != 0.0))
         return cnnl__error(CNNL_EINVAL, "%s: Nesterov momentum needs momentum > 0 and dampening 0 (got %g and %g)",
-                           who, (double)o->momentum, (double)o->dampening);
+                           who, o->momentum, o->dampening);
     return CNNL_OK;
 }
 
@@ -222,7 +225,7 @@ CNNL_API cnnl_status cnnl_optimizer_sgd(cnnl_optimizer **out, cnnl_model *model,
     if (st != CNNL_OK)
         return st;
     proto.lr = proto.sgd.lr;
-    proto.states_per_param = proto.sgd.momentum != 0.0f ? 1 : 0;
+    proto.states_per_param = proto.sgd.momentum != 0.0 ? 1 : 0;
     return create(out, model, &proto, who);
 }
 
@@ -354,36 +357,20 @@ static cnnl_status check_gradients(const cnnl_optimizer *opt)
     return CNNL_OK;
 }
 
-/* The decimal the caller most likely wrote for @p f (0.999f -> 0.999): the shortest one that
- * rounds to f. PyTorch derives 1 - beta2 and its bias corrections from the Python double
- * 0.999; derived from the float 0.999f instead, 1 - beta2 would be 1.3e-5 too small. */
-static double intended_decimal(float f)
-{
-    char buf[32];
-    for (int digits = 1; digits <= 9; digits++) {
-        snprintf(buf, sizeof buf, "%.*g", digits, (double)f);
-        if (strtof(buf, NULL) == f)
-            return strtod(buf, NULL);
-    }
-    return f;
-}
-
 static adam_coef adam_coefficients(const cnnl_optimizer *opt, int64_t t)
 {
     const cnnl_adam_opts *o = &opt->adam;
-    double b1 = intended_decimal(o->beta1), b2 = intended_decimal(o->beta2), lr = intended_decimal(opt->lr),
-           wd = intended_decimal(o->weight_decay);
-    double bc1 = 1.0 - pow(b1, (double)t), bc2 = 1.0 - pow(b2, (double)t);
+    double bc1 = 1.0 - pow(o->beta1, (double)t), bc2 = 1.0 - pow(o->beta2, (double)t);
     adam_coef c = {
-        .l2 = o->decoupled ? 0.0f : o->weight_decay,
-        .decay = o->decoupled ? (float)(1.0 - lr * wd) : 1.0f,
-        .beta1 = o->beta1,
-        .one_minus_beta1 = (float)(1.0 - b1),
-        .beta2 = o->beta2,
-        .one_minus_beta2 = (float)(1.0 - b2),
+        .l2 = o->decoupled ? 0.0f : (float)o->weight_decay,
+        .decay = o->decoupled ? (float)(1.0 - opt->lr * o->weight_decay) : 1.0f,
+        .beta1 = (float)o->beta1,
+        .one_minus_beta1 = (float)(1.0 - o->beta1),
+        .beta2 = (float)o->beta2,
+        .one_minus_beta2 = (float)(1.0 - o->beta2),
         .bc2_sqrt = (float)sqrt(bc2),
-        .eps = o->eps,
-        .neg_step = (float)(-lr / bc1),
+        .eps = (float)o->eps,
+        .neg_step = (float)(-opt->lr / bc1),
     };
     return c;
 }
@@ -392,10 +379,10 @@ static sgd_coef sgd_coefficients(const cnnl_optimizer *opt)
 {
     const cnnl_sgd_opts *o = &opt->sgd;
     sgd_coef c = {
-        .wd = o->weight_decay,
-        .momentum = o->momentum,
-        .one_minus_dampening = (float)(1.0 - intended_decimal(o->dampening)),
-        .neg_lr = -opt->lr,
+        .wd = (float)o->weight_decay,
+        .momentum = (float)o->momentum,
+        .one_minus_dampening = (float)(1.0 - o->dampening),
+        .neg_lr = (float)-opt->lr,
         .first = opt->steps == 0,
         .nesterov = o->nesterov,
     };
@@ -435,19 +422,19 @@ CNNL_API cnnl_status cnnl_optimizer_zero_grad(cnnl_optimizer *opt)
     return cnnl_model_zero_grad(opt->model);
 }
 
-CNNL_API cnnl_status cnnl_optimizer_set_lr(cnnl_optimizer *opt, float lr)
+CNNL_API cnnl_status cnnl_optimizer_set_lr(cnnl_optimizer *opt, double lr)
 {
     if (!opt)
         return cnnl__error(CNNL_EINVAL, "cnnl_optimizer_set_lr: optimizer is NULL");
     if (!nonneg_finite(lr))
-        return cnnl__error(CNNL_EINVAL, "cnnl_optimizer_set_lr: learning rate %g must be finite and >= 0", (double)lr);
+        return cnnl__error(CNNL_EINVAL, "cnnl_optimizer_set_lr: learning rate %g must be finite and >= 0", lr);
     opt->lr = lr;
     return CNNL_OK;
 }
 
-CNNL_API float cnnl_optimizer_get_lr(const cnnl_optimizer *opt)
+CNNL_API double cnnl_optimizer_get_lr(const cnnl_optimizer *opt)
 {
-    return opt ? opt->lr : 0.0f;
+    return opt ? opt->lr : 0.0;
 }
 
 CNNL_API int64_t cnnl_optimizer_step_count(const cnnl_optimizer *opt)

@@ -49,7 +49,7 @@ CNNL_API cnnl_train_opts cnnl_train_opts_default(void)
     memset(&o, 0, sizeof o);
     o.epochs = 15;
     o.loss = CNNL_LOSS_CROSS_ENTROPY;
-    o.lr = 1e-3f;
+    o.lr = 1e-3;
     o.progress = CNNL_PROGRESS_AUTO;
     o.checkpoint_every = 1;
     return o;
@@ -63,8 +63,8 @@ static cnnl_status check_opts(const cnnl_train_opts *o)
     if (o->loss != CNNL_LOSS_CROSS_ENTROPY && o->loss != CNNL_LOSS_HINGE)
         return cnnl__error(CNNL_EINVAL, "%s: loss %d is not a class-index loss (cross-entropy or hinge)",
                            who, (int)o->loss);
-    if (!(o->lr > 0.0f) || !isfinite(o->lr))
-        return cnnl__error(CNNL_EINVAL, "%s: lr is %g; must be a positive number", who, (double)o->lr);
+    if (!(o->lr > 0.0) || !isfinite(o->lr))
+        return cnnl__error(CNNL_EINVAL, "%s: lr is %g; must be a positive number", who, o->lr);
     if (o->checkpoint_every < 0)
         return cnnl__error(CNNL_EINVAL, "%s: checkpoint_every is %d; must be >= 0", who,
                            o->checkpoint_every);

@@ -85,14 +85,8 @@ static void assert_params_near(cnnl_model *m, const double *want, size_t n, doub
     free(got);
 }
 
-/* Settings as the decimals a user writes (PyTorch sees Python doubles). */
-typedef struct adam_ref {
-    double beta1, beta2, eps, weight_decay;
-    bool decoupled;
-} adam_ref;
-
 /* torch.optim.Adam / AdamW (docs' algorithm) in double. */
-static void adam_reference(double *p, const double *g, double *m1, double *m2, size_t n, const adam_ref *o,
+static void adam_reference(double *p, const double *g, double *m1, double *m2, size_t n, const cnnl_adam_opts *o,
                            double lr, int t)
 {
     double b1 = o->beta1, b2 = o->beta2;
@@ -120,13 +114,12 @@ static void run_adam_case(bool decoupled)
            *m2 = calloc(n, sizeof *m2);
     assert_true(p && g && m1 && m2);
     cnnl_adam_opts o = cnnl_adam_opts_default();
-    o.lr = 0.01f;
-    o.beta1 = 0.8f;
-    o.beta2 = 0.95f;
-    o.eps = 1e-3f; /* large enough to matter */
-    o.weight_decay = 0.1f;
+    o.lr = 0.01;
+    o.beta1 = 0.8;
+    o.beta2 = 0.95;
+    o.eps = 1e-3; /* large enough to matter */
+    o.weight_decay = 0.1;
     o.decoupled = decoupled;
-    const adam_ref ref = {0.8, 0.95, 1e-3, 0.1, decoupled};
     cnnl_optimizer *opt = NULL;
     assert_ok(cnnl_optimizer_adam(&opt, m, &o));
     fill(m, 5, 0);
@@ -136,12 +129,12 @@ static void run_adam_case(bool decoupled)
         fill(m, 0, 100u + (uint32_t)t);
         gather(m, NULL, g);
         if (t == 3) {
-            assert_ok(cnnl_optimizer_set_lr(opt, 0.05f));
             lr = 0.05;
+            assert_ok(cnnl_optimizer_set_lr(opt, lr));
         }
         assert_ok(cnnl_optimizer_step(opt));
         assert_int_equal(cnnl_optimizer_step_count(opt), t);
-        adam_reference(p, g, m1, m2, n, &ref, lr, t);
+        adam_reference(p, g, m1, m2, n, &o, lr, t);
         assert_params_near(m, p, n, 5e-7);
     }
     /* State tensors: per parameter exp_avg then exp_avg_sq, in parameter order. */
@@ -183,33 +176,33 @@ static void test_adamw_matches_formula(void **state)
 /* torch.optim.SGD: d = g + wd p; b = d (first step) or mu b + (1 - dampening) d;
  * d = d + mu b (Nesterov) or b; p -= lr d. */
 static void sgd_reference(double *p, const double *g, double *buf, size_t n, const cnnl_sgd_opts *o, double lr,
-                          bool first, double dampening)
+                          bool first)
 {
     for (size_t j = 0; j < n; j++) {
         double d = g[j] + o->weight_decay * p[j];
-        if (o->momentum != 0.0f) {
-            buf[j] = first ? d : o->momentum * buf[j] + (1.0 - dampening) * d;
+        if (o->momentum != 0.0) {
+            buf[j] = first ? d : o->momentum * buf[j] + (1.0 - o->dampening) * d;
             d = o->nesterov ? d + o->momentum * buf[j] : buf[j];
         }
         p[j] -= lr * d;
     }
 }
 
-static void run_sgd_case(float momentum, double dampening, float wd, bool nesterov)
+static void run_sgd_case(double momentum, double dampening, double wd, bool nesterov)
 {
     cnnl_model *m = make_model(5, 3);
     size_t n = trainable_count(m);
     double *p = calloc(n, sizeof *p), *g = calloc(n, sizeof *g), *buf = calloc(n, sizeof *buf);
     assert_true(p && g && buf);
     cnnl_sgd_opts o = cnnl_sgd_opts_default();
-    o.lr = 0.1f;
+    o.lr = 0.1;
     o.momentum = momentum;
-    o.dampening = (float)dampening;
+    o.dampening = dampening;
     o.weight_decay = wd;
     o.nesterov = nesterov;
     cnnl_optimizer *opt = NULL;
     assert_ok(cnnl_optimizer_sgd(&opt, m, &o));
-    assert_int_equal(cnnl_optimizer_state_count(opt), momentum != 0.0f ? 4 : 0);
+    assert_int_equal(cnnl_optimizer_state_count(opt), momentum != 0.0 ? 4 : 0);
     fill(m, 9, 0);
     gather(m, p, NULL);
     double lr = 0.1;
@@ -217,12 +210,12 @@ static void run_sgd_case(float momentum, double dampening, float wd, bool nester
         fill(m, 0, 200u + (uint32_t)t);
         gather(m, NULL, g);
         if (t == 2) {
-            assert_ok(cnnl_optimizer_set_lr(opt, 0.3f));
             lr = 0.3;
-            assert_true(cnnl_optimizer_get_lr(opt) == 0.3f);
+            assert_ok(cnnl_optimizer_set_lr(opt, lr));
+            assert_true(cnnl_optimizer_get_lr(opt) == 0.3);
         }
         assert_ok(cnnl_optimizer_step(opt));
-        sgd_reference(p, g, buf, n, &o, lr, t == 1, dampening);
+        sgd_reference(p, g, buf, n, &o, lr, t == 1);
         assert_params_near(m, p, n, 5e-7);
     }
     cnnl_optimizer_free(opt);
@@ -235,10 +228,10 @@ static void run_sgd_case(float momentum, double dampening, float wd, bool nester
 static void test_sgd_matches_formula(void **state)
 {
     (void)state;
-    run_sgd_case(0.0f, 0.0, 0.0f, false);  /* plain */
-    run_sgd_case(0.0f, 0.0, 0.05f, false); /* weight decay only */
-    run_sgd_case(0.9f, 0.3, 0.05f, false); /* momentum, dampening (not on the first step) */
-    run_sgd_case(0.9f, 0.0, 0.01f, true);  /* Nesterov */
+    run_sgd_case(0.0, 0.0, 0.0, false);  /* plain */
+    run_sgd_case(0.0, 0.0, 0.05, false); /* weight decay only */
+    run_sgd_case(0.9, 0.3, 0.05, false); /* momentum, dampening (not on the first step) */
+    run_sgd_case(0.9, 0.0, 0.01, true);  /* Nesterov */
 }
 
 /* A learning rate set between steps applies to the next step: with plain SGD, the change of
@@ -249,26 +242,27 @@ static void test_set_lr_between_steps(void **state)
     cnnl_model *m = make_model(2, 2);
     cnnl_optimizer *opt = NULL;
     assert_ok(cnnl_optimizer_sgd(&opt, m, NULL));
-    assert_true(cnnl_optimizer_get_lr(opt) == 0.01f);
+    assert_true(cnnl_optimizer_get_lr(opt) == 0.01); /* the double the caller gave, not a float's value */
     cnnl_param_info w;
     assert_ok(cnnl_model_state_find(m, "fc.weight", &w));
     w.data[0] = 1.0f;
     w.grad[0] = 2.0f;
     assert_ok(cnnl_optimizer_step(opt));
     assert_true(fabsf(w.data[0] - (1.0f - 0.01f * 2.0f)) < 1e-7f);
-    assert_ok(cnnl_optimizer_set_lr(opt, 0.25f));
-    assert_true(cnnl_optimizer_get_lr(opt) == 0.25f);
+    assert_ok(cnnl_optimizer_set_lr(opt, 0.25));
+    assert_true(cnnl_optimizer_get_lr(opt) == 0.25);
     w.data[0] = 1.0f;
     assert_ok(cnnl_optimizer_step(opt));
     assert_true(fabsf(w.data[0] - 0.5f) < 1e-7f);
-    assert_ok(cnnl_optimizer_set_lr(opt, 0.0f)); /* zero is allowed: parameters freeze */
+    assert_ok(cnnl_optimizer_set_lr(opt, 0.0)); /* zero is allowed: parameters freeze */
     assert_ok(cnnl_optimizer_step(opt));
     assert_true(w.data[0] == 0.5f);
-    assert_status_msg(cnnl_optimizer_set_lr(opt, -0.1f), CNNL_EINVAL, "learning rate -0.1");
+    assert_status_msg(cnnl_optimizer_set_lr(opt, -0.1), CNNL_EINVAL, "learning rate -0.1");
     assert_status_msg(cnnl_optimizer_set_lr(opt, NAN), CNNL_EINVAL, "must be finite");
-    assert_status_msg(cnnl_optimizer_set_lr(NULL, 0.1f), CNNL_EINVAL, "optimizer is NULL");
-    assert_true(cnnl_optimizer_get_lr(opt) == 0.0f); /* unchanged by the failures */
-    assert_true(cnnl_optimizer_get_lr(NULL) == 0.0f);
+    assert_status_msg(cnnl_optimizer_set_lr(opt, 1e39), CNNL_EINVAL, "learning rate 1e+39"); /* no float holds it */
+    assert_status_msg(cnnl_optimizer_set_lr(NULL, 0.1), CNNL_EINVAL, "optimizer is NULL");
+    assert_true(cnnl_optimizer_get_lr(opt) == 0.0); /* unchanged by the failures */
+    assert_true(cnnl_optimizer_get_lr(NULL) == 0.0);
     cnnl_optimizer_free(opt);
     cnnl_model_free(m);
 }
@@ -325,38 +319,44 @@ static void test_options_are_validated(void **state)
     cnnl_model *m = make_model(2, 2);
     cnnl_optimizer *opt = (cnnl_optimizer *)m; /* must be reset to NULL on failure */
     cnnl_adam_opts a = cnnl_adam_opts_default();
-    assert_true(a.lr == 1e-3f && a.beta1 == 0.9f && a.beta2 == 0.999f && a.eps == 1e-8f && a.weight_decay == 0.0f);
-    a.lr = -1.0f;
+    assert_true(a.lr == 1e-3 && a.beta1 == 0.9 && a.beta2 == 0.999 && a.eps == 1e-8 && a.weight_decay == 0.0);
+    a.lr = -1.0;
     assert_status_msg(cnnl_optimizer_adam(&opt, m, &a), CNNL_EINVAL, "learning rate -1");
     assert_null(opt);
     a = cnnl_adam_opts_default();
-    a.beta1 = 1.0f;
+    a.beta1 = 1.0;
     assert_status_msg(cnnl_optimizer_adam(&opt, m, &a), CNNL_EINVAL, "beta1 1 must be in [0, 1)");
     a = cnnl_adam_opts_default();
-    a.beta2 = -0.5f;
+    a.beta2 = -0.5;
     assert_status_msg(cnnl_optimizer_adam(&opt, m, &a), CNNL_EINVAL, "beta2 -0.5");
     a = cnnl_adam_opts_default();
     a.eps = NAN;
     assert_status_msg(cnnl_optimizer_adam(&opt, m, &a), CNNL_EINVAL, "eps");
     a = cnnl_adam_opts_default();
-    a.weight_decay = -0.01f;
+    a.weight_decay = -0.01;
     assert_status_msg(cnnl_optimizer_adam(&opt, m, &a), CNNL_EINVAL, "weight decay");
+    a = cnnl_adam_opts_default();
+    a.eps = 1e300; /* finite as a double, infinite as the float the update uses */
+    assert_status_msg(cnnl_optimizer_adam(&opt, m, &a), CNNL_EINVAL, "eps 1e+300");
     assert_status_msg(cnnl_optimizer_adam(&opt, NULL, NULL), CNNL_EINVAL, "model is NULL");
     assert_status_msg(cnnl_optimizer_adam(NULL, m, NULL), CNNL_EINVAL, "out is NULL");
 
     cnnl_sgd_opts s = cnnl_sgd_opts_default();
-    assert_true(s.lr == 0.01f && s.momentum == 0.0f && s.dampening == 0.0f && !s.nesterov);
+    assert_true(s.lr == 0.01 && s.momentum == 0.0 && s.dampening == 0.0 && s.weight_decay == 0.0 && !s.nesterov);
     s.nesterov = true;
     assert_status_msg(cnnl_optimizer_sgd(&opt, m, &s), CNNL_EINVAL, "Nesterov momentum needs momentum > 0");
-    s.momentum = 0.9f;
-    s.dampening = 0.1f;
+    s.momentum = 0.9;
+    s.dampening = 0.1;
     assert_status_msg(cnnl_optimizer_sgd(&opt, m, &s), CNNL_EINVAL, "dampening 0");
     s = cnnl_sgd_opts_default();
-    s.momentum = -0.9f;
+    s.momentum = -0.9;
     assert_status_msg(cnnl_optimizer_sgd(&opt, m, &s), CNNL_EINVAL, "momentum -0.9");
     s = cnnl_sgd_opts_default();
     s.lr = INFINITY;
     assert_status_msg(cnnl_optimizer_sgd(&opt, m, &s), CNNL_EINVAL, "learning rate inf");
+    s = cnnl_sgd_opts_default();
+    s.dampening = -1e40;
+    assert_status_msg(cnnl_optimizer_sgd(&opt, m, &s), CNNL_EINVAL, "dampening -1e+40 must be finite");
     assert_status_msg(cnnl_optimizer_sgd(&opt, NULL, NULL), CNNL_EINVAL, "model is NULL");
     assert_null(opt);
 
@@ -377,7 +377,7 @@ static void test_state_names_and_counts(void **state)
     assert_ok(cnnl_optimizer_adam(&adam, m, NULL));
     assert_ok(cnnl_optimizer_sgd(&sgd, m, NULL));
     cnnl_sgd_opts so = cnnl_sgd_opts_default();
-    so.momentum = 0.5f;
+    so.momentum = 0.5;
     assert_ok(cnnl_optimizer_sgd(&mom, m, &so));
     cnnl_param_info info;
     assert_int_equal(cnnl_optimizer_state_count(adam), 8);
@@ -417,26 +417,34 @@ static void test_state_names_and_counts(void **state)
     cnnl_model_free(m);
 }
 
-/* PyTorch computes 1 - beta2 from the double 0.999; 1 - 0.999f would be 1.3e-5 too small,
- * which shows in the second moment after one step: v = (1 - beta2) g^2. */
-static void test_adam_uses_decimal_betas(void **state)
+/* 1 - beta2 is computed in double from the option as given, which shows in the second
+ * moment after one step: v = (1 - beta2) g^2. The default 0.999 gives PyTorch's 0.001; the
+ * float 0.999f is another number, whose 1 - beta2 is 1.3e-5 (relative) smaller, and is taken
+ * as such. */
+static void test_adam_betas_are_taken_as_given(void **state)
 {
     (void)state;
-    cnnl_model *m = make_model(2, 2);
-    cnnl_optimizer *opt = NULL;
-    assert_ok(cnnl_optimizer_adam(&opt, m, NULL));
-    fill(m, 1, 2);
-    assert_ok(cnnl_optimizer_step(opt));
-    cnnl_param_info w, v;
-    assert_ok(cnnl_model_state_find(m, "fc.weight", &w));
-    assert_ok(cnnl_optimizer_state_at(opt, 1, &v));
-    assert_string_equal(v.name, "fc.weight.exp_avg_sq");
-    for (size_t k = 0; k < v.numel; k++) {
-        double want = 0.001 * (double)w.grad[k] * w.grad[k];
-        assert_true(fabs(v.data[k] - want) <= 1e-6 * want);
+    const double beta2[2] = {0.999, (double)0.999f};
+    for (int c = 0; c < 2; c++) {
+        cnnl_model *m = make_model(2, 2);
+        cnnl_optimizer *opt = NULL;
+        cnnl_adam_opts o = cnnl_adam_opts_default();
+        o.beta2 = beta2[c];
+        assert_ok(cnnl_optimizer_adam(&opt, m, &o));
+        fill(m, 1, 2);
+        assert_ok(cnnl_optimizer_step(opt));
+        cnnl_param_info w, v;
+        assert_ok(cnnl_model_state_find(m, "fc.weight", &w));
+        assert_ok(cnnl_optimizer_state_at(opt, 1, &v));
+        assert_string_equal(v.name, "fc.weight.exp_avg_sq");
+        for (size_t k = 0; k < v.numel; k++) {
+            double g2 = (double)w.grad[k] * w.grad[k], want = (1.0 - beta2[c]) * g2, other = (1.0 - beta2[1 - c]) * g2;
+            assert_true(fabs(v.data[k] - want) <= 1e-6 * want);
+            assert_true(fabs(v.data[k] - other) > 1e-5 * want);
+        }
+        cnnl_optimizer_free(opt);
+        cnnl_model_free(m);
     }
-    cnnl_optimizer_free(opt);
-    cnnl_model_free(m);
 }
 
 /* A model with no trainable parameter steps without error. */
@@ -470,7 +478,7 @@ static void test_thread_count_does_not_change_results(void **state)
         assert_true(n > 100000);
         cnnl_optimizer *opt = NULL;
         cnnl_adam_opts o = cnnl_adam_opts_default();
-        o.weight_decay = 0.01f;
+        o.weight_decay = 0.01;
         assert_ok(cnnl_optimizer_adam(&opt, m, &o));
         fill(m, 11, 12);
         for (int t = 0; t < 3; t++)
@@ -532,7 +540,7 @@ int main(void)
         cmocka_unit_test(test_nonfinite_gradient_changes_nothing),
         cmocka_unit_test(test_options_are_validated),
         cmocka_unit_test(test_state_names_and_counts),
-        cmocka_unit_test(test_adam_uses_decimal_betas),
+        cmocka_unit_test(test_adam_betas_are_taken_as_given),
         cmocka_unit_test(test_model_without_parameters),
         cmocka_unit_test(test_thread_count_does_not_change_results),
         cmocka_unit_test(test_nonfinite_found_in_parallel_check),

@@ -195,7 +195,8 @@ def optimizers():
     learning-rate change before the second."""
     fx = Fixture()
     cases = {
-        # cfg: lr, lr of step 2, then the optimizer's own settings
+        # cfg: lr, lr of step 2, then the optimizer's own settings (stored as float32;
+        # test_parity.c repeats them as doubles, which is what torch.optim is given)
         "adam": (lambda ps, lr: torch.optim.Adam(ps, lr=lr, weight_decay=0.01), [1e-2, 5e-3, 0.9, 0.999, 1e-8, 0.01, 0]),
         "adam_betas": (lambda ps, lr: torch.optim.Adam(ps, lr=lr, betas=(0.8, 0.95), eps=1e-4),
                        [1e-2, 2e-2, 0.8, 0.95, 1e-4, 0.0, 0]),

@@ -337,16 +337,48 @@ static void test_losses(void **state)
 
 /* ---- optimizers ------------------------------------------------------------------------ */
 
-static cnnl_optimizer *make_optimizer(const char *c, const float *k, cnnl_model *m)
+/*
+ * The settings of each case as gen_fixtures.py gives them to torch.optim, as doubles (the
+ * fixture's "<case>.cfg" holds them rounded to float32, which is not what PyTorch used):
+ * lr, lr of step 2, then Adam: beta1, beta2, eps, weight decay, decoupled;
+ * SGD: momentum, dampening, weight decay, Nesterov.
+ */
+typedef struct optim_case {
+    const char *name;
+    double cfg[7];
+} optim_case;
+
+static const optim_case optim_cases[] = {
+    {"adam", {1e-2, 5e-3, 0.9, 0.999, 1e-8, 0.01, 0}},
+    {"adam_betas", {1e-2, 2e-2, 0.8, 0.95, 1e-4, 0.0, 0}},
+    {"adamw", {1e-2, 5e-3, 0.9, 0.999, 1e-8, 0.1, 1}},
+    {"sgd_momentum", {5e-2, 2e-2, 0.9, 0.1, 1e-3, 0}},
+    {"sgd_nesterov", {5e-2, 2e-2, 0.9, 0.0, 1e-3, 1}},
+};
+
+/* The table above must be the fixture's settings: equal once rounded to float. */
+static void check_cfg(const optim_case *c, const fx_tensor *k)
 {
+    size_t n = strncmp(c->name, "adam", 4) == 0 ? 7 : 6;
+    assert_int_equal(k->numel, n);
+    for (size_t i = 0; i < n; i++)
+        if ((float)c->cfg[i] != k->data[i]) {
+            print_error("%s.cfg[%zu]: table %.9g, fixture %.9g\n", c->name, i, c->cfg[i], (double)k->data[i]);
+            fail();
+        }
+}
+
+static cnnl_optimizer *make_optimizer(const optim_case *c, cnnl_model *m)
+{
+    const double *k = c->cfg;
     cnnl_optimizer *opt = NULL;
-    if (strncmp(c, "adam", 4) == 0) {
+    if (strncmp(c->name, "adam", 4) == 0) {
         cnnl_adam_opts o = {.lr = k[0], .beta1 = k[2], .beta2 = k[3], .eps = k[4], .weight_decay = k[5],
-                            .decoupled = k[6] != 0.0f};
+                            .decoupled = k[6] != 0.0};
         assert_ok(cnnl_optimizer_adam(&opt, m, &o));
     } else {
         cnnl_sgd_opts o = {.lr = k[0], .momentum = k[2], .dampening = k[3], .weight_decay = k[4],
-                           .nesterov = k[5] != 0.0f};
+                           .nesterov = k[5] != 0.0};
         assert_ok(cnnl_optimizer_sgd(&opt, m, &o));
     }
     return opt;
@@ -358,10 +390,11 @@ static cnnl_optimizer *make_optimizer(const char *c, const float *k, cnnl_model 
  * optimizer's state tensors are compared, so that the tolerance is not spent on the part of
  * the value that did not move.
  */
-static void run_optimizer_case(const char *c)
+static void run_optimizer_case(const optim_case *oc)
 {
     const fx_file *F = optim_fx;
-    const fx_tensor *k = need(F, "%s.cfg", c);
+    const char *c = oc->name;
+    check_cfg(oc, need(F, "%s.cfg", c));
     cnnl_model *m = NULL;
     cnnl_layer *lin = NULL;
     assert_ok(cnnl_model_create(&m));
@@ -376,11 +409,11 @@ static void run_optimizer_case(const char *c)
         assert_ok(cnnl_model_state_find(m, name, &p[i]));
         load_state(&p[i], need(F, "%s.%s", c, pnames[i]));
     }
-    cnnl_optimizer *opt = make_optimizer(c, k->data, m);
+    cnnl_optimizer *opt = make_optimizer(oc, m);
     char label[128];
     for (int step = 1; step <= 2; step++) {
         if (step == 2)
-            assert_ok(cnnl_optimizer_set_lr(opt, k->data[1]));
+            assert_ok(cnnl_optimizer_set_lr(opt, oc->cfg[1]));
         for (int i = 0; i < 2; i++) {
             const fx_tensor *g = need(F, "%s.step%d.grad.%s", c, step, pnames[i]);
             memcpy(p[i].grad, g->data, g->numel * sizeof(float));
@@ -414,9 +447,8 @@ static void run_optimizer_case(const char *c)
 static void test_optimizers(void **state)
 {
     (void)state;
-    const char *cases[] = {"adam", "adam_betas", "adamw", "sgd_momentum", "sgd_nesterov"};
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
-        run_optimizer_case(cases[i]);
+    for (size_t i = 0; i < sizeof optim_cases / sizeof *optim_cases; i++)
+        run_optimizer_case(&optim_cases[i]);
 }
 
 /* ---- the report network ---------------------------------------------------------------- */

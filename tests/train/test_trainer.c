@@ -424,7 +424,7 @@ static int halve_lr(cnnl_trainer *t, const cnnl_epoch_stats *st, void *user)
     (void)st;
     (void)user;
     cnnl_optimizer *o = cnnl_trainer_optimizer(t);
-    return cnnl_optimizer_set_lr(o, cnnl_optimizer_get_lr(o) * 0.5f);
+    return cnnl_optimizer_set_lr(o, cnnl_optimizer_get_lr(o) * 0.5);
 }
 
 static void test_lr_schedule(void **state)
@@ -433,7 +433,7 @@ static void test_lr_schedule(void **state)
     fixture f;
     cnnl_train_opts o = cnnl_train_opts_default();
     o.epochs = 3;
-    o.lr = 4e-3f;
+    o.lr = 4e-3;
     o.on_epoch = halve_lr;
     setup(&f, 0, &o);
     assert_ok(cnnl_trainer_fit(f.trainer, f.train, NULL));
@@ -441,11 +441,26 @@ static void test_lr_schedule(void **state)
     for (size_t i = 0; i < 3; i++) {
         cnnl_epoch_stats e;
         assert_ok(cnnl_history_at(cnnl_trainer_history(f.trainer), i, &e));
-        assert_float_equal(e.learning_rate, want[i], 1e-9);
+        assert_true(e.learning_rate == want[i]); /* halving a double is exact */
         assert_int_equal(e.test_images, 0); /* no test loader */
         assert_true(e.test_accuracy == 0.0);
     }
-    assert_float_equal(cnnl_optimizer_get_lr(cnnl_trainer_optimizer(f.trainer)), 5e-4, 1e-9);
+    assert_true(cnnl_optimizer_get_lr(cnnl_trainer_optimizer(f.trainer)) == 5e-4);
+
+    /* A checkpoint keeps the rate exactly, also one that no float or 9 digits hold. */
+    char path[] = "/tmp/cnnl_lr_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    cnnl_optimizer *opt = cnnl_trainer_optimizer(f.trainer), *fresh = NULL;
+    const double third = 1.0 / 3.0;
+    assert_ok(cnnl_optimizer_set_lr(opt, third));
+    assert_ok(cnnl_checkpoint_save(path, f.model, opt, NULL));
+    assert_ok(cnnl_optimizer_adam(&fresh, f.model, NULL));
+    assert_ok(cnnl_checkpoint_load(path, f.model, fresh, NULL));
+    assert_true(cnnl_optimizer_get_lr(fresh) == third);
+    cnnl_optimizer_free(fresh);
+    unlink(path);
     teardown(&f);
 }
 
