@@ -94,6 +94,10 @@ CNNL_API float cnnl_rng_normal(cnnl_rng *rng);
 
 /**
  * @brief Copy the generator's state out, e.g. into a checkpoint.
+ *
+ * The state covers cnnl_rng_next_u64(), cnnl_rng_uniform() and cnnl_rng_below() exactly;
+ * the second sample that cnnl_rng_normal() keeps from its last Box-Muller pair is not part of
+ * it (restoring a state discards it).
  * @param rng The generator (not NULL).
  * @param[out] state Receives #CNNL_RNG_STATE_WORDS words (not NULL).
  * @return #CNNL_OK or #CNNL_EINVAL.
