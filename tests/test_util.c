@@ -60,6 +60,14 @@ unsigned char *tu_read_file(const char *path, size_t *n)
     return buf;
 }
 
+void tu_cut_file(const char *path, size_t num, size_t den)
+{
+    size_t n;
+    unsigned char *data = tu_read_file(path, &n);
+    tu_write_file(path, data, n * num / den);
+    free(data);
+}
+
 const char *tu_read_text(const char *path)
 {
     static char buf[1 << 16];

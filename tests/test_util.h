@@ -42,6 +42,8 @@ void tu_rmtree(const char *path);
 void tu_write_file(const char *path, const void *data, size_t n);
 /* A whole file in a malloc'ed buffer with a '\0' after its @p *n bytes (@p n may be NULL). */
 unsigned char *tu_read_file(const char *path, size_t *n);
+/* Keep the first @p num / @p den of the file (a truncated file). */
+void tu_cut_file(const char *path, size_t num, size_t den);
 /* A text file of up to 64 KiB in a static buffer (valid until the next call), NULL when it
  * cannot be opened. */
 const char *tu_read_text(const char *path);
