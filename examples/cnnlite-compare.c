@@ -132,21 +132,14 @@ static int parse(int argc, char **argv, options *o)
                 return -1;
             continue;
         }
-        if ((r = cl_opt_value(argc, argv, &i, "study", &v)) != 0) {
+        if ((r = cl_opt_value(argc, argv, &i, "study", &o->study)) != 0 ||
+            (r = cl_opt_value(argc, argv, &i, "plot", &o->plot)) != 0 ||
+            (r = cl_opt_value(argc, argv, &i, "csv", &o->csv)) != 0) {
             if (r < 0)
                 return -1;
-            o->study = v;
         } else if ((r = cl_opt_value(argc, argv, &i, "seeds", &v)) != 0) {
             if (r < 0 || !cl_parse_int("seeds", v, 1, MAX_SEEDS, &o->seeds))
                 return -1;
-        } else if ((r = cl_opt_value(argc, argv, &i, "plot", &v)) != 0) {
-            if (r < 0)
-                return -1;
-            o->plot = v;
-        } else if ((r = cl_opt_value(argc, argv, &i, "csv", &v)) != 0) {
-            if (r < 0)
-                return -1;
-            o->csv = v;
         } else {
             cl_error("unknown option '%s' (see --help)", a);
             return -1;

@@ -60,14 +60,10 @@ static int parse(int argc, char **argv, options *o)
                 return -1;
             continue;
         }
-        if ((r = cl_opt_value(argc, argv, &i, "model", &v)) != 0) {
+        if ((r = cl_opt_value(argc, argv, &i, "model", &o->model)) != 0 ||
+            (r = cl_opt_value(argc, argv, &i, "plot", &o->plot)) != 0) {
             if (r < 0)
                 return -1;
-            o->model = v;
-        } else if ((r = cl_opt_value(argc, argv, &i, "plot", &v)) != 0) {
-            if (r < 0)
-                return -1;
-            o->plot = v;
         } else {
             cl_error("unknown option '%s' (see --help)", a);
             return -1;
@@ -169,19 +165,13 @@ int main(int argc, char **argv)
     fallback.dropout = (float)o.c.dropout;
     cnnl_model *model = NULL;
     cnnl_model_meta *meta = NULL;
-    cnnl_status st = cnnl_model_load(&model, o.model, &fallback, &meta);
-    if (st != CNNL_OK)
-        return cl_fail(o.model, st);
     cnnl_report_opts ro;
-    int rc = 0;
-    if (cnnl_model_meta_report_opts(meta, &ro) != CNNL_OK)
-        ro = fallback;
     /* the data is loaded at the model's geometry and with its normalization, when recorded */
+    int rc = cl_load_model(o.model, &fallback, &model, &meta, &ro, &o.c.norm);
+    if (rc != 0)
+        return rc;
     o.c.size = ro.size;
     o.c.channels = ro.channels;
-    cnnl_normalization norm;
-    if (cnnl_model_meta_normalization(meta, &norm) == CNNL_OK)
-        o.c.norm = norm;
     cnnl_dataset *ds = NULL;
     const char **names = NULL;
     rc = run_load_data(&o.c, &ds);

@@ -81,10 +81,9 @@ static int parse(int argc, char **argv, options *o)
         } else if (strcmp(a, "--") == 0) {
             while (++i < argc)
                 o->images[o->num_images++] = argv[i];
-        } else if ((r = cl_opt_value(argc, argv, &i, "model", &v)) != 0) {
+        } else if ((r = cl_opt_value(argc, argv, &i, "model", &o->model)) != 0) {
             if (r < 0)
                 return -1;
-            o->model = v;
         } else if ((r = cl_opt_value(argc, argv, &i, "size", &v)) != 0) {
             if (r < 0 || !cl_parse_int("size", v, 32, 4096, &o->size))
                 return -1;
@@ -199,21 +198,6 @@ static int predict_one(const options *o, cnnl_model *model, const cnnl_dataset_o
     return st == CNNL_OK ? 0 : 1;
 }
 
-static int load_model(const options *o, cnnl_model **model, cnnl_model_meta **meta, cnnl_report_opts *ro)
-{
-    cnnl_report_opts fb = cnnl_report_opts_default();
-    fb.batchnorm = o->batchnorm;
-    fb.size = o->size;
-    fb.channels = o->channels;
-    fb.classes = o->num_classes;
-    cnnl_status st = cnnl_model_load(model, o->model, &fb, meta);
-    if (st != CNNL_OK)
-        return cl_fail(o->model, st);
-    if (cnnl_model_meta_report_opts(*meta, ro) != CNNL_OK)
-        *ro = fb;
-    return 0;
-}
-
 int main(int argc, char **argv)
 {
     cl_init("cnnlite-predict");
@@ -227,8 +211,15 @@ int main(int argc, char **argv)
     }
     cnnl_model *model = NULL;
     cnnl_model_meta *meta = NULL;
-    cnnl_report_opts ro = cnnl_report_opts_default();
-    int rc = load_model(&o, &model, &meta, &ro);
+    cnnl_report_opts fallback = cnnl_report_opts_default();
+    fallback.batchnorm = o.batchnorm;
+    fallback.size = o.size;
+    fallback.channels = o.channels;
+    fallback.classes = o.num_classes;
+    cnnl_report_opts ro = fallback;
+    /* images are prepared with the model's geometry and recorded normalization */
+    cnnl_dataset_opts dopt = cnnl_dataset_opts_default();
+    int rc = cl_load_model(o.model, &fallback, &model, &meta, &ro, &dopt.norm);
     const char *names[MAX_CLASSES];
     if (rc == 0 && ro.classes > MAX_CLASSES) {
         cl_error("%s: %d classes; at most %d supported", o.model, ro.classes, MAX_CLASSES);
@@ -238,13 +229,8 @@ int main(int argc, char **argv)
         const char *m = cnnl_model_meta_class_name(meta, (size_t)k);
         names[k] = m ? m : k < o.num_classes ? o.class_names[k] : "?";
     }
-    /* images are prepared with the model's geometry and recorded normalization */
-    cnnl_dataset_opts dopt = cnnl_dataset_opts_default();
     dopt.size = ro.size;
     dopt.channels = ro.channels;
-    cnnl_normalization norm;
-    if (rc == 0 && cnnl_model_meta_normalization(meta, &norm) == CNNL_OK)
-        dopt.norm = norm;
     if (rc == 0 && dopt.norm.kind == CNNL_NORM_MEAN_STD && dopt.norm.channels != dopt.channels) {
         cl_error("%s: the recorded normalization has %d channels; the model takes %d", o.model,
                  dopt.norm.channels, dopt.channels);

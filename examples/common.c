@@ -53,6 +53,20 @@ int cl_opt_value(int argc, char **argv, int *i, const char *name, const char **v
     return 1;
 }
 
+int cl_load_model(const char *path, const cnnl_report_opts *fallback, cnnl_model **model,
+                  cnnl_model_meta **meta, cnnl_report_opts *ro, cnnl_normalization *norm)
+{
+    cnnl_status st = cnnl_model_load(model, path, fallback, meta);
+    if (st != CNNL_OK)
+        return cl_fail(path, st);
+    if (cnnl_model_meta_report_opts(*meta, ro) != CNNL_OK)
+        *ro = *fallback;
+    cnnl_normalization recorded;
+    if (cnnl_model_meta_normalization(*meta, &recorded) == CNNL_OK)
+        *norm = recorded;
+    return 0;
+}
+
 bool cl_flag(const char *arg, const char *name)
 {
     return strncmp(arg, "--", 2) == 0 && strcmp(arg + 2, name) == 0;

@@ -34,6 +34,13 @@ int cl_opt_value(int argc, char **argv, int *i, const char *name, const char **v
 /* Whether argv[i] is exactly the flag --name. */
 bool cl_flag(const char *arg, const char *name);
 
+/* Load the model file @p path; @p fallback gives the architecture of a file without metadata
+ * (e.g. one written by PyTorch). *ro receives the architecture the model has, and *norm the
+ * recorded input normalization (unchanged when the file records none). Prints the error;
+ * returns 0 or EXIT_FAIL. */
+int cl_load_model(const char *path, const cnnl_report_opts *fallback, cnnl_model **model,
+                  cnnl_model_meta **meta, cnnl_report_opts *ro, cnnl_normalization *norm);
+
 /* Strict number parsing: the whole string must be a number within [min, max]. On failure a
  * message naming the option is printed and false returned. */
 bool cl_parse_int(const char *opt, const char *s, long min, long max, int *out);

@@ -33,4 +33,27 @@
         }                                                                                    \
     } while (0)
 
+/* Files and folders (tests/test_util.c; failures fail the test). */
+
+/* A fresh folder under $TMPDIR (or /tmp); a malloc'ed path. */
+char *tu_tempdir(void);
+/* Remove a folder tree (or a file); NULL is ignored. */
+void tu_rmtree(const char *path);
+void tu_write_file(const char *path, const void *data, size_t n);
+/* A whole file in a malloc'ed buffer with a '\0' after its @p *n bytes (@p n may be NULL). */
+unsigned char *tu_read_file(const char *path, size_t *n);
+/* Keep the first @p num / @p den of the file (a truncated file). */
+void tu_cut_file(const char *path, size_t num, size_t den);
+/* A text file of up to 64 KiB in a static buffer (valid until the next call), NULL when it
+ * cannot be opened. */
+const char *tu_read_text(const char *path);
+
+/* Log capture: counts the warnings and keeps their text, one per line. */
+typedef struct tu_log {
+    int warnings;
+    char text[8192];
+} tu_log;
+void tu_log_start(tu_log *log);
+void tu_log_stop(void);
+
 #endif

@@ -31,9 +31,7 @@ static cnnl_status act_forward(cnnl_layer *l, const cnnl_tensor *x)
 {
     activation *A = (activation *)l;
     if (A->passthrough) {
-        l->out_view = *x;
-        l->out_view.capacity = 0;
-        l->out = &l->out_view;
+        cnnl__layer_pass_output(l, x);
         return CNNL_OK;
     }
     cnnl_status st = cnnl__tensor_ensure(&l->out_ws, x->ndim, x->shape);
@@ -65,9 +63,7 @@ static cnnl_status act_backward(cnnl_layer *l, const cnnl_tensor *x, const cnnl_
     if (!want_gin)
         return CNNL_OK;
     if (A->passthrough) {
-        l->gin_view = *gy;
-        l->gin_view.capacity = 0;
-        l->gin = &l->gin_view;
+        cnnl__layer_pass_gradient(l, gy);
         return CNNL_OK;
     }
     cnnl_status st = cnnl__tensor_ensure(&l->gin_ws, x->ndim, x->shape);
@@ -131,9 +127,7 @@ static cnnl_status dropout_forward(cnnl_layer *l, const cnnl_tensor *x)
     dropout *D = (dropout *)l;
     D->masked = l->training && D->p > 0.0f;
     if (!D->masked) {
-        l->out_view = *x;
-        l->out_view.capacity = 0;
-        l->out = &l->out_view;
+        cnnl__layer_pass_output(l, x);
         return CNNL_OK;
     }
     cnnl_status st = cnnl__tensor_ensure(&l->out_ws, x->ndim, x->shape);
@@ -158,9 +152,7 @@ static cnnl_status dropout_backward(cnnl_layer *l, const cnnl_tensor *x, const c
     if (!want_gin)
         return CNNL_OK;
     if (!D->masked) {
-        l->gin_view = *gy;
-        l->gin_view.capacity = 0;
-        l->gin = &l->gin_view;
+        cnnl__layer_pass_gradient(l, gy);
         return CNNL_OK;
     }
     cnnl_status st = cnnl__tensor_ensure(&l->gin_ws, x->ndim, x->shape);

@@ -45,9 +45,16 @@ static cnnl_status conv_geom(cnnl_layer *l, const cnnl_tensor *x, cnnl__conv_geo
     return CNNL_OK;
 }
 
-static cnnl_status ensure_col(conv *C, const cnnl__conv_geom *g, int threads)
+/* What forward and backward both start with: the geometry of @p x, the thread count, and a
+ * workspace per thread. */
+static cnnl_status conv_begin(cnnl_layer *l, const cnnl_tensor *x, cnnl__conv_geom *g, int *threads)
 {
-    int64_t shape[2] = {threads, (int64_t)cnnl__conv_ws_floats(g)};
+    conv *C = (conv *)l;
+    cnnl_status st = conv_geom(l, x, g);
+    if (st != CNNL_OK)
+        return st;
+    *threads = cnnl__num_threads();
+    int64_t shape[2] = {*threads, (int64_t)cnnl__conv_ws_floats(g)};
     return cnnl__tensor_ensure(&C->col, 2, shape);
 }
 
@@ -55,13 +62,12 @@ static cnnl_status conv_forward(cnnl_layer *l, const cnnl_tensor *x)
 {
     conv *C = (conv *)l;
     cnnl__conv_geom g;
-    cnnl_status st = conv_geom(l, x, &g);
+    int threads;
+    cnnl_status st = conv_begin(l, x, &g, &threads);
     if (st != CNNL_OK)
         return st;
-    int threads = cnnl__num_threads();
     int oh = C->pool ? g.oh / 2 : g.oh, ow = C->pool ? g.ow / 2 : g.ow;
-    if ((st = ensure_col(C, &g, threads)) != CNNL_OK ||
-        (st = cnnl__tensor_ensure4(&l->out_ws, g.n, g.oc, oh, ow)) != CNNL_OK)
+    if ((st = cnnl__tensor_ensure4(&l->out_ws, g.n, g.oc, oh, ow)) != CNNL_OK)
         return st;
     if (C->pool) {
         /* One byte per pooled output, stored in a float tensor's storage. */
@@ -82,12 +88,12 @@ static cnnl_status conv_backward(cnnl_layer *l, const cnnl_tensor *x, const cnnl
 {
     conv *C = (conv *)l;
     cnnl__conv_geom g;
-    cnnl_status st = conv_geom(l, x, &g);
+    int threads;
+    cnnl_status st = conv_begin(l, x, &g, &threads);
     if (st != CNNL_OK)
         return st;
-    int threads = cnnl__num_threads();
     int64_t acc_shape[2] = {cnnl__conv_slots(g.n), (int64_t)g.oc * g.c * g.k * g.k + g.oc};
-    if ((st = ensure_col(C, &g, threads)) != CNNL_OK || (st = cnnl__tensor_ensure(&C->acc, 2, acc_shape)) != CNNL_OK)
+    if ((st = cnnl__tensor_ensure(&C->acc, 2, acc_shape)) != CNNL_OK)
         return st;
     if (want_gin) {
         if ((st = cnnl__tensor_ensure(&l->gin_ws, x->ndim, x->shape)) != CNNL_OK)

@@ -75,6 +75,22 @@ const char *cnnl__layer_label(const cnnl_layer *l);
 /* Shape error naming the layer, what it expected and what it got. */
 cnnl_status cnnl__layer_shape_error(const cnnl_layer *l, const cnnl_tensor *got, const char *expected);
 
+/* Make the output a view of @p x (a layer that passes its input through unchanged). */
+static inline void cnnl__layer_pass_output(cnnl_layer *l, const cnnl_tensor *x)
+{
+    l->out_view = *x;
+    l->out_view.capacity = 0;
+    l->out = &l->out_view;
+}
+
+/* Make the input gradient a view of @p gy (the backward of such a layer). */
+static inline void cnnl__layer_pass_gradient(cnnl_layer *l, const cnnl_tensor *gy)
+{
+    l->gin_view = *gy;
+    l->gin_view.capacity = 0;
+    l->gin = &l->gin_view;
+}
+
 /* If @p l is a ReLU layer, make it a pass-through (its producer applies it) and return true. */
 bool cnnl__relu_make_passthrough(cnnl_layer *l);
 /* The same for a MaxPool2d with kernel 2 and stride 2. */

@@ -29,9 +29,7 @@ static cnnl_status pool_forward(cnnl_layer *l, const cnnl_tensor *x)
 {
     pool *P = (pool *)l;
     if (P->passthrough) {
-        l->out_view = *x;
-        l->out_view.capacity = 0;
-        l->out = &l->out_view;
+        cnnl__layer_pass_output(l, x);
         return CNNL_OK;
     }
     int oh = 0, ow = 0;
@@ -58,9 +56,7 @@ static cnnl_status pool_backward(cnnl_layer *l, const cnnl_tensor *x, const cnnl
     if (!want_gin)
         return CNNL_OK;
     if (P->passthrough) {
-        l->gin_view = *gy;
-        l->gin_view.capacity = 0;
-        l->gin = &l->gin_view;
+        cnnl__layer_pass_gradient(l, gy);
         return CNNL_OK;
     }
     int oh = 0, ow = 0;

@@ -1,7 +1,6 @@
 /* Fixture helpers for the data tests (see fixtures.h). */
 #include "fixtures.h"
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,25 +9,26 @@
 
 #include <stb_image_write.h>
 
-char *fx_tempdir(void)
+#include "data/data_impl.h"
+
+char *fx_tmp;
+
+int fx_setup(void **state)
 {
-    char tmpl[] = "/tmp/cnnl-data-test-XXXXXX";
-    char *d = mkdtemp(tmpl);
-    return d ? strdup(d) : NULL;
+    (void)state;
+    fx_tmp = tu_tempdir();
+    return 0;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+int fx_teardown(void **state)
 {
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path) == 0 ? 0 : 0;
-}
-
-void fx_rmtree(const char *path)
-{
-    if (path)
-        nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    (void)state;
+    tu_rmtree(fx_tmp);
+    free(fx_tmp);
+    fx_tmp = NULL;
+    tu_log_stop();
+    cnnl__data_fail_open_suffix = NULL;
+    return 0;
 }
 
 const char *fx_path(const char *a, const char *b)
@@ -61,49 +61,4 @@ void fx_png_const(const char *path, int w, int h, uint8_t value)
     memset(p, value, (size_t)w * (size_t)h);
     fx_png(path, w, h, 1, p);
     free(p);
-}
-
-void fx_bytes(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    if (f) {
-        if (len)
-            fwrite(data, 1, len, f);
-        fclose(f);
-    }
-}
-
-uint8_t *fx_read(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *buf = malloc((size_t)n + 1);
-    *len = fread(buf, 1, (size_t)n, f);
-    fclose(f);
-    return buf;
-}
-
-static void capture(cnnl_log_level level, const char *message, void *user)
-{
-    fx_log *log = user;
-    if (level != CNNL_LOG_WARNING)
-        return;
-    log->warnings++;
-    size_t used = strlen(log->text);
-    snprintf(log->text + used, sizeof log->text - used, "%s\n", message);
-}
-
-void fx_log_start(fx_log *log)
-{
-    memset(log, 0, sizeof *log);
-    cnnl_set_log_callback(capture, log);
-}
-
-void fx_log_stop(void)
-{
-    cnnl_set_log_callback(NULL, NULL);
 }

@@ -13,26 +13,6 @@
 #include "data/data_impl.h"
 #include "fixtures.h"
 
-static char *tmp;
-
-static int setup(void **state)
-{
-    (void)state;
-    tmp = fx_tempdir();
-    return tmp ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    fx_rmtree(tmp);
-    free(tmp);
-    tmp = NULL;
-    fx_log_stop();
-    cnnl__data_fail_open_suffix = NULL;
-    return 0;
-}
-
 static cnnl_dataset_opts opts_size(int size)
 {
     cnnl_dataset_opts o = cnnl_dataset_opts_default();
@@ -59,15 +39,15 @@ static void test_class_and_file_order(void **state)
     const char *classes[] = {"zeta", "alpha", "Beta", "mid"};
     const char *files[] = {"b.png", "a.png", "10.png", "9.png"};
     for (int c = 0; c < 4; c++) {
-        fx_mkdir(fx_path(tmp, classes[c]));
+        fx_mkdir(fx_path(fx_tmp, classes[c]));
         for (int f = 0; f <= c; f++)
-            fx_png_const(fx_path(fx_path(tmp, classes[c]), files[f]), 4, 4, (uint8_t)(10 * c + f));
+            fx_png_const(fx_path(fx_path(fx_tmp, classes[c]), files[f]), 4, 4, (uint8_t)(10 * c + f));
     }
-    fx_png_const(fx_path(tmp, "not-a-class.png"), 4, 4, 0);
-    fx_png_const(fx_path(fx_path(tmp, "alpha"), ".hidden.png"), 4, 4, 0);
+    fx_png_const(fx_path(fx_tmp, "not-a-class.png"), 4, 4, 0);
+    fx_png_const(fx_path(fx_path(fx_tmp, "alpha"), ".hidden.png"), 4, 4, 0);
     cnnl_dataset_opts o = opts_size(4);
     cnnl_dataset *ds = NULL;
-    assert_ok(cnnl_dataset_load_folder(&ds, tmp, &o));
+    assert_ok(cnnl_dataset_load_folder(&ds, fx_tmp, &o));
     /* byte order: upper case before lower case */
     assert_int_equal(cnnl_dataset_num_classes(ds), 4);
     assert_string_equal(cnnl_dataset_class_name(ds, 0), "Beta");
@@ -96,7 +76,7 @@ static void test_class_and_file_order(void **state)
     assert_int_equal(ch, 1);
     assert_null(cnnl_dataset_name(ds, 10));
     assert_int_equal(cnnl_dataset_label(ds, 10), -1);
-    assert_string_equal(cnnl_dataset_root(ds), tmp);
+    assert_string_equal(cnnl_dataset_root(ds), fx_tmp);
     assert_int_equal(cnnl_dataset_skipped(ds), 0);
     assert_non_null(strstr(cnnl_dataset_summary(ds), "10 images, 4 classes (Beta 3, alpha 2, mid 4, zeta 1)"));
     cnnl_dataset_free(ds);
@@ -108,7 +88,7 @@ static void load_one(const char *file_name, int size, cnnl_dataset_opts *o, cnnl
 {
     (void)file_name;
     o->size = size;
-    assert_ok(cnnl_dataset_load_folder(ds, tmp, o));
+    assert_ok(cnnl_dataset_load_folder(ds, fx_tmp, o));
     assert_int_equal(cnnl_dataset_count(*ds), 1);
 }
 
@@ -118,8 +98,8 @@ static void test_normalisations(void **state)
     uint8_t gray[16];
     for (int i = 0; i < 16; i++)
         gray[i] = (uint8_t)(i * 17); /* 0 .. 255 */
-    fx_mkdir(fx_path(tmp, "c"));
-    fx_png(fx_path(tmp, "c/g.png"), 4, 4, 1, gray);
+    fx_mkdir(fx_path(fx_tmp, "c"));
+    fx_png(fx_path(fx_tmp, "c/g.png"), 4, 4, 1, gray);
     const float mean[3] = {0.1f, 0.2f, 0.3f}, sd[3] = {0.5f, 0.25f, 2.0f};
     float out[3 * 16];
     for (int norm = 0; norm < 3; norm++) {
@@ -151,8 +131,8 @@ static void test_colour_channels(void **state)
         rgb[3 * i + 1] = (uint8_t)(200 - i * 5);
         rgb[3 * i + 2] = (uint8_t)(i * 3 + 7);
     }
-    fx_mkdir(fx_path(tmp, "c"));
-    fx_png(fx_path(tmp, "c/rgb.png"), 4, 4, 3, rgb);
+    fx_mkdir(fx_path(fx_tmp, "c"));
+    fx_png(fx_path(fx_tmp, "c/rgb.png"), 4, 4, 3, rgb);
     cnnl_dataset_opts o = cnnl_dataset_opts_default();
     cnnl_dataset *ds = NULL;
     load_one("rgb.png", 4, &o, &ds);
@@ -185,12 +165,12 @@ static void test_gray_replication_and_rgb_gray(void **state)
         g[i] = (uint8_t)(i * 13 + 5);
         rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = g[i];
     }
-    fx_mkdir(fx_path(tmp, "c"));
-    fx_png(fx_path(tmp, "c/a-gray.png"), 4, 4, 1, g);
-    fx_png(fx_path(tmp, "c/b-rgb-gray.png"), 4, 4, 3, rgb);
+    fx_mkdir(fx_path(fx_tmp, "c"));
+    fx_png(fx_path(fx_tmp, "c/a-gray.png"), 4, 4, 1, g);
+    fx_png(fx_path(fx_tmp, "c/b-rgb-gray.png"), 4, 4, 3, rgb);
     cnnl_dataset_opts o = opts_size(4);
     cnnl_dataset *ds = NULL;
-    assert_ok(cnnl_dataset_load_folder(&ds, tmp, &o));
+    assert_ok(cnnl_dataset_load_folder(&ds, fx_tmp, &o));
     for (size_t k = 0; k < 2; k++) {
         const uint8_t *px;
         int ch;
@@ -230,8 +210,8 @@ static void test_resize_values(void **state)
     for (int y = 0; y < N; y++)
         for (int x = 0; x < N; x++)
             img[y * N + x] = (uint8_t)((x * x * 7 + y * 3) % 256);
-    fx_mkdir(fx_path(tmp, "c"));
-    fx_png(fx_path(tmp, "c/i.png"), N, N, 1, img);
+    fx_mkdir(fx_path(fx_tmp, "c"));
+    fx_png(fx_path(fx_tmp, "c/i.png"), N, N, 1, img);
     cnnl_dataset_opts o = cnnl_dataset_opts_default();
     cnnl_dataset *ds = NULL;
     load_one("i.png", M, &o, &ds);
@@ -258,13 +238,13 @@ static void test_resize_values(void **state)
     assert_true(maxdiff <= 1.0); /* 8-bit intermediate rows and output */
     cnnl_dataset_free(ds);
     /* upsampling a constant image keeps it constant; the same size copies exactly */
-    fx_png_const(fx_path(tmp, "c/i.png"), 3, 5, 77);
+    fx_png_const(fx_path(fx_tmp, "c/i.png"), 3, 5, 77);
     load_one("i.png", 11, &o, &ds);
     assert_ok(cnnl_dataset_pixels(ds, 0, &px, &ch));
     for (int i = 0; i < 121; i++)
         assert_int_equal(px[i], 77);
     cnnl_dataset_free(ds);
-    fx_png(fx_path(tmp, "c/i.png"), N, N, 1, img);
+    fx_png(fx_path(fx_tmp, "c/i.png"), N, N, 1, img);
     load_one("i.png", N, &o, &ds);
     assert_ok(cnnl_dataset_pixels(ds, 0, &px, &ch));
     assert_memory_equal(px, img, sizeof img);
@@ -278,8 +258,8 @@ static void test_jpeg_fixture(void **state)
     uint8_t img[N * N];
     for (int i = 0; i < N * N; i++)
         img[i] = (uint8_t)(64 + (i % N) * 4);
-    fx_mkdir(fx_path(tmp, "c"));
-    fx_jpg(fx_path(tmp, "c/j.jpg"), N, N, 1, img);
+    fx_mkdir(fx_path(fx_tmp, "c"));
+    fx_jpg(fx_path(fx_tmp, "c/j.jpg"), N, N, 1, img);
     cnnl_dataset_opts o = cnnl_dataset_opts_default();
     cnnl_dataset *ds = NULL;
     load_one("j.jpg", N, &o, &ds);
@@ -407,38 +387,38 @@ static void test_split_save_load(void **state)
     cnnl_split_opts so = cnnl_split_opts_default();
     so.seed = 11;
     assert_ok(cnnl_split_create(&sp, ds, &so));
-    const char *file = fx_path(tmp, "split.txt");
+    const char *file = fx_path(fx_tmp, "split.txt");
     assert_ok(cnnl_split_save(sp, ds, file));
     assert_ok(cnnl_split_load(&back, ds, file));
     assert_true(same_split(sp, back));
     cnnl_split_free(back);
     /* only the split file is in the folder: the temporary file was renamed */
-    assert_int_equal(access(fx_path(tmp, "split.txt"), R_OK), 0);
+    assert_int_equal(access(fx_path(fx_tmp, "split.txt"), R_OK), 0);
     size_t len;
-    uint8_t *text = fx_read(file, &len);
+    uint8_t *text = tu_read_file(file, &len);
     text[len] = 0;
     assert_non_null(strstr((char *)text, "test\tglioma/synth_"));
     free(text);
 
-    const char *bad = fx_path(tmp, "bad.txt");
+    const char *bad = fx_path(fx_tmp, "bad.txt");
     const char unknown[] = "train\tglioma/synth_000000.png\ntest\tglioma/nope.jpg\n";
-    fx_bytes(bad, unknown, sizeof unknown - 1);
+    tu_write_file(bad, unknown, sizeof unknown - 1);
     assert_status_msg(cnnl_split_load(&back, ds, bad), CNNL_ENOTFOUND, "glioma/nope.jpg");
     assert_null(back);
     const char twice[] = "train\tglioma/synth_000000.png\ntest\tglioma/synth_000000.png\n";
-    fx_bytes(bad, twice, sizeof twice - 1);
+    tu_write_file(bad, twice, sizeof twice - 1);
     assert_status_msg(cnnl_split_load(&back, ds, bad), CNNL_EFORMAT, ":2: glioma/synth_000000.png is listed twice");
     const char junk[] = "# comment\nvalidation\tglioma/synth_000000.png\n";
-    fx_bytes(bad, junk, sizeof junk - 1);
+    tu_write_file(bad, junk, sizeof junk - 1);
     assert_status_msg(cnnl_split_load(&back, ds, bad), CNNL_EFORMAT, "bad.txt:2");
-    assert_status_msg(cnnl_split_load(&back, ds, fx_path(tmp, "missing.txt")), CNNL_EIO, "missing.txt");
+    assert_status_msg(cnnl_split_load(&back, ds, fx_path(fx_tmp, "missing.txt")), CNNL_EIO, "missing.txt");
     /* a partial list: the rest is in neither subset, reported by one warning */
     const char part[] = "train\tglioma/synth_000000.png\ntest\tmeningioma/synth_000013.png\n";
-    fx_bytes(bad, part, sizeof part - 1);
-    fx_log log;
-    fx_log_start(&log);
+    tu_write_file(bad, part, sizeof part - 1);
+    tu_log log;
+    tu_log_start(&log);
     assert_ok(cnnl_split_load(&back, ds, bad));
-    fx_log_stop();
+    tu_log_stop();
     assert_int_equal(log.warnings, 1);
     assert_non_null(strstr(log.text, "48 images"));
     assert_int_equal(cnnl_split_count(back, CNNL_SUBSET_TRAIN), 1);
@@ -651,7 +631,7 @@ static void test_write_folder_round_trip(void **state)
 {
     (void)state;
     cnnl_dataset *ds = synthetic(9, 32, 5);
-    const char *dir = fx_path(tmp, "out");
+    const char *dir = fx_path(fx_tmp, "out");
     assert_ok(cnnl_dataset_write_folder(ds, dir));
     cnnl_dataset_opts o = opts_size(32);
     cnnl_dataset *back = NULL;
@@ -668,8 +648,8 @@ static void test_write_folder_round_trip(void **state)
         assert_memory_equal(pa, pb, 32 * 32);
     }
     cnnl_dataset_free(back);
-    fx_bytes(fx_path(tmp, "file"), "x", 1);
-    assert_status_msg(cnnl_dataset_write_folder(ds, fx_path(tmp, "file")), CNNL_EIO, "file");
+    tu_write_file(fx_path(fx_tmp, "file"), "x", 1);
+    assert_status_msg(cnnl_dataset_write_folder(ds, fx_path(fx_tmp, "file")), CNNL_EIO, "file");
     cnnl_dataset_free(ds);
 }
 
@@ -679,7 +659,7 @@ static void test_options_checked(void **state)
     cnnl_dataset *ds = (cnnl_dataset *)1;
     cnnl_dataset_opts o = cnnl_dataset_opts_default();
     o.size = 0;
-    assert_status_msg(cnnl_dataset_load_folder(&ds, tmp, &o), CNNL_EINVAL, "size is 0");
+    assert_status_msg(cnnl_dataset_load_folder(&ds, fx_tmp, &o), CNNL_EINVAL, "size is 0");
     assert_null(ds);
     o = cnnl_dataset_opts_default();
     o.channels = 2;
@@ -688,18 +668,18 @@ static void test_options_checked(void **state)
     o.norm.kind = CNNL_NORM_MEAN_STD;
     o.norm.channels = 3;
     o.norm.std[1] = 0.0f;
-    assert_status_msg(cnnl_dataset_load_folder(&ds, tmp, &o), CNNL_EINVAL, "channel 1 has mean 0 and std 0");
+    assert_status_msg(cnnl_dataset_load_folder(&ds, fx_tmp, &o), CNNL_EINVAL, "channel 1 has mean 0 and std 0");
     o.norm.std[1] = 1.0f;
     o.norm.mean[2] = NAN;
     assert_status_msg(cnnl_dataset_synthetic(&ds, NULL, &o), CNNL_EINVAL, "channel 2 has mean nan");
     o.norm.mean[2] = 0.0f;
     o.norm.channels = 1;
-    assert_status_msg(cnnl_dataset_load_folder(&ds, tmp, &o), CNNL_EINVAL, "normalization has 1 channels; the images have 3");
+    assert_status_msg(cnnl_dataset_load_folder(&ds, fx_tmp, &o), CNNL_EINVAL, "normalization has 1 channels; the images have 3");
     o.norm.channels = 0;
-    assert_status_msg(cnnl_dataset_load_folder(&ds, tmp, &o), CNNL_EINVAL, "normalization has 0 channels; expected 1 to 4");
+    assert_status_msg(cnnl_dataset_load_folder(&ds, fx_tmp, &o), CNNL_EINVAL, "normalization has 0 channels; expected 1 to 4");
     o.norm.kind = (cnnl_norm_kind)7;
     assert_status_msg(cnnl_dataset_synthetic(&ds, NULL, &o), CNNL_EINVAL, "unknown normalization kind 7");
-    assert_status_msg(cnnl_dataset_load_folder(NULL, tmp, NULL), CNNL_EINVAL, "out is NULL");
+    assert_status_msg(cnnl_dataset_load_folder(NULL, fx_tmp, NULL), CNNL_EINVAL, "out is NULL");
     assert_status_msg(cnnl_dataset_load_folder(&ds, NULL, NULL), CNNL_EINVAL, "root is NULL");
     assert_int_equal(cnnl_dataset_count(NULL), 0);
     assert_string_equal(cnnl_dataset_summary(NULL), "");
@@ -711,22 +691,22 @@ static void test_options_checked(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_class_and_file_order, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_normalisations, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_colour_channels, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_gray_replication_and_rgb_gray, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_resize_values, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_jpeg_fixture, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_split_rounding, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_split_stratified_per_class, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_split_reproducible, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_split_save_load, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_shuffle_reproducible, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_synthetic_deterministic, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_synthetic_classes_differ, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_write_folder_round_trip, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_options_checked, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_class_and_file_order, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_normalisations, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_colour_channels, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_gray_replication_and_rgb_gray, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_resize_values, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_jpeg_fixture, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_split_rounding, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_split_stratified_per_class, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_split_reproducible, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_split_save_load, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_batches, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_shuffle_reproducible, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_synthetic_deterministic, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_synthetic_classes_differ, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_write_folder_round_trip, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_options_checked, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

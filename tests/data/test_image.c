@@ -10,24 +10,6 @@
 #include "data/data_impl.h"
 #include "fixtures.h"
 
-static char *tmp;
-
-static int setup(void **state)
-{
-    (void)state;
-    tmp = fx_tempdir();
-    return tmp ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    fx_rmtree(tmp);
-    free(tmp);
-    tmp = NULL;
-    return 0;
-}
-
 /* A gray PNG, a colour PNG, a colour PNG whose channels are equal and a colour JPEG, of odd
  * sizes so that both shrinking and enlarging are exercised. */
 static void write_images(void)
@@ -41,19 +23,19 @@ static void write_images(void)
             rgb_gray[3 * i + c] = gray[i];
         }
     }
-    fx_mkdir(fx_path(tmp, "a"));
-    fx_png(fx_path(tmp, "a/gray.png"), W, H, 1, gray);
-    fx_png(fx_path(tmp, "a/rgb.png"), W, H, 3, rgb);
-    fx_png(fx_path(tmp, "a/rgb_gray.png"), W, H, 3, rgb_gray);
-    fx_jpg(fx_path(tmp, "a/photo.jpg"), W, H, 3, rgb);
-    fx_png(fx_path(tmp, "a/small.png"), 5, 3, 1, gray);
+    fx_mkdir(fx_path(fx_tmp, "a"));
+    fx_png(fx_path(fx_tmp, "a/gray.png"), W, H, 1, gray);
+    fx_png(fx_path(fx_tmp, "a/rgb.png"), W, H, 3, rgb);
+    fx_png(fx_path(fx_tmp, "a/rgb_gray.png"), W, H, 3, rgb_gray);
+    fx_jpg(fx_path(fx_tmp, "a/photo.jpg"), W, H, 3, rgb);
+    fx_png(fx_path(fx_tmp, "a/small.png"), 5, 3, 1, gray);
 }
 
 /* Every image of the folder loaded alone equals the dataset's image, bit for bit. */
 static void compare_with_dataset(const cnnl_dataset_opts *o)
 {
     cnnl_dataset *ds = NULL;
-    assert_ok(cnnl_dataset_load_folder(&ds, tmp, o));
+    assert_ok(cnnl_dataset_load_folder(&ds, fx_tmp, o));
     assert_int_equal(cnnl_dataset_count(ds), 5);
     size_t n = (size_t)o->channels * (size_t)o->size * (size_t)o->size;
     float *want = malloc(n * sizeof *want);
@@ -61,7 +43,7 @@ static void compare_with_dataset(const cnnl_dataset_opts *o)
     for (size_t i = 0; i < cnnl_dataset_count(ds); i++) {
         assert_ok(cnnl_dataset_get(ds, i, want));
         cnnl_tensor *x = NULL;
-        assert_ok(cnnl_image_load(&x, fx_path(tmp, cnnl_dataset_name(ds, i)), o));
+        assert_ok(cnnl_image_load(&x, fx_path(fx_tmp, cnnl_dataset_name(ds, i)), o));
         assert_int_equal(cnnl_tensor_ndim(x), 4);
         assert_int_equal(cnnl_tensor_dim(x, 0), 1);
         assert_int_equal(cnnl_tensor_dim(x, 1), o->channels);
@@ -101,7 +83,7 @@ static void test_equals_dataset(void **state)
 static void test_values(void **state)
 {
     (void)state;
-    const char *path = fx_path(tmp, "flat.png");
+    const char *path = fx_path(fx_tmp, "flat.png");
     fx_png_const(path, 9, 7, 51);
     cnnl_dataset_opts o = cnnl_dataset_opts_default();
     o.size = 4;
@@ -130,7 +112,7 @@ static void test_values(void **state)
 static void test_arguments_and_files(void **state)
 {
     (void)state;
-    const char *path = fx_path(tmp, "big.png");
+    const char *path = fx_path(fx_tmp, "big.png");
     fx_png_const(path, 40, 30, 1);
     cnnl_dataset_opts o = cnnl_dataset_opts_default();
     o.size = 8;
@@ -151,7 +133,7 @@ static void test_arguments_and_files(void **state)
     o.max_dim = 40;
     assert_ok(cnnl_image_load(&x, path, &o));
     cnnl_tensor_free(x);
-    const char *missing = fx_path(tmp, "missing.png");
+    const char *missing = fx_path(fx_tmp, "missing.png");
     assert_status_msg(cnnl_image_load(&x, missing, &o), CNNL_ENOTFOUND, missing);
     assert_non_null(strstr(cnnl_last_error(), "No such file"));
     assert_null(x);
@@ -160,9 +142,9 @@ static void test_arguments_and_files(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_equals_dataset, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_values, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_arguments_and_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_equals_dataset, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_values, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_arguments_and_files, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

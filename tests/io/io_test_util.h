@@ -1,4 +1,5 @@
-/* Helpers shared by the io suites: a scratch folder, raw file writing and comparison. */
+/* Helpers shared by the io suites: a scratch folder per test, folder contents, raw safetensors
+ * files, paths. */
 #ifndef CNNL_TESTS_IO_UTIL_H
 #define CNNL_TESTS_IO_UTIL_H
 
@@ -9,36 +10,7 @@
 #include <unistd.h>
 
 #include "test_util.h"
-
-/* A fresh scratch folder under $TMPDIR (or /tmp); removed with its files by scratch_remove(). */
-static inline char *scratch_create(void)
-{
-    const char *base = getenv("TMPDIR");
-    char tmpl[512];
-    snprintf(tmpl, sizeof tmpl, "%s/cnnl-io-XXXXXX", base && *base ? base : "/tmp");
-    char *d = mkdtemp(tmpl);
-    assert_non_null(d);
-    return strdup(d);
-}
-
-static inline void scratch_remove(char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        char p[1024];
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            if (unlink(p) != 0)
-                rmdir(p);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-    free(dir);
-}
+#include "io/atomic_file.h"
 
 /* Number of entries in @p dir other than "." and "..". */
 static inline int scratch_count(const char *dir)
@@ -54,31 +26,6 @@ static inline int scratch_count(const char *dir)
     return n;
 }
 
-static inline void write_bytes(const char *path, const void *data, size_t n)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, n, f), n);
-    assert_int_equal(fclose(f), 0);
-}
-
-/* Whole file into a malloc'd buffer; *n receives its size. */
-static inline unsigned char *read_bytes(const char *path, size_t *n)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    assert_true(len >= 0);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *buf = malloc((size_t)len + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
-    *n = (size_t)len;
-    return buf;
-}
-
 /* A safetensors file from a header text (unpadded) and @p data_len bytes of data. */
 static inline void write_st_raw(const char *path, const char *header, const void *data, size_t data_len)
 {
@@ -90,7 +37,7 @@ static inline void write_st_raw(const char *path, const char *header, const void
     memcpy(buf + 8, header, hlen);
     if (data_len)
         memcpy(buf + 8 + hlen, data, data_len);
-    write_bytes(path, buf, 8 + hlen + data_len);
+    tu_write_file(path, buf, 8 + hlen + data_len);
     free(buf);
 }
 
@@ -101,6 +48,35 @@ static inline char *path_in(const char *dir, const char *name)
     assert_non_null(p);
     snprintf(p, n, "%s/%s", dir, name);
     return p;
+}
+
+/* The cmocka state of the suites that need only a fresh folder and a file name in it. */
+typedef struct io_fixture {
+    char *dir;
+    char *file;
+} io_fixture;
+
+static inline int io_fixture_setup(void **state, const char *file_name)
+{
+    io_fixture *fx = calloc(1, sizeof *fx);
+    assert_non_null(fx);
+    fx->dir = tu_tempdir();
+    fx->file = path_in(fx->dir, file_name);
+    *state = fx;
+    return 0;
+}
+
+/* Also undoes what a failed test may have left set: injected write failures, log capture. */
+static inline int io_fixture_teardown(void **state)
+{
+    io_fixture *fx = *state;
+    cnnl__io_fail_after_bytes = -1;
+    tu_log_stop();
+    free(fx->file);
+    tu_rmtree(fx->dir);
+    free(fx->dir);
+    free(fx);
+    return 0;
 }
 
 #endif

@@ -19,7 +19,7 @@ typedef struct fixture {
 static int setup(void **state)
 {
     fixture *fx = calloc(1, sizeof *fx);
-    fx->dir = scratch_create();
+    fx->dir = tu_tempdir();
     fx->file = path_in(fx->dir, "run.ckpt");
     /* Synthetic images: a class-dependent stripe over noise from a fixed generator. */
     cnnl_rng *rng = NULL;
@@ -46,7 +46,8 @@ static int teardown(void **state)
     for (int s = 0; s < SAMPLES; s++)
         cnnl_tensor_free(fx->data[s]);
     free(fx->file);
-    scratch_remove(fx->dir);
+    tu_rmtree(fx->dir);
+    free(fx->dir);
     free(fx);
     return 0;
 }
@@ -324,8 +325,8 @@ static void test_bad_checkpoints(void **state)
                       "not a cnnlite checkpoint (metadata \"format\" is \"cnnlite\")");
     /* Truncated. */
     size_t n = 0;
-    unsigned char *bytes = read_bytes(fx->file, &n);
-    write_bytes(model_file, bytes, n - 1);
+    unsigned char *bytes = tu_read_file(fx->file, &n);
+    tu_write_file(model_file, bytes, n - 1);
     assert_status_msg(cnnl_checkpoint_load(model_file, b.model, b.opt, NULL), CNNL_EFORMAT, "out of range");
     unsigned char *after = snapshot(&b, &n1);
     assert_memory_equal(before, after, n0); /* nothing changed */
@@ -336,7 +337,7 @@ static void test_bad_checkpoints(void **state)
     assert_status_msg(cnnl_checkpoint_save(fx->file, b.model, b.opt, NULL), CNNL_EIO, "injected");
     cnnl__io_fail_after_bytes = -1;
     size_t n2 = 0;
-    unsigned char *again = read_bytes(fx->file, &n2);
+    unsigned char *again = tu_read_file(fx->file, &n2);
     assert_int_equal(n2, n);
     assert_memory_equal(again, bytes, n);
     char *bad = path_in(model_file, "x.ckpt");

@@ -9,28 +9,16 @@
 
 static const char *const CLASSES[4] = {"glioma", "meningioma", "notumor", "pituitary"};
 
-typedef struct fixture {
-    char *dir;
-    char *file;
-} fixture;
+typedef io_fixture fixture;
 
 static int setup(void **state)
 {
-    fixture *fx = calloc(1, sizeof *fx);
-    fx->dir = scratch_create();
-    fx->file = path_in(fx->dir, "model.safetensors");
-    *state = fx;
-    return 0;
+    return io_fixture_setup(state, "model.safetensors");
 }
 
 static int teardown(void **state)
 {
-    fixture *fx = *state;
-    cnnl__io_fail_after_bytes = -1;
-    free(fx->file);
-    scratch_remove(fx->dir);
-    free(fx);
-    return 0;
+    return io_fixture_teardown(state);
 }
 
 static cnnl_model *report_net(int size, bool bn, int classes, uint64_t seed)
@@ -300,23 +288,12 @@ static void write_variant(const char *path, cnnl_model *m, const char *skip, con
 }
 
 static const float UNRELATED_DATA[2] = {1.0f, 2.0f};
-static int warnings;
-static char last_warning[1024];
-
-static void capture(cnnl_log_level level, const char *msg, void *user)
-{
-    (void)user;
-    if (level == CNNL_LOG_WARNING) {
-        warnings++;
-        snprintf(last_warning, sizeof last_warning, "%s", msg);
-    }
-}
-
 static void test_strict_and_lenient(void **state)
 {
     fixture *fx = *state;
     cnnl_model *src = report_net(32, false, 4, 5), *dst = report_net(32, false, 4, 6);
     size_t n0 = 0, n1 = 0;
+    tu_log log;
     unsigned char *before = state_bytes(dst, &n0);
 
     write_variant(fx->file, src, "classifier.4.bias", NULL, CNNL_DTYPE_I64);
@@ -328,13 +305,12 @@ static void test_strict_and_lenient(void **state)
     free(after);
 
     /* Non-strict: loads the rest and lists the missing tensor in a warning. */
-    warnings = 0;
-    cnnl_set_log_callback(capture, NULL);
+    tu_log_start(&log);
     assert_ok(cnnl_model_load_weights(dst, fx->file, false));
-    cnnl_set_log_callback(NULL, NULL);
-    assert_int_equal(warnings, 1);
-    assert_non_null(strstr(last_warning, "classifier.4.bias"));
-    assert_non_null(strstr(last_warning, fx->file));
+    tu_log_stop();
+    assert_int_equal(log.warnings, 1);
+    assert_non_null(strstr(log.text, "classifier.4.bias"));
+    assert_non_null(strstr(log.text, fx->file));
     cnnl_param_info ps, pd;
     assert_ok(cnnl_model_state_find(src, "classifier.4.weight", &ps));
     assert_ok(cnnl_model_state_find(dst, "classifier.4.weight", &pd));
@@ -346,12 +322,11 @@ static void test_strict_and_lenient(void **state)
     write_variant(fx->file, src, NULL, "extra.weight", CNNL_DTYPE_I64);
     assert_status_msg(cnnl_model_load_weights(dst, fx->file, true), CNNL_EFORMAT,
                       "0 missing tensors: none; 1 unexpected tensors: extra.weight");
-    warnings = 0;
-    cnnl_set_log_callback(capture, NULL);
+    tu_log_start(&log);
     assert_ok(cnnl_model_load_weights(dst, fx->file, false));
-    cnnl_set_log_callback(NULL, NULL);
-    assert_int_equal(warnings, 1);
-    assert_non_null(strstr(last_warning, "extra.weight"));
+    tu_log_stop();
+    assert_int_equal(log.warnings, 1);
+    assert_non_null(strstr(log.text, "extra.weight"));
     /* Nothing in common is an error even when lenient. */
     char *ckpt = path_in(fx->dir, "other.safetensors");
     cnnl__st_tensor unrelated = {.name = "x", .dtype = CNNL_DTYPE_F32, .ndim = 1, .shape = {2}, .data = UNRELATED_DATA};
@@ -546,7 +521,7 @@ static void test_load_errors(void **state)
     cnnl_model *m = report_net(32, false, 4, 1);
     assert_status_msg(cnnl_model_load_weights(m, fx->file, true), CNNL_EIO, "No such file");
     assert_status_msg(cnnl_model_load_weights(m, fx->dir, true), CNNL_EIO, "is a folder");
-    write_bytes(fx->file, "", 0);
+    tu_write_file(fx->file, "", 0);
     assert_status_msg(cnnl_model_load_weights(m, fx->file, true), CNNL_EFORMAT, "has 0 bytes");
     assert_status_msg(cnnl_model_load_weights(NULL, fx->file, true), CNNL_EINVAL, "model is NULL");
     cnnl_model *out = (cnnl_model *)1;
@@ -562,13 +537,13 @@ static void test_failed_save_keeps_file(void **state)
     cnnl_model *a = report_net(32, true, 4, 1), *b = report_net(32, true, 4, 2);
     assert_ok(cnnl_model_save(a, fx->file, NULL));
     size_t n0 = 0, n1 = 0;
-    unsigned char *before = read_bytes(fx->file, &n0);
+    unsigned char *before = tu_read_file(fx->file, &n0);
     const long long limits[] = {0, 100, (long long)n0 / 2, (long long)n0 - 1};
     for (size_t k = 0; k < 4; k++) {
         cnnl__io_fail_after_bytes = limits[k];
         assert_status_msg(cnnl_model_save(b, fx->file, NULL), CNNL_EIO, "injected");
         cnnl__io_fail_after_bytes = -1;
-        unsigned char *after = read_bytes(fx->file, &n1);
+        unsigned char *after = tu_read_file(fx->file, &n1);
         assert_int_equal(n0, n1);
         assert_memory_equal(before, after, n0);
         free(after);
@@ -576,7 +551,7 @@ static void test_failed_save_keeps_file(void **state)
     }
     char *bad = path_in(fx->file, "nested.safetensors");
     assert_status_msg(cnnl_model_save(b, bad, NULL), CNNL_EIO, bad);
-    unsigned char *after = read_bytes(fx->file, &n1);
+    unsigned char *after = tu_read_file(fx->file, &n1);
     assert_memory_equal(before, after, n0);
     free(after);
     free(bad);

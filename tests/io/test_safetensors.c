@@ -8,28 +8,16 @@
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
 
-typedef struct fixture {
-    char *dir;
-    char *file;
-} fixture;
+typedef io_fixture fixture;
 
 static int setup(void **state)
 {
-    fixture *fx = calloc(1, sizeof *fx);
-    fx->dir = scratch_create();
-    fx->file = path_in(fx->dir, "t.safetensors");
-    *state = fx;
-    return 0;
+    return io_fixture_setup(state, "t.safetensors");
 }
 
 static int teardown(void **state)
 {
-    fixture *fx = *state;
-    cnnl__io_fail_after_bytes = -1;
-    free(fx->file);
-    scratch_remove(fx->dir);
-    free(fx);
-    return 0;
+    return io_fixture_teardown(state);
 }
 
 static const float A[6] = {1.5f, -2.0f, 3.25f, 0.0f, -0.0f, 1e-30f};
@@ -123,23 +111,23 @@ static void expect_bad(const char *path, cnnl_status status, const char *needle)
 static void test_short_files(void **state)
 {
     fixture *fx = *state;
-    write_bytes(fx->file, "", 0);
+    tu_write_file(fx->file, "", 0);
     expect_bad(fx->file, CNNL_EFORMAT, "has 0 bytes");
-    write_bytes(fx->file, "\x02\0\0", 3);
+    tu_write_file(fx->file, "\x02\0\0", 3);
     expect_bad(fx->file, CNNL_EFORMAT, "8-byte header length");
     /* Header length larger than the file. */
-    write_bytes(fx->file, "\x40\0\0\0\0\0\0\0{}", 10);
+    tu_write_file(fx->file, "\x40\0\0\0\0\0\0\0{}", 10);
     expect_bad(fx->file, CNNL_EFORMAT, "header length 64 is larger than the 2 bytes");
     /* Absurd header length (beyond the 100 MiB limit). */
-    write_bytes(fx->file, "\0\0\0\0\0\0\0\x01{}", 10);
+    tu_write_file(fx->file, "\0\0\0\0\0\0\0\x01{}", 10);
     expect_bad(fx->file, CNNL_EFORMAT, "exceeds the limit");
     /* A valid file truncated inside its data and inside its header. */
     write_sample(fx->file);
     size_t n = 0;
-    unsigned char *buf = read_bytes(fx->file, &n);
-    write_bytes(fx->file, buf, n - 3);
+    unsigned char *buf = tu_read_file(fx->file, &n);
+    tu_write_file(fx->file, buf, n - 3);
     expect_bad(fx->file, CNNL_EFORMAT, "out of range");
-    write_bytes(fx->file, buf, 40);
+    tu_write_file(fx->file, buf, 40);
     expect_bad(fx->file, CNNL_EFORMAT, "is larger than the 32 bytes");
     free(buf);
 }
@@ -252,7 +240,7 @@ static void test_atomic_injected_failure(void **state)
     fixture *fx = *state;
     write_sample(fx->file);
     size_t n0 = 0;
-    unsigned char *before = read_bytes(fx->file, &n0);
+    unsigned char *before = tu_read_file(fx->file, &n0);
     float big[1000];
     for (int i = 0; i < 1000; i++)
         big[i] = (float)i;
@@ -264,7 +252,7 @@ static void test_atomic_injected_failure(void **state)
         cnnl__io_fail_after_bytes = -1;
         assert_non_null(strstr(cnnl_last_error(), fx->file));
         size_t n1 = 0;
-        unsigned char *after = read_bytes(fx->file, &n1);
+        unsigned char *after = tu_read_file(fx->file, &n1);
         assert_int_equal(n1, n0);
         assert_memory_equal(after, before, n0);
         free(after);
@@ -288,7 +276,7 @@ static void test_atomic_unwritable(void **state)
     char *bad = path_in(fx->file, "x.safetensors");
     write_sample(fx->file);
     size_t n0 = 0;
-    unsigned char *before = read_bytes(fx->file, &n0);
+    unsigned char *before = tu_read_file(fx->file, &n0);
     cnnl__st_tensor t = {.name = "b", .dtype = CNNL_DTYPE_F32, .ndim = 1, .shape = {4}, .data = B};
     assert_status_msg(cnnl__st_write(bad, &t, 1, NULL, 0), CNNL_EIO, "cannot create a temporary file");
     assert_non_null(strstr(cnnl_last_error(), bad));
@@ -298,7 +286,7 @@ static void test_atomic_unwritable(void **state)
     assert_status_msg(cnnl__st_write(sub, &t, 1, NULL, 0), CNNL_EIO, "cannot rename");
     assert_int_equal(scratch_count(fx->dir), 2);
     size_t n1 = 0;
-    unsigned char *after = read_bytes(fx->file, &n1);
+    unsigned char *after = tu_read_file(fx->file, &n1);
     assert_int_equal(n1, n0);
     assert_memory_equal(after, before, n0);
     /* A path ending in '/' names a folder. */
@@ -332,7 +320,7 @@ static void test_corruption_sweep(void **state)
     fixture *fx = *state;
     write_sample(fx->file);
     size_t n = 0;
-    unsigned char *good = read_bytes(fx->file, &n);
+    unsigned char *good = tu_read_file(fx->file, &n);
     for (size_t len = 0; len < n; len++)
         assert_int_equal(parse_copy(good, len), CNNL_EFORMAT);
     assert_int_equal(parse_copy(good, n), CNNL_OK);

@@ -6,18 +6,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    static char buf[1 << 16];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
 static void test_progress_format(void **state)
 {
     (void)state;
@@ -144,7 +132,7 @@ static void test_history_csv_json(void **state)
 
     snprintf(path, sizeof path, "%s/h.csv", dir);
     assert_ok(cnnl_history_save(h, path, CNNL_HISTORY_AUTO));
-    char *s = slurp(path);
+    const char *s = tu_read_text(path);
     assert_non_null(s);
     assert_int_equal(strncmp(s, "epoch,train_loss,train_loss_mean,train_accuracy,test_loss,"
                                 "test_accuracy,seconds,images_per_second,learning_rate,"
@@ -160,7 +148,7 @@ static void test_history_csv_json(void **state)
 
     snprintf(path, sizeof path, "%s/h.JSON", dir);
     assert_ok(cnnl_history_save(h, path, CNNL_HISTORY_AUTO));
-    s = slurp(path);
+    s = tu_read_text(path);
     assert_non_null(strstr(s, "\"best_test_accuracy\": 74.1,"));
     assert_non_null(strstr(s, "\"best_epoch\": 2,"));
     assert_non_null(strstr(s, "{\"epoch\": 3, \"train_loss\": 13.156666666666666"));
@@ -172,7 +160,7 @@ static void test_history_csv_json(void **state)
     e.train_loss = NAN;
     assert_ok(cnnl_history_append(h, &e));
     assert_ok(cnnl_history_save(h, path, CNNL_HISTORY_JSON));
-    assert_non_null(strstr(slurp(path), "\"train_loss\": null"));
+    assert_non_null(strstr(tu_read_text(path), "\"train_loss\": null"));
     cnnl_history_free(h);
     unlink(path);
     snprintf(path, sizeof path, "%s/h.csv", dir);
@@ -199,7 +187,7 @@ static void test_history_save_failure_keeps_file(void **state)
         assert_status_msg(cnnl_history_save(h, path, CNNL_HISTORY_CSV), CNNL_EIO, "h.csv");
     }
     chmod(dir, 0700);
-    assert_string_equal(slurp(path), "old\n");
+    assert_string_equal(tu_read_text(path), "old\n");
     assert_status_msg(cnnl_history_save(h, path, (cnnl_history_format)7), CNNL_EINVAL, "unknown format");
     cnnl_history_free(h);
     unlink(path);

@@ -6,18 +6,6 @@
 
 #include "train/plot_internal.h"
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    static char buf[1 << 17];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
 static int count_str(const char *s, const char *needle)
 {
     int n = 0;
@@ -76,7 +64,7 @@ static void test_history_plot(void **state)
     close(fd);
     cnnl_history *h = history3(0);
     assert_ok(cnnl_plot_history(h, path, "run <1> & more"));
-    const char *s = slurp(path);
+    const char *s = tu_read_text(path);
     assert_int_equal(strncmp(s, "<?xml", 5), 0);
     assert_non_null(strstr(s, "</svg>\n"));
     assert_int_equal(count_str(s, "<polyline"), 4);
@@ -109,14 +97,14 @@ static void test_confusion_plot(void **state)
     assert_ok(cnnl_confusion_add(cm, t, p, 8));
     const char *names[3] = {"glioma", "meningioma", "notumor"};
     assert_ok(cnnl_plot_confusion(cm, names, path, "Confusion"));
-    const char *s = slurp(path);
+    const char *s = tu_read_text(path);
     assert_int_equal(count_str(s, ">meningioma<"), 2);
     assert_non_null(strstr(s, ">71.4%<"));   /* 5 of 7 */
     assert_non_null(strstr(s, ">28.6%<"));   /* 2 of 7 */
     assert_non_null(strstr(s, "fill=\"#08306b\"")); /* row 1: 100% on one cell */
     assert_int_equal(count_str(s, "<rect x="), 9);
     assert_ok(cnnl_plot_confusion(cm, NULL, path, NULL));
-    assert_non_null(strstr(slurp(path), ">2<"));
+    assert_non_null(strstr(tu_read_text(path), ">2<"));
     assert_status_msg(cnnl_plot_confusion(cm, names, "/nonexistent-dir/x.svg", NULL), CNNL_EIO,
                       "/nonexistent-dir/x.svg");
     cnnl_confusion_free(cm);
@@ -132,7 +120,7 @@ static void test_compare_plot(void **state)
     cnnl_history *runs[3] = {history3(0), history3(2), history3(-10)};
     const char *labels[3] = {"dropout", "dropout", "none"};
     assert_ok(cnnl_plot_compare((const cnnl_history *const *)runs, labels, 3, path, "cmp"));
-    const char *s = slurp(path);
+    const char *s = tu_read_text(path);
     assert_non_null(strstr(s, ">dropout (mean of 2)<"));
     assert_non_null(strstr(s, ">none<"));
     /* 3 thin + 2 mean lines per panel */
