@@ -5,7 +5,6 @@
 
 #include "core/internal.h"
 #include "core/tensor_impl.h"
-#include "ops/gemm.h"
 
 /* Largest element count: keeps byte sizes and int64 arithmetic far from overflow. */
 #define MAX_NUMEL ((size_t)1 << 61)
@@ -30,7 +29,7 @@ cnnl_status cnnl__shape_numel(const char *who, int ndim, const int64_t *shape, s
     return CNNL_OK;
 }
 
-static cnnl_status tensor_new(const char *who, cnnl_tensor **out, int ndim, const int64_t *shape, bool zero)
+cnnl_status cnnl__tensor_new(const char *who, cnnl_tensor **out, int ndim, const int64_t *shape, bool zero)
 {
     if (!out)
         return cnnl__error(CNNL_EINVAL, "%s: out is NULL", who);
@@ -58,12 +57,12 @@ static cnnl_status tensor_new(const char *who, cnnl_tensor **out, int ndim, cons
 
 CNNL_API cnnl_status cnnl_tensor_create(cnnl_tensor **out, int ndim, const int64_t *shape)
 {
-    return tensor_new("cnnl_tensor_create", out, ndim, shape, false);
+    return cnnl__tensor_new("cnnl_tensor_create", out, ndim, shape, false);
 }
 
 CNNL_API cnnl_status cnnl_tensor_zeros(cnnl_tensor **out, int ndim, const int64_t *shape)
 {
-    return tensor_new("cnnl_tensor_zeros", out, ndim, shape, true);
+    return cnnl__tensor_new("cnnl_tensor_zeros", out, ndim, shape, true);
 }
 
 CNNL_API cnnl_status cnnl_tensor_from_data(cnnl_tensor **out, int ndim, const int64_t *shape, const float *data)
@@ -72,7 +71,7 @@ CNNL_API cnnl_status cnnl_tensor_from_data(cnnl_tensor **out, int ndim, const in
         *out = NULL;
     if (!data)
         return cnnl__error(CNNL_EINVAL, "cnnl_tensor_from_data: data is NULL");
-    cnnl_status st = tensor_new("cnnl_tensor_from_data", out, ndim, shape, false);
+    cnnl_status st = cnnl__tensor_new("cnnl_tensor_from_data", out, ndim, shape, false);
     if (st == CNNL_OK)
         memcpy((*out)->data, data, (*out)->numel * sizeof(float));
     return st;
@@ -154,7 +153,7 @@ CNNL_API cnnl_status cnnl_tensor_copy(cnnl_tensor **out, const cnnl_tensor *src)
         *out = NULL;
     if (!src)
         return cnnl__error(CNNL_EINVAL, "cnnl_tensor_copy: source tensor is NULL");
-    cnnl_status st = tensor_new("cnnl_tensor_copy", out, src->ndim, src->shape, false);
+    cnnl_status st = cnnl__tensor_new("cnnl_tensor_copy", out, src->ndim, src->shape, false);
     if (st == CNNL_OK)
         memcpy((*out)->data, src->data, src->numel * sizeof(float));
     return st;
@@ -204,7 +203,7 @@ cnnl_status cnnl__tensor_ensure(cnnl_tensor **t, int ndim, const int64_t *shape)
     if (st != CNNL_OK)
         return st;
     if (!*t)
-        return tensor_new("tensor", t, ndim, shape, false);
+        return cnnl__tensor_new("tensor", t, ndim, shape, false);
     cnnl_tensor *x = *t;
     if (numel > x->capacity) {
         float *data = cnnl__alloc(numel * sizeof(float));
@@ -226,31 +225,4 @@ cnnl_status cnnl__tensor_ensure4(cnnl_tensor **t, int64_t n, int64_t c, int64_t 
 {
     int64_t shape[4] = {n, c, h, w};
     return cnnl__tensor_ensure(t, 4, shape);
-}
-
-CNNL_API cnnl_status cnnl_tensor_matmul(cnnl_tensor **out, const cnnl_tensor *a, bool trans_a,
-                                        const cnnl_tensor *b, bool trans_b)
-{
-    if (!out)
-        return cnnl__error(CNNL_EINVAL, "cnnl_tensor_matmul: out is NULL");
-    *out = NULL;
-    if (!a || !b)
-        return cnnl__error(CNNL_EINVAL, "cnnl_tensor_matmul: %s tensor is NULL", a ? "b" : "a");
-    if (a->ndim != 2 || b->ndim != 2)
-        return cnnl__error(CNNL_EINVAL, "cnnl_tensor_matmul: needs 2-D tensors, got %d-D and %d-D", a->ndim,
-                           b->ndim);
-    int64_t m = trans_a ? a->shape[1] : a->shape[0], ka = trans_a ? a->shape[0] : a->shape[1];
-    int64_t kb = trans_b ? b->shape[1] : b->shape[0], n = trans_b ? b->shape[0] : b->shape[1];
-    if (ka != kb)
-        return cnnl__error(CNNL_ESHAPE, "cnnl_tensor_matmul: inner dimensions differ (%lld vs %lld)", (long long)ka,
-                           (long long)kb);
-    if (m > INT32_MAX || n > INT32_MAX || ka > INT32_MAX)
-        return cnnl__error(CNNL_EINVAL, "cnnl_tensor_matmul: dimensions exceed the BLAS integer range");
-    int64_t shape[2] = {m, n};
-    cnnl_status st = tensor_new("cnnl_tensor_matmul", out, 2, shape, false);
-    if (st != CNNL_OK)
-        return st;
-    cnnl__sgemm(trans_a, trans_b, (int)m, (int)n, (int)ka, 1.0f, a->data, (int)a->shape[1], b->data,
-                (int)b->shape[1], 0.0f, (*out)->data, (int)n);
-    return CNNL_OK;
 }

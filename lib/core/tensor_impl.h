@@ -2,6 +2,7 @@
 #ifndef CNNL_CORE_TENSOR_IMPL_H
 #define CNNL_CORE_TENSOR_IMPL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,6 +19,9 @@ struct cnnl_tensor {
 /* Validate (ndim, shape) and compute the element count; sets the last error on failure.
  * @p who names the calling function in the message. */
 cnnl_status cnnl__shape_numel(const char *who, int ndim, const int64_t *shape, size_t *numel);
+
+/* Create a tensor (zero-filled if @p zero); errors name @p who. */
+cnnl_status cnnl__tensor_new(const char *who, cnnl_tensor **out, int ndim, const int64_t *shape, bool zero);
 
 /* Make *@p t a tensor of the given shape, reusing its storage when large enough (workspaces:
  * no allocation once the largest shape has been seen). Creates it when *t is NULL.

@@ -5,7 +5,9 @@
  */
 #include <cblas.h>
 
+#include "cnnlite/tensor.h"
 #include "core/internal.h"
+#include "core/tensor_impl.h"
 #include "ops/gemm.h"
 
 void cnnl__sgemm_serial(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float *a, int lda,
@@ -46,4 +48,32 @@ void cnnl__sgemm(bool trans_a, bool trans_b, int m, int n, int k, float alpha, c
             cnnl__sgemm_serial(trans_a, trans_b, len, n, k, alpha, ap, lda, b, ldb, beta, c + lo * (size_t)ldc, ldc);
         }
     }
+}
+
+/* The public 2-D product of tensor.h, on the dispatch above. */
+CNNL_API cnnl_status cnnl_tensor_matmul(cnnl_tensor **out, const cnnl_tensor *a, bool trans_a,
+                                        const cnnl_tensor *b, bool trans_b)
+{
+    if (!out)
+        return cnnl__error(CNNL_EINVAL, "cnnl_tensor_matmul: out is NULL");
+    *out = NULL;
+    if (!a || !b)
+        return cnnl__error(CNNL_EINVAL, "cnnl_tensor_matmul: %s tensor is NULL", a ? "b" : "a");
+    if (a->ndim != 2 || b->ndim != 2)
+        return cnnl__error(CNNL_EINVAL, "cnnl_tensor_matmul: needs 2-D tensors, got %d-D and %d-D", a->ndim,
+                           b->ndim);
+    int64_t m = trans_a ? a->shape[1] : a->shape[0], ka = trans_a ? a->shape[0] : a->shape[1];
+    int64_t kb = trans_b ? b->shape[1] : b->shape[0], n = trans_b ? b->shape[0] : b->shape[1];
+    if (ka != kb)
+        return cnnl__error(CNNL_ESHAPE, "cnnl_tensor_matmul: inner dimensions differ (%lld vs %lld)", (long long)ka,
+                           (long long)kb);
+    if (m > INT32_MAX || n > INT32_MAX || ka > INT32_MAX)
+        return cnnl__error(CNNL_EINVAL, "cnnl_tensor_matmul: dimensions exceed the BLAS integer range");
+    int64_t shape[2] = {m, n};
+    cnnl_status st = cnnl__tensor_new("cnnl_tensor_matmul", out, 2, shape, false);
+    if (st != CNNL_OK)
+        return st;
+    cnnl__sgemm(trans_a, trans_b, (int)m, (int)n, (int)ka, 1.0f, a->data, (int)a->shape[1], b->data,
+                (int)b->shape[1], 0.0f, (*out)->data, (int)n);
+    return CNNL_OK;
 }
