@@ -86,10 +86,12 @@ grep -q '^glioma  *[0-9]* *[0-9]* *[0-9]* *[0-9]*$' "$tmp/metrics.out" || fail "
 expect 1 "split" "$bin/cnnlite-train" $common --seed 1 --epochs 3 --resume "$tmp/ck"
 
 # Ctrl-C: stops after the current batch, writes the checkpoint, exits 130; resuming from the
-# middle of the epoch gives exactly the epoch an uninterrupted run gives
+# middle of the epoch gives exactly the epoch an uninterrupted run gives. --foreground: without
+# it timeout also signals its whole process group, and that second SIGINT ends the program the
+# usual way, as a second Ctrl-C is meant to.
 if command -v timeout > /dev/null 2>&1; then
   # shellcheck disable=SC2086
-  timeout -s INT --preserve-status 3 "$bin/cnnlite-train" $common --epochs 1000 --checkpoint "$tmp/int.ck" \
+  timeout --foreground -s INT --preserve-status 3 "$bin/cnnlite-train" $common --epochs 1000 --checkpoint "$tmp/int.ck" \
     > /dev/null 2> "$tmp/int.err"
   st=$?
   [ "$st" -eq 130 ] || fail "Ctrl-C: exit $st, want 130: $(cat "$tmp/int.err")"
