@@ -257,7 +257,8 @@ int main(int argc, char **argv)
             rc = write_csv(o.csv, cfg, n, res, o.seeds);
         if (o.plot) {
             char title[128];
-            snprintf(title, sizeof title, "cnnlite-compare: %s (%d seeds each)", o.study, o.seeds);
+            snprintf(title, sizeof title, "cnnlite-compare: %s (%d seed%s each)", o.study, o.seeds,
+                     o.seeds == 1 ? "" : "s");
             cnnl_status st = cnnl_plot_compare((const cnnl_history *const *)hist, labels,
                                                (size_t)runs, o.plot, title);
             if (st != CNNL_OK)
