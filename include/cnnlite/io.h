@@ -326,8 +326,10 @@ CNNL_API const char *cnnl_checkpoint_get_string(const cnnl_checkpoint *ck, const
  *
  * Metadata: `format` = `cnnlite-checkpoint`, `format_version` = `1`, the model file keys of
  * @ref io that describe the architecture, `optim.lr` (the current learning rate, exact),
- * `history.columns` (JSON array), `split.<part>` (JSON array of file names) and
- * `user.<key>` (strings set with cnnl_checkpoint_set_string()).
+ * `history.columns` (JSON array), `split.<part>` (JSON array of file names: a name that is
+ * valid UTF-8 as a string, any other as `{"hex": "<its bytes in hex>"}`, so that the header
+ * stays UTF-8 and every name reads back byte for byte) and `user.<key>` (strings set with
+ * cnnl_checkpoint_set_string()).
  * @param path Target file; replaced atomically.
  * @param model The model; only read.
  * @param opt The model's optimizer, or NULL to store no optimizer state.
@@ -344,7 +346,12 @@ CNNL_API cnnl_status cnnl_checkpoint_save(const char *path, cnnl_model *model, c
  *
  * The model's and optimizer's tensors must match the file's exactly (names, dtypes, shapes:
  * strict). Everything is validated before anything changes; on error the model and optimizer
- * are unchanged. Restores the state tensors, the model's dropout generator, the optimizer's
+ * are unchanged. Every value is checked: state tensors finite (integer counts 0..2^53),
+ * `train.epoch` 0..INT32_MAX, `train.optim_step` 0..2^53, generator states not all zero,
+ * `optim.lr` finite and >= 0, history values finite within +-1e15 and, for the columns the
+ * trainer writes, within their range (epochs and counts integers, accuracies 0..100, losses,
+ * times and rates >= 0), split names non-empty, relative, without "." or ".." components and
+ * each in one place only; the message names the file and the field. Restores the state tensors, the model's dropout generator, the optimizer's
  * step count and learning rate.
  * @param path The checkpoint.
  * @param model The model.
