@@ -20,7 +20,7 @@
 
 enum { MAX_DEPTH = 32, MAX_ENTRIES = 4096, MAX_NAME = 64 };
 #define MAX_SAMPLE_FLOATS ((int64_t)1 << 28) /* one sample's activation at any layer: 1 GiB */
-#define MAX_STATE_FLOATS ((size_t)1 << 28)   /* every parameter and buffer together: 1 GiB */
+#define MAX_STATE_FLOATS ((size_t)1 << 31)   /* every parameter and buffer together: 8 GiB */
 
 typedef enum { E_LAYER, E_BEGIN, E_END } entry_kind;
 
@@ -83,6 +83,13 @@ void cnnl__arch_state_at(const cnnl__arch *a, size_t i, const char **name, int *
     *name = a->s[i].name;
     *ndim = a->s[i].ndim;
     *shape = a->s[i].shape;
+}
+
+int cnnl__arch_output(const cnnl__arch *a, int64_t shape[3])
+{
+    const cnnl__ashape *o = &a->e[a->n - 1].out;
+    memcpy(shape, o->d, sizeof o->d);
+    return o->nd;
 }
 
 size_t cnnl__arch_state_numel(const cnnl__arch *a)

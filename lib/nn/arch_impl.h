@@ -66,6 +66,8 @@ size_t cnnl__arch_state_count(const cnnl__arch *a);
 void cnnl__arch_state_at(const cnnl__arch *a, size_t i, const char **name, int *ndim, const int64_t **shape);
 /* Number of trainable scalars plus buffers (what building allocates for state). */
 size_t cnnl__arch_state_numel(const cnnl__arch *a);
+/* Shape of one sample's output: returns nd (1 or 3) and fills @p shape. */
+int cnnl__arch_output(const cnnl__arch *a, int64_t shape[3]);
 /* Build the model (not initialised: call cnnl_model_init()). */
 cnnl_status cnnl__arch_build(const cnnl__arch *a, cnnl_model **out);
 

@@ -225,9 +225,9 @@ static bool linear_infer(double *v, const cnnl__ashape *in, cnnl__ashape *out, c
                  (long long)in->d[0], (long long)in->d[1], (long long)in->d[2]);
         return false;
     }
-    if (in->d[0] > (1 << 28) || (double)in->d[0] * v[0] > (double)(1 << 28)) {
-        snprintf(why, len, "%lld in_features x %lld out_features is more than %d weights", (long long)in->d[0],
-                 (long long)v[0], 1 << 28);
+    if ((double)in->d[0] * v[0] > 2147483648.0) {
+        snprintf(why, len, "%lld in_features x %lld out_features is more than 2^31 weights", (long long)in->d[0],
+                 (long long)v[0]);
         return false;
     }
     *out = (cnnl__ashape){1, {(int64_t)v[0], 0, 0}};

@@ -21,7 +21,7 @@ CNNL_API cnnl_report_opts cnnl_report_opts_default(void)
     return o;
 }
 
-static cnnl_status check_opts(const cnnl_report_opts *o)
+cnnl_status cnnl__report_check(const cnnl_report_opts *o)
 {
     const char *fn = "cnnl_report_net_create";
     if (o->classes < 1 || o->classes > 100000)
@@ -46,7 +46,7 @@ static void float_text(float f, char *buf, size_t len)
 }
 
 /* The report network as a description (examples/nets/report.json for the defaults). */
-static void describe(const cnnl_report_opts *o, char *buf, size_t len)
+void cnnl__report_describe(const cnnl_report_opts *o, char *buf, size_t len)
 {
     static const int widths[4] = {16, 32, 64, 128};
     char p[32];
@@ -73,11 +73,11 @@ CNNL_API cnnl_status cnnl_report_net_create(cnnl_model **out, const cnnl_report_
         return cnnl__error(CNNL_EINVAL, "cnnl_report_net_create: out is NULL");
     *out = NULL;
     cnnl_report_opts o = opts ? *opts : cnnl_report_opts_default();
-    cnnl_status st = check_opts(&o);
+    cnnl_status st = cnnl__report_check(&o);
     if (st != CNNL_OK)
         return st;
     char text[2048];
-    describe(&o, text, sizeof text);
+    cnnl__report_describe(&o, text, sizeof text);
     cnnl__arch *a = NULL;
     cnnl_model *m = NULL;
     st = cnnl__arch_parse(text, strlen(text), "cnnl_report_net_create", &a);

@@ -157,7 +157,8 @@ static void test_errors(void **state)
     expect_error("{\"input\": [4096, 65536, 65536], \"layers\": [{\"type\": \"ReLU\"}]}", "values per sample");
     expect_error("{\"input\": [1, 1024, 1024], \"layers\": [{\"type\": \"Flatten\"}, {\"type\": \"Linear\", "
                  "\"out_features\": 100000}]}",
-                 "layers[1] (Linear), input 1048576 features: 1048576 in_features x 100000 out_features");
+                 "layers[1] (Linear), input 1048576 features: 1048576 in_features x 100000 out_features is more "
+                 "than 2^31 weights");
     cnnl_model *m = NULL;
     assert_status_msg(cnnl_model_from_json_file(&m, "/nonexistent/net.json", 0), CNNL_EIO, "/nonexistent/net.json");
 }
