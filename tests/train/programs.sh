@@ -158,6 +158,21 @@ printf 'not an image' > "$tmp/fake.png"
   fail "predict --json output: $(cat "$tmp/pred.out")"
 grep -q "nope.png" "$tmp/pred.err" || fail "missing image not named: $(cat "$tmp/pred.err")"
 grep -q "fake.png" "$tmp/pred.err" || fail "corrupt image not named: $(cat "$tmp/pred.err")"
+# a file name that is not UTF-8 (Latin-1 e-acute, a stray continuation byte, a quote, a tab)
+# still gives valid JSON: invalid bytes become U+FFFD
+odd="$tmp/caf$(printf '\351')$(printf '\200')\"q$(printf '\t')x.png"
+cp "$img1" "$odd"
+"$bin/cnnlite-predict" --json --model "$tmp/m.safetensors" "$odd" > "$tmp/pred.out" 2> "$tmp/pred.err" ||
+  fail "predict of a non-UTF-8 name: $(cat "$tmp/pred.err")"
+python3 -c '
+import json, sys
+raw = open(sys.argv[1], "rb").read()
+obj = json.loads(raw.decode("utf-8"))
+want = sys.argv[2] + "/caf\ufffd\ufffd\"q\tx.png"
+assert obj["file"] == want, (obj["file"], want)
+assert obj["class"] in ("glioma", "meningioma", "notumor", "pituitary"), obj
+assert abs(sum(obj["probs"]) - 1) < 1e-4, obj
+' "$tmp/pred.out" "$tmp" || fail "predict --json with a non-UTF-8 name: $(cat "$tmp/pred.out")"
 
 # corrupt and missing model files
 head -c 100 "$tmp/m.safetensors" > "$tmp/bad.safetensors"
