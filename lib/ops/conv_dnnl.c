@@ -8,7 +8,7 @@
  * reads oneDNN's blocked output directly and writes the NCHW (pooled) result, and backward
  * builds the masked output gradient straight in oneDNN's layout.
  *
- * The batch is cut into chunks of images whose unpooled output fits CHUNK_BYTES, so the
+ * The batch is cut into chunks of images whose unpooled output fits cnnl__dnnl_chunk_bytes, so the
  * unpooled activations of the whole batch never exist (peak memory stays that of the
  * portable engine). Primitives are created once per (chunk size, thread count) and kept in
  * the layer's engine state; buffers are allocated once and grown only for a larger shape.
@@ -27,7 +27,7 @@
 
 /* Unpooled output of one chunk, in bytes: a few MiB keeps the extra memory small while the
  * chunks are large enough for oneDNN to split the work over the threads. */
-#define CHUNK_BYTES ((size_t)8 << 20)
+size_t cnnl__dnnl_chunk_bytes = (size_t)8 << 20;
 
 /* Where element (n, c, y, x) of a 4-d blocked layout lives: n*sn + (c/B)*sc + y*sy + x*sx +
  * c%B (B = 1 for plain layouts). */
@@ -113,6 +113,11 @@ static void shape_free(shape_state *s)
     reorder *rs[] = {&s->r_fsrc, &s->r_fw, &s->r_dw, &s->r_ddst, &s->r_dsrc, &s->r_wsrc, &s->r_dwout};
     for (size_t i = 0; i < sizeof rs / sizeof rs[0]; i++)
         reorder_free(rs[i]);
+    /* The backward sources may share the forward source buffer. */
+    if (s->b_wsrc == s->b_fsrc)
+        s->b_wsrc = NULL;
+    if (s->b_dsrc == s->b_fsrc)
+        s->b_dsrc = NULL;
     float **bufs[] = {&s->b_fsrc, &s->b_fw, &s->b_dst, &s->b_dw, &s->b_dsrc, &s->b_wsrc, &s->b_dwt,
                       &s->b_dwo, &s->b_db, &s->b_ddst2};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
@@ -217,14 +222,20 @@ static cnnl_status make_prim(dnnl_primitive_t *prim, dnnl_primitive_desc_t *pd_o
 }
 
 /* Source memory for a primitive that wants @p want: the caller's NCHW data directly when it
- * matches, else a reorder into @p b. */
+ * matches, else a reorder into @p b, which is @p shared (the forward source buffer, free in
+ * backward) when that is large enough. */
 static cnnl_status src_side(const dnnl_memory_desc_t *plain, const dnnl_memory_desc_t *want, dnnl_engine_t eng,
-                            bool *is_plain, reorder *r, float **b, dnnl_memory_t *m)
+                            bool *is_plain, reorder *r, float **b, dnnl_memory_t *m, float *shared,
+                            size_t shared_bytes)
 {
     cnnl_status s;
     *is_plain = dnnl_memory_desc_equal(plain, want);
     if (!*is_plain) {
-        if ((s = make_reorder(r, plain, want, eng)) != CNNL_OK || (s = buf(b, want)) != CNNL_OK)
+        if ((s = make_reorder(r, plain, want, eng)) != CNNL_OK)
+            return s;
+        if (shared && dnnl_memory_desc_get_size(want) <= shared_bytes)
+            *b = shared;
+        else if ((s = buf(b, want)) != CNNL_OK)
             return s;
     }
     return mem(m, want, eng, *is_plain ? NULL : *b);
@@ -270,7 +281,7 @@ static cnnl_status shape_forward_init(cnnl__dnnl_conv *d, shape_state *s, const 
     }
     const dnnl_memory_desc_t *w_md = query(pd, dnnl_query_weights_md);
     if ((st = src_side(&src_plain, query(pd, dnnl_query_src_md), d->eng, &s->fsrc_plain, &s->r_fsrc, &s->b_fsrc,
-                       &s->f_src)) != CNNL_OK ||
+                       &s->f_src, NULL, 0)) != CNNL_OK ||
         (st = make_reorder(&s->r_fw, &w_plain, w_md, d->eng)) != CNNL_OK || (st = buf(&s->b_fw, w_md)) != CNNL_OK ||
         (st = mem(&s->f_w, w_md, d->eng, s->b_fw)) != CNNL_OK || (st = mem(&s->f_b, &b_md, d->eng, NULL)) != CNNL_OK ||
         (st = buf(&s->b_dst, dst_md)) != CNNL_OK || (st = mem(&s->f_dst, dst_md, d->eng, s->b_dst)) != CNNL_OK) {
@@ -278,6 +289,7 @@ static cnnl_status shape_forward_init(cnnl__dnnl_conv *d, shape_state *s, const 
         return st;
     }
 
+    size_t fsrc_bytes = s->fsrc_plain ? 0 : dnnl_memory_desc_get_size(query(pd, dnnl_query_src_md));
     /* Backward primitives, hinted by the forward one. */
     dnnl_memory_desc_t ddst_md = *dst_md;
     dnnl_convolution_desc_t bdd, bwd;
@@ -310,7 +322,8 @@ static cnnl_status shape_forward_init(cnnl__dnnl_conv *d, shape_state *s, const 
         if (st == CNNL_OK && (st = make_reorder(&s->r_dw, &w_plain, dw_md, d->eng)) == CNNL_OK &&
             (st = buf(&s->b_dw, dw_md)) == CNNL_OK && (st = mem(&s->d_w, dw_md, d->eng, s->b_dw)) == CNNL_OK &&
             (st = mem(&s->d_ddst, dd_md, d->eng, s->ddst_same ? s->b_dst : s->b_ddst2)) == CNNL_OK &&
-            (st = src_side(&src_plain, dsrc_md, d->eng, &s->dsrc_plain, &s->r_dsrc, &s->b_dsrc, &s->d_dsrc)) ==
+            (st = src_side(&src_plain, dsrc_md, d->eng, &s->dsrc_plain, &s->r_dsrc, &s->b_dsrc, &s->d_dsrc,
+                             s->b_fsrc, fsrc_bytes)) ==
                 CNNL_OK) {
             /* diff src goes plain -> want; reverse the reorder for it. */
             if (!s->dsrc_plain) {
@@ -320,7 +333,7 @@ static cnnl_status shape_forward_init(cnnl__dnnl_conv *d, shape_state *s, const 
         }
         if (st == CNNL_OK &&
             (st = src_side(&src_plain, query(pd_w, dnnl_query_src_md), d->eng, &s->wsrc_plain, &s->r_wsrc,
-                           &s->b_wsrc, &s->w_src)) == CNNL_OK &&
+                           &s->b_wsrc, &s->w_src, s->b_fsrc, fsrc_bytes)) == CNNL_OK &&
             (st = buf(&s->b_dwt, wdw_md)) == CNNL_OK && (st = mem(&s->w_dw, wdw_md, d->eng, s->b_dwt)) == CNNL_OK &&
             (st = make_reorder(&s->r_dwout, wdw_md, &w_plain, d->eng)) == CNNL_OK &&
             (st = buf(&s->b_dwo, &w_plain)) == CNNL_OK && (st = buf(&s->b_db, &b_md)) == CNNL_OK &&
@@ -337,7 +350,7 @@ static cnnl_status shape_forward_init(cnnl__dnnl_conv *d, shape_state *s, const 
 static int chunk_images(const cnnl__conv_geom *g)
 {
     size_t per = (size_t)g->oc * g->oh * g->ow * sizeof(float);
-    size_t nb = per ? CHUNK_BYTES / per : 1;
+    size_t nb = per ? cnnl__dnnl_chunk_bytes / per : 1;
     if (nb < 1)
         nb = 1;
     return nb > (size_t)g->n ? g->n : (int)nb;
