@@ -20,6 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <oneapi/dnnl/dnnl.h>
 
 #include "core/internal.h"
@@ -421,6 +425,135 @@ static inline int64_t at(const layout *l, int n, int c, int y, int x)
     return n * l->sn + (c / l->b) * l->sc + y * l->sy + x * l->sx + c % l->b;
 }
 
+/* Pooled outputs are produced in tiles of this many columns: the lanes of a channel block are
+ * computed side by side (vectorised), then stored to the block's NCHW planes. */
+#define TILE 16
+
+/* Four lanes of the pool: the first maximum of a, b, c, d (in that order, as PyTorch keeps
+ * it) after ReLU into @p out, its position into @p idx, and x * 0 added to @p fin (NaN if any
+ * x is not finite). Branch-free: the maximum's position is unpredictable. */
+#if defined(__SSE2__)
+static inline void pool4(const float *q0, const float *q1, int B, float *out, int32_t *idx, __m128 *fin)
+{
+    __m128 a = _mm_loadu_ps(q0), b = _mm_loadu_ps(q0 + B), c = _mm_loadu_ps(q1), d = _mm_loadu_ps(q1 + B);
+    __m128 z = _mm_setzero_ps();
+    *fin = _mm_add_ps(*fin, _mm_add_ps(_mm_add_ps(_mm_mul_ps(a, z), _mm_mul_ps(b, z)),
+                                       _mm_add_ps(_mm_mul_ps(c, z), _mm_mul_ps(d, z))));
+    __m128 mb = _mm_cmpgt_ps(b, a), md = _mm_cmpgt_ps(d, c);
+    __m128 m0 = _mm_or_ps(_mm_and_ps(mb, b), _mm_andnot_ps(mb, a));
+    __m128 m1 = _mm_or_ps(_mm_and_ps(md, d), _mm_andnot_ps(md, c));
+    __m128i one = _mm_set1_epi32(1), two = _mm_set1_epi32(2);
+    __m128i i0 = _mm_and_si128(_mm_castps_si128(mb), one);
+    __m128i i1 = _mm_add_epi32(two, _mm_and_si128(_mm_castps_si128(md), one));
+    __m128 mh = _mm_cmpgt_ps(m1, m0);
+    __m128 m = _mm_or_ps(_mm_and_ps(mh, m1), _mm_andnot_ps(mh, m0));
+    __m128i h = _mm_castps_si128(mh);
+    __m128i i = _mm_or_si128(_mm_and_si128(h, i1), _mm_andnot_si128(h, i0));
+    _mm_storeu_ps(out, _mm_and_ps(m, _mm_cmpgt_ps(m, z)));
+    _mm_storeu_si128((__m128i *)(void *)idx, i);
+}
+#endif
+
+/* ReLU and 2x2 max pool of one pooled row of one channel block: lanes [0, @p nch) of @p B,
+ * from rows @p p0 / @p p1 of oneDNN's blocked output (pixel stride B), into the NCHW planes
+ * @p y / @p arg (plane stride @p plane). Returns x * 0 summed over the inputs (NaN if any is
+ * not finite). The lanes of a block are computed side by side, TILE columns at a time, then
+ * stored to the block's planes. */
+static float pool_row_blocked(const float *p0, const float *p1, int B, int nch, int pw, float *y, uint8_t *arg,
+                              size_t plane)
+{
+    float out[TILE][16];
+    int32_t idx[TILE][16];
+    float fin = 0.0f;
+#if defined(__SSE2__)
+    __m128 fv = _mm_setzero_ps();
+#endif
+    for (int pc0 = 0; pc0 < pw; pc0 += TILE) {
+        int tn = pw - pc0 < TILE ? pw - pc0 : TILE;
+        for (int t = 0; t < tn; t++) {
+            const float *q0 = p0 + (size_t)(2 * (pc0 + t)) * B, *q1 = p1 + (size_t)(2 * (pc0 + t)) * B;
+#if defined(__SSE2__)
+            for (int j = 0; j < B; j += 4)
+                pool4(q0 + j, q1 + j, B, &out[t][j], &idx[t][j], &fv);
+#else
+            for (int j = 0; j < B; j++) {
+                float a = q0[j], b = q0[B + j], c = q1[j], d = q1[B + j];
+                fin += a * 0.0f + b * 0.0f + c * 0.0f + d * 0.0f;
+                float m0 = b > a ? b : a, m1 = d > c ? d : c;
+                int i0 = b > a ? 1 : 0, i1 = d > c ? 3 : 2;
+                bool hi = m1 > m0;
+                float m = hi ? m1 : m0;
+                out[t][j] = m > 0.0f ? m : 0.0f;
+                idx[t][j] = hi ? i1 : i0;
+            }
+#endif
+        }
+        for (int j = 0; j < nch; j++)
+            for (int t = 0; t < tn; t++) {
+                y[(size_t)j * plane + pc0 + t] = out[t][j];
+                arg[(size_t)j * plane + pc0 + t] = (uint8_t)idx[t][j];
+            }
+    }
+#if defined(__SSE2__)
+    float f4[4];
+    _mm_storeu_ps(f4, fv);
+    fin += f4[0] + f4[1] + f4[2] + f4[3];
+#endif
+    return fin;
+}
+
+/* The reverse for backward: the pooled gradient (masked by output > 0) of one pooled row of
+ * one channel block goes to the maximum's position in rows @p p0 / @p p1 (blocked, pixel
+ * stride B); the other three positions of each window get 0. */
+static void unpool_row_blocked(const float *gr, const float *yr, const uint8_t *ar, size_t plane, int B, int nch,
+                               int pw, float *p0, float *p1)
+{
+    float gt[TILE][16];
+    int32_t idx[TILE][16];
+    for (int pc0 = 0; pc0 < pw; pc0 += TILE) {
+        int tn = pw - pc0 < TILE ? pw - pc0 : TILE;
+        for (int j = 0; j < B; j++)
+            for (int t = 0; t < tn; t++) {
+                if (j < nch) {
+                    size_t o = (size_t)j * plane + pc0 + t;
+                    gt[t][j] = yr[o] > 0.0f ? gr[o] : 0.0f;
+                    idx[t][j] = ar[o];
+                } else {
+                    gt[t][j] = 0.0f;
+                    idx[t][j] = 0;
+                }
+            }
+        for (int t = 0; t < tn; t++) {
+            float *q0 = p0 + (size_t)(2 * (pc0 + t)) * B, *q1 = p1 + (size_t)(2 * (pc0 + t)) * B;
+#if defined(__SSE2__)
+            for (int j = 0; j < B; j += 4) {
+                __m128 v = _mm_loadu_ps(&gt[t][j]);
+                __m128i a = _mm_loadu_si128((const __m128i *)(const void *)&idx[t][j]);
+                _mm_storeu_ps(q0 + j, _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(a, _mm_set1_epi32(0))), v));
+                _mm_storeu_ps(q0 + B + j, _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(a, _mm_set1_epi32(1))), v));
+                _mm_storeu_ps(q1 + j, _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(a, _mm_set1_epi32(2))), v));
+                _mm_storeu_ps(q1 + B + j, _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(a, _mm_set1_epi32(3))), v));
+            }
+#else
+            for (int j = 0; j < B; j++) {
+                float v = gt[t][j];
+                int a = idx[t][j];
+                q0[j] = a == 0 ? v : 0.0f;
+                q0[B + j] = a == 1 ? v : 0.0f;
+                q1[j] = a == 2 ? v : 0.0f;
+                q1[B + j] = a == 3 ? v : 0.0f;
+            }
+#endif
+        }
+    }
+}
+
+/* The fast paths take oneDNN's usual 16- or 8-channel blocks with dense pixels. */
+static bool fast_blocked(const layout *l)
+{
+    return (l->b == 16 || l->b == 8) && l->sx == l->b;
+}
+
 /* Finiteness, ReLU and optional 2x2 max pool of one chunk's output (layout @p l) into NCHW
  * @p y / @p arg. Returns false if a raw output is not finite. */
 static bool epilogue(const cnnl__conv_geom *g, const float *src, const layout *l, int nb, float *y, uint8_t *arg,
@@ -437,7 +570,19 @@ static bool epilogue(const cnnl__conv_geom *g, const float *src, const layout *l
             for (int r = 0; r < rows; r++) {
                 int c0 = cg * l->b, c1 = c0 + l->b < g->oc ? c0 + l->b : g->oc;
                 float fin = 0.0f;
-                if (g->pool) {
+                if (g->pool && fast_blocked(l)) {
+                    const float *p0 = src + at(l, n, c0, 2 * r, 0), *p1 = p0 + l->sy;
+                    size_t o = ((size_t)n * g->oc + c0) * plane + (size_t)r * pw;
+                    fin += pool_row_blocked(p0, p1, l->b, c1 - c0, pw, y + o, arg + o, plane);
+                    /* Raw values of the odd last row/column the pool drops are checked too. */
+                    for (int j = 0; j < c1 - c0; j++) {
+                        if (ow & 1)
+                            fin += p0[(ow - 1) * l->sx + j] * 0.0f + p1[(ow - 1) * l->sx + j] * 0.0f;
+                        if ((oh & 1) && r == rows - 1)
+                            for (int x = 0; x < ow; x++)
+                                fin += p1[l->sy + x * l->sx + j] * 0.0f;
+                    }
+                } else if (g->pool) {
                     /* Raw values of the odd last row/column the pool drops are checked too. */
                     for (int c = c0; c < c1; c++) {
                         const float *p0 = src + at(l, n, c, 2 * r, 0), *p1 = p0 + l->sy;
@@ -545,7 +690,10 @@ static void grad_prologue(const cnnl__conv_geom *g, const float *gy, const float
     int oh = g->oh, ow = g->ow, ph = oh / 2, pw = ow / 2;
     int groups = (g->oc + l->b - 1) / l->b;
     size_t plane = g->pool ? (size_t)ph * pw : (size_t)oh * ow;
-    if (g->pool || g->oc % l->b)
+    bool fast = g->pool && fast_blocked(l);
+    /* Positions no output gradient reaches must be 0: the pool's dropped last row or column,
+     * padding channels, and everything but the maxima outside the fast path. */
+    if ((g->pool && (!fast || (oh | ow) & 1)) || g->oc % l->b)
         memset(dst, 0, dst_floats * sizeof(float));
     int rows = g->pool ? ph : oh;
 #pragma omp parallel for collapse(3) num_threads(threads) schedule(static)
@@ -553,6 +701,12 @@ static void grad_prologue(const cnnl__conv_geom *g, const float *gy, const float
         for (int cg = 0; cg < groups; cg++)
             for (int r = 0; r < rows; r++) {
                 int c0 = cg * l->b, c1 = c0 + l->b < g->oc ? c0 + l->b : g->oc;
+                if (fast) {
+                    size_t o = ((size_t)n * g->oc + c0) * plane + (size_t)r * pw;
+                    float *p0 = dst + at(l, n, c0, 2 * r, 0), *p1 = p0 + l->sy;
+                    unpool_row_blocked(gy + o, y + o, arg + o, plane, l->b, c1 - c0, pw, p0, p1);
+                    continue;
+                }
                 for (int c = c0; c < c1; c++) {
                     size_t o = ((size_t)n * g->oc + c) * plane;
                     if (g->pool) {
