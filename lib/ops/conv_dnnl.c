@@ -17,6 +17,7 @@
  * (the weight gradients of the chunks are added in chunk order).
  */
 #include <omp.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,12 +57,15 @@ typedef struct shape_state {
     reorder r_fsrc, r_fw, r_dw, r_ddst, r_dsrc, r_wsrc, r_dwout;
     bool fsrc_plain, dsrc_plain, wsrc_plain, ddst_same;
     layout dst_l, ddst_l;
-    /* Buffers (floats): forward source / weights in oneDNN's layout, output chunk (also the
-     * output gradient in backward), backward data weights and source gradient, weight-grad
-     * source, weight gradient in oneDNN's layout and in OIHW, bias gradient, the backward
-     * data output gradient when its layout differs. */
-    float *b_fsrc, *b_fw, *b_dst, *b_dw, *b_dsrc, *b_wsrc, *b_dwt, *b_dwo, *b_db, *b_ddst2;
-    bool have_bwd;
+    /* Owned buffers (small): weights in the forward and backward-data layouts, the weight
+     * gradient in oneDNN's layout and in OIHW, the bias gradient. */
+    float *b_fw, *b_dw, *b_dwt, *b_dwo, *b_db;
+    /* Regions of the calling thread's arena (bind()): the output chunk, also the output
+     * gradient in backward; the source in oneDNN's layout (forward source, weight-gradient
+     * source, then the source gradient); the backward-data output gradient when its layout
+     * differs. Their sizes in bytes. */
+    float *b_dst, *b_src, *b_ddst2;
+    size_t sz_dst, sz_src, sz_ddst2;
 } shape_state;
 
 struct cnnl__dnnl_conv {
@@ -117,13 +121,7 @@ static void shape_free(shape_state *s)
     reorder *rs[] = {&s->r_fsrc, &s->r_fw, &s->r_dw, &s->r_ddst, &s->r_dsrc, &s->r_wsrc, &s->r_dwout};
     for (size_t i = 0; i < sizeof rs / sizeof rs[0]; i++)
         reorder_free(rs[i]);
-    /* The backward sources may share the forward source buffer. */
-    if (s->b_wsrc == s->b_fsrc)
-        s->b_wsrc = NULL;
-    if (s->b_dsrc == s->b_fsrc)
-        s->b_dsrc = NULL;
-    float **bufs[] = {&s->b_fsrc, &s->b_fw, &s->b_dst, &s->b_dw, &s->b_dsrc, &s->b_wsrc, &s->b_dwt,
-                      &s->b_dwo, &s->b_db, &s->b_ddst2};
+    float **bufs[] = {&s->b_fw, &s->b_dw, &s->b_dwt, &s->b_dwo, &s->b_db};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         cnnl__free(*bufs[i]);
     memset(s, 0, sizeof *s);
@@ -226,23 +224,19 @@ static cnnl_status make_prim(dnnl_primitive_t *prim, dnnl_primitive_desc_t *pd_o
 }
 
 /* Source memory for a primitive that wants @p want: the caller's NCHW data directly when it
- * matches, else a reorder into @p b, which is @p shared (the forward source buffer, free in
- * backward) when that is large enough. */
+ * matches, else a reorder into the source region of the arena, which grows to @p *region. */
 static cnnl_status src_side(const dnnl_memory_desc_t *plain, const dnnl_memory_desc_t *want, dnnl_engine_t eng,
-                            bool *is_plain, reorder *r, float **b, dnnl_memory_t *m, float *shared,
-                            size_t shared_bytes)
+                            bool *is_plain, reorder *r, dnnl_memory_t *m, size_t *region)
 {
     cnnl_status s;
     *is_plain = dnnl_memory_desc_equal(plain, want);
     if (!*is_plain) {
         if ((s = make_reorder(r, plain, want, eng)) != CNNL_OK)
             return s;
-        if (shared && dnnl_memory_desc_get_size(want) <= shared_bytes)
-            *b = shared;
-        else if ((s = buf(b, want)) != CNNL_OK)
-            return s;
+        size_t need = dnnl_memory_desc_get_size(want);
+        *region = need > *region ? need : *region;
     }
-    return mem(m, want, eng, *is_plain ? NULL : *b);
+    return mem(m, want, eng, NULL);
 }
 
 static cnnl_status shape_forward_init(cnnl__dnnl_conv *d, shape_state *s, const cnnl__conv_geom *g, int nb,
@@ -284,16 +278,16 @@ static cnnl_status shape_forward_init(cnnl__dnnl_conv *d, shape_state *s, const 
         layout_of(dst_md, &s->dst_l);
     }
     const dnnl_memory_desc_t *w_md = query(pd, dnnl_query_weights_md);
-    if ((st = src_side(&src_plain, query(pd, dnnl_query_src_md), d->eng, &s->fsrc_plain, &s->r_fsrc, &s->b_fsrc,
-                       &s->f_src, NULL, 0)) != CNNL_OK ||
+    if ((st = src_side(&src_plain, query(pd, dnnl_query_src_md), d->eng, &s->fsrc_plain, &s->r_fsrc, &s->f_src,
+                       &s->sz_src)) != CNNL_OK ||
         (st = make_reorder(&s->r_fw, &w_plain, w_md, d->eng)) != CNNL_OK || (st = buf(&s->b_fw, w_md)) != CNNL_OK ||
         (st = mem(&s->f_w, w_md, d->eng, s->b_fw)) != CNNL_OK || (st = mem(&s->f_b, &b_md, d->eng, NULL)) != CNNL_OK ||
-        (st = buf(&s->b_dst, dst_md)) != CNNL_OK || (st = mem(&s->f_dst, dst_md, d->eng, s->b_dst)) != CNNL_OK) {
+        (st = mem(&s->f_dst, dst_md, d->eng, NULL)) != CNNL_OK) {
         dnnl_primitive_desc_destroy(pd);
         return st;
     }
 
-    size_t fsrc_bytes = s->fsrc_plain ? 0 : dnnl_memory_desc_get_size(query(pd, dnnl_query_src_md));
+    s->sz_dst = dnnl_memory_desc_get_size(dst_md);
     /* Backward primitives, hinted by the forward one. */
     dnnl_memory_desc_t ddst_md = *dst_md;
     dnnl_convolution_desc_t bdd, bwd;
@@ -320,14 +314,13 @@ static cnnl_status shape_forward_init(cnnl__dnnl_conv *d, shape_state *s, const 
             st = cnnl__error(CNNL_EUNSUPPORTED, "convolution (oneDNN): unexpected gradient layout");
         s->ddst_same = dnnl_memory_desc_equal(wdd_md, dd_md);
         if (st == CNNL_OK && !s->ddst_same) {
-            if ((st = make_reorder(&s->r_ddst, wdd_md, dd_md, d->eng)) == CNNL_OK)
-                st = buf(&s->b_ddst2, dd_md);
+            st = make_reorder(&s->r_ddst, wdd_md, dd_md, d->eng);
+            s->sz_ddst2 = dnnl_memory_desc_get_size(dd_md);
         }
         if (st == CNNL_OK && (st = make_reorder(&s->r_dw, &w_plain, dw_md, d->eng)) == CNNL_OK &&
             (st = buf(&s->b_dw, dw_md)) == CNNL_OK && (st = mem(&s->d_w, dw_md, d->eng, s->b_dw)) == CNNL_OK &&
-            (st = mem(&s->d_ddst, dd_md, d->eng, s->ddst_same ? s->b_dst : s->b_ddst2)) == CNNL_OK &&
-            (st = src_side(&src_plain, dsrc_md, d->eng, &s->dsrc_plain, &s->r_dsrc, &s->b_dsrc, &s->d_dsrc,
-                             s->b_fsrc, fsrc_bytes)) ==
+            (st = mem(&s->d_ddst, dd_md, d->eng, NULL)) == CNNL_OK &&
+            (st = src_side(&src_plain, dsrc_md, d->eng, &s->dsrc_plain, &s->r_dsrc, &s->d_dsrc, &s->sz_src)) ==
                 CNNL_OK) {
             /* diff src goes plain -> want; reverse the reorder for it. */
             if (!s->dsrc_plain) {
@@ -337,17 +330,92 @@ static cnnl_status shape_forward_init(cnnl__dnnl_conv *d, shape_state *s, const 
         }
         if (st == CNNL_OK &&
             (st = src_side(&src_plain, query(pd_w, dnnl_query_src_md), d->eng, &s->wsrc_plain, &s->r_wsrc,
-                           &s->b_wsrc, &s->w_src, s->b_fsrc, fsrc_bytes)) == CNNL_OK &&
+                           &s->w_src, &s->sz_src)) == CNNL_OK &&
             (st = buf(&s->b_dwt, wdw_md)) == CNNL_OK && (st = mem(&s->w_dw, wdw_md, d->eng, s->b_dwt)) == CNNL_OK &&
             (st = make_reorder(&s->r_dwout, wdw_md, &w_plain, d->eng)) == CNNL_OK &&
             (st = buf(&s->b_dwo, &w_plain)) == CNNL_OK && (st = buf(&s->b_db, &b_md)) == CNNL_OK &&
             (st = mem(&s->w_db, &b_md, d->eng, s->b_db)) == CNNL_OK)
-            st = mem(&s->w_ddst, wdd_md, d->eng, s->b_dst);
+            st = mem(&s->w_ddst, wdd_md, d->eng, NULL);
     }
     dnnl_primitive_desc_destroy(pd);
     dnnl_primitive_desc_destroy(pd_d);
     dnnl_primitive_desc_destroy(pd_w);
     return st;
+}
+
+/* The large buffers live in one arena per calling thread, shared by every convolution layer
+ * that thread runs (a layer uses them only during its own call): the memory of the biggest
+ * layer instead of the sum of all. Grown on demand, so no allocation once the largest layer
+ * has run; freed when the thread exits. */
+typedef struct arena {
+    float *p;
+    size_t bytes;
+} arena;
+
+static pthread_key_t arena_key;
+static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
+static int arena_key_ok;
+
+static void arena_destroy(void *a)
+{
+    cnnl__free(((arena *)a)->p);
+    free(a);
+}
+
+static void arena_init(void)
+{
+    arena_key_ok = pthread_key_create(&arena_key, arena_destroy) == 0;
+}
+
+static float *arena_get(size_t bytes)
+{
+    pthread_once(&arena_once, arena_init);
+    if (!arena_key_ok)
+        return NULL;
+    arena *a = pthread_getspecific(arena_key);
+    if (!a) {
+        if (!(a = calloc(1, sizeof *a)))
+            return NULL;
+        if (pthread_setspecific(arena_key, a) != 0) {
+            free(a);
+            return NULL;
+        }
+    }
+    if (a->bytes < bytes) {
+        cnnl__free(a->p);
+        a->bytes = 0;
+        if (!(a->p = cnnl__alloc(bytes)))
+            return NULL;
+        a->bytes = bytes;
+    }
+    return a->p;
+}
+
+static size_t round64(size_t n)
+{
+    return (n + 63) / 64 * 64;
+}
+
+/* Points the arena-backed memories of @p s at the calling thread's arena. */
+static cnnl_status bind(shape_state *s)
+{
+    size_t a = round64(s->sz_dst), b = round64(s->sz_src), c = round64(s->sz_ddst2);
+    char *base = (char *)arena_get(a + b + c);
+    if (!base)
+        return cnnl__error(CNNL_ENOMEM, "convolution (oneDNN): cannot allocate %zu bytes of workspace", a + b + c);
+    s->b_dst = (float *)(void *)base;
+    s->b_src = (float *)(void *)(base + a);
+    s->b_ddst2 = c ? (float *)(void *)(base + a + b) : NULL;
+    DN(dnnl_memory_set_data_handle(s->f_dst, s->b_dst));
+    DN(dnnl_memory_set_data_handle(s->w_ddst, s->b_dst));
+    DN(dnnl_memory_set_data_handle(s->d_ddst, s->ddst_same ? s->b_dst : s->b_ddst2));
+    if (!s->fsrc_plain)
+        DN(dnnl_memory_set_data_handle(s->f_src, s->b_src));
+    if (!s->wsrc_plain)
+        DN(dnnl_memory_set_data_handle(s->w_src, s->b_src));
+    if (!s->dsrc_plain)
+        DN(dnnl_memory_set_data_handle(s->d_dsrc, s->b_src));
+    return CNNL_OK;
 }
 
 /* Images per chunk for a batch of @p n. */
@@ -642,7 +710,7 @@ cnnl_status cnnl__dnnl_conv2d_forward(cnnl__dnnl_conv **dp, const cnnl__conv_geo
     for (int n0 = 0; n0 < g->n && st == CNNL_OK; n0 += nb) {
         int cnt = g->n - n0 < nb ? g->n - n0 : nb;
         shape_state *s;
-        if ((st = get_shape(dp, g, cnt, threads, &s)) != CNNL_OK)
+        if ((st = get_shape(dp, g, cnt, threads, &s)) != CNNL_OK || (st = bind(s)) != CNNL_OK)
             break;
         cnnl__dnnl_conv *d = *dp;
         if (n0 == 0 || cnt != nb) {
@@ -661,7 +729,7 @@ cnnl_status cnnl__dnnl_conv2d_forward(cnnl__dnnl_conv **dp, const cnnl__conv_geo
             if (dnnl_memory_set_data_handle(s->f_src, (void *)xs) != dnnl_success)
                 st = cnnl__error(CNNL_EUNSUPPORTED, "convolution (oneDNN): set source failed");
         } else {
-            st = run_reorder(d->strm, &s->r_fsrc, xs, s->b_fsrc);
+            st = run_reorder(d->strm, &s->r_fsrc, xs, s->b_src);
         }
         if (st == CNNL_OK && dnnl_memory_set_data_handle(s->f_b, (void *)(b ? b : zero_b)) != dnnl_success)
             st = cnnl__error(CNNL_EUNSUPPORTED, "convolution (oneDNN): set bias failed");
@@ -743,7 +811,7 @@ cnnl_status cnnl__dnnl_conv2d_backward(cnnl__dnnl_conv **dp, const cnnl__conv_ge
     for (int n0 = 0; n0 < g->n && st == CNNL_OK; n0 += nb) {
         int cnt = g->n - n0 < nb ? g->n - n0 : nb;
         shape_state *s;
-        if ((st = get_shape(dp, g, cnt, threads, &s)) != CNNL_OK)
+        if ((st = get_shape(dp, g, cnt, threads, &s)) != CNNL_OK || (st = bind(s)) != CNNL_OK)
             break;
         cnnl__dnnl_conv *d = *dp;
         const dnnl_memory_desc_t *wdd_md;
@@ -759,7 +827,7 @@ cnnl_status cnnl__dnnl_conv2d_backward(cnnl__dnnl_conv **dp, const cnnl__conv_ge
                 if (dnnl_memory_set_data_handle(s->w_src, (void *)xs) != dnnl_success)
                     st = cnnl__error(CNNL_EUNSUPPORTED, "convolution (oneDNN): set source failed");
             } else {
-                st = run_reorder(d->strm, &s->r_wsrc, xs, s->b_wsrc);
+                st = run_reorder(d->strm, &s->r_wsrc, xs, s->b_src);
             }
             dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, s->w_src}, {DNNL_ARG_DIFF_DST, s->w_ddst},
                                        {DNNL_ARG_DIFF_WEIGHTS, s->w_dw}, {DNNL_ARG_DIFF_BIAS, s->w_db}};
@@ -785,7 +853,7 @@ cnnl_status cnnl__dnnl_conv2d_backward(cnnl__dnnl_conv **dp, const cnnl__conv_ge
             if (st == CNNL_OK && dnnl_primitive_execute(s->bwd_d, d->strm, 3, args) != dnnl_success)
                 st = cnnl__error(CNNL_EUNSUPPORTED, "convolution (oneDNN): backward data failed");
             if (st == CNNL_OK && !s->dsrc_plain)
-                st = run_reorder(d->strm, &s->r_dsrc, s->b_dsrc, gxs);
+                st = run_reorder(d->strm, &s->r_dsrc, s->b_src, gxs);
         }
     }
     team_leave(tm, threads);
