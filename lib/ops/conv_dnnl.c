@@ -32,7 +32,7 @@
 
 /* Unpooled output of one chunk, in bytes: a few MiB keeps the extra memory small while the
  * chunks are large enough for oneDNN to split the work over the threads. */
-size_t cnnl__dnnl_chunk_bytes = (size_t)8 << 20;
+size_t cnnl__dnnl_chunk_bytes = (size_t)4 << 20;
 
 /* Where element (n, c, y, x) of a 4-d blocked layout lives: n*sn + (c/B)*sc + y*sy + x*sx +
  * c%B (B = 1 for plain layouts). */
