@@ -192,8 +192,12 @@ static int list_dir(const char *dir, bool dirs_only, name_list *out)
             continue;
         if (dirs_only) {
             char *p = join_path(dir, e->d_name);
+            if (!p) { /* out of memory must not drop a class folder */
+                err = ENOMEM;
+                break;
+            }
             struct stat st;
-            bool is_dir = p && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+            bool is_dir = stat(p, &st) == 0 && S_ISDIR(st.st_mode);
             free(p);
             if (!is_dir)
                 continue;
