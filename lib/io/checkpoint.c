@@ -30,7 +30,8 @@ typedef struct kv {
 struct cnnl_checkpoint {
     int64_t epoch;
     size_t rows, cols;
-    float *history;
+    double *history;      /* rows x cols, as stored (F64; F32 in files of 0.1.0) */
+    float *history_f32;   /* the same values as float, for cnnl_checkpoint_history() */
     char **columns; /* cols names, or NULL */
     named_rng *rngs;
     size_t nrngs;
@@ -50,8 +51,10 @@ static void free_strings(char **s, size_t n)
 static void clear_history(cnnl_checkpoint *ck)
 {
     free(ck->history);
+    free(ck->history_f32);
     free_strings(ck->columns, ck->columns ? ck->cols : 0);
     ck->history = NULL;
+    ck->history_f32 = NULL;
     ck->columns = NULL;
     ck->rows = ck->cols = 0;
 }
@@ -109,32 +112,57 @@ static char **copy_strings(const char *const *src, size_t n)
     return out;
 }
 
-CNNL_API cnnl_status cnnl_checkpoint_set_history(cnnl_checkpoint *ck, size_t rows, size_t cols, const float *values,
-                                                 const char *const *column_names)
+/* A double as float, beyond float's range as an infinity (never an undefined conversion). */
+static float to_float(double v)
 {
-    size_t n = 0;
-    if (!ck || (rows > 0 && (!values || cols == 0)) || !cnnl__mul_size(rows, cols, &n) ||
-        !cnnl__mul_size(n, sizeof(float), &n))
-        return cnnl__error(CNNL_EINVAL, "cnnl_checkpoint_set_history: %s",
+    return v > FLT_MAX ? INFINITY : v < -FLT_MAX ? -INFINITY : (float)v;
+}
+
+/* Replace the history by rows x cols values given as float (@p f) or double (@p d). */
+static cnnl_status put_history(cnnl_checkpoint *ck, const char *who, size_t rows, size_t cols, const float *f,
+                               const double *d, const char *const *column_names)
+{
+    size_t n = 0, bytes = 0;
+    if (!ck || (rows > 0 && ((!f && !d) || cols == 0)) || !cnnl__mul_size(rows, cols, &n) ||
+        !cnnl__mul_size(n, sizeof(double), &bytes))
+        return cnnl__error(CNNL_EINVAL, "%s: %s", who,
                            !ck ? "ck is NULL" : "values is NULL, cols is 0 or the size overflows");
     for (size_t j = 0; column_names && j < cols; j++)
         if (!column_names[j])
-            return cnnl__error(CNNL_EINVAL, "cnnl_checkpoint_set_history: column name %zu is NULL", j);
-    float *h = rows ? malloc(n) : NULL;
+            return cnnl__error(CNNL_EINVAL, "%s: column name %zu is NULL", who, j);
+    double *h = rows ? malloc(bytes) : NULL;
+    float *h32 = rows ? malloc(n * sizeof(float)) : NULL;
     char **names = column_names && cols ? copy_strings(column_names, cols) : NULL;
-    if ((rows && !h) || (column_names && cols && !names)) {
+    if ((rows && (!h || !h32)) || (column_names && cols && !names)) {
         free(h);
+        free(h32);
         free_strings(names, names ? cols : 0);
-        return cnnl__error(CNNL_ENOMEM, "cnnl_checkpoint_set_history: out of memory");
+        return cnnl__error(CNNL_ENOMEM, "%s: out of memory", who);
     }
-    if (rows)
-        memcpy(h, values, n);
+    for (size_t i = 0; i < n; i++) {
+        h[i] = f ? (double)f[i] : d[i];
+        h32[i] = f ? f[i] : to_float(d[i]);
+    }
     clear_history(ck);
     ck->history = h;
+    ck->history_f32 = h32;
     ck->columns = names;
     ck->rows = rows;
     ck->cols = rows || names ? cols : 0;
     return CNNL_OK;
+}
+
+CNNL_API cnnl_status cnnl_checkpoint_set_history(cnnl_checkpoint *ck, size_t rows, size_t cols, const float *values,
+                                                 const char *const *column_names)
+{
+    return put_history(ck, "cnnl_checkpoint_set_history", rows, cols, values, NULL, column_names);
+}
+
+CNNL_API cnnl_status cnnl_checkpoint_set_history_f64(cnnl_checkpoint *ck, size_t rows, size_t cols,
+                                                     const double *values, const char *const *column_names)
+{
+    return put_history(ck, "cnnl_checkpoint_set_history_f64", rows, cols, NULL, values ? values : NULL,
+                       column_names);
 }
 
 CNNL_API cnnl_status cnnl_checkpoint_history(const cnnl_checkpoint *ck, size_t *rows, size_t *cols,
@@ -142,6 +170,19 @@ CNNL_API cnnl_status cnnl_checkpoint_history(const cnnl_checkpoint *ck, size_t *
 {
     if (!ck || !rows || !cols)
         return cnnl__error(CNNL_EINVAL, "cnnl_checkpoint_history: %s is NULL", !ck ? "ck" : !rows ? "rows" : "cols");
+    *rows = ck->rows;
+    *cols = ck->cols;
+    if (values)
+        *values = ck->history_f32;
+    return CNNL_OK;
+}
+
+CNNL_API cnnl_status cnnl_checkpoint_history_f64(const cnnl_checkpoint *ck, size_t *rows, size_t *cols,
+                                                 const double **values)
+{
+    if (!ck || !rows || !cols)
+        return cnnl__error(CNNL_EINVAL, "cnnl_checkpoint_history_f64: %s is NULL",
+                           !ck ? "ck" : !rows ? "rows" : "cols");
     *rows = ck->rows;
     *cols = ck->cols;
     if (values)
@@ -493,7 +534,7 @@ static cnnl_status add_fields(cnnl__st_list *l, const cnnl_checkpoint *ck, save_
     s->epoch = ck->epoch;
     cnnl_status st = cnnl__st_list_tensor(l, "train.", "epoch", CNNL_DTYPE_I64, 0, four, &s->epoch);
     if (st == CNNL_OK)
-        st = cnnl__st_list_tensor(l, "train.", "history", CNNL_DTYPE_F32, 2, hshape, ck->history);
+        st = cnnl__st_list_tensor(l, "train.", "history", CNNL_DTYPE_F64, 2, hshape, ck->history);
     for (size_t i = 0; i < ck->nrngs && st == CNNL_OK; i++)
         st = cnnl__st_list_tensor(l, "rng.", ck->rngs[i].name, CNNL_DTYPE_I64, 1, four, ck->rngs[i].s);
     if (st == CNNL_OK && ck->columns)
@@ -651,16 +692,28 @@ static cnnl_status check_split_overlap(const char *path, const cnnl_checkpoint *
 
 static cnnl_status read_history(const cnnl__st_file *f, cnnl_checkpoint *ck)
 {
-    const cnnl__st_tensor *h = NULL;
-    cnnl_status st = need(f, "train.history", CNNL_DTYPE_F32, 2, NULL, &h);
+    /* F64 since format 2; checkpoints of 0.1.0 hold F32 */
+    const cnnl__st_tensor *h = cnnl__st_find(f, "train.history");
+    cnnl_status st = need(f, "train.history", h && h->dtype == CNNL_DTYPE_F32 ? CNNL_DTYPE_F32 : CNNL_DTYPE_F64, 2,
+                          NULL, &h);
     if (st != CNNL_OK)
         return st;
     ck->rows = (size_t)h->shape[0];
     ck->cols = (size_t)h->shape[1];
-    if (h->nbytes) {
-        if (!(ck->history = malloc(h->nbytes)))
+    if (h->numel) {
+        ck->history = malloc(h->numel * sizeof(double));
+        ck->history_f32 = malloc(h->numel * sizeof(float));
+        if (!ck->history || !ck->history_f32)
             return cnnl__error(CNNL_ENOMEM, "%s: out of memory", f->path);
-        memcpy(ck->history, h->data, h->nbytes);
+        for (size_t i = 0; i < h->numel; i++) {
+            if (h->dtype == CNNL_DTYPE_F32) {
+                memcpy(&ck->history_f32[i], (const char *)h->data + 4 * i, 4);
+                ck->history[i] = ck->history_f32[i];
+            } else {
+                memcpy(&ck->history[i], (const char *)h->data + 8 * i, 8);
+                ck->history_f32[i] = to_float(ck->history[i]);
+            }
+        }
     }
     const char *cols = cnnl__st_meta_get(f, "history.columns");
     if (cols) {

@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "io/atomic_file.h"
+#include "io/io_common.h"
 #include "io/safetensors.h"
 
 enum { SIZE = 32, SAMPLES = 12, BATCH = 4, CLASSES = 4 };
@@ -398,18 +399,19 @@ static void test_hostile_values(void **state)
     run_free(&b);
     b = run_new(true, true, 2);
 
-    const float nan = NAN, huge = 1e30f, over = 101, frac = 2.5f;
-    patch_tensor(fx->file, bad, "train.history", 1, &nan, 4);
+    const float nan = NAN, huge = 1e30f;
+    const double dnan = NAN, dhuge = 1e30, over = 101, frac = 2.5;
+    patch_tensor(fx->file, bad, "train.history", 1, &dnan, 8);
     assert_status_msg(cnnl_checkpoint_load(bad, b.model, b.opt, NULL), CNNL_EFORMAT,
                       "row 0, column \"train_loss\" is nan");
     assert_non_null(strstr(cnnl_last_error(), bad));
-    patch_tensor(fx->file, bad, "train.history", 4, &huge, 4);
+    patch_tensor(fx->file, bad, "train.history", 4, &dhuge, 8);
     assert_status_msg(cnnl_checkpoint_load(bad, b.model, b.opt, NULL), CNNL_EFORMAT,
                       "column \"test_loss\" is 1e+30");
-    patch_tensor(fx->file, bad, "train.history", 5, &over, 4);
+    patch_tensor(fx->file, bad, "train.history", 5, &over, 8);
     assert_status_msg(cnnl_checkpoint_load(bad, b.model, b.opt, NULL), CNNL_EFORMAT,
                       "column \"test_accuracy\" is 101; must be finite in [0, 100]");
-    patch_tensor(fx->file, bad, "train.history", 10, &frac, 4);
+    patch_tensor(fx->file, bad, "train.history", 10, &frac, 8);
     assert_status_msg(cnnl_checkpoint_load(bad, b.model, b.opt, NULL), CNNL_EFORMAT,
                       "column \"train_images\" is 2.5; must be an integer");
 
@@ -511,6 +513,63 @@ static void test_non_utf8_split_names(void **state)
     run_free(&b);
 }
 
+/* The history is stored as float64 and comes back exactly; a checkpoint of 0.1.0 (float32
+ * history) still loads, its values widened. */
+static void test_history_f64(void **state)
+{
+    fixture *fx = *state;
+    run a = run_new(false, true, 1);
+    const double exact[4] = {1.0 / 3.0, 12.345678901234567, 0.1, 98.76543210987654};
+    static const char *const cols[2] = {"train_loss", "seconds"};
+    cnnl_checkpoint *ck = NULL;
+    assert_ok(cnnl_checkpoint_create(&ck));
+    assert_ok(cnnl_checkpoint_set_history_f64(ck, 2, 2, exact, cols));
+    assert_ok(cnnl_checkpoint_save(fx->file, a.model, a.opt, ck));
+    cnnl_checkpoint_free(ck);
+    cnnl__st_file *f = NULL;
+    assert_ok(cnnl__st_read(fx->file, &f));
+    assert_int_equal(cnnl__st_find(f, "train.history")->dtype, CNNL_DTYPE_F64);
+    /* The same file as 0.1.0 wrote it: the history as F32. */
+    cnnl__st_list l = {0};
+    float narrow[4];
+    for (int i = 0; i < 4; i++)
+        narrow[i] = (float)exact[i];
+    for (size_t i = 0; i < f->count; i++) {
+        const cnnl__st_tensor *t = &f->tensors[i];
+        bool hist = strcmp(t->name, "train.history") == 0;
+        assert_ok(cnnl__st_list_tensor(&l, "", t->name, hist ? CNNL_DTYPE_F32 : t->dtype, t->ndim, t->shape,
+                                       hist ? (const void *)narrow : t->data));
+    }
+    for (size_t i = 0; i < f->meta_count; i++)
+        assert_ok(cnnl__st_list_meta(&l, f->meta[i].key, f->meta[i].value));
+    char *old = path_in(fx->dir, "v010.ckpt");
+    assert_ok(cnnl__st_list_write(&l, old));
+    cnnl__st_list_free(&l);
+    cnnl__st_free(f);
+
+    run b = run_new(false, true, 2);
+    size_t rows = 0, cols_n = 0;
+    const double *h = NULL;
+    const float *h32 = NULL;
+    assert_ok(cnnl_checkpoint_load(fx->file, b.model, b.opt, &ck));
+    assert_ok(cnnl_checkpoint_history_f64(ck, &rows, &cols_n, &h));
+    assert_int_equal(rows, 2);
+    assert_int_equal(cols_n, 2);
+    assert_memory_equal(h, exact, sizeof exact);
+    assert_ok(cnnl_checkpoint_history(ck, &rows, &cols_n, &h32));
+    assert_memory_equal(h32, narrow, sizeof narrow);
+    cnnl_checkpoint_free(ck);
+    assert_ok(cnnl_checkpoint_load(old, b.model, b.opt, &ck));
+    assert_ok(cnnl_checkpoint_history_f64(ck, &rows, &cols_n, &h));
+    for (int i = 0; i < 4; i++)
+        assert_true(h[i] == (double)narrow[i]);
+    assert_string_equal(cnnl_checkpoint_history_column(ck, 1), "seconds");
+    cnnl_checkpoint_free(ck);
+    free(old);
+    run_free(&a);
+    run_free(&b);
+}
+
 static void test_field_arguments(void **state)
 {
     (void)state;
@@ -551,6 +610,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_checkpoints, setup, teardown),
         cmocka_unit_test(test_field_arguments),
         cmocka_unit_test_setup_teardown(test_hostile_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_f64, setup, teardown),
         cmocka_unit_test_setup_teardown(test_non_utf8_split_names, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
