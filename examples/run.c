@@ -246,6 +246,65 @@ static cnnl_status set_split_names(cnnl_checkpoint *ck, const run_state *s, cnnl
     return st;
 }
 
+/* Options a checkpoint records (user.opt.<name>) and a resumed run must repeat: each changes
+ * what the remaining epochs compute (--epochs may grow, --threads changes only the rounding). */
+enum { RESUME_OPTS = 8 };
+static const char *const resume_opt_names[RESUME_OPTS] = {"lr", "dropout", "batch", "seed", "split", "size",
+                                                          "channels", "batchnorm"};
+
+static void resume_opt_values(const run_config *c, char v[RESUME_OPTS][32])
+{
+    snprintf(v[0], 32, "%.9g", c->lr);
+    snprintf(v[1], 32, "%.9g", c->dropout);
+    snprintf(v[2], 32, "%d", c->batch);
+    snprintf(v[3], 32, "%" PRIu64, c->seed);
+    snprintf(v[4], 32, "%.9g", c->split);
+    snprintf(v[5], 32, "%d", c->size);
+    snprintf(v[6], 32, "%d", c->channels);
+    snprintf(v[7], 32, "%s", c->batchnorm ? "on" : "off");
+}
+
+static cnnl_status set_resume_opts(cnnl_checkpoint *ck, const run_config *c)
+{
+    char v[RESUME_OPTS][32], key[48];
+    resume_opt_values(c, v);
+    cnnl_status st = CNNL_OK;
+    for (int i = 0; i < RESUME_OPTS && st == CNNL_OK; i++) {
+        snprintf(key, sizeof key, "opt.%s", resume_opt_names[i]);
+        st = cnnl_checkpoint_set_string(ck, key, v[i]);
+    }
+    return st;
+}
+
+/* Refuse options that contradict the checkpoint's, naming both values. Checkpoints without
+ * recorded options (0.1.0) are checked on the learning rate they restored. */
+static int check_resume_opts(const run_state *s, const cnnl_checkpoint *ck)
+{
+    char v[RESUME_OPTS][32], key[48];
+    resume_opt_values(s->c, v);
+    for (int i = 0; i < RESUME_OPTS; i++) {
+        snprintf(key, sizeof key, "opt.%s", resume_opt_names[i]);
+        const char *saved = cnnl_checkpoint_get_string(ck, key);
+        bool flag = strcmp(resume_opt_names[i], "batchnorm") == 0;
+        if (saved != NULL && strcmp(saved, v[i]) != 0) {
+            if (flag)
+                cl_error("%s: the checkpoint's run had batch norm %s; this run has it %s (resume with the "
+                         "same options)", s->c->resume, saved, v[i]);
+            else
+                cl_error("%s: the checkpoint's run used --%s %s; this run gives --%s %s (resume with the "
+                         "same options)", s->c->resume, resume_opt_names[i], saved, resume_opt_names[i], v[i]);
+            return -1;
+        }
+    }
+    float restored = cnnl_optimizer_get_lr(s->opt);
+    if (cnnl_checkpoint_get_string(ck, "opt.lr") == NULL && restored != (float)s->c->lr) {
+        cl_error("%s: the checkpoint's run used --lr %.9g; this run gives --lr %s (resume with the same "
+                 "options)", s->c->resume, (double)restored, v[0]);
+        return -1;
+    }
+    return 0;
+}
+
 static cnnl_status on_checkpoint(cnnl_trainer *t, void *user)
 {
     run_state *s = user;
@@ -271,6 +330,8 @@ static cnnl_status on_checkpoint(cnnl_trainer *t, void *user)
         st = set_split_names(ck, s, CNNL_SUBSET_TRAIN, "train");
     if (st == CNNL_OK)
         st = set_split_names(ck, s, CNNL_SUBSET_TEST, "test");
+    if (st == CNNL_OK)
+        st = set_resume_opts(ck, s->c);
     if (st == CNNL_OK)
         st = cnnl_checkpoint_save(s->c->checkpoint, s->model, s->opt, ck);
     free(table);
@@ -305,7 +366,9 @@ static int resume(run_state *s)
     cnnl_status st = cnnl_checkpoint_load(s->c->resume, s->model, s->opt, &ck);
     if (st != CNNL_OK)
         return cl_fail("--resume", st);
-    int rc = check_split(s, ck, CNNL_SUBSET_TRAIN, "train");
+    int rc = check_resume_opts(s, ck);
+    if (rc == 0)
+        rc = check_split(s, ck, CNNL_SUBSET_TRAIN, "train");
     if (rc == 0)
         rc = check_split(s, ck, CNNL_SUBSET_TEST, "test");
     cnnl_train_position p = {0};

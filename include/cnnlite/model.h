@@ -51,7 +51,8 @@ typedef enum cnnl_activation {
 /** Element type of a parameter or buffer. */
 typedef enum cnnl_dtype {
     CNNL_DTYPE_F32 = 0, /**< float32; the data is in cnnl_param_info::data. */
-    CNNL_DTYPE_I64 = 1  /**< int64 (BatchNorm's num_batches_tracked); data in cnnl_param_info::data_i64. */
+    CNNL_DTYPE_I64 = 1, /**< int64 (BatchNorm's num_batches_tracked); data in cnnl_param_info::data_i64. */
+    CNNL_DTYPE_F64 = 2  /**< float64: a checkpoint's training history only, never a model or optimizer tensor. */
 } cnnl_dtype;
 
 /** Description of one named tensor of a model's state (borrowed views). */
