@@ -22,6 +22,7 @@
 
 typedef struct run_config {
     const char *data;        /* image folder, or NULL for the synthetic set */
+    const char *arch;        /* architecture description file, or NULL for the report network */
     int count;               /* synthetic images */
     double difficulty;       /* synthetic difficulty, 0..1 */
     int epochs, batch, size, channels, threads;
@@ -34,6 +35,7 @@ typedef struct run_config {
     bool print_epochs;       /* the report's epoch lines and "Best Test Accuracy" */
     bool print_metrics;      /* the metrics block after training */
     bool set_count, set_epochs, set_size, set_batchnorm, set_difficulty; /* given on the command line */
+    bool set_dropout, set_channels;
 } run_config;
 
 typedef struct run_result {
