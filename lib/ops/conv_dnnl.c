@@ -415,10 +415,19 @@ static size_t round64(size_t n)
     return (n + 63) / 64 * 64;
 }
 
-/* Points the arena-backed memories of the calling thread's context at its arena. */
-static cnnl_status bind(const shape_state *s, tctx *t)
+/* Points the arena-backed memories of the calling thread's context at its arena, sized for
+ * what the call uses: the forward pass (@p fwd) or a backward pass with weight gradients
+ * (@p wgrad) and/or the source gradient (@p dgrad). */
+static cnnl_status bind(const shape_state *s, tctx *t, bool fwd, bool wgrad, bool dgrad)
 {
-    size_t a = round64(s->sz_dst), b = round64(s->sz_src), c = round64(s->sz_ddst2);
+    size_t src = 0;
+    if (fwd && !s->fsrc_plain)
+        src = dnnl_memory_desc_get_size(&s->fsrc_md);
+    if (wgrad && !s->wsrc_plain && dnnl_memory_desc_get_size(&s->wsrc_md) > src)
+        src = dnnl_memory_desc_get_size(&s->wsrc_md);
+    if (dgrad && !s->dsrc_plain && dnnl_memory_desc_get_size(&s->dsrc_md) > src)
+        src = dnnl_memory_desc_get_size(&s->dsrc_md);
+    size_t a = round64(s->sz_dst), b = round64(src), c = dgrad ? round64(s->sz_ddst2) : 0;
     char *base = (char *)arena_get(a + b + c);
     if (!base)
         return cnnl__error(CNNL_ENOMEM, "convolution (oneDNN): cannot allocate %zu bytes of workspace", a + b + c);
@@ -491,9 +500,9 @@ static cnnl_status get_shape(cnnl__dnnl_conv **dp, const cnnl__conv_geom *g, int
     }
     shape_state *s = &d->s;
     int nb = chunk_images(g);
-    /* Eight slices keep two threads busy with dynamic scheduling; more would only cost
+    /* Four slices keep two threads busy with dynamic scheduling; more would only cost
      * memory (a weight gradient each). */
-    int slots = g->n / nb < 8 ? g->n / nb : 8;
+    int slots = g->n / nb < 4 ? g->n / nb : 4;
     if (s->fwd && s->nb == nb && s->threads == threads && s->slots == slots && same_geom(&s->g, g)) {
         *out = s;
         return CNNL_OK;
@@ -809,7 +818,7 @@ cnnl_status cnnl__dnnl_conv2d_forward(cnnl__dnnl_conv **dp, const cnnl__conv_geo
 #pragma omp parallel num_threads(threads) reduction(| : bad, err)
     {
         tctx *t = &s->t[omp_get_thread_num()];
-        cnnl_status ts = bind(s, t);
+        cnnl_status ts = bind(s, t, true, false, false);
         if (ts == CNNL_OK && dnnl_memory_set_data_handle(t->f_b, (void *)(b ? b : zero_b)) != dnnl_success)
             ts = cnnl__error(CNNL_EUNSUPPORTED, "convolution (oneDNN): cannot set the bias");
 #pragma omp for schedule(dynamic, 1)
@@ -872,7 +881,7 @@ cnnl_status cnnl__dnnl_conv2d_backward(cnnl__dnnl_conv **dp, const cnnl__conv_ge
 #pragma omp parallel num_threads(threads) reduction(| : err)
     {
         tctx *t = &s->t[omp_get_thread_num()];
-        cnnl_status ts = bind(s, t);
+        cnnl_status ts = bind(s, t, false, gw || gb, gx != NULL);
 #pragma omp for schedule(dynamic, 1)
         for (int sl = 0; sl < slots; sl++) {
             size_t lo, hi;
