@@ -2,7 +2,7 @@
 # Install the Debian packages libcnnlite needs to build, test and document itself.
 # Run as root on Debian 12 (or with sudo). Safe to run again.
 set -eu
-PACKAGES="gcc g++ meson ninja-build pkg-config python3 libopenblas-dev libstb-dev libcjson-dev libcmocka-dev doxygen valgrind clang libclang-rt-14-dev cmake"
+PACKAGES="gcc g++ meson ninja-build pkg-config python3 libopenblas-dev libstb-dev libcjson-dev libcmocka-dev doxygen valgrind clang libclang-rt-14-dev libomp-14-dev cmake"
 missing=""
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
