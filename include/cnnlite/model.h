@@ -380,6 +380,15 @@ CNNL_API cnnl_status cnnl_model_to_json(const cnnl_model *model, const char **js
  */
 CNNL_API cnnl_status cnnl_model_input_shape(const cnnl_model *model, int64_t shape[3]);
 
+/**
+ * @brief Number of outputs (classes) of a model built from a description or by
+ * cnnl_report_net_create(): the features of its flat output.
+ * @param model The model (NULL gives 0).
+ * @return The count; 0 when unknown (a model assembled layer by layer, or an output that is
+ *         not flat).
+ */
+CNNL_API size_t cnnl_model_num_outputs(const cnnl_model *model);
+
 CNNL_END_DECLS
 
 /** @} */
