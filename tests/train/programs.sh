@@ -112,7 +112,15 @@ grep -q '^glioma  *[0-9]* *[0-9]* *[0-9]* *[0-9]*$' "$tmp/metrics.out" || fail "
   fail "resume: $(cat "$tmp/resume.err")"
 [ "$(grep -c '^Epoch \[[123]/3\]' "$tmp/resume.out")" -eq 3 ] || fail "resume epoch lines: $(cat "$tmp/resume.out")"
 # shellcheck disable=SC2086
-expect 1 "split" "$bin/cnnlite-train" $common --seed 1 --epochs 3 --resume "$tmp/ck"
+expect 1 "used --seed 0; this run gives --seed 1" "$bin/cnnlite-train" $common --seed 1 --epochs 3 --resume "$tmp/ck"
+# options that contradict the checkpoint's are refused, naming both values
+# shellcheck disable=SC2086
+expect 1 "used --lr 0.001; this run gives --lr 0.002" "$bin/cnnlite-train" $common --lr 0.002 --epochs 3 --resume "$tmp/ck"
+# shellcheck disable=SC2086
+expect 1 "used --dropout 0.2; this run gives --dropout 0.5" "$bin/cnnlite-train" $common --dropout 0.5 --epochs 3 --resume "$tmp/ck"
+# shellcheck disable=SC2086
+expect 1 "used --batch" "$bin/cnnlite-train" $common --batch 7 --epochs 3 --resume "$tmp/ck"
+grep -q "this run gives --batch 7" "$tmp/err" || fail "batch mismatch message: $(cat "$tmp/err")"
 
 # Ctrl-C: stops after the current batch, writes the checkpoint, exits 130; resuming from the
 # middle of the epoch gives exactly the epoch an uninterrupted run gives. --foreground: without
