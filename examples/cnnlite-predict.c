@@ -10,12 +10,14 @@ static void usage(FILE *out)
 {
     fprintf(out,
 "usage: cnnlite-predict --model FILE [options] IMAGE...\n"
-"Classifies each IMAGE (any format stb_image reads) with a model saved by cnnlite-train and\n"
-"prints its predicted class and the class probabilities. An image that cannot be read is\n"
-"named in a message, the others are still classified, and the exit status is 1.\n"
+"Classifies each IMAGE (JPEG, PNG, BMP, GIF, TGA, PSD, PNM, ...) with a model saved by\n"
+"cnnlite-train and prints its predicted class and the class probabilities. An image that\n"
+"cannot be read is named in a message, the others are still classified, and the exit\n"
+"status is 1.\n"
 "\n"
 "  --model FILE       safetensors model file (required)\n"
 "  --json             one JSON object per line: {\"file\": ..., \"class\": ..., \"probs\": [...]}\n"
+"                     (bytes of a file name that are not UTF-8 appear as U+FFFD)\n"
 "  --threads N        compute threads (default: all processors)\n"
 "  --batchnorm, --size N, --channels C, --classes a,b,c,d\n"
 "                     architecture and class names, used only when FILE has no metadata\n"
@@ -144,17 +146,44 @@ static void softmax(const float *z, int k, double *p)
         p[j] /= s;
 }
 
-static void print_json_string(const char *s)
+/* Length of the valid UTF-8 sequence at @p s (1-4), or 0 if the bytes there are not one
+ * (overlong forms, surrogates and code points above U+10FFFF are not valid). */
+static int utf8_len(const unsigned char *s)
 {
+    unsigned c = s[0];
+    if (c < 0x80)
+        return 1;
+    int n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    for (int i = 1; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F) || (c == 0xF0 && s[1] < 0x90) ||
+        (c == 0xF4 && s[1] > 0x8F))
+        return 0;
+    return n;
+}
+
+/* A JSON string; bytes that are not UTF-8 (file names may hold any bytes) become U+FFFD. */
+static void print_json_string(const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
     putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
+    while (*s) {
+        unsigned char c = *s;
+        int n = utf8_len(s);
+        if (n == 0) {
+            fputs("\\ufffd", stdout);
+            s++;
+        } else if (c == '"' || c == '\\') {
             printf("\\%c", c);
-        else if (c < 0x20)
+            s++;
+        } else if (c < 0x20 || c == 0x7F) {
             printf("\\u%04x", c);
-        else
-            putchar(c);
+            s++;
+        } else {
+            fwrite(s, 1, (size_t)n, stdout);
+            s += n;
+        }
     }
     putchar('"');
 }

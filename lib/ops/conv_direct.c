@@ -72,9 +72,24 @@ static inline void block_taps(float *out, const float *base, const float *wv, co
     memcpy(out + 24, &a3, sizeof a3);
 }
 
-__attribute__((target_clones("avx2", "default")))
-void cnnl__conv_direct_forward(const cnnl__conv_geom *g, const float *xp, int rows, const float *wt, const float *b,
-                               float *y, size_t ld)
+/* The clones are static and called through a plain wrapper: clang 14 names the dispatcher of an
+ * external target_clones function differently from gcc, so other files could not link to it.
+ * ThreadSanitizer builds compile only the baseline: the instrumented resolver would run during
+ * relocation, before the sanitizer's runtime is initialised. */
+#if defined(__has_feature)
+#  if __has_feature(thread_sanitizer)
+#    define CNNL_NO_CLONES 1
+#  endif
+#endif
+#if defined(__SANITIZE_THREAD__) || defined(CNNL_NO_CLONES)
+#  define CNNL_CLONES
+#else
+#  define CNNL_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+
+CNNL_CLONES
+static void direct_forward(const cnnl__conv_geom *g, const float *xp, int rows, const float *wt, const float *b,
+                           float *y, size_t ld)
 {
     int k = g->k, rows_in = rows + k - 1, wp = g->w + 2 * g->pad, ow = g->ow, taps = g->c * k * k;
     size_t off[CNNL__DIRECT_MAX_TAPS];
@@ -101,6 +116,12 @@ void cnnl__conv_direct_forward(const cnnl__conv_geom *g, const float *xp, int ro
             }
         }
     }
+}
+
+void cnnl__conv_direct_forward(const cnnl__conv_geom *g, const float *xp, int rows, const float *wt, const float *b,
+                               float *y, size_t ld)
+{
+    direct_forward(g, xp, rows, wt, b, y, ld);
 }
 
 size_t cnnl__conv_direct_acc_floats(const cnnl__conv_geom *g)
@@ -140,9 +161,9 @@ static inline void dot_lanes(float *a, const float *gr, const float *s, int ow)
         a[j % LANES] += gr[j] * s[j];
 }
 
-__attribute__((target_clones("avx2", "default")))
-void cnnl__conv_direct_weight_grad(const cnnl__conv_geom *g, const float *xp, int rows, const float *gy, size_t ld,
-                                   float *acc)
+CNNL_CLONES
+static void direct_weight_grad(const cnnl__conv_geom *g, const float *xp, int rows, const float *gy, size_t ld,
+                               float *acc)
 {
     int k = g->k, rows_in = rows + k - 1, wp = g->w + 2 * g->pad, ow = g->ow, kk = g->c * k * k;
     for (int o = 0; o < g->oc; o++)
@@ -154,6 +175,12 @@ void cnnl__conv_direct_weight_grad(const cnnl__conv_geom *g, const float *xp, in
                         dot_lanes(a, gy + (size_t)o * ld + (size_t)r * ow,
                                   xp + ((size_t)ci * rows_in + r + ky) * wp + kx, ow);
                 }
+}
+
+void cnnl__conv_direct_weight_grad(const cnnl__conv_geom *g, const float *xp, int rows, const float *gy, size_t ld,
+                                   float *acc)
+{
+    direct_weight_grad(g, xp, rows, gy, ld, acc);
 }
 
 void cnnl__conv_direct_reduce(const cnnl__conv_geom *g, const float *acc, float *gw_t)

@@ -167,7 +167,26 @@ grep -q '^glioma  *[0-9]* *[0-9]* *[0-9]* *[0-9]*$' "$tmp/metrics.out" || fail "
   fail "resume: $(cat "$tmp/resume.err")"
 [ "$(grep -c '^Epoch \[[123]/3\]' "$tmp/resume.out")" -eq 3 ] || fail "resume epoch lines: $(cat "$tmp/resume.out")"
 # shellcheck disable=SC2086
-expect 1 "split" "$bin/cnnlite-train" $common --seed 1 --epochs 3 --resume "$tmp/ck"
+expect 1 "used --seed 0; this run gives --seed 1" "$bin/cnnlite-train" $common --seed 1 --epochs 3 --resume "$tmp/ck"
+# the resumed run's history file begins byte for byte as the history file of the run that wrote
+# the checkpoint (the history is kept as float64 in checkpoints)
+# shellcheck disable=SC2086
+"$bin/cnnlite-train" $common --epochs 2 --checkpoint "$tmp/h2.ck" --history "$tmp/h2.csv" > /dev/null 2>&1 ||
+  fail "run with --history and --checkpoint"
+# shellcheck disable=SC2086
+"$bin/cnnlite-train" $common --epochs 3 --resume "$tmp/h2.ck" --history "$tmp/h3.csv" > /dev/null 2>&1 ||
+  fail "resume with --history"
+[ "$(wc -l < "$tmp/h3.csv")" -eq 4 ] || fail "resumed history: $(cat "$tmp/h3.csv")"
+head -n 3 "$tmp/h3.csv" | cmp -s - "$tmp/h2.csv" ||
+  fail "resumed history differs from the original run's: $(cat "$tmp/h2.csv") vs $(cat "$tmp/h3.csv")"
+# options that contradict the checkpoint's are refused, naming both values
+# shellcheck disable=SC2086
+expect 1 "used --lr 0.001; this run gives --lr 0.002" "$bin/cnnlite-train" $common --lr 0.002 --epochs 3 --resume "$tmp/ck"
+# shellcheck disable=SC2086
+expect 1 "used --dropout 0.2; this run gives --dropout 0.5" "$bin/cnnlite-train" $common --dropout 0.5 --epochs 3 --resume "$tmp/ck"
+# shellcheck disable=SC2086
+expect 1 "used --batch" "$bin/cnnlite-train" $common --batch 7 --epochs 3 --resume "$tmp/ck"
+grep -q "this run gives --batch 7" "$tmp/err" || fail "batch mismatch message: $(cat "$tmp/err")"
 
 # Ctrl-C: stops after the current batch, writes the checkpoint, exits 130; resuming from the
 # middle of the epoch gives exactly the epoch an uninterrupted run gives. --foreground: without
@@ -213,6 +232,21 @@ printf 'not an image' > "$tmp/fake.png"
   fail "predict --json output: $(cat "$tmp/pred.out")"
 grep -q "nope.png" "$tmp/pred.err" || fail "missing image not named: $(cat "$tmp/pred.err")"
 grep -q "fake.png" "$tmp/pred.err" || fail "corrupt image not named: $(cat "$tmp/pred.err")"
+# a file name that is not UTF-8 (Latin-1 e-acute, a stray continuation byte, a quote, a tab)
+# still gives valid JSON: invalid bytes become U+FFFD
+odd="$tmp/caf$(printf '\351')$(printf '\200')\"q$(printf '\t')x.png"
+cp "$img1" "$odd"
+"$bin/cnnlite-predict" --json --model "$tmp/m.safetensors" "$odd" > "$tmp/pred.out" 2> "$tmp/pred.err" ||
+  fail "predict of a non-UTF-8 name: $(cat "$tmp/pred.err")"
+python3 -c '
+import json, sys
+raw = open(sys.argv[1], "rb").read()
+obj = json.loads(raw.decode("utf-8"))
+want = sys.argv[2] + "/caf\ufffd\ufffd\"q\tx.png"
+assert obj["file"] == want, (obj["file"], want)
+assert obj["class"] in ("glioma", "meningioma", "notumor", "pituitary"), obj
+assert abs(sum(obj["probs"]) - 1) < 1e-4, obj
+' "$tmp/pred.out" "$tmp" || fail "predict --json with a non-UTF-8 name: $(cat "$tmp/pred.out")"
 
 # corrupt and missing model files
 head -c 100 "$tmp/m.safetensors" > "$tmp/bad.safetensors"
