@@ -17,7 +17,7 @@
 
 typedef struct bench_opts {
     int batch, size, threads, steps;
-    bool batchnorm, json;
+    bool batchnorm, json, bf16;
 } bench_opts;
 
 static void usage(FILE *f)
@@ -31,6 +31,7 @@ static void usage(FILE *f)
             "  --threads N   compute threads (default: all processors)\n"
             "  --steps N     timed steps after one warm-up step (default 5)\n"
             "  --batchnorm   use the network with batch normalisation\n"
+            "  --precision P fp32 (default) or bf16 (convolutions in bfloat16; needs AVX512_BF16 or AMX)\n"
             "  --json        end the output with one JSON line\n"
             "  --help        show this text\n"
             "  --version     show the program's and the library's version\n");
@@ -44,6 +45,7 @@ static const struct option long_options[] = {
     CL_ARG("size"),
     CL_ARG("threads"),
     CL_ARG("steps"),
+    CL_ARG("precision"),
     CL_END_OPTIONS,
 };
 
@@ -69,6 +71,13 @@ static int parse_args(int argc, char **argv, bench_opts *o)
             return 2;
         else if (cl_is(&op, "steps") && !cl_parse_int("steps", v, 1, 100000, &o->steps))
             return 2;
+        else if (cl_is(&op, "precision")) {
+            if (strcmp(v, "bf16") != 0 && strcmp(v, "fp32") != 0) {
+                cl_error("--precision '%s': must be fp32 or bf16", v);
+                return 2;
+            }
+            o->bf16 = strcmp(v, "bf16") == 0;
+        }
     }
     if (r < 0)
         return 2;
@@ -142,6 +151,8 @@ static cnnl_status setup(bench *b, const bench_opts *o)
     ro.size = o->size;
     ro.batchnorm = o->batchnorm;
     cnnl_status st = cnnl_report_net_create(&b->model, &ro);
+    if (st == CNNL_OK && o->bf16)
+        st = cnnl_model_set_precision(b->model, CNNL_PRECISION_BF16);
     if (st == CNNL_OK) {
         cnnl_adam_opts ao = cnnl_adam_opts_default();
         st = cnnl_optimizer_adam(&b->opt, b->model, &ao);
@@ -189,8 +200,9 @@ int main(int argc, char **argv)
     getrusage(RUSAGE_SELF, &ru);
     double rss_mb = (double)ru.ru_maxrss / 1024.0;
     if (st == CNNL_OK) {
-        printf("libcnnlite %s, %d threads, batch %d, %dx%d, %s, %d steps after 1 warm-up\n", cnnl_version_string(),
-               cnnl_get_num_threads(), o.batch, o.size, o.size, o.batchnorm ? "batch norm" : "no batch norm", o.steps);
+        printf("libcnnlite %s, %d threads, batch %d, %dx%d, %s, %s, %d steps after 1 warm-up\n",
+               cnnl_version_string(), cnnl_get_num_threads(), o.batch, o.size, o.size,
+               o.batchnorm ? "batch norm" : "no batch norm", o.bf16 ? "bf16" : "fp32", o.steps);
         printf("train: %.1f img/s (forward, cross-entropy, backward, Adam)\ninfer: %.1f img/s\npeak RSS: %.0f MB\n",
                train, infer, rss_mb);
         if (o.json)
