@@ -14,6 +14,7 @@
 #include "core/internal.h"
 #include "nn/layer.h"
 #include "nn/model_impl.h"
+#include "nn/profile_impl.h"
 #include "ops/kernels.h"
 
 typedef struct state_ref {
@@ -34,7 +35,19 @@ struct cnnl_model {
     bool has_report;
     cnnl_report_opts report;
     cnnl_layer *fuse_target; /* the last layer, or the one the last layers were fused into */
+    cnnl__profile *prof;     /* per-layer times (profile.c), NULL while profiling is off */
 };
+
+cnnl_layer *const *cnnl__model_layers(const cnnl_model *m, size_t *n)
+{
+    *n = m->n;
+    return m->layers;
+}
+
+cnnl__profile **cnnl__model_profile_slot(cnnl_model *m)
+{
+    return &m->prof;
+}
 
 CNNL_API void cnnl_layer_free(cnnl_layer *l)
 {
@@ -77,6 +90,7 @@ CNNL_API void cnnl_model_free(cnnl_model *m)
         free(m->states[i].name);
     free(m->states);
     free(m->layers);
+    cnnl__profile_free(m->prof);
     free(m);
 }
 
@@ -232,9 +246,11 @@ CNNL_API cnnl_status cnnl_model_forward(cnnl_model *m, const cnnl_tensor *input,
     const cnnl_tensor *cur = input;
     for (size_t i = 0; i < m->n; i++) {
         cnnl_layer *l = m->layers[i];
+        double t0 = cnnl__profile_start(m->prof);
         cnnl_status st = l->ops->forward(l, cur);
         if (st != CNNL_OK)
             return st;
+        cnnl__profile_forward(m->prof, i, t0, cur, l->out);
         cur = l->out;
     }
     m->input = input;
@@ -308,7 +324,9 @@ CNNL_API cnnl_status cnnl_model_backward(cnnl_model *m, const cnnl_tensor *grad_
     for (size_t i = m->n; i-- > f;) {
         cnnl_layer *l = m->layers[i];
         bool want_gin = i > f || eager;
+        double t0 = cnnl__profile_start(m->prof);
         cnnl_status st = l->ops->backward(l, layer_input(m, i), gout, want_gin, true);
+        cnnl__profile_backward(m->prof, i, t0);
         if (st == CNNL_OK)
             st = check_grads(l);
         if (st != CNNL_OK)
