@@ -26,7 +26,7 @@
 
 typedef struct bench_opts {
     int batch, size, threads, steps;
-    bool batchnorm, json, peak, profile;
+    bool batchnorm, json, peak, profile, infer_only;
     const char *precision; /* "fp32" (default) or "bf16" */
 } bench_opts;
 
@@ -42,6 +42,7 @@ static void usage(FILE *f)
             "  --steps N     timed steps after one warm-up step (default 5)\n"
             "  --batchnorm   use the network with batch normalisation\n"
             "  --precision P fp32 (default) or bf16 arithmetic inside convolutions and Linear\n"
+            "  --infer-only  time inference only (train_img_s is then 0)\n"
             "  --peak        also print the float32 multiply-add peak at each vector width\n"
             "  --profile     also print the forward and backward time of each layer\n"
             "  --json        end the output with one JSON line\n"
@@ -74,6 +75,9 @@ static int parse_args(int argc, char **argv, bench_opts *o)
             continue;
         } else if (!strcmp(a, "--json")) {
             o->json = true;
+            continue;
+        } else if (!strcmp(a, "--infer-only")) {
+            o->infer_only = true;
             continue;
         } else if (!strcmp(a, "--peak")) {
             o->peak = true;
@@ -298,16 +302,18 @@ int main(int argc, char **argv)
         return 2;
     }
     double train = 0.0, infer = 0.0, fwd_macs = 0.0, train_macs = 0.0;
-    /* the warm-up step is profiled once, for the shapes that the work count needs */
+    /* one untimed step is profiled, for the shapes that the work count needs */
+    if (st == CNNL_OK && o.infer_only)
+        st = cnnl_model_set_training(b.model, false);
     if (st == CNNL_OK)
         st = cnnl_model_set_profiling(b.model, true);
     if (st == CNNL_OK)
-        st = train_step(&b);
+        st = o.infer_only ? infer_step(&b) : train_step(&b);
     if (st == CNNL_OK)
         st = count_macs(b.model, &fwd_macs, &train_macs);
     if (st == CNNL_OK)
         st = cnnl_model_set_profiling(b.model, false);
-    if (st == CNNL_OK)
+    if (st == CNNL_OK && !o.infer_only)
         st = time_steps(&b, train_step, o.steps, &train);
     if (st == CNNL_OK)
         st = cnnl_model_set_training(b.model, false);
@@ -327,8 +333,9 @@ int main(int argc, char **argv)
                threads, o.batch, o.size, o.size, o.batchnorm ? "batch norm" : "no batch norm", o.precision, o.steps);
         printf("work per image: forward %.3f GFLOP, training step %.3f GFLOP (convolutions and Linear)\n",
                fwd_macs * 2e-9, train_macs * 2e-9);
-        printf("train: %.1f img/s, %.1f GFLOP/s, %.1f%% of peak (forward, cross-entropy, backward, Adam)\n", train, tg,
-               100.0 * tf);
+        if (!o.infer_only)
+            printf("train: %.1f img/s, %.1f GFLOP/s, %.1f%% of peak (forward, cross-entropy, backward, Adam)\n", train,
+                   tg, 100.0 * tf);
         printf("infer: %.1f img/s, %.1f GFLOP/s, %.1f%% of peak\n", infer, ig, 100.0 * inf);
         printf("peak: %.1f GFLOP/s float32, %s, %d threads (measured now)\npeak RSS: %.0f MB\n", peak,
                npeaks ? peaks[npeaks - 1].name : "none", threads, rss_mb);
