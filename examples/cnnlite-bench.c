@@ -14,8 +14,6 @@
  * forward and backward time of each layer.
  */
 #include <cnnlite/cnnlite.h>
-#include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +21,7 @@
 #include <time.h>
 
 #include "bench_peak.h"
+#include "common.h"
 
 typedef struct bench_opts {
     int batch, size, threads, steps;
@@ -46,74 +45,69 @@ static void usage(FILE *f)
             "  --peak        also print the float32 multiply-add peak at each vector width\n"
             "  --profile     also print the forward and backward time of each layer\n"
             "  --json        end the output with one JSON line\n"
-            "  --help        show this text\n");
+            "  --help        show this text\n"
+            "  --version     show the program's and the library's version\n");
 }
 
-static bool parse_int(const char *s, int lo, int hi, int *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || !end || *end || end == s || v < lo || v > hi)
-        return false;
-    *out = (int)v;
-    return true;
-}
+static const struct option long_options[] = {
+    CL_STD_OPTIONS,
+    CL_FLAG("batchnorm"),
+    CL_FLAG("json"),
+    CL_FLAG("infer-only"),
+    CL_FLAG("peak"),
+    CL_FLAG("profile"),
+    CL_ARG("precision"),
+    CL_ARG("batch"),
+    CL_ARG("size"),
+    CL_ARG("threads"),
+    CL_ARG("steps"),
+    CL_END_OPTIONS,
+};
 
-/* 0: parsed, 1: --help shown, 2: error reported. */
+/* 0: parsed, 1: --help or --version shown, 2: error reported. */
 static int parse_args(int argc, char **argv, bench_opts *o)
 {
     *o = (bench_opts){.batch = 32, .size = 512, .threads = 0, .steps = 5, .precision = "fp32"};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int *target = NULL, lo = 1, hi = INT_MAX;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
+    cl_opt op;
+    int r;
+    while ((r = cl_next_option(argc, argv, long_options, &op)) > 0) {
+        const char *v = op.value;
+        if (cl_std_option(&op, usage))
             return 1;
-        } else if (!strcmp(a, "--batchnorm")) {
+        else if (cl_is(&op, "batchnorm"))
             o->batchnorm = true;
-            continue;
-        } else if (!strcmp(a, "--json")) {
+        else if (cl_is(&op, "json"))
             o->json = true;
-            continue;
-        } else if (!strcmp(a, "--infer-only")) {
+        else if (cl_is(&op, "infer-only"))
             o->infer_only = true;
-            continue;
-        } else if (!strcmp(a, "--peak")) {
+        else if (cl_is(&op, "peak"))
             o->peak = true;
-            continue;
-        } else if (!strcmp(a, "--profile")) {
+        else if (cl_is(&op, "profile"))
             o->profile = true;
-            continue;
-        } else if (!strcmp(a, "--precision")) {
-            if (i + 1 >= argc || (strcmp(argv[i + 1], "fp32") && strcmp(argv[i + 1], "bf16"))) {
-                fprintf(stderr, "cnnlite-bench: --precision needs fp32 or bf16%s%s\n", i + 1 < argc ? ", got " : "",
-                        i + 1 < argc ? argv[i + 1] : "");
+        else if (cl_is(&op, "precision")) {
+            if (strcmp(v, "fp32") && strcmp(v, "bf16")) {
+                cl_error("--precision: '%s'; give fp32 or bf16", v);
                 return 2;
             }
-            o->precision = argv[++i];
-            continue;
-        } else if (!strcmp(a, "--batch")) {
-            target = &o->batch, hi = 4096;
-        } else if (!strcmp(a, "--size")) {
-            target = &o->size, lo = 32, hi = 8192;
-        } else if (!strcmp(a, "--threads")) {
-            target = &o->threads, lo = 0, hi = 1024;
-        } else if (!strcmp(a, "--steps")) {
-            target = &o->steps, hi = 100000;
-        } else {
-            fprintf(stderr, "cnnlite-bench: unknown option '%s' (try --help)\n", a);
-            return 2;
+            o->precision = v;
         }
-        if (i + 1 >= argc || !parse_int(argv[i + 1], lo, hi, target)) {
-            fprintf(stderr, "cnnlite-bench: %s needs an integer in %d..%d%s%s\n", a, lo, hi,
-                    i + 1 < argc ? ", got " : "", i + 1 < argc ? argv[i + 1] : "");
+        else if (cl_is(&op, "batch") && !cl_parse_int("batch", v, 1, 4096, &o->batch))
             return 2;
-        }
-        i++;
+        else if (cl_is(&op, "size") && !cl_parse_int("size", v, 32, 8192, &o->size))
+            return 2;
+        else if (cl_is(&op, "threads") && !cl_parse_int("threads", v, 0, 1024, &o->threads))
+            return 2;
+        else if (cl_is(&op, "steps") && !cl_parse_int("steps", v, 1, 100000, &o->steps))
+            return 2;
+    }
+    if (r < 0)
+        return 2;
+    if (optind < argc) {
+        cl_error("unexpected argument '%s'", argv[optind]);
+        return 2;
     }
     if (o->size % 32 != 0) {
-        fprintf(stderr, "cnnlite-bench: --size %d is not a multiple of 32\n", o->size);
+        cl_error("--size %d is not a multiple of 32", o->size);
         return 2;
     }
     return 0;
@@ -286,6 +280,7 @@ static cnnl_status apply_precision(bench *b, const char *precision)
 
 int main(int argc, char **argv)
 {
+    cl_init("cnnlite-bench", "[options]");
     bench_opts o;
     int rc = parse_args(argc, argv, &o);
     if (rc)
