@@ -1,6 +1,11 @@
 /* cnnlite-predict: classify image files with a saved model; per image the predicted class and
- * the class probabilities, as text or one JSON object per line. */
+ * the class probabilities, as text or one JSON object per line.
+ *
+ * Images are classified in batches (--batch). While the model runs on one batch, worker threads
+ * decode the next batch's files into a second buffer; results are printed in the order of the
+ * files. A file's result does not depend on the batch it is in. */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +24,8 @@ static void usage(FILE *out)
 "  --json             one JSON object per line: {\"file\": ..., \"class\": ..., \"probs\": [...]}\n"
 "                     (bytes of a file name that are not UTF-8 appear as U+FFFD)\n"
 "  --threads N        compute threads (default: all processors)\n"
+"  --batch N          images per forward pass (default 32); the next batch is decoded by as\n"
+"                     many worker threads while the current one is classified\n"
 "  --batchnorm, --size N, --channels C, --classes a,b,c,d\n"
 "                     architecture and class names, used only when FILE has no metadata\n"
 "                     (defaults: no batch norm, 512, 3, glioma,meningioma,notumor,pituitary)\n"
@@ -31,7 +38,7 @@ static void usage(FILE *out)
 typedef struct options {
     const char *model;
     bool json, batchnorm;
-    int size, channels, threads;
+    int size, channels, threads, batch;
     char *classes_arg;
     const char *class_names[MAX_CLASSES];
     int num_classes;
@@ -68,6 +75,7 @@ static int parse(int argc, char **argv, options *o)
     o->num_classes = 4;
     o->size = 512;
     o->channels = 3;
+    o->batch = 32;
     o->images = calloc((size_t)argc, sizeof *o->images);
     if (o->images == NULL)
         return -1;
@@ -80,6 +88,7 @@ static int parse(int argc, char **argv, options *o)
         CL_ARG("channels"),
         CL_ARG("threads"),
         CL_ARG("classes"),
+        CL_ARG("batch"),
         CL_END_OPTIONS,
     };
     cl_opt op;
@@ -110,6 +119,9 @@ static int parse(int argc, char **argv, options *o)
             }
         } else if (cl_is(&op, "threads")) {
             if (!cl_parse_int("threads", v, 1, 1024, &o->threads))
+                return -1;
+        } else if (cl_is(&op, "batch")) {
+            if (!cl_parse_int("batch", v, 1, 4096, &o->batch))
                 return -1;
         } else if (cl_is(&op, "classes")) {
             if (split_classes(o, v) != 0)
@@ -211,29 +223,173 @@ static void print_result(const options *o, const char *file, const double *p, in
     }
 }
 
-/* Classify one image, prepared as the training images were; 0, or 1 after naming the image in
- * one message. */
-static int predict_one(const options *o, cnnl_model *model, const cnnl_dataset_opts *dopt,
-                       const char *file, const char *const *names, int classes, double *p)
+/* One batch of files in decoding or decoded: the images that loaded, packed in file order into
+ * x, and for each file of the batch its slot in x or the message naming why it failed. */
+typedef struct batch {
+    int first, count;   /* files first .. first + count - 1 */
+    cnnl_tensor *x;     /* (loaded, C, S, S), or NULL when none loaded */
+    cnnl_tensor **one;  /* per file: the decoded (1, C, S, S) image, or NULL */
+    char **err;         /* per file: the error message, or NULL */
+} batch;
+
+typedef struct decoder {
+    const options *o;
+    const cnnl_dataset_opts *dopt;
+    batch *b;
+    int worker, workers;
+    pthread_t tid;
+    bool started;
+} decoder;
+
+/* Worker @p worker of @p workers decodes files worker, worker + workers, ... of the batch. */
+static void *decode_part(void *arg)
 {
-    cnnl_tensor *x = NULL;
+    decoder *d = arg;
+    batch *b = d->b;
+    for (int k = d->worker; k < b->count; k += d->workers) {
+        cnnl_status st = cnnl_image_load(&b->one[k], d->o->images[b->first + k], d->dopt);
+        if (st != CNNL_OK) {
+            b->one[k] = NULL;
+            b->err[k] = strdup(cnnl_last_error()); /* the message names the file */
+            if (b->err[k] == NULL)
+                b->err[k] = strdup("out of memory");
+        }
+    }
+    return NULL;
+}
+
+/* Start decoding batch @p b in the background (the calling thread does no decoding). */
+static void decode_start(decoder *d, int workers, const options *o, const cnnl_dataset_opts *dopt, batch *b)
+{
+    for (int w = 0; w < workers; w++) {
+        d[w] = (decoder){o, dopt, b, w, workers, 0, false};
+        d[w].started = pthread_create(&d[w].tid, NULL, decode_part, &d[w]) == 0;
+        if (!d[w].started) /* no thread: decode this part now */
+            decode_part(&d[w]);
+    }
+}
+
+static void decode_wait(decoder *d, int workers)
+{
+    for (int w = 0; w < workers; w++)
+        if (d[w].started)
+            pthread_join(d[w].tid, NULL);
+}
+
+/* Pack the loaded images of @p b into b->x (same values as the one-image tensors). */
+static cnnl_status pack(batch *b, int channels, int size)
+{
+    int loaded = 0;
+    for (int k = 0; k < b->count; k++)
+        loaded += b->one[k] != NULL;
+    if (b->x && (loaded == 0 || cnnl_tensor_dim(b->x, 0) != loaded)) {
+        cnnl_tensor_free(b->x);
+        b->x = NULL;
+    }
+    if (loaded == 0)
+        return CNNL_OK;
+    int64_t shape[4] = {loaded, channels, size, size};
+    cnnl_status st = b->x ? CNNL_OK : cnnl_tensor_create(&b->x, 4, shape);
+    if (st != CNNL_OK)
+        return st;
+    size_t per = (size_t)channels * (size_t)size * (size_t)size;
+    float *dst = cnnl_tensor_data(b->x);
+    for (int k = 0; k < b->count; k++)
+        if (b->one[k]) {
+            memcpy(dst, cnnl_tensor_data_const(b->one[k]), per * sizeof *dst);
+            dst += per;
+        }
+    return CNNL_OK;
+}
+
+/* Release the per-file results of @p b (not its packed tensor, reused by the next batch). */
+static void batch_clear(batch *b)
+{
+    for (int k = 0; k < b->count; k++) {
+        cnnl_tensor_free(b->one[k]);
+        free(b->err[k]);
+        b->one[k] = NULL;
+        b->err[k] = NULL;
+    }
+    b->count = 0;
+}
+
+/* Classify the decoded batch @p b and print its results in file order; returns the number of
+ * files that failed (named in a message each). */
+static int classify(const options *o, cnnl_model *model, batch *b, int channels, int size, const char *const *names,
+                    int classes, double *p)
+{
+    int bad = 0;
+    cnnl_status st = pack(b, channels, size);
     const cnnl_tensor *y = NULL;
-    cnnl_status st = cnnl_image_load(&x, file, dopt);
-    if (st != CNNL_OK) {
-        cl_error("%s", cnnl_last_error()); /* the message names the file */
-        return 1;
-    }
-    st = cnnl_model_forward(model, x, &y);
-    if (st == CNNL_OK && (cnnl_tensor_ndim(y) != 2 || cnnl_tensor_dim(y, 1) != classes))
+    if (st == CNNL_OK && b->x)
+        st = cnnl_model_forward(model, b->x, &y);
+    if (st == CNNL_OK && y && (cnnl_tensor_ndim(y) != 2 || cnnl_tensor_dim(y, 1) != classes))
         st = CNNL_ESHAPE;
-    if (st == CNNL_OK) {
-        softmax(cnnl_tensor_data_const(y), classes, p);
-        print_result(o, file, p, classes, names);
-    } else {
-        cl_fail(file, st);
+    int row = 0;
+    for (int k = 0; k < b->count; k++) {
+        const char *file = o->images[b->first + k];
+        if (b->err[k]) {
+            cl_error("%s", b->err[k]);
+            bad++;
+        } else if (st != CNNL_OK) {
+            cl_fail(file, st);
+            bad++;
+        } else {
+            softmax(cnnl_tensor_data_const(y) + (size_t)row * (size_t)classes, classes, p);
+            print_result(o, file, p, classes, names);
+            row++;
+        }
     }
-    cnnl_tensor_free(x);
-    return st == CNNL_OK ? 0 : 1;
+    return bad;
+}
+
+/* Classify every image, decoding batch i + 1 while batch i runs; returns the failed files. */
+static int predict_all(const options *o, cnnl_model *model, const cnnl_dataset_opts *dopt, const char *const *names,
+                       int classes, double *p)
+{
+    int bs = o->batch < o->num_images ? o->batch : o->num_images;
+    int workers = cnnl_get_num_threads();
+    if (workers > bs)
+        workers = bs;
+    batch bufs[2];
+    memset(bufs, 0, sizeof bufs);
+    decoder *dec = calloc((size_t)workers, sizeof *dec);
+    bool ok = dec != NULL;
+    for (int i = 0; i < 2 && ok; i++) {
+        bufs[i].one = calloc((size_t)bs, sizeof *bufs[i].one);
+        bufs[i].err = calloc((size_t)bs, sizeof *bufs[i].err);
+        ok = bufs[i].one && bufs[i].err;
+    }
+    int bad = 0;
+    if (!ok) {
+        cl_error("out of memory");
+        bad = o->num_images;
+    } else {
+        int nb = (o->num_images + bs - 1) / bs;
+        bufs[0].first = 0;
+        bufs[0].count = bs;
+        decode_start(dec, workers, o, dopt, &bufs[0]);
+        for (int i = 0; i < nb; i++) {
+            batch *cur = &bufs[i % 2], *next = &bufs[(i + 1) % 2];
+            decode_wait(dec, workers);
+            if (i + 1 < nb) {
+                next->first = (i + 1) * bs;
+                next->count = o->num_images - next->first < bs ? o->num_images - next->first : bs;
+                decode_start(dec, workers, o, dopt, next);
+            }
+            bad += classify(o, model, cur, dopt->channels, dopt->size, names, classes, p);
+            batch_clear(cur);
+        }
+    }
+    for (int i = 0; i < 2; i++) {
+        batch_clear(&bufs[i]);
+        cnnl_tensor_free(bufs[i].x);
+        free(bufs[i].one);
+        free(bufs[i].err);
+    }
+    free(dec);
+    return bad;
 }
 
 int main(int argc, char **argv)
@@ -281,9 +437,7 @@ int main(int argc, char **argv)
     }
     if (rc == 0)
         cnnl_model_set_training(model, false);
-    int bad = 0;
-    for (int i = 0; rc == 0 && i < o.num_images; i++)
-        bad += predict_one(&o, model, &dopt, o.images[i], names, ro.classes, p);
+    int bad = rc == 0 ? predict_all(&o, model, &dopt, names, ro.classes, p) : 0;
     free(p);
     cnnl_model_meta_free(meta);
     cnnl_model_free(model);

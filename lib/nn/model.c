@@ -14,6 +14,7 @@
 #include "core/internal.h"
 #include "nn/layer.h"
 #include "nn/model_impl.h"
+#include "nn/profile_impl.h"
 #include "ops/kernels.h"
 
 typedef struct state_ref {
@@ -37,7 +38,19 @@ struct cnnl_model {
     char *arch;              /* canonical description, when built from one */
     int64_t input_shape[3];
     size_t outputs;          /* features of the last layer's flat output (0: not flat) */
+    cnnl__profile *prof;     /* per-layer times (profile.c), NULL while profiling is off */
 };
+
+cnnl_layer *const *cnnl__model_layers(const cnnl_model *m, size_t *n)
+{
+    *n = m->n;
+    return m->layers;
+}
+
+cnnl__profile **cnnl__model_profile_slot(cnnl_model *m)
+{
+    return &m->prof;
+}
 
 CNNL_API void cnnl_layer_free(cnnl_layer *l)
 {
@@ -81,6 +94,7 @@ CNNL_API void cnnl_model_free(cnnl_model *m)
     free(m->states);
     free(m->layers);
     free(m->arch);
+    cnnl__profile_free(m->prof);
     free(m);
 }
 
@@ -253,9 +267,11 @@ CNNL_API cnnl_status cnnl_model_forward(cnnl_model *m, const cnnl_tensor *input,
     const cnnl_tensor *cur = input;
     for (size_t i = 0; i < m->n; i++) {
         cnnl_layer *l = m->layers[i];
+        double t0 = cnnl__profile_start(m->prof);
         cnnl_status st = l->ops->forward(l, cur);
         if (st != CNNL_OK)
             return st;
+        cnnl__profile_forward(m->prof, i, t0, cur, l->out);
         cur = l->out;
     }
     m->input = input;
@@ -329,7 +345,9 @@ CNNL_API cnnl_status cnnl_model_backward(cnnl_model *m, const cnnl_tensor *grad_
     for (size_t i = m->n; i-- > f;) {
         cnnl_layer *l = m->layers[i];
         bool want_gin = i > f || eager;
+        double t0 = cnnl__profile_start(m->prof);
         cnnl_status st = l->ops->backward(l, layer_input(m, i), gout, want_gin, true);
+        cnnl__profile_backward(m->prof, i, t0);
         if (st == CNNL_OK)
             st = check_grads(l);
         if (st != CNNL_OK)

@@ -16,5 +16,10 @@ void cnnl__report_describe(const cnnl_report_opts *opts, char *buf, size_t len);
 
 /* Check report-network options; messages name the option (as cnnl_report_net_create()). */
 cnnl_status cnnl__report_check(const cnnl_report_opts *opts);
+/* The layers of @p m (count in *@p n), for the profile (profile.c). */
+cnnl_layer *const *cnnl__model_layers(const cnnl_model *m, size_t *n);
+
+/* Where @p m keeps its profile table (NULL while profiling is off). */
+struct cnnl__profile **cnnl__model_profile_slot(cnnl_model *m);
 
 #endif

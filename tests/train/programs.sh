@@ -247,6 +247,21 @@ assert obj["file"] == want, (obj["file"], want)
 assert obj["class"] in ("glioma", "meningioma", "notumor", "pituitary"), obj
 assert abs(sum(obj["probs"]) - 1) < 1e-4, obj
 ' "$tmp/pred.out" "$tmp" || fail "predict --json with a non-UTF-8 name: $(cat "$tmp/pred.out")"
+# batches (decoded ahead by worker threads) give the same classes and probabilities, in the same
+# order, as one image at a time, with bad files in the middle of a batch and a short last batch
+set -- $(find "$tmp/data" -type f | sort | head -n 7)
+"$bin/cnnlite-predict" --json --batch 1 --model "$tmp/m.safetensors" "$1" "$2" "$tmp/fake.png" "$3" "$4" \
+  "$tmp/nope.png" "$5" "$6" "$7" > "$tmp/one.out" 2> "$tmp/one.err"
+[ $? -eq 1 ] || fail "predict --batch 1 with bad images must exit 1"
+"$bin/cnnlite-predict" --json --batch 4 --model "$tmp/m.safetensors" "$1" "$2" "$tmp/fake.png" "$3" "$4" \
+  "$tmp/nope.png" "$5" "$6" "$7" > "$tmp/four.out" 2> "$tmp/four.err"
+[ $? -eq 1 ] || fail "predict --batch 4 with bad images must exit 1"
+[ "$(wc -l < "$tmp/one.out")" -eq 7 ] || fail "predict --batch 1: want 7 results: $(cat "$tmp/one.out")"
+cmp -s "$tmp/one.out" "$tmp/four.out" ||
+  fail "predict --batch 4 differs from --batch 1: $(diff "$tmp/one.out" "$tmp/four.out")"
+cmp -s "$tmp/one.err" "$tmp/four.err" ||
+  fail "predict --batch 4 messages differ from --batch 1: $(diff "$tmp/one.err" "$tmp/four.err")"
+expect 2 "--batch" "$bin/cnnlite-predict" --batch 0 --model "$tmp/m.safetensors" "$1"
 
 # corrupt and missing model files
 head -c 100 "$tmp/m.safetensors" > "$tmp/bad.safetensors"
