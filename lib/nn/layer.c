@@ -47,8 +47,11 @@ cnnl_status cnnl__layer_add_state(cnnl_layer *l, const char *suffix, int ndim, c
             return CNNL_ENOMEM;
         if (trainable) {
             s->grad = cnnl__alloc_array(s->numel, sizeof(float), true);
-            if (!s->grad)
+            if (!s->grad) { /* the entry is not counted: free its values here */
+                cnnl__free(s->data);
+                s->data = NULL;
                 return CNNL_ENOMEM;
+            }
         }
     }
     l->nstate++;
