@@ -1,6 +1,6 @@
 /* Convolution engines: the oneDNN engine against the portable im2col + BLAS engine on the same
- * inputs (outputs, input and parameter gradients), including chunked batches with a shorter
- * last chunk, and bit-identical results for repeated runs on one engine. Skipped in builds
+ * inputs (outputs, input and parameter gradients), including batches cut into several chunks,
+ * and bit-identical results for repeated runs and for 1 or 2 threads on one engine. Skipped in builds
  * without oneDNN (the other suites cover the portable engine there). */
 #include <math.h>
 #include <stdlib.h>
@@ -67,13 +67,15 @@ static float *copy(const float *p, size_t n)
     return q;
 }
 
-static result run(const cfg *c, int n, bool portable)
+static result run_prec(const cfg *c, int n, bool portable, bool bf16)
 {
     if (portable)
         assert_int_equal(setenv("CNNLITE_CONV_ENGINE", "portable", 1), 0);
     else
         assert_int_equal(unsetenv("CNNLITE_CONV_ENGINE"), 0);
     cnnl_model *m = make(c);
+    if (bf16)
+        assert_ok(cnnl_model_set_precision(m, CNNL_PRECISION_BF16));
     int64_t shape[4] = {n, c->c, c->h, c->w};
     cnnl_tensor *x = NULL, *r = NULL;
     assert_ok(cnnl_tensor_create(&x, 4, shape));
@@ -99,6 +101,11 @@ static result run(const cfg *c, int n, bool portable)
     cnnl_model_free(m);
     assert_int_equal(unsetenv("CNNLITE_CONV_ENGINE"), 0);
     return res;
+}
+
+static result run(const cfg *c, int n, bool portable)
+{
+    return run_prec(c, n, portable, false);
 }
 
 static void result_free(result *r)
@@ -129,7 +136,7 @@ static void test_engines_agree(void **state)
     for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++) {
         const cfg *c = &configs[i];
         int oh = (c->h + 2 * c->pad - c->k) / c->stride + 1, ow = (c->w + 2 * c->pad - c->k) / c->stride + 1;
-        /* One chunk for the batch, then two images per chunk (5 = 2 + 2 + 1). */
+        /* One chunk for the batch, then chunks of at most two images (5 = 1 + 1 + 1 + 1 + 1). */
         size_t chunks[2] = {saved, (size_t)2 * c->oc * oh * ow * sizeof(float)};
         for (int ch = 0; ch < 2; ch++) {
             cnnl__dnnl_chunk_bytes = chunks[ch];
@@ -156,8 +163,56 @@ static void test_engine_reproducible(void **state)
     assert_memory_equal(a.gx, b.gx, a.nx * sizeof(float));
     assert_memory_equal(a.gw, b.gw, a.nw * sizeof(float));
     assert_memory_equal(a.gb, b.gb, a.nb * sizeof(float));
+    /* Gradients are summed per fixed slice of the batch: one thread gives the same bits. */
+    int threads = cnnl_get_num_threads();
+    assert_ok(cnnl_set_num_threads(1));
+    result c1 = run(c, 6, false);
+    assert_ok(cnnl_set_num_threads(threads));
+    assert_memory_equal(a.y, c1.y, a.ny * sizeof(float));
+    assert_memory_equal(a.gw, c1.gw, a.nw * sizeof(float));
+    assert_memory_equal(a.gx, c1.gx, a.nx * sizeof(float));
+    result_free(&c1);
     result_free(&a);
     result_free(&b);
+}
+
+/* bfloat16 convolutions against float32 on the portable engine, at bfloat16's precision (8
+ * significant bits: about 4e-3 relative per value, sums of up to a few hundred products); or
+ * a clear CNNL_EUNSUPPORTED where the CPU cannot run them. */
+static void test_engine_bf16(void **state)
+{
+    (void)state;
+    assert_int_equal(unsetenv("CNNLITE_CONV_ENGINE"), 0);
+    cnnl_model *m = make(&configs[0]);
+    cnnl_status st = cnnl_model_set_precision(m, CNNL_PRECISION_BF16);
+    cnnl_model_free(m);
+    if (st != CNNL_OK) {
+        assert_int_equal(st, CNNL_EUNSUPPORTED);
+        assert_non_null(strstr(cnnl_last_error(), "AVX512_BF16"));
+        return;
+    }
+    for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++) {
+        const cfg *c = &configs[i];
+        result a = run_prec(c, 3, false, true), b = run(c, 3, true);
+        close_to(a.y, b.y, a.ny, 3e-2, "bf16 output");
+        /* Rounding may flip a ReLU near 0 or move a pool window's maximum, which routes a
+         * gradient elsewhere: gradients are compared where no activation follows. */
+        if (!c->relu) {
+            close_to(a.gx, b.gx, a.nx, 3e-2, "bf16 input gradient");
+            close_to(a.gw, b.gw, a.nw, 3e-2, "bf16 weight gradient");
+        }
+        /* Not float32 in disguise: the bfloat16 outputs differ from float32's. */
+        assert_memory_not_equal(a.y, b.y, a.ny * sizeof(float));
+        result_free(&a);
+        result_free(&b);
+    }
+    /* The portable engine has no bfloat16: an error, never a silent float32 run. */
+    assert_int_equal(setenv("CNNLITE_CONV_ENGINE", "portable", 1), 0);
+    m = make(&configs[0]);
+    assert_status_msg(cnnl_model_set_precision(m, CNNL_PRECISION_BF16), CNNL_EUNSUPPORTED, "portable");
+    assert_status_msg(cnnl_model_set_precision(m, (cnnl_precision)7), CNNL_EINVAL, "unknown precision");
+    cnnl_model_free(m);
+    assert_int_equal(unsetenv("CNNLITE_CONV_ENGINE"), 0);
 }
 
 /* A NaN in the raw output is reported although the fused ReLU would hide it. */
@@ -190,6 +245,7 @@ int main(void)
         cmocka_unit_test(test_engines_agree),
         cmocka_unit_test(test_engine_reproducible),
         cmocka_unit_test(test_engine_nonfinite),
+        cmocka_unit_test(test_engine_bf16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 #endif
