@@ -379,6 +379,21 @@ CNNL_API cnnl_status cnnl_dataset_normalization(const cnnl_dataset *ds, cnnl_nor
 CNNL_API cnnl_status cnnl_image_load(cnnl_tensor **out, const char *path, const cnnl_dataset_opts *opts);
 
 /**
+ * @brief cnnl_image_load() on an encoded image in memory (the bytes of a PNG, JPEG, ... file),
+ * for programs that keep images in their own storage. The same checks, decoding, resize and
+ * conversion as cnnl_image_load().
+ * @param[out] out Receives a new (1, C, H, W) tensor, owned by the caller; NULL on failure.
+ * @param data The encoded bytes; borrowed.
+ * @param size Number of bytes.
+ * @param name Name used in messages instead of a path (NULL: "(memory)").
+ * @param opts Options, or NULL for cnnl_dataset_opts_default().
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL @p out / @p data or a bad option; #CNNL_EFORMAT if
+ *         the bytes are not a usable image; #CNNL_ENOMEM. Every error message names @p name.
+ */
+CNNL_API cnnl_status cnnl_image_load_memory(cnnl_tensor **out, const void *data, size_t size, const char *name,
+                                            const cnnl_dataset_opts *opts);
+
+/**
  * @brief Write the stored images as an image folder dir/\<class\>/\<file\>.png.
  *
  * The file name is the image's name (cnnl_dataset_name()) with its extension replaced by

@@ -576,33 +576,12 @@ static bool read_header(const uint8_t *data, size_t len, img_format fmt, tjhandl
     return true;
 }
 
-void cnnl__image_prepare(const char *path, int size, int want_channels, int max_dim, int64_t max_pixels,
-                         cnnl__pixel_budget *budget, cnnl__image_result *res)
+/* Check, decode and resize encoded bytes (borrowed). */
+static void prepare_bytes(const uint8_t *data, size_t len, int size, int want_channels, int max_dim,
+                          int64_t max_pixels, cnnl__pixel_budget *budget, cnnl__image_result *res)
 {
-    memset(res, 0, sizeof *res);
-    uint8_t *data = NULL;
-    size_t len = 0;
-    int err = read_file(path, &data, &len);
-    if (err == EISDIR) {
-        fail(res, CNNL_EFORMAT, "not a regular file");
-        return;
-    }
-    if (err == ELOOP) {
-        fail(res, CNNL_EIO, "cannot open: symbolic link loop");
-        return;
-    }
-    if (err == EFBIG) {
-        fail(res, CNNL_EFORMAT, "file larger than %d bytes", MAX_FILE_BYTES);
-        return;
-    }
-    if (err) {
-        fail(res, err == ENOMEM ? CNNL_ENOMEM : err == ENOENT ? CNNL_ENOTFOUND : CNNL_EIO, "cannot read: %s",
-             strerror(err));
-        return;
-    }
     if (len == 0) {
         fail(res, CNNL_EFORMAT, "empty file (0 bytes)");
-        free(data);
         return;
     }
     img_format fmt = detect_format(data, len);
@@ -628,21 +607,51 @@ void cnnl__image_prepare(const char *path, int size, int want_channels, int max_
     }
     if (tj)
         tjDestroy(tj);
+}
+
+void cnnl__image_prepare(const char *path, int size, int want_channels, int max_dim, int64_t max_pixels,
+                         cnnl__pixel_budget *budget, cnnl__image_result *res)
+{
+    memset(res, 0, sizeof *res);
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int err = read_file(path, &data, &len);
+    if (err == EISDIR) {
+        fail(res, CNNL_EFORMAT, "not a regular file");
+        return;
+    }
+    if (err == ELOOP) {
+        fail(res, CNNL_EIO, "cannot open: symbolic link loop");
+        return;
+    }
+    if (err == EFBIG) {
+        fail(res, CNNL_EFORMAT, "file larger than %d bytes", MAX_FILE_BYTES);
+        return;
+    }
+    if (err) {
+        fail(res, err == ENOMEM ? CNNL_ENOMEM : err == ENOENT ? CNNL_ENOTFOUND : CNNL_EIO, "cannot read: %s",
+             strerror(err));
+        return;
+    }
+    prepare_bytes(data, len, size, want_channels, max_dim, max_pixels, budget, res);
     free(data);
 }
 
-CNNL_API cnnl_status cnnl_image_load(cnnl_tensor **out, const char *path, const cnnl_dataset_opts *opts)
+static cnnl_status image_tensor(cnnl_tensor **out, const char *path, const cnnl_dataset_opts *opts,
+                                const uint8_t *bytes, size_t len)
 {
-    if (out)
-        *out = NULL;
-    if (!out || !path)
-        return cnnl__error(CNNL_EINVAL, "cnnl_image_load: %s is NULL", out ? "path" : "out");
+    const char *fn = bytes ? "cnnl_image_load_memory" : "cnnl_image_load";
     cnnl_dataset_opts o;
-    cnnl_status st = cnnl__data_check_opts("cnnl_image_load", opts, &o);
+    cnnl_status st = cnnl__data_check_opts(fn, opts, &o);
     if (st != CNNL_OK)
         return st;
     cnnl__image_result res;
-    cnnl__image_prepare(path, o.size, o.channels, o.max_dim, o.max_pixels, NULL, &res);
+    if (bytes) {
+        memset(&res, 0, sizeof res);
+        prepare_bytes(bytes, len, o.size, o.channels, o.max_dim, o.max_pixels, NULL, &res);
+    } else {
+        cnnl__image_prepare(path, o.size, o.channels, o.max_dim, o.max_pixels, NULL, &res);
+    }
     if (res.status != CNNL_OK) {
         st = cnnl__error(res.status, "%s: %s", path, res.message ? res.message : "out of memory");
         free(res.message);
@@ -661,4 +670,23 @@ CNNL_API cnnl_status cnnl_image_load(cnnl_tensor **out, const char *path, const 
     free(res.pixels);
     *out = t;
     return CNNL_OK;
+}
+
+CNNL_API cnnl_status cnnl_image_load(cnnl_tensor **out, const char *path, const cnnl_dataset_opts *opts)
+{
+    if (out)
+        *out = NULL;
+    if (!out || !path)
+        return cnnl__error(CNNL_EINVAL, "cnnl_image_load: %s is NULL", out ? "path" : "out");
+    return image_tensor(out, path, opts, NULL, 0);
+}
+
+CNNL_API cnnl_status cnnl_image_load_memory(cnnl_tensor **out, const void *data, size_t size, const char *name,
+                                            const cnnl_dataset_opts *opts)
+{
+    if (out)
+        *out = NULL;
+    if (!out || !data)
+        return cnnl__error(CNNL_EINVAL, "cnnl_image_load_memory: %s is NULL", out ? "data" : "out");
+    return image_tensor(out, name ? name : "(memory)", opts, (const uint8_t *)data, size);
 }

@@ -109,6 +109,29 @@ static void test_values(void **state)
     cnnl_tensor_free(x);
 }
 
+/* Encoded bytes in memory give exactly what the file gives; broken bytes name the buffer. */
+static void test_memory(void **state)
+{
+    (void)state;
+    const char *path = fx_path(fx_tmp, "mem.png");
+    fx_png_const(path, 9, 7, 51);
+    size_t n = 0;
+    unsigned char *bytes = tu_read_file(path, &n);
+    cnnl_dataset_opts o = cnnl_dataset_opts_default();
+    o.size = 8;
+    cnnl_tensor *a = NULL, *b = NULL;
+    assert_ok(cnnl_image_load(&a, path, &o));
+    assert_ok(cnnl_image_load_memory(&b, bytes, n, "scan-in-memory", &o));
+    assert_int_equal(cnnl_tensor_numel(a), cnnl_tensor_numel(b));
+    assert_memory_equal(cnnl_tensor_data_const(a), cnnl_tensor_data_const(b), cnnl_tensor_numel(a) * sizeof(float));
+    cnnl_tensor_free(b);
+    b = (cnnl_tensor *)1;
+    assert_status_msg(cnnl_image_load_memory(&b, bytes, 20, "scan-in-memory", &o), CNNL_EFORMAT, "scan-in-memory");
+    assert_null(b);
+    cnnl_tensor_free(a);
+    free(bytes);
+}
+
 static void test_arguments_and_files(void **state)
 {
     (void)state;
@@ -145,6 +168,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_equals_dataset, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_values, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_arguments_and_files, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_memory, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
