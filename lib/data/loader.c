@@ -28,6 +28,8 @@ CNNL_API cnnl_loader_opts cnnl_loader_opts_default(void)
     o.batch_size = 32;
     o.shuffle = false;
     o.seed = 0;
+    o.shard_count = 1;
+    o.shard_index = 0;
     return o;
 }
 
@@ -77,6 +79,10 @@ CNNL_API cnnl_status cnnl_loader_create(cnnl_loader **out, const cnnl_dataset *d
     cnnl_loader_opts o = opts ? *opts : cnnl_loader_opts_default();
     if (o.batch_size < 1)
         return cnnl__error(CNNL_EINVAL, "cnnl_loader_create: batch_size is %d; must be >= 1", o.batch_size);
+    if (o.shard_count < 1 || o.shard_index < 0 || o.shard_index >= o.shard_count)
+        return cnnl__error(CNNL_EINVAL, "cnnl_loader_create: shard_index %d of shard_count %d; need "
+                           "shard_count >= 1 and 0 <= shard_index < shard_count", o.shard_index,
+                           o.shard_count);
     cnnl_loader *ld = calloc(1, sizeof *ld);
     if (!ld)
         return cnnl__error(CNNL_ENOMEM, "cnnl_loader_create: out of memory");
@@ -132,6 +138,35 @@ CNNL_API size_t cnnl_loader_index(const cnnl_loader *loader, size_t i)
     return loader && i < loader->n ? loader->order[i] : SIZE_MAX;
 }
 
+/* Global batch b covers order[first .. first+count); this shard takes [*lo, *lo + *n). */
+static void shard_range(const cnnl_loader *ld, size_t b, size_t *count, size_t *lo, size_t *n)
+{
+    size_t bs = (size_t)ld->opts.batch_size, first = b * bs;
+    size_t m = ld->n - first < bs ? ld->n - first : bs;
+    size_t k = (size_t)ld->opts.shard_count, r = (size_t)ld->opts.shard_index;
+    size_t a = first + r * m / k, e = first + (r + 1) * m / k;
+    *count = m;
+    *lo = a;
+    *n = e - a;
+}
+
+CNNL_API cnnl_status cnnl_loader_batch_sizes(const cnnl_loader *loader, size_t b, size_t *global,
+                                             size_t *local)
+{
+    if (!loader)
+        return cnnl__error(CNNL_EINVAL, "cnnl_loader_batch_sizes: loader is NULL");
+    size_t nb = cnnl_loader_num_batches(loader);
+    if (b >= nb)
+        return cnnl__error(CNNL_ERANGE, "cnnl_loader_batch_sizes: batch %zu; the loader has %zu batches", b, nb);
+    size_t m, lo, n;
+    shard_range(loader, b, &m, &lo, &n);
+    if (global)
+        *global = m;
+    if (local)
+        *local = n;
+    return CNNL_OK;
+}
+
 CNNL_API cnnl_status cnnl_loader_batch(cnnl_loader *loader, size_t b, const cnnl_tensor **images,
                                        const int32_t **labels)
 {
@@ -145,8 +180,11 @@ CNNL_API cnnl_status cnnl_loader_batch(cnnl_loader *loader, size_t b, const cnnl
     if (b >= nb)
         return cnnl__error(CNNL_ERANGE, "cnnl_loader_batch: batch %zu; the loader has %zu batches", b, nb);
     const cnnl_dataset *ds = loader->ds;
-    size_t bs = (size_t)loader->opts.batch_size, first = b * bs;
-    size_t count = loader->n - first < bs ? loader->n - first : bs;
+    size_t global, first, count;
+    shard_range(loader, b, &global, &first, &count);
+    if (count == 0)
+        return cnnl__error(CNNL_ERANGE, "cnnl_loader_batch: shard %d of %d has no image of batch %zu "
+                           "(%zu images)", loader->opts.shard_index, loader->opts.shard_count, b, global);
     cnnl_status st = cnnl__tensor_ensure4(&loader->batch, (int64_t)count, ds->channels, ds->size, ds->size);
     if (st != CNNL_OK)
         return cnnl__error_context(st, "cnnl_loader_batch");

@@ -34,6 +34,8 @@ struct cnnl_model {
     bool has_report;
     cnnl_report_opts report;
     cnnl_layer *fuse_target; /* the last layer, or the one the last layers were fused into */
+    cnnl__grads_ready_fn grads_hook; /* see model_impl.h */
+    void *grads_user;
 };
 
 CNNL_API void cnnl_layer_free(cnnl_layer *l)
@@ -284,6 +286,24 @@ static bool same_shape(const cnnl_tensor *a, const cnnl_tensor *b)
     return true;
 }
 
+void cnnl__model_set_grads_hook(cnnl_model *m, cnnl__grads_ready_fn fn, void *user)
+{
+    m->grads_hook = fn;
+    m->grads_user = user;
+}
+
+/* The states of a layer are contiguous in m->states (added together by cnnl_model_add). */
+static cnnl_status call_grads_hook(cnnl_model *m, const cnnl_layer *l)
+{
+    size_t first = 0;
+    while (first < m->nstates && m->states[first].layer != l)
+        first++;
+    size_t end = first;
+    while (end < m->nstates && m->states[end].layer == l)
+        end++;
+    return m->grads_hook(m->grads_user, first, end);
+}
+
 CNNL_API cnnl_status cnnl_model_backward(cnnl_model *m, const cnnl_tensor *grad_output)
 {
     if (!m || !grad_output)
@@ -311,6 +331,8 @@ CNNL_API cnnl_status cnnl_model_backward(cnnl_model *m, const cnnl_tensor *grad_
         cnnl_status st = l->ops->backward(l, layer_input(m, i), gout, want_gin, true);
         if (st == CNNL_OK)
             st = check_grads(l);
+        if (st == CNNL_OK && m->grads_hook && has_params(l))
+            st = call_grads_hook(m, l);
         if (st != CNNL_OK)
             return st;
         gout = l->gin;
