@@ -121,6 +121,11 @@ void run_describe(const run_config *c, const cnnl_dataset *ds)
                     "split %g, seed %" PRIu64 ", %d threads\n",
             cl_prog, c->epochs, c->batch, c->lr, c->dropout, c->batchnorm ? ", batch norm" : "",
             c->size, c->size, c->channels, c->split, c->seed, cnnl_get_num_threads());
+    if (c->comm != NULL)
+        fprintf(stderr, "%s: data-parallel over %d processes: each takes %d or %d images of every "
+                        "batch of %d; %d threads each\n", cl_prog, c->comm->size,
+                c->batch / c->comm->size, (c->batch + c->comm->size - 1) / c->comm->size, c->batch,
+                cnnl_get_num_threads());
     if (c->data == NULL)
         fprintf(stderr, "%s: demo on synthetic data, difficulty %g (the report's run: --data DIR "
                         "--size 512 --epochs 15, no batch norm)\n", cl_prog, c->difficulty);
@@ -265,6 +270,10 @@ static cnnl_status on_checkpoint(cnnl_trainer *t, void *user)
         st = cnnl_checkpoint_set_epoch(ck, p.epoch);
     if (st == CNNL_OK)
         st = cnnl_checkpoint_set_string(ck, "position", pos);
+    char procs[16];
+    snprintf(procs, sizeof procs, "%d", s->c->comm ? s->c->comm->size : 1);
+    if (st == CNNL_OK)
+        st = cnnl_checkpoint_set_string(ck, "processes", procs);
     if (st == CNNL_OK)
         st = history_to_table(cnnl_trainer_history(t), &table);
     if (st == CNNL_OK)
@@ -319,6 +328,14 @@ static int resume(run_state *s)
         cl_error("%s: not a cnnlite-train checkpoint (no training position)", s->c->resume);
         rc = -1;
     }
+    /* Another process count sums the gradients in another order: not the same run. */
+    const char *procs = cnnl_checkpoint_get_string(ck, "processes");
+    int n = s->c->comm ? s->c->comm->size : 1;
+    if (rc == 0 && procs != NULL && atoi(procs) != n) {
+        cl_error("%s: written by a run over %s processes; resume it with as many (this run has %d)",
+                 s->c->resume, procs, n);
+        rc = -1;
+    }
     if (rc == 0 && (p.epoch > s->c->epochs || (p.epoch == s->c->epochs && p.batch > 0))) {
         cl_error("%s: %d epochs are done%s; give --epochs of at least %d", s->c->resume, p.epoch,
                  p.batch > 0 ? " and part of the next" : "", p.epoch + (p.batch > 0));
@@ -368,6 +385,10 @@ static int build(run_state *s)
     lo.batch_size = c->batch;
     lo.seed = c->seed;
     lo.shuffle = true;
+    if (c->comm != NULL) { /* every process takes its part of each global batch */
+        lo.shard_count = c->comm->size;
+        lo.shard_index = c->comm->rank;
+    }
     st = cnnl_loader_create(&s->train, s->ds, cnnl_split_indices(s->split, CNNL_SUBSET_TRAIN),
                             cnnl_split_count(s->split, CNNL_SUBSET_TRAIN), &lo);
     lo.shuffle = false;
@@ -398,6 +419,7 @@ static int build(run_state *s)
     to.on_epoch = on_epoch;
     to.on_checkpoint = c->checkpoint ? on_checkpoint : NULL;
     to.user = s;
+    to.comm = c->comm;
     st = cnnl_trainer_create(&s->trainer, s->model, s->opt, &to);
     if (st != CNNL_OK)
         return cl_fail("trainer", st);
@@ -435,7 +457,8 @@ static int finish(run_state *s, run_result *res)
     cnnl_confusion *cm = NULL;
     cnnl_status st = cnnl_confusion_create(&cm, s->classes);
     if (st == CNNL_OK)
-        st = cnnl_evaluate(s->model, s->test, CNNL_LOSS_CROSS_ENTROPY, cm, NULL, &res->final_accuracy);
+        st = cnnl_evaluate_comm(s->model, s->test, CNNL_LOSS_CROSS_ENTROPY, cm, c->comm, NULL,
+                                &res->final_accuracy);
     if (st != CNNL_OK) {
         cnnl_confusion_free(cm);
         return cl_fail("evaluation", st);
@@ -449,6 +472,10 @@ static int finish(run_state *s, run_result *res)
         fflush(s->out);
     }
     int rc = 0;
+    if (c->comm != NULL && c->comm->rank != 0) { /* rank 0 writes every file */
+        cnnl_confusion_free(cm);
+        return 0;
+    }
     if (c->confusion_plot && (st = cnnl_plot_confusion(cm, s->names, c->confusion_plot,
                                                        "Confusion matrix, final weights, test split")) != CNNL_OK)
         rc = cl_fail("--confusion-plot", st);

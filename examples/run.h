@@ -34,6 +34,7 @@ typedef struct run_config {
     bool print_epochs;       /* the report's epoch lines and "Best Test Accuracy" */
     bool print_metrics;      /* the metrics block after training */
     bool set_count, set_epochs, set_size, set_batchnorm, set_difficulty; /* given on the command line */
+    const cnnl_comm *comm;   /* data-parallel run over several processes, or NULL */
 } run_config;
 
 typedef struct run_result {

@@ -1,0 +1,88 @@
+#!/bin/sh
+# mpi.sh MPIRUN TEST_MPI [CNNLITE_TRAIN]: data-parallel training with mpirun -np 2, one thread
+# per rank: the library checks of test_mpi (equivalence with one process, bit-identical runs,
+# sharded evaluation, weight checksum), a failing rank ending the job, then cnnlite-train: the
+# same test accuracy with 2 processes as with 1 after 2 epochs at 64x64, two 2-process runs
+# bit-identical, and a rank killed mid-run ending the job with a message.
+set -u
+mpirun=$1 test_mpi=$2 train=${3:-}
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+# Open MPI keeps some allocations until exit; only they are exempt from leak reports.
+LSAN_OPTIONS="suppressions=$here/lsan.supp:print_suppressions=0"
+export LSAN_OPTIONS
+OMP_NUM_THREADS=1
+export OMP_NUM_THREADS
+run2() { timeout -k 10 "$@"; }
+MPI="$mpirun -np 2 --oversubscribe --allow-run-as-root --bind-to none"
+
+check() { # check DESCRIPTION COMMAND...: report and count
+  desc=$1; shift
+  if "$@"; then echo "ok: $desc"; else echo "FAILED: $desc"; fail=1; fi
+}
+
+echo "== test_mpi equiv"
+run2 300 $MPI "$test_mpi" equiv >"$tmp/equiv.out" 2>"$tmp/equiv.err"
+rc=$?
+cat "$tmp/equiv.out"; cat "$tmp/equiv.err"
+check "library checks over 2 processes (exit $rc)" [ "$rc" -eq 0 ]
+check "the equivalence figure is printed" grep -q "2 processes vs 1 after 5 steps" "$tmp/equiv.out"
+
+echo "== a failing rank ends the job"
+start=$(date +%s)
+run2 120 $MPI "$test_mpi" fail >"$tmp/fail.out" 2>"$tmp/fail.err"
+rc=$?
+secs=$(( $(date +%s) - start ))
+cat "$tmp/fail.err"
+check "the job ends with an error (exit $rc), not a hang ($secs s)" [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$rc" -ne 137 ]
+check "the message names rank 1 and the cause" grep -q "rank 1 of 2.*simulated failure" "$tmp/fail.err"
+
+if [ -n "$train" ]; then
+  common="--threads 1 --count 400 --difficulty 0 --size 64 --epochs 2 --batch 16 --dropout 0 --no-batchnorm --quiet"
+  echo "== cnnlite-train: 1 process vs 2"
+  run2 300 "$train" $common --save "$tmp/one.safetensors" >"$tmp/one.out" 2>&1
+  rc1=$?
+  run2 300 $MPI "$train" $common --save "$tmp/two.safetensors" --history "$tmp/two.csv" >"$tmp/two.out" 2>"$tmp/two.err"
+  rc2=$?
+  run2 300 $MPI "$train" $common --save "$tmp/two-again.safetensors" >"$tmp/two-again.out" 2>"$tmp/two-again.err"
+  rc3=$?
+  grep "^Epoch\|^Best\|^Test Accuracy" "$tmp/one.out" | sed 's/^/  1 process:   /'
+  grep "^Epoch\|^Best\|^Test Accuracy" "$tmp/two.out" | sed 's/^/  2 processes: /'
+  cat "$tmp/two.err"
+  check "runs succeed (exit $rc1, $rc2, $rc3)" [ "$rc1" -eq 0 ] && [ "$rc2" -eq 0 ] && [ "$rc3" -eq 0 ]
+  grep -o "Test Accuracy: [0-9.]*%" "$tmp/one.out" >"$tmp/acc1"
+  grep -o "Test Accuracy: [0-9.]*%" "$tmp/two.out" >"$tmp/acc2"
+  check "the same test accuracies after each epoch and at the end" cmp -s "$tmp/acc1" "$tmp/acc2"
+  check "the accuracies were printed" [ "$(wc -l <"$tmp/acc1")" -eq 3 ]
+  check "only rank 0 prints the report's lines" [ "$(grep -c '^Epoch \[1/2\]' "$tmp/two.out")" -eq 1 ]
+  check "two runs over 2 processes write bit-identical models" cmp "$tmp/two.safetensors" "$tmp/two-again.safetensors"
+  check "rank 0 wrote the history" [ -s "$tmp/two.csv" ]
+
+  echo "== a rank killed mid-run"
+  run2 300 $MPI "$train" --threads 1 --count 400 --size 64 --epochs 100 --no-batchnorm --quiet \
+    >"$tmp/kill.out" 2>"$tmp/kill.err" &
+  job=$!
+  victim=""
+  for _ in $(seq 1 100); do
+    for p in $(pgrep -f "$train" || true); do
+      if { tr '\0' '\n' <"/proc/$p/environ"; } 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1"; then
+        victim=$p
+      fi
+    done
+    [ -n "$victim" ] && break
+    sleep 0.2
+  done
+  sleep 3
+  start=$(date +%s)
+  if [ -n "$victim" ]; then kill -9 "$victim"; fi
+  wait "$job"
+  rc=$?
+  secs=$(( $(date +%s) - start ))
+  cat "$tmp/kill.err" | head -20
+  check "rank 1 was found and killed" [ -n "$victim" ]
+  check "the job ends (exit $rc) within 60 s of the kill ($secs s)" [ "$rc" -ne 0 ] && [ "$rc" -ne 124 ] && [ "$secs" -le 60 ]
+  check "the message names rank 1 and the signal" grep -q "rank 1.*signal 9" "$tmp/kill.err"
+fi
+exit $fail
