@@ -2,7 +2,7 @@
 # Install the Debian packages libcnnlite needs to build, test and document itself.
 # Run as root on Debian 12 (or with sudo). Safe to run again.
 set -eu
-PACKAGES="gcc g++ meson ninja-build pkg-config python3 libopenblas-dev libstb-dev libcjson-dev libcmocka-dev doxygen valgrind"
+PACKAGES="gcc g++ meson ninja-build pkg-config python3 libopenblas-dev libstb-dev libcjson-dev libcmocka-dev doxygen valgrind libopenmpi-dev openmpi-bin"
 missing=""
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
