@@ -116,6 +116,15 @@ typedef struct cnnl_dataset_opts {
                           true: the first bad file or empty class folder is an error. */
     int max_dim;     /**< Files whose header declares a width or height above this are refused
                           before decoding (default #CNNL_DATA_MAX_DIM). */
+    /** Memory for decoded images, in bytes (default 0: half of the physical memory). An image
+     *  folder whose decoded images (count x size x size x channels bytes) fit is decoded once
+     *  and kept in memory (cached); a larger one is streamed: every file is checked once when
+     *  the folder is loaded (so the same files are skipped as in cached mode), and loaders
+     *  decode and resize the images of the coming batches on worker threads into a bounded
+     *  queue (at most a quarter of the budget, 2 to 4 batches), in the order of the epoch, so
+     *  batches equal the cached mode's bit for bit. cnnl_dataset_summary() says which.
+     *  Synthetic sets are always cached. */
+    size_t memory_budget;
 } cnnl_dataset_opts;
 
 /** Options of the synthetic MRI generator (see cnnl_synthetic_opts_default()). */
@@ -324,7 +333,9 @@ CNNL_API cnnl_status cnnl_dataset_geometry(const cnnl_dataset *ds, int *channels
  * @param ds The dataset.
  * @param index Image index.
  * @param[out] out Room for channels * size * size floats, written; not retained.
- * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments; #CNNL_ERANGE if @p index is out of range.
+ * A streamed dataset (cnnl_dataset_opts::memory_budget) decodes the file again.
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments; #CNNL_ERANGE if @p index is out of range;
+ *         for a streamed dataset, the file's error (e.g. #CNNL_EIO) in a message naming it.
  */
 CNNL_API cnnl_status cnnl_dataset_get(const cnnl_dataset *ds, size_t index, float *out);
 
@@ -335,7 +346,8 @@ CNNL_API cnnl_status cnnl_dataset_get(const cnnl_dataset *ds, size_t index, floa
  * @param[out] pixels Receives a borrowed pointer to size*size*channels bytes, interleaved
  *             (HWC), owned by @p ds and valid until it is freed.
  * @param[out] channels Receives 1 (grayscale source, or a 1-channel dataset) or 3.
- * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments; #CNNL_ERANGE if @p index is out of range.
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments; #CNNL_ERANGE if @p index is out of range;
+ *         #CNNL_EUNSUPPORTED for a streamed dataset (it keeps no pixels).
  */
 CNNL_API cnnl_status cnnl_dataset_pixels(const cnnl_dataset *ds, size_t index,
                                          const uint8_t **pixels, int *channels);
@@ -380,7 +392,7 @@ CNNL_API cnnl_status cnnl_image_load(cnnl_tensor **out, const char *path, const 
  * @param ds The dataset.
  * @param dir Target folder (created if missing).
  * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments; #CNNL_EIO naming the file or folder that
- *         could not be written; #CNNL_ENOMEM.
+ *         could not be written; #CNNL_ENOMEM; #CNNL_EUNSUPPORTED for a streamed dataset.
  */
 CNNL_API cnnl_status cnnl_dataset_write_folder(const cnnl_dataset *ds, const char *dir);
 

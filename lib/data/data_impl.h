@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "cnnlite/data.h"
@@ -24,7 +25,12 @@ struct cnnl_dataset {
     uint8_t *stored;      /* stored channels per image: 1 or 3 */
     size_t skipped;
     char *summary;
+    bool streamed;        /* pixels[] stay NULL; loaders decode on the fly (stream.c) */
+    int max_dim;          /* for decoding again when streamed */
+    size_t budget;        /* memory budget in bytes */
+    size_t decoded_bytes; /* count x size x size x channels */
 };
+
 
 /* Validate options (NULL = defaults) and copy them into @p out; @p who names the caller. */
 cnnl_status cnnl__data_check_opts(const char *who, const cnnl_dataset_opts *opts,
@@ -58,6 +64,9 @@ typedef struct cnnl__image_result {
  * (colour; gray sources and colour sources whose channels are all equal come back as 1). */
 void cnnl__image_prepare(const char *path, int size, int want_channels, int max_dim,
                          cnnl__image_result *res);
+
+/* Decode and resize image @p index of a streamed dataset again (cnnl__image_prepare). */
+void cnnl__dataset_decode(const cnnl_dataset *ds, size_t index, cnnl__image_result *res);
 
 /* Resize 8-bit interleaved pixels with the triangle filter (PIL's antialiased bilinear). */
 int cnnl__image_resize(const uint8_t *in, int w, int h, int channels, uint8_t *out, int ow, int oh);
