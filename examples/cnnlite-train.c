@@ -38,6 +38,8 @@ static void usage(FILE *out)
 "  --split F          training fraction, 0 < F < 1 (default 0.8)\n"
 "  --seed N           seed of initialisation, split, shuffling and dropout (default 0)\n"
 "  --threads N        compute threads (default: all processors)\n"
+"  --memory-budget MB memory for decoded images; a larger folder is streamed from disk\n"
+"                     by decoding threads (default: half of the physical memory)\n"
 "  --save FILE        save the final weights (safetensors with metadata)\n"
 "  --save-best FILE   save the weights of the best test accuracy\n"
 "  --checkpoint FILE  write a checkpoint after every epoch and on Ctrl-C\n"

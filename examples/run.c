@@ -68,6 +68,9 @@ int run_common_option(int argc, char **argv, int *i, run_config *c)
             cl_error("--channels: must be 1 or 3");
             return -1;
         }
+    } else if (OPT("memory-budget")) {
+        if (r > 0 && !cl_parse_int("memory-budget", v, 1, 1 << 24, &c->memory_budget_mb))
+            return -1;
     } else if (OPT("threads")) {
         if (r > 0 && !cl_parse_int("threads", v, 1, 1024, &c->threads))
             return -1;
@@ -137,6 +140,7 @@ int run_load_data(const run_config *c, cnnl_dataset **ds)
     o.size = c->size;
     o.channels = c->channels;
     o.norm = c->norm;
+    o.memory_budget = (size_t)c->memory_budget_mb << 20;
     cnnl_status st;
     if (c->data != NULL) {
         st = cnnl_dataset_load_folder(ds, c->data, &o);

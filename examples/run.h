@@ -35,6 +35,7 @@ typedef struct run_config {
     bool print_metrics;      /* the metrics block after training */
     bool set_count, set_epochs, set_size, set_batchnorm, set_difficulty; /* given on the command line */
     const cnnl_comm *comm;   /* data-parallel run over several processes, or NULL */
+    int memory_budget_mb;    /* decoded images above this are streamed; 0: the library's default */
 } run_config;
 
 typedef struct run_result {
