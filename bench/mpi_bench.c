@@ -23,6 +23,13 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -36,9 +43,9 @@ static double median(double *v, int n)
 }
 
 typedef struct steps {
-    double *t;
+    double *t, *cpu;
     int n;
-    double last;
+    double last, last_cpu;
 } steps;
 
 static int on_batch(cnnl_trainer *t, const cnnl_batch_info *info, void *user)
@@ -46,9 +53,11 @@ static int on_batch(cnnl_trainer *t, const cnnl_batch_info *info, void *user)
     (void)t;
     (void)info;
     steps *s = user;
-    double x = now();
+    double x = now(), c = cpu_now();
+    s->cpu[s->n] = c - s->last_cpu;
     s->t[s->n++] = x - s->last;
     s->last = x;
+    s->last_cpu = c;
     return CNNL_OK;
 }
 
@@ -94,19 +103,22 @@ int main(int argc, char **argv)
     /* The gradient allreduce alone. */
     float *g = calloc(np, sizeof *g);
     double *t = calloc((size_t)(reps > nsteps ? reps : nsteps), sizeof *t);
-    if (!g || !t)
+    double *cpu = calloc((size_t)(reps > nsteps ? reps : nsteps), sizeof *cpu);
+    if (!g || !t || !cpu)
         return die(comm, "memory");
     for (int r = -3; r < reps; r++) {
         comm->barrier(comm);
-        double t0 = now();
+        double t0 = now(), c0 = cpu_now();
         if (comm->allreduce_sum(comm, g, np, CNNL_COMM_F32) != CNNL_OK)
             return die(comm, "allreduce");
         double dt = now() - t0;
+        if (r >= 0)
+            cpu[r] = cpu_now() - c0;
         comm->allreduce_sum(comm, &dt, 1, CNNL_COMM_F64); /* mean over the ranks */
         if (r >= 0)
             t[r] = dt / comm->size;
     }
-    double ar = median(t, reps);
+    double ar = median(t, reps), ar_cpu = median(cpu, reps);
     free(g);
 
     /* Training steps. */
@@ -124,7 +136,7 @@ int main(int argc, char **argv)
     cnnl_loader *train = NULL;
     if (cnnl_loader_create(&train, ds, NULL, 0, &lo) != CNNL_OK)
         return die(comm, "loader");
-    steps s = {t, 0, 0};
+    steps s = {t, cpu, 0, 0, 0};
     cnnl_train_opts to = cnnl_train_opts_default();
     to.epochs = 1;
     to.progress = CNNL_PROGRESS_OFF;
@@ -136,22 +148,25 @@ int main(int argc, char **argv)
         return die(comm, "trainer");
     comm->barrier(comm);
     s.last = now();
+    s.last_cpu = cpu_now();
     if (cnnl_trainer_fit(tr, train, NULL) != CNNL_OK)
         return die(comm, "training");
-    double step = median(t + 1, s.n - 1);
+    double step = median(t + 1, s.n - 1), step_cpu = median(cpu + 1, s.n - 1);
     if (comm->rank == 0) {
         printf("ranks %d, threads per rank %d, report network at %dx%d: %zu parameters (%.2f MB of float32 gradients)\n",
                comm->size, threads, size, size, np, (double)np * 4 / 1e6);
-        printf("allreduce (sum) of the gradients: median %.2f ms over %d repetitions\n", ar * 1e3, reps);
-        printf("training step, global batch %d (%d or %d images per rank): median %.3f s over %d steps "
-               "(first left out)\n", batch, batch / comm->size, (batch + comm->size - 1) / comm->size,
-               step, s.n - 1);
+        printf("allreduce (sum) of the gradients: median %.2f ms wall, %.2f ms CPU of rank 0, over %d "
+               "repetitions\n", ar * 1e3, ar_cpu * 1e3, reps);
+        printf("training step, global batch %d (%d or %d images per rank): median %.3f s wall, %.3f s CPU "
+               "of rank 0, over %d steps (first left out)\n", batch, batch / comm->size,
+               (batch + comm->size - 1) / comm->size, step, step_cpu, s.n - 1);
     }
     cnnl_trainer_free(tr);
     cnnl_loader_free(train);
     cnnl_dataset_free(ds);
     cnnl_model_free(model);
     free(t);
+    free(cpu);
     cnnl_mpi_comm_free(comm);
     MPI_Finalize();
     return 0;

@@ -141,6 +141,7 @@ int run_load_data(const run_config *c, cnnl_dataset **ds)
     o.channels = c->channels;
     o.norm = c->norm;
     o.memory_budget = (size_t)c->memory_budget_mb << 20;
+    o.trust_files = c->comm != NULL; /* streamed: each process reads only its shards' files */
     cnnl_status st;
     if (c->data != NULL) {
         st = cnnl_dataset_load_folder(ds, c->data, &o);

@@ -125,6 +125,11 @@ typedef struct cnnl_dataset_opts {
      *  batches equal the cached mode's bit for bit. cnnl_dataset_summary() says which.
      *  Synthetic sets are always cached. */
     size_t memory_budget;
+    /** Streamed folders only: skip the check of every file at load (default false). Every
+     *  listed file is then used; one that cannot be decoded makes the batch that needs it fail
+     *  with an error naming it. Each process of a data-parallel run then reads only the files
+     *  of its own shards. */
+    bool trust_files;
 } cnnl_dataset_opts;
 
 /** Options of the synthetic MRI generator (see cnnl_synthetic_opts_default()). */

@@ -29,6 +29,7 @@ CNNL_API cnnl_dataset_opts cnnl_dataset_opts_default(void)
     o.strict = false;
     o.max_dim = CNNL_DATA_MAX_DIM;
     o.memory_budget = 0;
+    o.trust_files = false;
     return o;
 }
 
@@ -436,7 +437,13 @@ CNNL_API cnnl_status cnnl_dataset_load_folder(cnnl_dataset **out, const char *ro
         }
         s.stream = (double)s.nfiles * o.size * o.size * o.channels > (double)budget;
     }
-    if (st == CNNL_OK && (st = prepare_files(&s)) == CNNL_OK && (st = report_problems(&s, &skipped, &good)) == CNNL_OK)
+    if (st == CNNL_OK && s.stream && o.trust_files) {
+        for (size_t i = 0; i < s.nfiles; i++) /* taken as they are; channels known when decoded */
+            s.files[i].res.status = CNNL_OK;
+    } else if (st == CNNL_OK) {
+        st = prepare_files(&s);
+    }
+    if (st == CNNL_OK && (st = report_problems(&s, &skipped, &good)) == CNNL_OK)
         st = build_dataset(&s, good, skipped, out);
     scan_free(&s);
     return st;
@@ -525,7 +532,7 @@ void cnnl__dataset_decode(const cnnl_dataset *ds, size_t index, cnnl__image_resu
     }
     cnnl__image_prepare(path, ds->size, ds->channels, ds->max_dim, res);
     free(path);
-    if (res->status == CNNL_OK && res->channels != ds->stored[index]) {
+    if (res->status == CNNL_OK && ds->stored[index] != 0 && res->channels != ds->stored[index]) {
         res->status = CNNL_EFORMAT;
         free(res->pixels);
         res->pixels = NULL;

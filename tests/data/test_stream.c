@@ -150,12 +150,55 @@ static void test_file_gone_bad(void **state)
     free_pair(&p);
 }
 
+/* Without the check at load, every file is listed; batches still equal the cached ones, and a
+ * bad file fails the batch that needs it. */
+static void test_trusted(void **state)
+{
+    (void)state;
+    pair p;
+    make_pair(&p, 3);
+    cnnl_dataset_opts o = cnnl_dataset_opts_default();
+    o.size = SIZE;
+    o.memory_budget = 1;
+    o.trust_files = true;
+    cnnl_dataset *t = NULL;
+    assert_ok(cnnl_dataset_load_folder(&t, p.dir, &o));
+    assert_non_null(strstr(cnnl_dataset_summary(t), "streamed from disk"));
+    cnnl_loader_opts lo = cnnl_loader_opts_default();
+    lo.batch_size = BATCH;
+    lo.shuffle = true;
+    cnnl_loader *a = NULL, *b = NULL;
+    assert_ok(cnnl_loader_create(&a, p.cached, NULL, 0, &lo));
+    assert_ok(cnnl_loader_create(&b, t, NULL, 0, &lo));
+    for (size_t i = 0; i < cnnl_loader_num_batches(a); i++)
+        same_batch(a, b, i);
+    cnnl_loader_free(a);
+    cnnl_loader_free(b);
+    cnnl_dataset_free(t);
+    /* A file that is not an image is listed, and fails its batch. */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s/zz_not_an_image.png", p.dir, cnnl_dataset_class_name(p.cached, 0));
+    tu_write_file(path, "not a png", 9);
+    assert_ok(cnnl_dataset_load_folder(&t, p.dir, &o));
+    assert_int_equal(cnnl_dataset_count(t), COUNT + 1);
+    lo.shuffle = false;
+    lo.batch_size = COUNT + 1;
+    assert_ok(cnnl_loader_create(&b, t, NULL, 0, &lo));
+    const cnnl_tensor *x = NULL;
+    const int32_t *y = NULL;
+    assert_status_msg(cnnl_loader_batch(b, 0, &x, &y), CNNL_EFORMAT, "zz_not_an_image.png");
+    cnnl_loader_free(b);
+    cnnl_dataset_free(t);
+    free_pair(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_streamed_equals_cached_rgb),
         cmocka_unit_test(test_streamed_equals_cached_gray),
         cmocka_unit_test(test_file_gone_bad),
+        cmocka_unit_test(test_trusted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
