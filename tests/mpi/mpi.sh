@@ -3,7 +3,8 @@
 # per rank: the library checks of test_mpi (equivalence with one process, bit-identical runs,
 # sharded evaluation, weight checksum), a failing rank ending the job, then cnnlite-train: the
 # same test accuracy with 2 processes as with 1 after 2 epochs at 64x64, two 2-process runs
-# bit-identical, and a rank killed mid-run ending the job with a message.
+# bit-identical, a checkpoint resumed over 2 processes (and refused in one), and a rank killed
+# mid-run ending the job with a message.
 set -u
 mpirun=$1 test_mpi=$2 train=${3:-}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -65,6 +66,22 @@ if [ -n "$train" ]; then
   check "only rank 0 prints the report's lines" [ "$(grep -c '^Epoch \[1/2\]' "$tmp/two.out")" -eq 1 ]
   check "two runs over 2 processes write bit-identical models" cmp "$tmp/two.safetensors" "$tmp/two-again.safetensors"
   check "rank 0 wrote the history" [ -s "$tmp/two.csv" ]
+
+  echo "== resume with the same number of processes"
+  base="--threads 1 --count 400 --difficulty 0 --size 64 --batch 16 --dropout 0 --no-batchnorm --quiet"
+  run2 300 $MPI "$train" $base --epochs 1 --checkpoint "$tmp/ck.safetensors" >/dev/null 2>"$tmp/ck.err"
+  rc1=$?
+  run2 300 $MPI "$train" $base --epochs 2 --resume "$tmp/ck.safetensors" --save "$tmp/resumed.safetensors" \
+    >"$tmp/resumed.out" 2>"$tmp/resumed.err"
+  rc2=$?
+  cat "$tmp/ck.err" "$tmp/resumed.err"
+  check "checkpoint and resume over 2 processes succeed (exit $rc1, $rc2)" all '[ "$rc1" -eq 0 ]' '[ "$rc2" -eq 0 ]'
+  check "the resumed run ends with the uninterrupted run's weights" cmp "$tmp/resumed.safetensors" "$tmp/two.safetensors"
+  run2 300 "$train" $base --epochs 2 --resume "$tmp/ck.safetensors" >/dev/null 2>"$tmp/resume1.err"
+  rc=$?
+  cat "$tmp/resume1.err"
+  check "resuming it in one process is refused (exit $rc)" all '[ "$rc" -ne 0 ]'
+  check "the message says why" grep -q "over 2 processes; resume it with as many" "$tmp/resume1.err"
 
   echo "== a rank killed mid-run"
   run2 300 $MPI "$train" --threads 1 --count 400 --size 64 --epochs 100 --no-batchnorm --quiet \
