@@ -26,75 +26,111 @@ void run_config_default(run_config *c)
     c->print_metrics = true;
 }
 
-int run_common_option(int argc, char **argv, int *i, run_config *c)
+int run_common_option(const cl_opt *o, run_config *c)
 {
-    const char *v = NULL;
-    int r;
-#define OPT(name) ((r = cl_opt_value(argc, argv, i, name, &v)) != 0)
-    if (cl_flag(argv[*i], "batchnorm") || cl_flag(argv[*i], "no-batchnorm")) {
-        c->batchnorm = cl_flag(argv[*i], "batchnorm");
+    const char *v = o->value;
+#define OPT(name) cl_is(o, name)
+    if (OPT("batchnorm") || OPT("no-batchnorm")) {
+        c->batchnorm = OPT("batchnorm");
         c->set_batchnorm = true;
-        return 1;
-    }
-    if (OPT("data")) {
+    } else if (OPT("data")) {
         c->data = v;
+    } else if (OPT("arch")) {
+        c->arch = v;
     } else if (OPT("count")) {
         c->set_count = true;
-        if (r > 0 && !cl_parse_int("count", v, 8, 1000000, &c->count))
+        if (!cl_parse_int("count", v, 8, 1000000, &c->count))
             return -1;
     } else if (OPT("difficulty")) {
         c->set_difficulty = true;
-        if (r > 0 && !cl_parse_double("difficulty", v, 0, 1, false, false, &c->difficulty))
+        if (!cl_parse_double("difficulty", v, 0, 1, false, false, &c->difficulty))
             return -1;
     } else if (OPT("epochs")) {
         c->set_epochs = true;
-        if (r > 0 && !cl_parse_int("epochs", v, 1, 100000, &c->epochs))
+        if (!cl_parse_int("epochs", v, 1, 100000, &c->epochs))
             return -1;
     } else if (OPT("batch")) {
-        if (r > 0 && !cl_parse_int("batch", v, 1, 65536, &c->batch))
+        if (!cl_parse_int("batch", v, 1, 65536, &c->batch))
             return -1;
     } else if (OPT("size")) {
         c->set_size = true;
-        if (r > 0 && !cl_parse_int("size", v, 32, 4096, &c->size))
+        if (!cl_parse_int("size", v, 32, 4096, &c->size))
             return -1;
-        if (r > 0 && c->size % 32 != 0) {
+        if (c->size % 32 != 0) {
             cl_error("--size: %d is not a multiple of 32", c->size);
             return -1;
         }
     } else if (OPT("channels")) {
-        if (r > 0 && !cl_parse_int("channels", v, 1, 3, &c->channels))
+        c->set_channels = true;
+        if (!cl_parse_int("channels", v, 1, 3, &c->channels))
             return -1;
-        if (r > 0 && c->channels == 2) {
+        if (c->channels == 2) {
             cl_error("--channels: must be 1 or 3");
             return -1;
         }
     } else if (OPT("memory-budget")) {
-        if (r > 0 && !cl_parse_int("memory-budget", v, 1, 1 << 24, &c->memory_budget_mb))
+        if (!cl_parse_int("memory-budget", v, 1, 1 << 24, &c->memory_budget_mb))
             return -1;
     } else if (OPT("threads")) {
-        if (r > 0 && !cl_parse_int("threads", v, 1, 1024, &c->threads))
+        if (!cl_parse_int("threads", v, 1, 1024, &c->threads))
             return -1;
     } else if (OPT("lr")) {
-        if (r > 0 && !cl_parse_double("lr", v, 0, 10, true, false, &c->lr))
+        if (!cl_parse_double("lr", v, 0, 10, true, false, &c->lr))
             return -1;
     } else if (OPT("dropout")) {
-        if (r > 0 && !cl_parse_double("dropout", v, 0, 1, false, true, &c->dropout))
+        c->set_dropout = true;
+        if (!cl_parse_double("dropout", v, 0, 1, false, true, &c->dropout))
             return -1;
     } else if (OPT("split")) {
-        if (r > 0 && !cl_parse_double("split", v, 0, 1, true, true, &c->split))
+        if (!cl_parse_double("split", v, 0, 1, true, true, &c->split))
             return -1;
     } else if (OPT("seed")) {
-        if (r > 0 && !cl_parse_u64("seed", v, &c->seed))
+        if (!cl_parse_u64("seed", v, &c->seed))
             return -1;
     } else {
         return 0;
     }
 #undef OPT
-    return r < 0 ? -1 : 1;
+    return 1;
+}
+
+/* Input geometry from the description: the images are prepared at its size and channels. */
+static int arch_geometry(run_config *c)
+{
+    if (c->set_batchnorm || c->set_dropout) {
+        cl_error("--%s applies to the report network; with --arch the description says it",
+                 c->set_batchnorm ? "batchnorm" : "dropout");
+        return -1;
+    }
+    cnnl_model *m = NULL;
+    int64_t in[3];
+    cnnl_status st = cnnl_model_from_json_file(&m, c->arch, c->seed);
+    if (st == CNNL_OK)
+        st = cnnl_model_input_shape(m, in);
+    cnnl_model_free(m);
+    if (st != CNNL_OK)
+        return cl_fail("--arch", st), -1;
+    if (in[1] != in[2] || (in[0] != 1 && in[0] != 3)) {
+        cl_error("%s: input %lldx%lldx%lld; images need 1 or 3 channels and equal height and width", c->arch,
+                 (long long)in[0], (long long)in[1], (long long)in[2]);
+        return -1;
+    }
+    if ((c->set_size && c->size != in[1]) || (c->set_channels && c->channels != in[0])) {
+        cl_error("--%s %d contradicts the input [%lld, %lld, %lld] of %s", c->set_size && c->size != in[1] ? "size"
+                 : "channels", c->set_size && c->size != in[1] ? c->size : c->channels, (long long)in[0],
+                 (long long)in[1], (long long)in[2], c->arch);
+        return -1;
+    }
+    c->size = (int)in[1];
+    c->channels = (int)in[0];
+    c->set_size = true;
+    return 0;
 }
 
 int run_config_finish(run_config *c)
 {
+    if (c->arch && arch_geometry(c) != 0)
+        return -1;
     if (c->data == NULL) {
         if (!c->set_count)
             c->count = DEMO_COUNT;
@@ -102,7 +138,7 @@ int run_config_finish(run_config *c)
             c->size = DEMO_SIZE;
         if (!c->set_epochs)
             c->epochs = DEMO_EPOCHS;
-        if (!c->set_batchnorm)
+        if (!c->set_batchnorm && !c->arch)
             c->batchnorm = true;
     } else if (c->set_count || c->set_difficulty) {
         cl_error("--%s only applies to the synthetic set (without --data)",
@@ -120,9 +156,14 @@ void run_describe(const run_config *c, const cnnl_dataset *ds)
         return;
     fprintf(stderr, "%s: %s: %s\n", cl_prog, c->data ? c->data : "synthetic MRI-like set",
             cnnl_dataset_summary(ds));
-    fprintf(stderr, "%s: %d epochs, batch %d, Adam lr %g, dropout %g%s, %dx%dx%d input, "
+    char net[300];
+    if (c->arch)
+        snprintf(net, sizeof net, "network %.256s", c->arch);
+    else
+        snprintf(net, sizeof net, "dropout %g%s", c->dropout, c->batchnorm ? ", batch norm" : "");
+    fprintf(stderr, "%s: %d epochs, batch %d, Adam lr %g, %s, %dx%dx%d input, "
                     "split %g, seed %" PRIu64 ", %d threads\n",
-            cl_prog, c->epochs, c->batch, c->lr, c->dropout, c->batchnorm ? ", batch norm" : "",
+            cl_prog, c->epochs, c->batch, c->lr, net,
             c->size, c->size, c->channels, c->split, c->seed, cnnl_get_num_threads());
     if (c->comm != NULL)
         fprintf(stderr, "%s: data-parallel over %d processes: each takes %d or %d images of every "
@@ -259,6 +300,65 @@ static cnnl_status set_split_names(cnnl_checkpoint *ck, const run_state *s, cnnl
     return st;
 }
 
+/* Options a checkpoint records (user.opt.<name>) and a resumed run must repeat: each changes
+ * what the remaining epochs compute (--epochs may grow, --threads changes only the rounding). */
+enum { RESUME_OPTS = 8 };
+static const char *const resume_opt_names[RESUME_OPTS] = {"lr", "dropout", "batch", "seed", "split", "size",
+                                                          "channels", "batchnorm"};
+
+static void resume_opt_values(const run_config *c, char v[RESUME_OPTS][32])
+{
+    snprintf(v[0], 32, "%.9g", c->lr);
+    snprintf(v[1], 32, "%.9g", c->dropout);
+    snprintf(v[2], 32, "%d", c->batch);
+    snprintf(v[3], 32, "%" PRIu64, c->seed);
+    snprintf(v[4], 32, "%.9g", c->split);
+    snprintf(v[5], 32, "%d", c->size);
+    snprintf(v[6], 32, "%d", c->channels);
+    snprintf(v[7], 32, "%s", c->batchnorm ? "on" : "off");
+}
+
+static cnnl_status set_resume_opts(cnnl_checkpoint *ck, const run_config *c)
+{
+    char v[RESUME_OPTS][32], key[48];
+    resume_opt_values(c, v);
+    cnnl_status st = CNNL_OK;
+    for (int i = 0; i < RESUME_OPTS && st == CNNL_OK; i++) {
+        snprintf(key, sizeof key, "opt.%s", resume_opt_names[i]);
+        st = cnnl_checkpoint_set_string(ck, key, v[i]);
+    }
+    return st;
+}
+
+/* Refuse options that contradict the checkpoint's, naming both values. Checkpoints without
+ * recorded options (0.1.0) are checked on the learning rate they restored. */
+static int check_resume_opts(const run_state *s, const cnnl_checkpoint *ck)
+{
+    char v[RESUME_OPTS][32], key[48];
+    resume_opt_values(s->c, v);
+    for (int i = 0; i < RESUME_OPTS; i++) {
+        snprintf(key, sizeof key, "opt.%s", resume_opt_names[i]);
+        const char *saved = cnnl_checkpoint_get_string(ck, key);
+        bool flag = strcmp(resume_opt_names[i], "batchnorm") == 0;
+        if (saved != NULL && strcmp(saved, v[i]) != 0) {
+            if (flag)
+                cl_error("%s: the checkpoint's run had batch norm %s; this run has it %s (resume with the "
+                         "same options)", s->c->resume, saved, v[i]);
+            else
+                cl_error("%s: the checkpoint's run used --%s %s; this run gives --%s %s (resume with the "
+                         "same options)", s->c->resume, resume_opt_names[i], saved, resume_opt_names[i], v[i]);
+            return -1;
+        }
+    }
+    float restored = cnnl_optimizer_get_lr(s->opt);
+    if (cnnl_checkpoint_get_string(ck, "opt.lr") == NULL && restored != (float)s->c->lr) {
+        cl_error("%s: the checkpoint's run used --lr %.9g; this run gives --lr %s (resume with the same "
+                 "options)", s->c->resume, (double)restored, v[0]);
+        return -1;
+    }
+    return 0;
+}
+
 static cnnl_status on_checkpoint(cnnl_trainer *t, void *user)
 {
     run_state *s = user;
@@ -288,6 +388,8 @@ static cnnl_status on_checkpoint(cnnl_trainer *t, void *user)
         st = set_split_names(ck, s, CNNL_SUBSET_TRAIN, "train");
     if (st == CNNL_OK)
         st = set_split_names(ck, s, CNNL_SUBSET_TEST, "test");
+    if (st == CNNL_OK)
+        st = set_resume_opts(ck, s->c);
     if (st == CNNL_OK)
         st = cnnl_checkpoint_save(s->c->checkpoint, s->model, s->opt, ck);
     free(table);
@@ -322,7 +424,9 @@ static int resume(run_state *s)
     cnnl_status st = cnnl_checkpoint_load(s->c->resume, s->model, s->opt, &ck);
     if (st != CNNL_OK)
         return cl_fail("--resume", st);
-    int rc = check_split(s, ck, CNNL_SUBSET_TRAIN, "train");
+    int rc = check_resume_opts(s, ck);
+    if (rc == 0)
+        rc = check_split(s, ck, CNNL_SUBSET_TRAIN, "train");
     if (rc == 0)
         rc = check_split(s, ck, CNNL_SUBSET_TEST, "test");
     cnnl_train_position p = {0};
@@ -409,9 +513,17 @@ static int build(run_state *s)
     ro.batchnorm = c->batchnorm;
     ro.dropout = (float)c->dropout;
     ro.seed = c->seed;
-    st = cnnl_report_net_create(&s->model, &ro);
+    if (c->arch)
+        st = cnnl_model_from_json_file(&s->model, c->arch, c->seed);
+    else
+        st = cnnl_report_net_create(&s->model, &ro);
     if (st != CNNL_OK)
-        return cl_fail("model", st);
+        return cl_fail(c->arch ? c->arch : "model", st);
+    if (c->arch && cnnl_model_num_outputs(s->model) != (size_t)s->classes) {
+        cl_error("%s: the network has %zu outputs for %d classes", c->arch, cnnl_model_num_outputs(s->model),
+                 s->classes);
+        return EXIT_FAIL;
+    }
     cnnl_adam_opts ao = cnnl_adam_opts_default();
     ao.lr = c->lr;
     st = cnnl_optimizer_adam(&s->opt, s->model, &ao);

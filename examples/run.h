@@ -9,6 +9,8 @@
 
 #include <cnnlite/cnnlite.h>
 
+#include "common.h"
+
 /* The no-argument demo: small synthetic images and batch normalisation, so that it ends within
  * two minutes on two cores with a clearly learned accuracy. (Without batch norm the report's
  * network, in PyTorch as here, stays near chance on the synthetic set for the first epochs at
@@ -22,6 +24,7 @@
 
 typedef struct run_config {
     const char *data;        /* image folder, or NULL for the synthetic set */
+    const char *arch;        /* architecture description file, or NULL for the report network */
     int count;               /* synthetic images */
     double difficulty;       /* synthetic difficulty, 0..1 */
     int epochs, batch, size, channels, threads;
@@ -34,6 +37,7 @@ typedef struct run_config {
     bool print_epochs;       /* the report's epoch lines and "Best Test Accuracy" */
     bool print_metrics;      /* the metrics block after training */
     bool set_count, set_epochs, set_size, set_batchnorm, set_difficulty; /* given on the command line */
+    bool set_dropout, set_channels;
     const cnnl_comm *comm;   /* data-parallel run over several processes, or NULL */
     int memory_budget_mb;    /* decoded images above this are streamed; 0: the library's default */
 } run_config;
@@ -49,9 +53,17 @@ typedef struct run_result {
 
 void run_config_default(run_config *c);
 
-/* Parse an option shared by cnnlite-train and cnnlite-compare at argv[*i]: 1 if consumed,
- * 0 if not one of them, -1 after a message on a bad value. */
-int run_common_option(int argc, char **argv, int *i, run_config *c);
+/* The options shared by cnnlite-train and cnnlite-compare (cnnlite-metrics takes a part), as
+ * getopt_long table entries. */
+#define RUN_COMMON_OPTIONS                                                                     \
+    CL_FLAG("batchnorm"), CL_FLAG("no-batchnorm"), CL_ARG("data"), CL_ARG("arch"), CL_ARG("count"), \
+        CL_ARG("difficulty"), CL_ARG("epochs"), CL_ARG("batch"), CL_ARG("size"),               \
+        CL_ARG("channels"), CL_ARG("threads"), CL_ARG("lr"), CL_ARG("dropout"), CL_ARG("split"), \
+        CL_ARG("seed"), CL_ARG("memory-budget")
+
+/* Apply a shared option: 1 if consumed, 0 if not one of them, -1 after a message on a bad
+ * value. */
+int run_common_option(const cl_opt *o, run_config *c);
 
 /* Apply the demo defaults and check combinations; 0 or -1 after a message. */
 int run_config_finish(run_config *c);

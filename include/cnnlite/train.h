@@ -187,9 +187,17 @@ CNNL_API cnnl_status cnnl_progress_update(cnnl_progress *progress, int64_t done)
 CNNL_API cnnl_status cnnl_progress_finish(cnnl_progress *progress);
 
 /**
+ * @brief A buffer size that holds any line of cnnl_progress_format() with its NUL: the bar (10
+ * cells of 3 bytes), two counts of up to 19 digits, two intervals of up to 13 characters and a
+ * rate of up to 16.
+ */
+#define CNNL_PROGRESS_LINE_MAX 128
+
+/**
  * @brief Format a tqdm-like line without drawing it.
  * @param buf Output buffer (caller-owned); always NUL-terminated when @p size > 0.
- * @param size Size of @p buf in bytes; 96 is enough for any line.
+ * @param size Size of @p buf in bytes; #CNNL_PROGRESS_LINE_MAX is enough for any line (any
+ *        counts up to INT64_MAX, any elapsed time).
  * @param done Steps done.
  * @param total Total steps.
  * @param elapsed Seconds since the start.

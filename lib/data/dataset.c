@@ -28,6 +28,7 @@ CNNL_API cnnl_dataset_opts cnnl_dataset_opts_default(void)
         o.norm.std[c] = 1.0f;
     o.strict = false;
     o.max_dim = CNNL_DATA_MAX_DIM;
+    o.max_pixels = CNNL_DATA_MAX_PIXELS;
     o.memory_budget = 0;
     o.trust_files = false;
     return o;
@@ -51,6 +52,11 @@ cnnl_status cnnl__data_check_opts(const char *who, const cnnl_dataset_opts *opts
         out->norm.channels = 0; /* mean and std do not apply */
     if (out->max_dim < 1)
         return cnnl__error(CNNL_EINVAL, "%s: max_dim is %d; must be >= 1", who, out->max_dim);
+    if (out->max_pixels < 0)
+        return cnnl__error(CNNL_EINVAL, "%s: max_pixels is %lld; must be >= 1 (0: the default)", who,
+                           (long long)out->max_pixels);
+    if (out->max_pixels == 0)
+        out->max_pixels = CNNL_DATA_MAX_PIXELS;
     return CNNL_OK;
 }
 
@@ -67,6 +73,7 @@ cnnl_status cnnl__dataset_alloc(cnnl_dataset **out, const cnnl_dataset_opts *o, 
     ds->num_classes = classes;
     ds->norm = o->norm;
     ds->max_dim = o->max_dim;
+    ds->max_pixels = o->max_pixels;
     ds->budget = o->memory_budget;
     if (ds->budget == 0) { /* half of the physical memory */
         long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
@@ -199,8 +206,12 @@ static int list_dir(const char *dir, bool dirs_only, name_list *out)
             continue;
         if (dirs_only) {
             char *p = join_path(dir, e->d_name);
+            if (!p) { /* out of memory must not drop a class folder */
+                err = ENOMEM;
+                break;
+            }
             struct stat st;
-            bool is_dir = p && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+            bool is_dir = stat(p, &st) == 0 && S_ISDIR(st.st_mode);
             free(p);
             if (!is_dir)
                 continue;
@@ -231,6 +242,7 @@ typedef struct scan {
     bool *class_unreadable;
     file_entry *files;
     size_t nfiles, cap;
+    int64_t peak_pixels; /* most pixels decoded at once */
 } scan;
 
 static void scan_free(scan *s)
@@ -314,6 +326,9 @@ static cnnl_status prepare_files(scan *s)
 {
     const cnnl_dataset_opts *o = s->opts;
     long n = (long)s->nfiles;
+    /* At most max_pixels decoded pixels in memory at once over all threads, as for one image. */
+    cnnl__pixel_budget budget;
+    cnnl__pixel_budget_init(&budget, o->max_pixels);
     /* Files differ a lot in size, so hand them out one at a time; the result of each file
      * does not depend on which thread prepares it. */
 #pragma omp parallel for schedule(dynamic, 1) num_threads(cnnl__num_threads())
@@ -324,13 +339,15 @@ static cnnl_status prepare_files(scan *s)
             f->res.status = CNNL_ENOMEM;
             continue;
         }
-        cnnl__image_prepare(path, o->size, o->channels, o->max_dim, &f->res);
+        cnnl__image_prepare(path, o->size, o->channels, o->max_dim, o->max_pixels, &budget, &f->res);
         free(path);
         if (s->stream) { /* checked; decoded again when a batch needs it */
             free(f->res.pixels);
             f->res.pixels = NULL;
         }
     }
+    s->peak_pixels = budget.peak;
+    cnnl__pixel_budget_destroy(&budget);
     return CNNL_OK;
 }
 
@@ -399,6 +416,7 @@ static cnnl_status build_dataset(scan *s, size_t good, size_t skipped, cnnl_data
         k++;
     }
     ds->skipped = skipped;
+    ds->peak_pixels = s->peak_pixels;
     ds->streamed = s->stream;
     ds->root = strdup(s->root);
     if (!ds->root) {
@@ -530,7 +548,7 @@ void cnnl__dataset_decode(const cnnl_dataset *ds, size_t index, cnnl__image_resu
         res->status = CNNL_ENOMEM;
         return;
     }
-    cnnl__image_prepare(path, ds->size, ds->channels, ds->max_dim, res);
+    cnnl__image_prepare(path, ds->size, ds->channels, ds->max_dim, ds->max_pixels, NULL, res);
     free(path);
     if (res->status == CNNL_OK && ds->stored[index] != 0 && res->channels != ds->stored[index]) {
         res->status = CNNL_EFORMAT;

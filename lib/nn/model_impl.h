@@ -7,6 +7,15 @@
 /* Record that @p m was built by cnnl_report_net_create() with @p opts. */
 void cnnl__model_set_report(cnnl_model *m, const cnnl_report_opts *opts);
 
+/* Record the canonical description @p json (copied), the input shape C, H, W and the number of
+ * flat outputs (0 if the output is not flat) of @p m. */
+cnnl_status cnnl__model_set_arch(cnnl_model *m, const char *json, const int64_t input[3], size_t outputs);
+
+/* The report network for @p opts as a description (NUL-terminated, fits 2048 bytes). */
+void cnnl__report_describe(const cnnl_report_opts *opts, char *buf, size_t len);
+
+/* Check report-network options; messages name the option (as cnnl_report_net_create()). */
+cnnl_status cnnl__report_check(const cnnl_report_opts *opts);
 /* Called by cnnl_model_backward() as soon as a layer's parameter gradients are final, layers
  * in reverse order: the gradients of state tensors [first, end) (cnnl_model_state_at()
  * indices) are ready. A non-OK return stops backward with that status. */

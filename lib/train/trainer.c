@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,7 +13,12 @@
 #include "train/dist.h"
 #include "train/train_internal.h"
 
-static volatile sig_atomic_t stop_flag = 0;
+/* Set by cnnl_trainer_request_stop() from any thread or signal handler: a lock-free atomic,
+ * which C11 allows in signal handlers and which threads may share without a data race. */
+static atomic_int stop_flag;
+#if ATOMIC_INT_LOCK_FREE != 2
+#  error "cnnl_trainer_request_stop() needs a lock-free atomic int to be async-signal-safe"
+#endif
 
 struct cnnl_trainer {
     cnnl_model *model;
@@ -33,17 +39,17 @@ struct cnnl_trainer {
 
 CNNL_API void cnnl_trainer_request_stop(void)
 {
-    stop_flag = 1;
+    atomic_store(&stop_flag, 1);
 }
 
 CNNL_API bool cnnl_trainer_stop_requested(void)
 {
-    return stop_flag != 0;
+    return atomic_load(&stop_flag) != 0;
 }
 
 CNNL_API void cnnl_trainer_clear_stop(void)
 {
-    stop_flag = 0;
+    atomic_store(&stop_flag, 0);
 }
 
 CNNL_API cnnl_train_opts cnnl_train_opts_default(void)
