@@ -171,6 +171,8 @@ int main(int argc, char **argv)
         return r > 0 ? 0 : EXIT_USAGE;
     if (run_config_finish(&c) != 0)
         return EXIT_USAGE;
+    if (run_check_outputs(&c) != 0)
+        return EXIT_FAIL;
     cl_install_stop_handler();
 #ifdef CNNL_WITH_MPI
     if (launched_by_mpi())

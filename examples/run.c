@@ -150,6 +150,20 @@ int run_config_finish(run_config *c)
     return 0;
 }
 
+int run_check_outputs(const run_config *c)
+{
+    const struct {
+        const char *opt, *path;
+    } out[] = {
+        {"save", c->save},       {"save-best", c->save_best}, {"checkpoint", c->checkpoint},
+        {"history", c->history}, {"plot", c->plot},           {"confusion-plot", c->confusion_plot},
+    };
+    for (size_t i = 0; i < sizeof out / sizeof out[0]; i++)
+        if (cl_check_output(out[i].opt, out[i].path) != 0)
+            return EXIT_FAIL;
+    return 0;
+}
+
 void run_describe(const run_config *c, const cnnl_dataset *ds)
 {
     if (c->quiet)
@@ -232,59 +246,6 @@ static int on_epoch(cnnl_trainer *t, const cnnl_epoch_stats *e, void *user)
     return CNNL_OK;
 }
 
-/* The 12 history columns, as in cnnl_history_save(). */
-static const char *const hist_cols[12] = {
-    "epoch", "train_loss", "train_loss_mean", "train_accuracy", "test_loss", "test_accuracy",
-    "seconds", "images_per_second", "learning_rate", "train_batches", "train_images", "test_images",
-};
-
-static cnnl_status history_to_table(const cnnl_history *h, float **table)
-{
-    size_t n = cnnl_history_count(h);
-    *table = calloc(n ? n * 12 : 1, sizeof **table);
-    if (*table == NULL)
-        return CNNL_ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        cnnl_epoch_stats e;
-        cnnl_history_at(h, i, &e);
-        const double v[12] = {e.epoch, e.train_loss, e.train_loss_mean, e.train_accuracy,
-                              e.test_loss, e.test_accuracy, e.seconds, e.images_per_second,
-                              e.learning_rate, (double)e.train_batches, (double)e.train_images,
-                              (double)e.test_images};
-        for (int j = 0; j < 12; j++)
-            (*table)[i * 12 + (size_t)j] = (float)v[j];
-    }
-    return CNNL_OK;
-}
-
-static cnnl_status table_to_history(const cnnl_checkpoint *ck, cnnl_history *h)
-{
-    size_t rows = 0, cols = 0;
-    const float *v = NULL;
-    cnnl_status st = cnnl_checkpoint_history(ck, &rows, &cols, &v);
-    if (st == CNNL_OK && rows > 0 && cols != 12)
-        return CNNL_EFORMAT;
-    cnnl_history_clear(h);
-    for (size_t i = 0; i < rows && st == CNNL_OK; i++) {
-        const float *r = v + i * 12;
-        cnnl_epoch_stats e = {0};
-        e.epoch = (int)r[0];
-        e.train_loss = r[1];
-        e.train_loss_mean = r[2];
-        e.train_accuracy = r[3];
-        e.test_loss = r[4];
-        e.test_accuracy = r[5];
-        e.seconds = r[6];
-        e.images_per_second = r[7];
-        e.learning_rate = r[8];
-        e.train_batches = (int64_t)r[9];
-        e.train_images = (int64_t)r[10];
-        e.test_images = (int64_t)r[11];
-        st = cnnl_history_append(h, &e);
-    }
-    return st;
-}
-
 static cnnl_status set_split_names(cnnl_checkpoint *ck, const run_state *s, cnnl_subset which,
                                    const char *part)
 {
@@ -362,28 +323,12 @@ static int check_resume_opts(const run_state *s, const cnnl_checkpoint *ck)
 static cnnl_status on_checkpoint(cnnl_trainer *t, void *user)
 {
     run_state *s = user;
-    cnnl_train_position p;
-    cnnl_trainer_get_position(t, &p);
     cnnl_checkpoint *ck = NULL;
-    float *table = NULL;
-    char pos[256];
-    /* hex floats: the partial epoch's sums come back bit for bit */
-    snprintf(pos, sizeof pos, "%d %" PRId64 " %a %" PRId64 " %" PRId64 " %a", p.epoch, p.batch,
-             p.loss_sum, p.correct, p.images, p.seconds);
-    cnnl_status st = cnnl_checkpoint_create(&ck);
-    if (st == CNNL_OK)
-        st = cnnl_checkpoint_set_epoch(ck, p.epoch);
-    if (st == CNNL_OK)
-        st = cnnl_checkpoint_set_string(ck, "position", pos);
     char procs[16];
     snprintf(procs, sizeof procs, "%d", s->c->comm ? s->c->comm->size : 1);
+    cnnl_status st = cnnl_checkpoint_create(&ck);
     if (st == CNNL_OK)
         st = cnnl_checkpoint_set_string(ck, "processes", procs);
-    if (st == CNNL_OK)
-        st = history_to_table(cnnl_trainer_history(t), &table);
-    if (st == CNNL_OK)
-        st = cnnl_checkpoint_set_history(ck, cnnl_history_count(cnnl_trainer_history(t)), 12,
-                                         table, hist_cols);
     if (st == CNNL_OK)
         st = set_split_names(ck, s, CNNL_SUBSET_TRAIN, "train");
     if (st == CNNL_OK)
@@ -391,8 +336,7 @@ static cnnl_status on_checkpoint(cnnl_trainer *t, void *user)
     if (st == CNNL_OK)
         st = set_resume_opts(ck, s->c);
     if (st == CNNL_OK)
-        st = cnnl_checkpoint_save(s->c->checkpoint, s->model, s->opt, ck);
-    free(table);
+        st = cnnl_trainer_save_checkpoint(t, s->c->checkpoint, ck);
     cnnl_checkpoint_free(ck);
     return st;
 }
@@ -421,7 +365,7 @@ static int check_split(const run_state *s, const cnnl_checkpoint *ck, cnnl_subse
 static int resume(run_state *s)
 {
     cnnl_checkpoint *ck = NULL;
-    cnnl_status st = cnnl_checkpoint_load(s->c->resume, s->model, s->opt, &ck);
+    cnnl_status st = cnnl_trainer_load_checkpoint(s->trainer, s->c->resume, &ck);
     if (st != CNNL_OK)
         return cl_fail("--resume", st);
     int rc = check_resume_opts(s, ck);
@@ -430,13 +374,7 @@ static int resume(run_state *s)
     if (rc == 0)
         rc = check_split(s, ck, CNNL_SUBSET_TEST, "test");
     cnnl_train_position p = {0};
-    const char *pos = cnnl_checkpoint_get_string(ck, "position");
-    if (rc == 0 && (pos == NULL || sscanf(pos, "%d %" SCNd64 " %la %" SCNd64 " %" SCNd64 " %la",
-                                          &p.epoch, &p.batch, &p.loss_sum, &p.correct, &p.images,
-                                          &p.seconds) != 6)) {
-        cl_error("%s: not a cnnlite-train checkpoint (no training position)", s->c->resume);
-        rc = -1;
-    }
+    cnnl_trainer_get_position(s->trainer, &p);
     /* Another process count sums the gradients in another order: not the same run. */
     const char *procs = cnnl_checkpoint_get_string(ck, "processes");
     int n = s->c->comm ? s->c->comm->size : 1;
@@ -448,11 +386,6 @@ static int resume(run_state *s)
     if (rc == 0 && (p.epoch > s->c->epochs || (p.epoch == s->c->epochs && p.batch > 0))) {
         cl_error("%s: %d epochs are done%s; give --epochs of at least %d", s->c->resume, p.epoch,
                  p.batch > 0 ? " and part of the next" : "", p.epoch + (p.batch > 0));
-        rc = -1;
-    }
-    if (rc == 0 && (table_to_history(ck, cnnl_trainer_history(s->trainer)) != CNNL_OK ||
-                    cnnl_trainer_set_position(s->trainer, &p) != CNNL_OK)) {
-        cl_error("%s: inconsistent training state in the checkpoint", s->c->resume);
         rc = -1;
     }
     if (rc == 0 && !s->c->quiet)

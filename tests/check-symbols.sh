@@ -27,11 +27,11 @@ if ! diff -u "$tmp/declared" "$tmp/names" >"$tmp/diff"; then
   grep -E '^[-+][^-+]' "$tmp/diff" || true
   status=1
 fi
-unversioned=$(grep -v '@@CNNLITE_0$' "$tmp/exported" || true)
+unversioned=$(grep -vE '@@?CNNLITE_[0-9.]+$' "$tmp/exported" || true)
 if [ -n "$unversioned" ]; then
-  echo "exported without the CNNLITE_0 version node:"
+  echo "exported without a CNNLITE_ version node:"
   echo "$unversioned"
   status=1
 fi
-[ $status -eq 0 ] && echo "$n public functions exported, all under CNNLITE_0, nothing else"
+[ $status -eq 0 ] && echo "$n public functions exported, each under a CNNLITE_ version node, nothing else"
 exit $status

@@ -1,7 +1,6 @@
 /* Allocation-failure sweeps: for N = 0, 1, 2, ... the (N+1)-th allocation made by the library
  * fails (lib/core/alloc.c's hook; this program routes the library's malloc, calloc, realloc and
- * strdup through it with the linker's --wrap, and, with CNNL_TEST_FAULT_JSON set in the
- * environment, cJSON through cJSON_InitHooks). Until an
+ * strdup through it with the linker's --wrap, and cJSON through cJSON_InitHooks). Until an
  * operation completes without reaching its failure, every run must return CNNL_ENOMEM with a
  * message, hand back no half-made handle and leave the handles it was given usable: the same
  * operation, repeated without the failure, gives the reference result. Leaks are checked by
@@ -259,19 +258,127 @@ static void test_dataset_load(void **state)
     free(dir);
 }
 
+/* ---- loading a checkpoint into a model and optimizer (documented: unchanged on failure) */
+
+static void test_checkpoint_load(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir();
+    char path[4096];
+    snprintf(path, sizeof path, "%s/run.ckpt", dir);
+    int64_t xs[4] = {2, 3, 32, 32}, gs[2] = {2, 4};
+    cnnl_tensor *grad = NULL;
+    assert_ok(cnnl_tensor_create(&batch_x, 4, xs));
+    assert_ok(cnnl_tensor_create(&grad, 2, gs));
+    float *xd = cnnl_tensor_data(batch_x);
+    for (size_t i = 0; i < cnnl_tensor_numel(batch_x); i++)
+        xd[i] = (float)((i * 13) % 97) / 97.0f;
+    cnnl_model *m = NULL;
+    cnnl_optimizer *o = NULL;
+    float loss = 0;
+    make_net(&m, &o);
+    assert_ok(train_step(m, o, grad, &loss));
+    cnnl_checkpoint *ck = NULL;
+    assert_ok(cnnl_checkpoint_create(&ck));
+    assert_ok(cnnl_checkpoint_set_epoch(ck, 3));
+    assert_ok(cnnl_checkpoint_set_string(ck, "data", "/data/mri"));
+    assert_ok(cnnl_checkpoint_save(path, m, o, ck));
+    cnnl_checkpoint_free(ck);
+    double saved_w = weight_sum(m);
+    cnnl_optimizer_free(o);
+    cnnl_model_free(m);
+
+    long n;
+    for (n = 0; n < MAX_N; n++) {
+        make_net(&m, &o);
+        double fresh_w = weight_sum(m);
+        ck = NULL;
+        cnnl__alloc_fail_after(n);
+        cnnl_status st = cnnl_checkpoint_load(path, m, o, &ck);
+        long seen = cnnl__alloc_fault_count();
+        cnnl__alloc_fail_after(-1);
+        if (seen <= n) {
+            assert_ok(st);
+            assert_true(weight_sum(m) == saved_w);
+            assert_int_equal(cnnl_optimizer_step_count(o), 1);
+            assert_int_equal(cnnl_checkpoint_epoch(ck), 3);
+            assert_string_equal(cnnl_checkpoint_get_string(ck, "data"), "/data/mri");
+            cnnl_checkpoint_free(ck);
+            cnnl_optimizer_free(o);
+            cnnl_model_free(m);
+            break;
+        }
+        expect_enomem("checkpoint load", n, st);
+        assert_null(ck);
+        /* Model and optimizer are unchanged, and usable: the load again succeeds. */
+        assert_true(weight_sum(m) == fresh_w);
+        assert_int_equal(cnnl_optimizer_step_count(o), 0);
+        assert_ok(cnnl_checkpoint_load(path, m, o, NULL));
+        assert_true(weight_sum(m) == saved_w);
+        cnnl_optimizer_free(o);
+        cnnl_model_free(m);
+    }
+    assert_true(n > 0 && n < MAX_N);
+    report("checkpoint load", n, n);
+    cnnl_tensor_free(grad);
+    cnnl_tensor_free(batch_x);
+    batch_x = NULL;
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* ---- the check that tells a malformed JSON text from a parse that ran out of memory */
+
+static void test_json_well_formed(void **state)
+{
+    (void)state;
+    static const char *const good[] = {
+        "{}", " [ ] ", "{\"a\": [1, -2.5e+3, 0, true, false, null, \"x\\u00e9\\n\"]}\n  ",
+        "\"\\ud83d\\ude00\"", "-0.0E-7", "{\"\": {\"\": []}}",
+    };
+    static const char *const bad[] = {
+        "", "{", "{\"a\" 1}", "{\"a\": 1,}", "[1 2]", "01", "1.", "+1", "1e", ".5", "tru", "nul",
+        "\"open", "\"\\x\"", "\"\\ud83d\"", "\"\\ude00\"", "\"tab\there\"", "{} {}", "{'a': 1}",
+        "[1, 2] x", "\"\\u12G4\"",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        assert_true(cnnl__json_well_formed(good[i], strlen(good[i])));
+        cJSON *j = cJSON_Parse(good[i]); /* cJSON agrees */
+        assert_non_null(j);
+        cJSON_Delete(j);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        if (cnnl__json_well_formed(bad[i], strlen(bad[i]))) {
+            print_error("accepted malformed JSON: %s\n", bad[i]);
+            fail();
+        }
+    /* A length excludes what follows; cJSON's limits: 1000 levels, 63-character numbers. */
+    assert_true(cnnl__json_well_formed("[1]garbage", 3));
+    char deep[2100];
+    memset(deep, '[', 1000);
+    memset(deep + 1000, ']', 1000);
+    assert_true(cnnl__json_well_formed(deep, 2000));
+    memset(deep, '[', 1001);
+    memset(deep + 1001, ']', 1001);
+    assert_false(cnnl__json_well_formed(deep, 2002));
+    char num[80];
+    memset(num, '7', 64);
+    assert_false(cnnl__json_well_formed(num, 64));
+    assert_true(cnnl__json_well_formed(num, 63));
+}
+
 int main(void)
 {
     cnnl_set_num_threads(1); /* one allocation order */
     cnnl_set_log_level(CNNL_LOG_ERROR);
     cJSON_Hooks hooks = {json_malloc, free};
-    /* cJSON's allocations join the sweep only on request: a failure inside cJSON_Parse is
-     * still reported as invalid JSON (CNNL_EFORMAT) by the model file and checkpoint readers. */
-    if (getenv("CNNL_TEST_FAULT_JSON"))
-        cJSON_InitHooks(&hooks);
+    cJSON_InitHooks(&hooks); /* cJSON's allocations join the sweep */
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json_well_formed),
         cmocka_unit_test(test_training_step),
         cmocka_unit_test(test_model_load),
         cmocka_unit_test(test_dataset_load),
+        cmocka_unit_test(test_checkpoint_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
