@@ -4,6 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef CNNL_WITH_MPI
+#include <cnnlite/mpi.h>
+#endif
+
 #include "common.h"
 #include "run.h"
 
@@ -36,6 +40,8 @@ static void usage(FILE *out)
 "  --split F          training fraction, 0 < F < 1 (default 0.8)\n"
 "  --seed N           seed of initialisation, split, shuffling and dropout (default 0)\n"
 "  --threads N        compute threads (default: all processors)\n"
+"  --memory-budget MB memory for decoded images; a larger folder is streamed from disk\n"
+"                     by decoding threads (default: half of the physical memory)\n"
 "  --save FILE        save the final weights (safetensors with metadata)\n"
 "  --save-best FILE   save the weights of the best test accuracy\n"
 "  --checkpoint FILE  write a checkpoint after every epoch and on Ctrl-C\n"
@@ -104,6 +110,57 @@ static int parse(int argc, char **argv, run_config *c)
     return 0;
 }
 
+#ifdef CNNL_WITH_MPI
+/* Started by an MPI launcher (mpirun, srun)? Then this process is one rank of a job. */
+static bool launched_by_mpi(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_SIZE"};
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++)
+        if (getenv(vars[i]) != NULL)
+            return true;
+    return false;
+}
+
+/* Under an MPI launcher: one rank of a data-parallel run. Rank 0 prints and writes; the others
+ * are quiet. An error on any rank ends the whole job with a message naming the rank, since
+ * the other ranks would otherwise wait for it in the next collective. */
+static int run_mpi(int argc, char **argv, run_config *c)
+{
+    if (MPI_Init(&argc, &argv) != MPI_SUCCESS) {
+        cl_error("MPI_Init failed");
+        return EXIT_FAIL;
+    }
+    cnnl_comm *comm = NULL;
+    cnnl_status st = cnnl_mpi_comm_create(&comm, MPI_COMM_WORLD);
+    if (st != CNNL_OK) {
+        cl_fail("MPI", st);
+        MPI_Abort(MPI_COMM_WORLD, EXIT_FAIL);
+        return EXIT_FAIL;
+    }
+    static char prog[64];
+    snprintf(prog, sizeof prog, "cnnlite-train (rank %d of %d)", comm->rank, comm->size);
+    if (comm->size > 1)
+        cl_prog = prog;
+    c->comm = comm->size > 1 ? comm : NULL;
+    if (comm->rank != 0) {
+        c->quiet = true;
+        c->print_epochs = c->print_metrics = false;
+    }
+    run_result res;
+    int status = run_train(c, &res, stdout);
+    run_result_free(&res);
+    if (status != 0 && comm->size > 1) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "%s: failed (status %d); stopping all %d processes", prog, status,
+                 comm->size);
+        comm->abort(comm, msg, status);
+    }
+    cnnl_mpi_comm_free(comm);
+    MPI_Finalize();
+    return status;
+}
+#endif
+
 int main(int argc, char **argv)
 {
     cl_init("cnnlite-train", "[options]");
@@ -117,6 +174,10 @@ int main(int argc, char **argv)
     if (run_check_outputs(&c) != 0)
         return EXIT_FAIL;
     cl_install_stop_handler();
+#ifdef CNNL_WITH_MPI
+    if (launched_by_mpi())
+        return run_mpi(argc, argv, &c);
+#endif
     run_result res;
     int status = run_train(&c, &res, stdout);
     run_result_free(&res);

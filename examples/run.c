@@ -68,6 +68,9 @@ int run_common_option(const cl_opt *o, run_config *c)
             cl_error("--channels: must be 1 or 3");
             return -1;
         }
+    } else if (OPT("memory-budget")) {
+        if (!cl_parse_int("memory-budget", v, 1, 1 << 24, &c->memory_budget_mb))
+            return -1;
     } else if (OPT("threads")) {
         if (!cl_parse_int("threads", v, 1, 1024, &c->threads))
             return -1;
@@ -176,6 +179,11 @@ void run_describe(const run_config *c, const cnnl_dataset *ds)
                     "split %g, seed %" PRIu64 ", %d threads\n",
             cl_prog, c->epochs, c->batch, c->lr, net,
             c->size, c->size, c->channels, c->split, c->seed, cnnl_get_num_threads());
+    if (c->comm != NULL)
+        fprintf(stderr, "%s: data-parallel over %d processes: each takes %d or %d images of every "
+                        "batch of %d; %d threads each\n", cl_prog, c->comm->size,
+                c->batch / c->comm->size, (c->batch + c->comm->size - 1) / c->comm->size, c->batch,
+                cnnl_get_num_threads());
     if (c->data == NULL)
         fprintf(stderr, "%s: demo on synthetic data, difficulty %g (the report's run: --data DIR "
                         "--size 512 --epochs 15, no batch norm)\n", cl_prog, c->difficulty);
@@ -187,6 +195,8 @@ int run_load_data(const run_config *c, cnnl_dataset **ds)
     o.size = c->size;
     o.channels = c->channels;
     o.norm = c->norm;
+    o.memory_budget = (size_t)c->memory_budget_mb << 20;
+    o.trust_files = c->comm != NULL; /* streamed: each process reads only its shards' files */
     cnnl_status st;
     if (c->data != NULL) {
         st = cnnl_dataset_load_folder(ds, c->data, &o);
@@ -314,7 +324,11 @@ static cnnl_status on_checkpoint(cnnl_trainer *t, void *user)
 {
     run_state *s = user;
     cnnl_checkpoint *ck = NULL;
+    char procs[16];
+    snprintf(procs, sizeof procs, "%d", s->c->comm ? s->c->comm->size : 1);
     cnnl_status st = cnnl_checkpoint_create(&ck);
+    if (st == CNNL_OK)
+        st = cnnl_checkpoint_set_string(ck, "processes", procs);
     if (st == CNNL_OK)
         st = set_split_names(ck, s, CNNL_SUBSET_TRAIN, "train");
     if (st == CNNL_OK)
@@ -361,6 +375,14 @@ static int resume(run_state *s)
         rc = check_split(s, ck, CNNL_SUBSET_TEST, "test");
     cnnl_train_position p = {0};
     cnnl_trainer_get_position(s->trainer, &p);
+    /* Another process count sums the gradients in another order: not the same run. */
+    const char *procs = cnnl_checkpoint_get_string(ck, "processes");
+    int n = s->c->comm ? s->c->comm->size : 1;
+    if (rc == 0 && procs != NULL && atoi(procs) != n) {
+        cl_error("%s: written by a run over %s processes; resume it with as many (this run has %d)",
+                 s->c->resume, procs, n);
+        rc = -1;
+    }
     if (rc == 0 && (p.epoch > s->c->epochs || (p.epoch == s->c->epochs && p.batch > 0))) {
         cl_error("%s: %d epochs are done%s; give --epochs of at least %d", s->c->resume, p.epoch,
                  p.batch > 0 ? " and part of the next" : "", p.epoch + (p.batch > 0));
@@ -405,6 +427,10 @@ static int build(run_state *s)
     lo.batch_size = c->batch;
     lo.seed = c->seed;
     lo.shuffle = true;
+    if (c->comm != NULL) { /* every process takes its part of each global batch */
+        lo.shard_count = c->comm->size;
+        lo.shard_index = c->comm->rank;
+    }
     st = cnnl_loader_create(&s->train, s->ds, cnnl_split_indices(s->split, CNNL_SUBSET_TRAIN),
                             cnnl_split_count(s->split, CNNL_SUBSET_TRAIN), &lo);
     lo.shuffle = false;
@@ -443,6 +469,7 @@ static int build(run_state *s)
     to.on_epoch = on_epoch;
     to.on_checkpoint = c->checkpoint ? on_checkpoint : NULL;
     to.user = s;
+    to.comm = c->comm;
     st = cnnl_trainer_create(&s->trainer, s->model, s->opt, &to);
     if (st != CNNL_OK)
         return cl_fail("trainer", st);
@@ -480,7 +507,8 @@ static int finish(run_state *s, run_result *res)
     cnnl_confusion *cm = NULL;
     cnnl_status st = cnnl_confusion_create(&cm, s->classes);
     if (st == CNNL_OK)
-        st = cnnl_evaluate(s->model, s->test, CNNL_LOSS_CROSS_ENTROPY, cm, NULL, &res->final_accuracy);
+        st = cnnl_evaluate_comm(s->model, s->test, CNNL_LOSS_CROSS_ENTROPY, cm, c->comm, NULL,
+                                &res->final_accuracy);
     if (st != CNNL_OK) {
         cnnl_confusion_free(cm);
         return cl_fail("evaluation", st);
@@ -494,6 +522,10 @@ static int finish(run_state *s, run_result *res)
         fflush(s->out);
     }
     int rc = 0;
+    if (c->comm != NULL && c->comm->rank != 0) { /* rank 0 writes every file */
+        cnnl_confusion_free(cm);
+        return 0;
+    }
     if (c->confusion_plot && (st = cnnl_plot_confusion(cm, s->names, c->confusion_plot,
                                                        "Confusion matrix, final weights, test split")) != CNNL_OK)
         rc = cl_fail("--confusion-plot", st);

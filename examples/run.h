@@ -38,6 +38,8 @@ typedef struct run_config {
     bool print_metrics;      /* the metrics block after training */
     bool set_count, set_epochs, set_size, set_batchnorm, set_difficulty; /* given on the command line */
     bool set_dropout, set_channels;
+    const cnnl_comm *comm;   /* data-parallel run over several processes, or NULL */
+    int memory_budget_mb;    /* decoded images above this are streamed; 0: the library's default */
 } run_config;
 
 typedef struct run_result {
@@ -57,7 +59,7 @@ void run_config_default(run_config *c);
     CL_FLAG("batchnorm"), CL_FLAG("no-batchnorm"), CL_ARG("data"), CL_ARG("arch"), CL_ARG("count"), \
         CL_ARG("difficulty"), CL_ARG("epochs"), CL_ARG("batch"), CL_ARG("size"),               \
         CL_ARG("channels"), CL_ARG("threads"), CL_ARG("lr"), CL_ARG("dropout"), CL_ARG("split"), \
-        CL_ARG("seed")
+        CL_ARG("seed"), CL_ARG("memory-budget")
 
 /* Apply a shared option: 1 if consumed, 0 if not one of them, -1 after a message on a bad
  * value. */

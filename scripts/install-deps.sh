@@ -9,6 +9,7 @@ libopenblas-dev libstb-dev libturbojpeg0-dev libcjson-dev libcmocka-dev
 libdnnl-dev
 doxygen valgrind
 clang libclang-rt-14-dev libomp-14-dev cmake
+libopenmpi-dev openmpi-bin
 "
 missing=""
 for p in $PACKAGES; do

@@ -11,7 +11,8 @@ trap 'rm -rf "$tmp"' EXIT
 nm=${NM:-nm}
 command -v "$nm" >/dev/null || { echo "nm not found"; exit 77; }
 
-for inc in "$@"; do cat "$inc"/cnnlite/*.h; done | grep -v '^ *#'  | grep -oE 'CNNL_API[^(;]*\(' | grep -oE '[A-Za-z_][A-Za-z0-9_]* *\($' | tr -d ' (' | sort -u >"$tmp/declared"
+# cnnlite/mpi.h declares the add-on libcnnlite-mpi's functions, not the base library's.
+for inc in "$@"; do for h in "$inc"/cnnlite/*.h; do [ "${h##*/}" = mpi.h ] || cat "$h"; done; done | grep -v '^ *#'  | grep -oE 'CNNL_API[^(;]*\(' | grep -oE '[A-Za-z_][A-Za-z0-9_]* *\($' | tr -d ' (' | sort -u >"$tmp/declared"
 "$nm" -D --defined-only "$lib" | awk '$2 != "A" {print $3}' | sort -u >"$tmp/exported"
 sed 's/@.*//' "$tmp/exported" | sort -u >"$tmp/names"
 

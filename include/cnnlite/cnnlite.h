@@ -16,6 +16,7 @@
 #include "io.h"
 #include "data.h"
 #include "metrics.h"
+#include "comm.h"
 #include "train.h"
 #include "profile.h"
 

@@ -124,6 +124,20 @@ typedef struct cnnl_dataset_opts {
                              are refused before decoding; it also bounds the pixels decoded at
                              once over all loading threads (default #CNNL_DATA_MAX_PIXELS; 0
                              means the default, negative values are refused). */
+    /** Memory for decoded images, in bytes (default 0: half of the physical memory). An image
+     *  folder whose decoded images (count x size x size x channels bytes) fit is decoded once
+     *  and kept in memory (cached); a larger one is streamed: every file is checked once when
+     *  the folder is loaded (so the same files are skipped as in cached mode), and loaders
+     *  decode and resize the images of the coming batches on worker threads into a bounded
+     *  queue (at most a quarter of the budget, 2 to 4 batches), in the order of the epoch, so
+     *  batches equal the cached mode's bit for bit. cnnl_dataset_summary() says which.
+     *  Synthetic sets are always cached. */
+    size_t memory_budget;
+    /** Streamed folders only: skip the check of every file at load (default false). Every
+     *  listed file is then used; one that cannot be decoded makes the batch that needs it fail
+     *  with an error naming it. Each process of a data-parallel run then reads only the files
+     *  of its own shards. */
+    bool trust_files;
 } cnnl_dataset_opts;
 
 /** Options of the synthetic MRI generator (see cnnl_synthetic_opts_default()). */
@@ -154,6 +168,12 @@ typedef struct cnnl_loader_opts {
     int batch_size;  /**< Images per batch, >= 1 (default 32); the last batch may be smaller. */
     bool shuffle;    /**< Shuffle the order every epoch (default false: the given order). */
     uint64_t seed;   /**< Seed of the shuffling (default 0). */
+    /** Number of processes sharing every batch (default 1). With n > 1, batch b of the epoch
+     *  order is the same global batch for every process, and cnnl_loader_batch() returns only
+     *  this process's contiguous part of it: images [first + r*m/n, first + (r+1)*m/n) of its
+     *  m images, for shard_index r. cnnl_loader_num_batches() still counts global batches. */
+    int shard_count;
+    int shard_index; /**< This process's part, 0..shard_count-1 (default 0). */
 } cnnl_loader_opts;
 
 CNNL_BEGIN_DECLS
@@ -178,7 +198,7 @@ CNNL_API cnnl_synthetic_opts cnnl_synthetic_opts_default(void);
 CNNL_API cnnl_split_opts cnnl_split_opts_default(void);
 
 /**
- * @brief Default loader options: batches of 32, no shuffling, seed 0.
+ * @brief Default loader options: batches of 32, no shuffling, seed 0, one shard.
  * @return The defaults, by value.
  */
 CNNL_API cnnl_loader_opts cnnl_loader_opts_default(void);
@@ -332,7 +352,9 @@ CNNL_API cnnl_status cnnl_dataset_geometry(const cnnl_dataset *ds, int *channels
  * @param ds The dataset.
  * @param index Image index.
  * @param[out] out Room for channels * size * size floats, written; not retained.
- * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments; #CNNL_ERANGE if @p index is out of range.
+ * A streamed dataset (cnnl_dataset_opts::memory_budget) decodes the file again.
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments; #CNNL_ERANGE if @p index is out of range;
+ *         for a streamed dataset, the file's error (e.g. #CNNL_EIO) in a message naming it.
  */
 CNNL_API cnnl_status cnnl_dataset_get(const cnnl_dataset *ds, size_t index, float *out);
 
@@ -343,7 +365,8 @@ CNNL_API cnnl_status cnnl_dataset_get(const cnnl_dataset *ds, size_t index, floa
  * @param[out] pixels Receives a borrowed pointer to size*size*channels bytes, interleaved
  *             (HWC), owned by @p ds and valid until it is freed.
  * @param[out] channels Receives 1 (grayscale source, or a 1-channel dataset) or 3.
- * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments; #CNNL_ERANGE if @p index is out of range.
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments; #CNNL_ERANGE if @p index is out of range;
+ *         #CNNL_EUNSUPPORTED for a streamed dataset (it keeps no pixels).
  */
 CNNL_API cnnl_status cnnl_dataset_pixels(const cnnl_dataset *ds, size_t index,
                                          const uint8_t **pixels, int *channels);
@@ -403,7 +426,7 @@ CNNL_API cnnl_status cnnl_image_load_memory(cnnl_tensor **out, const void *data,
  * @param ds The dataset.
  * @param dir Target folder (created if missing).
  * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments; #CNNL_EIO naming the file or folder that
- *         could not be written; #CNNL_ENOMEM.
+ *         could not be written; #CNNL_ENOMEM; #CNNL_EUNSUPPORTED for a streamed dataset.
  */
 CNNL_API cnnl_status cnnl_dataset_write_folder(const cnnl_dataset *ds, const char *dir);
 
@@ -487,8 +510,8 @@ CNNL_API cnnl_status cnnl_split_load(cnnl_split **out, const cnnl_dataset *ds, c
  *        for every image of @p ds in order.
  * @param n Number of @p indices (ignored when @p indices is NULL).
  * @param opts Options, or NULL for cnnl_loader_opts_default().
- * @return #CNNL_OK; #CNNL_EINVAL for NULL @p out / @p ds, a batch size below 1 or an empty
- *         selection; #CNNL_ERANGE for an index outside the dataset; #CNNL_ENOMEM.
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL @p out / @p ds, a batch size below 1, a shard
+ *         count below 1 or a shard index outside it, or an empty selection; #CNNL_ERANGE for an index outside the dataset; #CNNL_ENOMEM.
  */
 CNNL_API cnnl_status cnnl_loader_create(cnnl_loader **out, const cnnl_dataset *ds,
                                         const size_t *indices, size_t n,
@@ -538,10 +561,25 @@ CNNL_API size_t cnnl_loader_num_batches(const cnnl_loader *loader);
  *             overwritten by the next call; n is the batch size, smaller for the last batch.
  * @param[out] labels Receives a borrowed array of n labels, owned by the loader, valid
  *             until the next call (may be NULL).
- * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments; #CNNL_ERANGE if @p b is out of range.
+ * With cnnl_loader_opts::shard_count n > 1, the tensor holds only this process's part of the
+ * global batch (see cnnl_loader_batch_sizes()); a part with no image is #CNNL_ERANGE.
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments; #CNNL_ERANGE if @p b is out of range or
+ *         this process's part of it is empty.
  */
 CNNL_API cnnl_status cnnl_loader_batch(cnnl_loader *loader, size_t b, const cnnl_tensor **images,
                                        const int32_t **labels);
+
+/**
+ * @brief Sizes of global batch @p b and of this process's part of it.
+ * @param loader The loader.
+ * @param b Batch index, 0 .. cnnl_loader_num_batches() - 1.
+ * @param[out] global Receives the images of the whole batch (every process's parts), or NULL.
+ * @param[out] local Receives the images of this process's part (equal to *global without
+ *             sharding; may be 0 for a last batch smaller than the shard count), or NULL.
+ * @return #CNNL_OK; #CNNL_EINVAL for a NULL @p loader; #CNNL_ERANGE if @p b is out of range.
+ */
+CNNL_API cnnl_status cnnl_loader_batch_sizes(const cnnl_loader *loader, size_t b, size_t *global,
+                                             size_t *local);
 
 /**
  * @brief Dataset index of the @p i-th image of the current epoch's order.

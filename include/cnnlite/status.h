@@ -78,6 +78,15 @@ CNNL_API const char *cnnl_last_error(void);
 CNNL_API void cnnl_clear_error(void);
 
 /**
+ * @brief Set the calling thread's error message, for extensions that implement a library
+ *        interface (e.g. a ::cnnl_comm) and report failures the library's way.
+ * @param status The status to return.
+ * @param message The message (copied; truncated to 1023 bytes), or NULL for "".
+ * @return @p status, so that `return cnnl_set_error(CNNL_EIO, msg);` reads naturally.
+ */
+CNNL_API cnnl_status cnnl_set_error(cnnl_status status, const char *message);
+
+/**
  * @brief Route log messages to @p fn instead of standard error.
  *
  * The callback may be called from any library thread, but never concurrently from two

@@ -14,6 +14,7 @@
 #include "export.h"
 #include "io.h"
 #include "loss.h"
+#include "comm.h"
 #include "metrics.h"
 #include "model.h"
 #include "optim.h"
@@ -281,6 +282,7 @@ typedef int (*cnnl_epoch_callback)(cnnl_trainer *trainer, const cnnl_epoch_stats
  * @return #CNNL_OK, or an error status that cnnl_trainer_fit() returns.
  */
 typedef cnnl_status (*cnnl_checkpoint_callback)(cnnl_trainer *trainer, void *user);
+/* With cnnl_train_opts::comm, the checkpoint callback is called on rank 0 only. */
 
 /** Options of a trainer (see cnnl_train_opts_default()). */
 typedef struct cnnl_train_opts {
@@ -295,6 +297,18 @@ typedef struct cnnl_train_opts {
     cnnl_checkpoint_callback on_checkpoint; /**< Writes checkpoints, or NULL (no checkpoints). */
     int checkpoint_every;          /**< Epochs between checkpoints, >= 0 (default 1; 0: only on a stop request). */
     void *user;                    /**< Passed to the callbacks. */
+    /** Data-parallel training over several processes (see @ref comm), or NULL (default): one
+     *  process. Borrowed; must outlive the trainer. Every process runs the same program with
+     *  loaders sharded by rank (cnnl_loader_opts::shard_count = size, shard_index = rank); the
+     *  trainer copies rank 0's model state to all at the start of cnnl_trainer_fit(), sums the
+     *  gradients (each process's share of the global batch mean) in buckets while backward
+     *  runs, reduces the figures, so the history is the same everywhere, agrees on stop
+     *  requests, copies rank 0's buffers (batch-norm running statistics) to all before each
+     *  evaluation and compares a checksum of the weights after every epoch. A failing process
+     *  returns its error; the others wait in the next collective, so a program ends the job
+     *  with cnnl_comm::abort. */
+    const cnnl_comm *comm;
+    size_t comm_bucket_bytes;      /**< Gradient bucket size with a comm (default 4 MiB). */
 } cnnl_train_opts;
 
 /** Where a run stands; everything a checkpoint needs besides model, optimizer and history. */
@@ -462,6 +476,25 @@ CNNL_API void cnnl_trainer_clear_stop(void);
  */
 CNNL_API cnnl_status cnnl_evaluate(cnnl_model *model, cnnl_loader *loader, cnnl_loss_kind loss,
                                    cnnl_confusion *cm, double *mean_loss, double *accuracy);
+
+/**
+ * @brief cnnl_evaluate() over several processes: each evaluates its shard of every batch
+ *        (the loader sharded by rank, cnnl_loader_opts::shard_count), and the loss, the
+ *        accuracy and the confusion matrix are summed over the processes, so every process
+ *        receives the figures of the whole set. A collective: every process must call it.
+ * @param model The model; borrowed.
+ * @param loader This process's sharded loader; borrowed.
+ * @param loss As for cnnl_evaluate().
+ * @param cm If not NULL, every process's predictions are added to it.
+ * @param comm The communicator (borrowed for the call), or NULL: exactly cnnl_evaluate().
+ * @param mean_loss If not NULL, receives the mean of the global batch-mean losses.
+ * @param accuracy If not NULL, receives the percentage of correct predictions.
+ * @return As cnnl_evaluate(); #CNNL_EINVAL for an incomplete @p comm; any error of the
+ *         communicator (the message names this process's rank).
+ */
+CNNL_API cnnl_status cnnl_evaluate_comm(cnnl_model *model, cnnl_loader *loader, cnnl_loss_kind loss,
+                                        cnnl_confusion *cm, const cnnl_comm *comm,
+                                        double *mean_loss, double *accuracy);
 
 CNNL_END_DECLS
 

@@ -50,6 +50,12 @@ CNNL_API void cnnl_clear_error(void)
     last_error[0] = '\0';
 }
 
+CNNL_API cnnl_status cnnl_set_error(cnnl_status status, const char *message)
+{
+    snprintf(last_error, sizeof last_error, "%s", message ? message : "");
+    return status;
+}
+
 cnnl_status cnnl__error(cnnl_status status, const char *fmt, ...)
 {
     va_list ap;

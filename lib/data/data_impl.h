@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "cnnlite/data.h"
@@ -26,7 +27,13 @@ struct cnnl_dataset {
     size_t skipped;
     int64_t peak_pixels;  /* most source pixels decoded at once while loading (tests) */
     char *summary;
+    bool streamed;        /* pixels[] stay NULL; loaders decode on the fly (stream.c) */
+    int max_dim;          /* for decoding again when streamed */
+    int64_t max_pixels;
+    size_t budget;        /* memory budget in bytes */
+    size_t decoded_bytes; /* count x size x size x channels */
 };
+
 
 /* Validate options (NULL = defaults) and copy them into @p out; @p who names the caller. */
 cnnl_status cnnl__data_check_opts(const char *who, const cnnl_dataset_opts *opts,
@@ -75,6 +82,9 @@ void cnnl__pixel_budget_destroy(cnnl__pixel_budget *b);
  * at once over all threads. */
 void cnnl__image_prepare(const char *path, int size, int want_channels, int max_dim, int64_t max_pixels,
                          cnnl__pixel_budget *budget, cnnl__image_result *res);
+
+/* Decode and resize image @p index of a streamed dataset again (cnnl__image_prepare). */
+void cnnl__dataset_decode(const cnnl_dataset *ds, size_t index, cnnl__image_result *res);
 
 /* Resize 8-bit interleaved pixels with the triangle filter (PIL's antialiased bilinear). */
 int cnnl__image_resize(const uint8_t *in, int w, int h, int channels, uint8_t *out, int ow, int oh);

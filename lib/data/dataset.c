@@ -30,6 +30,8 @@ CNNL_API cnnl_dataset_opts cnnl_dataset_opts_default(void)
     o.strict = false;
     o.max_dim = CNNL_DATA_MAX_DIM;
     o.max_pixels = CNNL_DATA_MAX_PIXELS;
+    o.memory_budget = 0;
+    o.trust_files = false;
     return o;
 }
 
@@ -71,6 +73,14 @@ cnnl_status cnnl__dataset_alloc(cnnl_dataset **out, const cnnl_dataset_opts *o, 
     ds->count = count;
     ds->num_classes = classes;
     ds->norm = o->norm;
+    ds->max_dim = o->max_dim;
+    ds->max_pixels = o->max_pixels;
+    ds->budget = o->memory_budget;
+    if (ds->budget == 0) { /* half of the physical memory */
+        long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+        ds->budget = pages > 0 && page > 0 ? (size_t)pages / 2 * (size_t)page : (size_t)1 << 31;
+    }
+    ds->decoded_bytes = count * (size_t)o->size * (size_t)o->size * (size_t)o->channels;
     cnnl__norm_lut(&o->norm, ds->lut);
     size_t n = count ? count : 1;
     ds->class_names = calloc((size_t)classes, sizeof *ds->class_names);
@@ -116,7 +126,7 @@ cnnl_status cnnl__dataset_finish(cnnl_dataset *ds)
         ds->class_counts[c] = 0;
     for (size_t i = 0; i < ds->count; i++)
         ds->class_counts[ds->labels[i]]++;
-    size_t len = 128;
+    size_t len = 256;
     for (int c = 0; c < ds->num_classes; c++)
         len += strlen(ds->class_names[c]) + 24;
     ds->summary = malloc(len);
@@ -126,8 +136,12 @@ cnnl_status cnnl__dataset_finish(cnnl_dataset *ds)
     for (int c = 0; c < ds->num_classes; c++)
         pos += (size_t)snprintf(ds->summary + pos, len - pos, "%s%s %zu", c ? ", " : "", ds->class_names[c],
                                 ds->class_counts[c]);
-    snprintf(ds->summary + pos, len - pos, "), %dx%dx%d, %zu skipped", ds->size, ds->size, ds->channels,
-             ds->skipped);
+    pos += (size_t)snprintf(ds->summary + pos, len - pos, "), %dx%dx%d, %zu skipped", ds->size, ds->size,
+                            ds->channels, ds->skipped);
+    if (ds->root != NULL)
+        snprintf(ds->summary + pos, len - pos, ", %s (%.0f MB decoded, budget %.0f MB)",
+                 ds->streamed ? "streamed from disk" : "cached in memory", (double)ds->decoded_bytes / 1e6,
+                 (double)ds->budget / 1e6);
     return CNNL_OK;
 }
 
@@ -224,6 +238,7 @@ typedef struct file_entry {
 typedef struct scan {
     const char *root;
     const cnnl_dataset_opts *opts;
+    bool stream;          /* check every file, keep no pixels */
     name_list classes;
     bool *class_unreadable;
     file_entry *files;
@@ -327,6 +342,10 @@ static cnnl_status prepare_files(scan *s)
         }
         cnnl__image_prepare(path, o->size, o->channels, o->max_dim, o->max_pixels, &budget, &f->res);
         free(path);
+        if (s->stream) { /* checked; decoded again when a batch needs it */
+            free(f->res.pixels);
+            f->res.pixels = NULL;
+        }
     }
     s->peak_pixels = budget.peak;
     cnnl__pixel_budget_destroy(&budget);
@@ -399,6 +418,7 @@ static cnnl_status build_dataset(scan *s, size_t good, size_t skipped, cnnl_data
     }
     ds->skipped = skipped;
     ds->peak_pixels = s->peak_pixels;
+    ds->streamed = s->stream;
     ds->root = strdup(s->root);
     if (!ds->root) {
         cnnl_dataset_free(ds);
@@ -428,8 +448,21 @@ CNNL_API cnnl_status cnnl_dataset_load_folder(cnnl_dataset **out, const char *ro
     s.root = root;
     s.opts = &o;
     size_t good = 0, skipped = 0;
-    if ((st = find_classes(&s)) == CNNL_OK && (st = find_files(&s)) == CNNL_OK &&
-        (st = prepare_files(&s)) == CNNL_OK && (st = report_problems(&s, &skipped, &good)) == CNNL_OK)
+    if ((st = find_classes(&s)) == CNNL_OK && (st = find_files(&s)) == CNNL_OK) {
+        size_t budget = o.memory_budget;
+        if (budget == 0) {
+            long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+            budget = pages > 0 && page > 0 ? (size_t)pages / 2 * (size_t)page : (size_t)1 << 31;
+        }
+        s.stream = (double)s.nfiles * o.size * o.size * o.channels > (double)budget;
+    }
+    if (st == CNNL_OK && s.stream && o.trust_files) {
+        for (size_t i = 0; i < s.nfiles; i++) /* taken as they are; channels known when decoded */
+            s.files[i].res.status = CNNL_OK;
+    } else if (st == CNNL_OK) {
+        st = prepare_files(&s);
+    }
+    if (st == CNNL_OK && (st = report_problems(&s, &skipped, &good)) == CNNL_OK)
         st = build_dataset(&s, good, skipped, out);
     scan_free(&s);
     return st;
@@ -508,6 +541,24 @@ void cnnl__pixels_convert(const uint8_t *src, int stored, int channels, size_t p
     }
 }
 
+void cnnl__dataset_decode(const cnnl_dataset *ds, size_t index, cnnl__image_result *res)
+{
+    memset(res, 0, sizeof *res);
+    char *path = join_path(ds->root, ds->names[index]);
+    if (!path) {
+        res->status = CNNL_ENOMEM;
+        return;
+    }
+    cnnl__image_prepare(path, ds->size, ds->channels, ds->max_dim, ds->max_pixels, NULL, res);
+    free(path);
+    if (res->status == CNNL_OK && ds->stored[index] != 0 && res->channels != ds->stored[index]) {
+        res->status = CNNL_EFORMAT;
+        free(res->pixels);
+        res->pixels = NULL;
+        res->message = strdup("changed on disk since the folder was loaded");
+    }
+}
+
 void cnnl__dataset_convert(const cnnl_dataset *ds, size_t index, float *out)
 {
     size_t plane = (size_t)ds->size * (size_t)ds->size;
@@ -530,6 +581,20 @@ CNNL_API cnnl_status cnnl_dataset_get(const cnnl_dataset *ds, size_t index, floa
     if (index >= ds->count)
         return cnnl__error(CNNL_ERANGE, "cnnl_dataset_get: index %zu; the dataset has %zu images", index,
                            ds->count);
+    if (ds->streamed) {
+        cnnl__image_result r;
+        cnnl__dataset_decode(ds, index, &r);
+        if (r.status != CNNL_OK) {
+            cnnl_status st = cnnl__error(r.status, "%s/%s: %s", ds->root, ds->names[index],
+                                         r.message ? r.message : "out of memory");
+            free(r.message);
+            return st;
+        }
+        cnnl__pixels_convert(r.pixels, r.channels, ds->channels, (size_t)ds->size * (size_t)ds->size,
+                             (const float(*)[256])ds->lut, out);
+        free(r.pixels);
+        return CNNL_OK;
+    }
     cnnl__dataset_convert(ds, index, out);
     return CNNL_OK;
 }
@@ -543,6 +608,9 @@ CNNL_API cnnl_status cnnl_dataset_pixels(const cnnl_dataset *ds, size_t index,
     if (index >= ds->count)
         return cnnl__error(CNNL_ERANGE, "cnnl_dataset_pixels: index %zu; the dataset has %zu images", index,
                            ds->count);
+    if (ds->streamed)
+        return cnnl__error(CNNL_EUNSUPPORTED, "cnnl_dataset_pixels: %s is streamed from disk; it keeps no "
+                           "pixels (cnnl_dataset_get() decodes one image)", ds->root);
     *pixels = ds->pixels[index];
     *channels = ds->stored[index];
     return CNNL_OK;
@@ -600,6 +668,9 @@ CNNL_API cnnl_status cnnl_dataset_write_folder(const cnnl_dataset *ds, const cha
 {
     if (!ds || !dir)
         return cnnl__error(CNNL_EINVAL, "cnnl_dataset_write_folder: %s is NULL", ds ? "dir" : "ds");
+    if (ds->streamed)
+        return cnnl__error(CNNL_EUNSUPPORTED, "cnnl_dataset_write_folder: %s is streamed from disk; "
+                           "it keeps no pixels", ds->root);
     cnnl_status st = make_dir(dir);
     for (int c = 0; c < ds->num_classes && st == CNNL_OK; c++) {
         char *sub = join_path(dir, ds->class_names[c]);

@@ -10,6 +10,7 @@
 #include "core/rng_impl.h"
 #include "core/tensor_impl.h"
 #include "data/data_impl.h"
+#include "data/stream.h"
 
 struct cnnl_loader {
     const cnnl_dataset *ds;
@@ -19,7 +20,12 @@ struct cnnl_loader {
     size_t *order;    /* this epoch's order */
     cnnl_tensor *batch;
     int32_t *labels;
+    cnnl__stream *stream; /* streamed dataset: decoding threads (stream.c) */
+    size_t *seq, *start;  /* streamed: this shard's images in batch order, batch offsets */
 };
+
+static void shard_range(const cnnl_loader *ld, size_t b, size_t *count, size_t *lo, size_t *n);
+static void shuffle(cnnl_loader *loader, int epoch);
 
 CNNL_API cnnl_loader_opts cnnl_loader_opts_default(void)
 {
@@ -28,6 +34,8 @@ CNNL_API cnnl_loader_opts cnnl_loader_opts_default(void)
     o.batch_size = 32;
     o.shuffle = false;
     o.seed = 0;
+    o.shard_count = 1;
+    o.shard_index = 0;
     return o;
 }
 
@@ -35,6 +43,9 @@ CNNL_API void cnnl_loader_free(cnnl_loader *loader)
 {
     if (!loader)
         return;
+    cnnl__stream_free(loader->stream);
+    free(loader->seq);
+    free(loader->start);
     cnnl__free(loader->base);
     cnnl__free(loader->order);
     cnnl__free(loader->labels);
@@ -60,8 +71,18 @@ static cnnl_status copy_indices(cnnl_loader *ld, const size_t *indices, size_t n
                                i, k, ld->ds->count);
         ld->base[i] = k;
     }
-    /* The full-size batch now, so that building batches never allocates. */
     const cnnl_dataset *ds = ld->ds;
+    if (ds->streamed) {
+        size_t nb = ld->n / (size_t)ld->opts.batch_size + (ld->n % (size_t)ld->opts.batch_size != 0);
+        ld->seq = malloc(ld->n * sizeof *ld->seq);
+        ld->start = malloc((nb + 1) * sizeof *ld->start);
+        if (!ld->seq || !ld->start)
+            return cnnl__error(CNNL_ENOMEM, "cnnl_loader_create: out of memory for %zu indices", ld->n);
+        cnnl_status st = cnnl__stream_create(&ld->stream, ds, bs);
+        if (st != CNNL_OK)
+            return st;
+    }
+    /* The full-size batch now, so that building batches never allocates. */
     cnnl_status st = cnnl__tensor_ensure4(&ld->batch, (int64_t)bs, ds->channels, ds->size, ds->size);
     return st == CNNL_OK ? st : cnnl__error_context(st, "cnnl_loader_create");
 }
@@ -77,6 +98,10 @@ CNNL_API cnnl_status cnnl_loader_create(cnnl_loader **out, const cnnl_dataset *d
     cnnl_loader_opts o = opts ? *opts : cnnl_loader_opts_default();
     if (o.batch_size < 1)
         return cnnl__error(CNNL_EINVAL, "cnnl_loader_create: batch_size is %d; must be >= 1", o.batch_size);
+    if (o.shard_count < 1 || o.shard_index < 0 || o.shard_index >= o.shard_count)
+        return cnnl__error(CNNL_EINVAL, "cnnl_loader_create: shard_index %d of shard_count %d; need "
+                           "shard_count >= 1 and 0 <= shard_index < shard_count", o.shard_index,
+                           o.shard_count);
     cnnl_loader *ld = calloc(1, sizeof *ld);
     if (!ld)
         return cnnl__error(CNNL_ENOMEM, "cnnl_loader_create: out of memory");
@@ -99,9 +124,28 @@ CNNL_API cnnl_status cnnl_loader_start_epoch(cnnl_loader *loader, int epoch)
         return cnnl__error(CNNL_EINVAL, "cnnl_loader_start_epoch: loader is NULL");
     if (epoch < 0)
         return cnnl__error(CNNL_EINVAL, "cnnl_loader_start_epoch: epoch is %d; must be >= 0", epoch);
+    if (loader->stream)
+        cnnl__stream_stop(loader->stream);
     memcpy(loader->order, loader->base, loader->n * sizeof(size_t));
-    if (!loader->opts.shuffle)
-        return CNNL_OK;
+    if (loader->opts.shuffle)
+        shuffle(loader, epoch);
+    if (loader->stream) { /* this shard's images of every batch, in order */
+        size_t nb = cnnl_loader_num_batches(loader), pos = 0;
+        for (size_t b = 0; b < nb; b++) {
+            size_t m, lo, k;
+            shard_range(loader, b, &m, &lo, &k);
+            loader->start[b] = pos;
+            for (size_t i = 0; i < k; i++)
+                loader->seq[pos++] = loader->order[lo + i];
+        }
+        loader->start[nb] = pos;
+        cnnl__stream_set_order(loader->stream, loader->seq, loader->start, nb);
+    }
+    return CNNL_OK;
+}
+
+static void shuffle(cnnl_loader *loader, int epoch)
+{
     /* The epoch selects the stream, so any epoch's order is reproducible on its own. */
     cnnl_rng rng;
     cnnl__rng_seed(&rng, loader->opts.seed, CNNL_RNG_SHUFFLE | ((uint64_t)epoch + 1) << 32);
@@ -111,7 +155,6 @@ CNNL_API cnnl_status cnnl_loader_start_epoch(cnnl_loader *loader, int epoch)
         loader->order[i - 1] = loader->order[j];
         loader->order[j] = t;
     }
-    return CNNL_OK;
 }
 
 CNNL_API size_t cnnl_loader_count(const cnnl_loader *loader)
@@ -132,6 +175,35 @@ CNNL_API size_t cnnl_loader_index(const cnnl_loader *loader, size_t i)
     return loader && i < loader->n ? loader->order[i] : SIZE_MAX;
 }
 
+/* Global batch b covers order[first .. first+count); this shard takes [*lo, *lo + *n). */
+static void shard_range(const cnnl_loader *ld, size_t b, size_t *count, size_t *lo, size_t *n)
+{
+    size_t bs = (size_t)ld->opts.batch_size, first = b * bs;
+    size_t m = ld->n - first < bs ? ld->n - first : bs;
+    size_t k = (size_t)ld->opts.shard_count, r = (size_t)ld->opts.shard_index;
+    size_t a = first + r * m / k, e = first + (r + 1) * m / k;
+    *count = m;
+    *lo = a;
+    *n = e - a;
+}
+
+CNNL_API cnnl_status cnnl_loader_batch_sizes(const cnnl_loader *loader, size_t b, size_t *global,
+                                             size_t *local)
+{
+    if (!loader)
+        return cnnl__error(CNNL_EINVAL, "cnnl_loader_batch_sizes: loader is NULL");
+    size_t nb = cnnl_loader_num_batches(loader);
+    if (b >= nb)
+        return cnnl__error(CNNL_ERANGE, "cnnl_loader_batch_sizes: batch %zu; the loader has %zu batches", b, nb);
+    size_t m, lo, n;
+    shard_range(loader, b, &m, &lo, &n);
+    if (global)
+        *global = m;
+    if (local)
+        *local = n;
+    return CNNL_OK;
+}
+
 CNNL_API cnnl_status cnnl_loader_batch(cnnl_loader *loader, size_t b, const cnnl_tensor **images,
                                        const int32_t **labels)
 {
@@ -145,8 +217,11 @@ CNNL_API cnnl_status cnnl_loader_batch(cnnl_loader *loader, size_t b, const cnnl
     if (b >= nb)
         return cnnl__error(CNNL_ERANGE, "cnnl_loader_batch: batch %zu; the loader has %zu batches", b, nb);
     const cnnl_dataset *ds = loader->ds;
-    size_t bs = (size_t)loader->opts.batch_size, first = b * bs;
-    size_t count = loader->n - first < bs ? loader->n - first : bs;
+    size_t global, first, count;
+    shard_range(loader, b, &global, &first, &count);
+    if (count == 0)
+        return cnnl__error(CNNL_ERANGE, "cnnl_loader_batch: shard %d of %d has no image of batch %zu "
+                           "(%zu images)", loader->opts.shard_index, loader->opts.shard_count, b, global);
     cnnl_status st = cnnl__tensor_ensure4(&loader->batch, (int64_t)count, ds->channels, ds->size, ds->size);
     if (st != CNNL_OK)
         return cnnl__error_context(st, "cnnl_loader_batch");
@@ -154,9 +229,22 @@ CNNL_API cnnl_status cnnl_loader_batch(cnnl_loader *loader, size_t b, const cnnl
     size_t per_image = (size_t)ds->channels * (size_t)ds->size * (size_t)ds->size;
     const size_t *idx = loader->order + first;
     long n = (long)count;
+    if (loader->stream) {
+        const uint8_t *pix = NULL, *stored = NULL;
+        st = cnnl__stream_batch(loader->stream, b, &pix, &stored);
+        if (st != CNNL_OK)
+            return cnnl__error_context(st, "cnnl_loader_batch: batch %zu", b);
+        size_t ib = cnnl__stream_image_bytes(loader->stream), plane = (size_t)ds->size * (size_t)ds->size;
 #pragma omp parallel for schedule(static) num_threads(cnnl__num_threads())
-    for (long i = 0; i < n; i++)
-        cnnl__dataset_convert(ds, idx[i], data + (size_t)i * per_image);
+        for (long i = 0; i < n; i++)
+            cnnl__pixels_convert(pix + (size_t)i * ib, stored[i], ds->channels, plane,
+                                 (const float(*)[256])ds->lut, data + (size_t)i * per_image);
+        cnnl__stream_release(loader->stream, b);
+    } else {
+#pragma omp parallel for schedule(static) num_threads(cnnl__num_threads())
+        for (long i = 0; i < n; i++)
+            cnnl__dataset_convert(ds, idx[i], data + (size_t)i * per_image);
+    }
     for (size_t i = 0; i < count; i++)
         loader->labels[i] = ds->labels[idx[i]];
     *images = loader->batch;

@@ -39,6 +39,8 @@ struct cnnl_model {
     int64_t input_shape[3];
     size_t outputs;          /* features of the last layer's flat output (0: not flat) */
     cnnl__profile *prof;     /* per-layer times (profile.c), NULL while profiling is off */
+    cnnl__grads_ready_fn grads_hook; /* see model_impl.h */
+    void *grads_user;
 };
 
 cnnl_layer *const *cnnl__model_layers(const cnnl_model *m, size_t *n)
@@ -321,6 +323,24 @@ static bool same_shape(const cnnl_tensor *a, const cnnl_tensor *b)
     return true;
 }
 
+void cnnl__model_set_grads_hook(cnnl_model *m, cnnl__grads_ready_fn fn, void *user)
+{
+    m->grads_hook = fn;
+    m->grads_user = user;
+}
+
+/* The states of a layer are contiguous in m->states (added together by cnnl_model_add). */
+static cnnl_status call_grads_hook(cnnl_model *m, const cnnl_layer *l)
+{
+    size_t first = 0;
+    while (first < m->nstates && m->states[first].layer != l)
+        first++;
+    size_t end = first;
+    while (end < m->nstates && m->states[end].layer == l)
+        end++;
+    return m->grads_hook(m->grads_user, first, end);
+}
+
 CNNL_API cnnl_status cnnl_model_backward(cnnl_model *m, const cnnl_tensor *grad_output)
 {
     if (!m || !grad_output)
@@ -350,6 +370,8 @@ CNNL_API cnnl_status cnnl_model_backward(cnnl_model *m, const cnnl_tensor *grad_
         cnnl__profile_backward(m->prof, i, t0);
         if (st == CNNL_OK)
             st = check_grads(l);
+        if (st == CNNL_OK && m->grads_hook && has_params(l))
+            st = call_grads_hook(m, l);
         if (st != CNNL_OK)
             return st;
         gout = l->gin;

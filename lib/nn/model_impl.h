@@ -22,4 +22,12 @@ cnnl_layer *const *cnnl__model_layers(const cnnl_model *m, size_t *n);
 /* Where @p m keeps its profile table (NULL while profiling is off). */
 struct cnnl__profile **cnnl__model_profile_slot(cnnl_model *m);
 
+/* Called by cnnl_model_backward() as soon as a layer's parameter gradients are final, layers
+ * in reverse order: the gradients of state tensors [first, end) (cnnl_model_state_at()
+ * indices) are ready. A non-OK return stops backward with that status. */
+typedef cnnl_status (*cnnl__grads_ready_fn)(void *user, size_t first, size_t end);
+
+/* Install (or with NULL remove) the gradients-ready hook of @p m. */
+void cnnl__model_set_grads_hook(cnnl_model *m, cnnl__grads_ready_fn fn, void *user);
+
 #endif

@@ -11,6 +11,7 @@
 
 #include "core/internal.h"
 #include "core/tensor_impl.h"
+#include "train/dist.h"
 #include "train/train_internal.h"
 
 /* Set by cnnl_trainer_request_stop() from any thread or signal handler: a lock-free atomic,
@@ -33,6 +34,8 @@ struct cnnl_trainer {
     size_t best_bytes;
     bool have_best;
     double best_accuracy;
+    cnnl__dist *dist;        /* with opts.comm */
+    bool stop_all;           /* with opts.comm: some process asked to stop */
 };
 
 CNNL_API void cnnl_trainer_request_stop(void)
@@ -59,6 +62,8 @@ CNNL_API cnnl_train_opts cnnl_train_opts_default(void)
     o.lr = 1e-3;
     o.progress = CNNL_PROGRESS_OFF; /* a library draws nothing unless its caller asks */
     o.checkpoint_every = 1;
+    o.comm = NULL;
+    o.comm_bucket_bytes = (size_t)4 << 20;
     return o;
 }
 
@@ -75,6 +80,11 @@ static cnnl_status check_opts(const cnnl_train_opts *o)
     if (o->checkpoint_every < 0)
         return cnnl__error(CNNL_EINVAL, "%s: checkpoint_every is %d; must be >= 0", who,
                            o->checkpoint_every);
+    if (o->comm != NULL) {
+        cnnl_status st = cnnl_comm_check(o->comm);
+        if (st != CNNL_OK)
+            return cnnl__error_context(st, "%s: opts.comm", who);
+    }
     return CNNL_OK;
 }
 
@@ -104,6 +114,8 @@ CNNL_API cnnl_status cnnl_trainer_create(cnnl_trainer **out, cnnl_model *model, 
         st = cnnl_history_create(&t->history);
     if (st == CNNL_OK)
         st = cnnl_progress_create(&t->progress, o.progress_stream, o.progress);
+    if (st == CNNL_OK && o.comm != NULL)
+        st = cnnl__dist_create(&t->dist, model, o.comm, o.comm_bucket_bytes ? o.comm_bucket_bytes : 1);
     if (st != CNNL_OK) {
         cnnl_trainer_free(t);
         return st;
@@ -118,6 +130,7 @@ CNNL_API void cnnl_trainer_free(cnnl_trainer *trainer)
         return;
     if (trainer->owns_opt)
         cnnl_optimizer_free(trainer->opt);
+    cnnl__dist_free(trainer->dist);
     cnnl_history_free(trainer->history);
     cnnl_progress_free(trainer->progress);
     cnnl_tensor_free(trainer->grad);
@@ -237,56 +250,142 @@ static cnnl_status count_correct(const char *who, const cnnl_tensor *out, const 
     return CNNL_OK;
 }
 
-/* One optimizer step on batch @p b; fills @p info. */
-static cnnl_status train_step(cnnl_trainer *t, cnnl_loader *train, int64_t b, cnnl_batch_info *info)
+/* Forward, loss and backward of this process's part of batch @p b: *loss is the part's
+ * mean loss weighted by its share of the global batch (the loss gradient is scaled alike), so
+ * that sums over the processes give the global batch's mean loss and gradient. */
+static cnnl_status local_step(cnnl_trainer *t, cnnl_loader *train, int64_t b, double *loss,
+                              int64_t *correct, int64_t *images)
 {
     static const char who[] = "cnnl_trainer_fit";
+    size_t global = 0, local = 0;
+    cnnl_status st = cnnl_loader_batch_sizes(train, (size_t)b, &global, &local);
+    *loss = 0.0;
+    *correct = *images = 0;
+    if (st != CNNL_OK || local == 0)
+        return st;
     const cnnl_tensor *x = NULL, *out = NULL;
     const int32_t *y = NULL;
-    cnnl_status st = cnnl_loader_batch(train, (size_t)b, &x, &y);
+    st = cnnl_loader_batch(train, (size_t)b, &x, &y);
     if (st != CNNL_OK)
         return st;
     int64_t n = cnnl_tensor_dim(x, 0);
-    float loss = 0.0f;
-    st = cnnl_optimizer_zero_grad(t->opt);
+    float l = 0.0f;
+    st = cnnl_model_forward(t->model, x, &out);
     if (st == CNNL_OK)
-        st = cnnl_model_forward(t->model, x, &out);
-    if (st == CNNL_OK)
-        st = count_correct(who, out, y, n, &info->correct);
+        st = count_correct(who, out, y, n, correct);
     if (st == CNNL_OK)
         st = cnnl__tensor_ensure(&t->grad, out->ndim, out->shape);
     if (st == CNNL_OK)
-        st = cnnl_loss_class(t->opts.loss, out, y, (size_t)n, CNNL_REDUCE_MEAN, &loss, t->grad);
-    if (st == CNNL_OK && !isfinite(loss))
+        st = cnnl_loss_class(t->opts.loss, out, y, (size_t)n, CNNL_REDUCE_MEAN, &l, t->grad);
+    if (st == CNNL_OK && !isfinite(l))
         st = cnnl__error(CNNL_ENUMERIC, "%s: the loss of batch %lld is not finite", who, (long long)b);
+    if (st == CNNL_OK && local != global) {
+        float share = (float)local / (float)global;
+        for (size_t i = 0; i < t->grad->numel; i++)
+            t->grad->data[i] *= share;
+        *loss = (double)l * (double)local / (double)global;
+    } else {
+        *loss = l;
+    }
     if (st == CNNL_OK)
         st = cnnl_model_backward(t->model, t->grad);
+    *images = n;
+    return st;
+}
+
+/* One optimizer step on batch @p b; fills @p info. */
+static cnnl_status train_step(cnnl_trainer *t, cnnl_loader *train, int64_t b, cnnl_batch_info *info)
+{
+    double loss = 0.0;
+    int64_t correct = 0, images = 0;
+    cnnl_status st = cnnl_optimizer_zero_grad(t->opt);
+    if (st == CNNL_OK && t->dist != NULL)
+        cnnl__dist_begin_step(t->dist);
+    if (st == CNNL_OK)
+        st = local_step(t, train, b, &loss, &correct, &images);
+    if (st == CNNL_OK && t->dist != NULL) {
+        st = cnnl__dist_finish_step(t->dist);
+        /* The figures of the step, and whether any process was asked to stop. */
+        double v[4] = {loss, (double)correct, (double)images, cnnl_trainer_stop_requested() ? 1.0 : 0.0};
+        if (st == CNNL_OK)
+            st = t->opts.comm->allreduce_sum(t->opts.comm, v, 4, CNNL_COMM_F64);
+        loss = v[0];
+        correct = (int64_t)v[1];
+        images = (int64_t)v[2];
+        t->stop_all = t->stop_all || v[3] > 0;
+    }
     if (st == CNNL_OK)
         st = cnnl_optimizer_step(t->opt);
-    if (st != CNNL_OK)
+    if (st != CNNL_OK) {
+        if (t->opts.comm != NULL)
+            return cnnl__error_context(st, "rank %d, epoch %d, batch %lld", t->opts.comm->rank,
+                                       t->pos.epoch + 1, (long long)b + 1);
         return cnnl__error_context(st, "epoch %d, batch %lld", t->pos.epoch + 1, (long long)b + 1);
+    }
     info->batch = b;
-    info->images = n;
+    info->images = images;
+    info->correct = correct;
     info->loss = loss;
     return CNNL_OK;
+}
+
+/* Whether training should stop after this batch: a request in this process, or with a
+ * communicator in any process (agreed in the step's reduction). */
+static bool stop_now(const cnnl_trainer *t)
+{
+    return t->dist != NULL ? t->stop_all : cnnl_trainer_stop_requested();
+}
+
+/* Sum a confusion matrix over the processes. */
+static cnnl_status reduce_confusion(const cnnl_comm *comm, cnnl_confusion *cm)
+{
+    int k = cnnl_confusion_classes(cm);
+    int64_t *v = calloc((size_t)k * (size_t)k, sizeof *v);
+    if (v == NULL)
+        return cnnl__error(CNNL_ENOMEM, "cnnl_evaluate_comm: out of memory");
+    for (int i = 0; i < k; i++)
+        for (int j = 0; j < k; j++)
+            v[i * k + j] = cnnl_confusion_get(cm, i, j);
+    cnnl_status st = comm->allreduce_sum(comm, v, (size_t)k * (size_t)k, CNNL_COMM_I64);
+    for (int i = 0; i < k && st == CNNL_OK; i++)
+        for (int j = 0; j < k && st == CNNL_OK; j++)
+            st = cnnl_confusion_set(cm, i, j, v[i * k + j]);
+    free(v);
+    return st;
 }
 
 CNNL_API cnnl_status cnnl_evaluate(cnnl_model *model, cnnl_loader *loader, cnnl_loss_kind loss,
                                    cnnl_confusion *cm, double *mean_loss, double *accuracy)
 {
+    return cnnl_evaluate_comm(model, loader, loss, cm, NULL, mean_loss, accuracy);
+}
+
+CNNL_API cnnl_status cnnl_evaluate_comm(cnnl_model *model, cnnl_loader *loader, cnnl_loss_kind loss,
+                                        cnnl_confusion *cm, const cnnl_comm *comm,
+                                        double *mean_loss, double *accuracy)
+{
     static const char who[] = "cnnl_evaluate";
     if (model == NULL || loader == NULL)
         return cnnl__error(CNNL_EINVAL, "%s: model or loader is NULL", who);
+    if (comm != NULL && cnnl_comm_check(comm) != CNNL_OK)
+        return cnnl__error_context(CNNL_EINVAL, "%s", who);
     bool was_training = cnnl_model_is_training(model);
     cnnl_status st = cnnl_model_set_training(model, false);
     size_t nb = cnnl_loader_num_batches(loader);
     double loss_sum = 0.0;
     int64_t correct = 0, images = 0;
+    cnnl_confusion *part = NULL; /* this process's predictions, with a comm */
+    if (st == CNNL_OK && cm != NULL && comm != NULL)
+        st = cnnl_confusion_create(&part, cnnl_confusion_classes(cm));
     for (size_t b = 0; b < nb && st == CNNL_OK; b++) {
         const cnnl_tensor *x = NULL, *out = NULL;
         const int32_t *y = NULL;
         int64_t c = 0;
         float l = 0.0f;
+        size_t global = 0, local = 0;
+        st = cnnl_loader_batch_sizes(loader, b, &global, &local);
+        if (st != CNNL_OK || local == 0)
+            continue;
         st = cnnl_loader_batch(loader, b, &x, &y);
         if (st == CNNL_OK)
             st = cnnl_model_forward(model, x, &out);
@@ -295,19 +394,32 @@ CNNL_API cnnl_status cnnl_evaluate(cnnl_model *model, cnnl_loader *loader, cnnl_
         if (st == CNNL_OK)
             st = cnnl_loss_class(loss, out, y, (size_t)cnnl_tensor_dim(x, 0), CNNL_REDUCE_MEAN, &l, NULL);
         if (st == CNNL_OK && cm != NULL) {
-            st = cnnl_confusion_add_logits(cm, out, y, NULL);
+            st = cnnl_confusion_add_logits(part ? part : cm, out, y, NULL);
             if (st == CNNL_ESHAPE)
                 st = cnnl__error(CNNL_ESHAPE, "%s: the model has %lld outputs, the confusion "
                                  "matrix %d classes", who, (long long)out->shape[1],
                                  cnnl_confusion_classes(cm));
         }
-        loss_sum += l;
+        loss_sum += local == global ? (double)l : (double)l * (double)local / (double)global;
         correct += c;
-        images += cnnl_tensor_dim(x, 0);
+        images += (int64_t)local;
     }
+    if (st == CNNL_OK && comm != NULL) {
+        double v[3] = {loss_sum, (double)correct, (double)images};
+        st = comm->allreduce_sum(comm, v, 3, CNNL_COMM_F64);
+        loss_sum = v[0];
+        correct = (int64_t)v[1];
+        images = (int64_t)v[2];
+        if (st == CNNL_OK && part != NULL)
+            st = reduce_confusion(comm, part);
+        for (int i = 0; part != NULL && i < cnnl_confusion_classes(cm) && st == CNNL_OK; i++)
+            for (int j = 0; j < cnnl_confusion_classes(cm) && st == CNNL_OK; j++)
+                st = cnnl_confusion_set(cm, i, j, cnnl_confusion_get(cm, i, j) + cnnl_confusion_get(part, i, j));
+    }
+    cnnl_confusion_free(part);
     cnnl_status st2 = cnnl_model_set_training(model, was_training);
     if (st != CNNL_OK)
-        return st;
+        return comm != NULL ? cnnl__error_context(st, "rank %d", comm->rank) : st;
     if (mean_loss != NULL)
         *mean_loss = nb ? loss_sum / (double)nb : 0.0;
     if (accuracy != NULL)
@@ -327,9 +439,41 @@ static cnnl_status callback_result(int r, const char *which, bool *stop)
     return CNNL_OK;
 }
 
+/* With a communicator only rank 0 writes checkpoints (every process has the same state). */
 static cnnl_status checkpoint(cnnl_trainer *t)
 {
+    if (t->opts.comm != NULL && t->opts.comm->rank != 0)
+        return CNNL_OK;
     return t->opts.on_checkpoint != NULL ? t->opts.on_checkpoint(t, t->opts.user) : CNNL_OK;
+}
+
+/* Whether any process has been asked to stop (a collective with a communicator). */
+static cnnl_status agree_stop(cnnl_trainer *t, bool *stop)
+{
+    *stop = cnnl_trainer_stop_requested();
+    if (t->dist == NULL)
+        return CNNL_OK;
+    int64_t v = *stop || t->stop_all;
+    cnnl_status st = t->opts.comm->allreduce_sum(t->opts.comm, &v, 1, CNNL_COMM_I64);
+    *stop = v > 0;
+    t->stop_all = *stop;
+    return st;
+}
+
+/* Start of a run over a communicator: the loaders must be sharded, and every process starts
+ * from rank 0's model state. */
+static cnnl_status dist_start(cnnl_trainer *t, cnnl_loader *train)
+{
+    size_t global = 0, local = 0;
+    int size = t->opts.comm->size;
+    cnnl_status st = cnnl_loader_batch_sizes(train, 0, &global, &local);
+    if (st == CNNL_OK && size > 1 && global >= (size_t)size && local == global)
+        return cnnl__error(CNNL_EINVAL, "cnnl_trainer_fit: the training loader is not sharded over "
+                           "the %d processes (cnnl_loader_opts::shard_count)", size);
+    t->stop_all = false;
+    if (st == CNNL_OK)
+        st = cnnl__dist_broadcast_state(t->dist, false);
+    return st;
 }
 
 static cnnl_status interrupted(cnnl_trainer *t)
@@ -365,7 +509,7 @@ static cnnl_status train_epoch(cnnl_trainer *t, cnnl_loader *train, bool *stop)
         cnnl_progress_update(t->progress, t->pos.batch);
         if (t->opts.on_batch != NULL)
             st = callback_result(t->opts.on_batch(t, &info, t->opts.user), "batch", stop);
-        if (cnnl_trainer_stop_requested())
+        if (stop_now(t))
             break;
     }
     cnnl_progress_finish(t->progress);
@@ -387,9 +531,16 @@ static cnnl_status close_epoch(cnnl_trainer *t, cnnl_loader *test, int64_t batch
     s->learning_rate = lr;
     double t0 = cnnl__now();
     cnnl_status st = CNNL_OK;
-    if (test != NULL) {
+    if (t->dist != NULL) {
+        /* Equal weights everywhere, rank 0's batch-norm statistics for the evaluation. */
+        st = cnnl__dist_check_weights(t->dist, s->epoch);
+        if (st == CNNL_OK)
+            st = cnnl__dist_broadcast_state(t->dist, true);
+    }
+    if (test != NULL && st == CNNL_OK) {
         s->test_images = (int64_t)cnnl_loader_count(test);
-        st = cnnl_evaluate(t->model, test, t->opts.loss, NULL, &s->test_loss, &s->test_accuracy);
+        st = cnnl_evaluate_comm(t->model, test, t->opts.loss, NULL, t->opts.comm, &s->test_loss,
+                                &s->test_accuracy);
     }
     s->seconds = t->pos.seconds + (cnnl__now() - t0);
     if (st == CNNL_OK)
@@ -409,7 +560,7 @@ CNNL_API cnnl_status cnnl_trainer_fit(cnnl_trainer *trainer, cnnl_loader *train,
         return cnnl__error(CNNL_EINVAL, "cnnl_trainer_fit: trainer or train is NULL");
     cnnl_trainer *t = trainer;
     bool stop = false;
-    cnnl_status st = CNNL_OK;
+    cnnl_status st = t->dist != NULL ? dist_start(t, train) : CNNL_OK;
     while (st == CNNL_OK && !stop && t->pos.epoch < t->opts.epochs) {
         double lr = cnnl_optimizer_get_lr(t->opt);
         st = cnnl_loader_start_epoch(train, t->pos.epoch);
@@ -428,7 +579,10 @@ CNNL_API cnnl_status cnnl_trainer_fit(cnnl_trainer *trainer, cnnl_loader *train,
                                                     s.epoch == t->opts.epochs);
         if (st == CNNL_OK && due)
             st = checkpoint(t);
-        if (st == CNNL_OK && cnnl_trainer_stop_requested())
+        bool asked = false;
+        if (st == CNNL_OK)
+            st = agree_stop(t, &asked);
+        if (st == CNNL_OK && asked)
             return due ? cnnl__error(CNNL_EINTERRUPTED, "cnnl_trainer_fit: stopped on request "
                                      "after epoch %d", s.epoch)
                        : interrupted(t);

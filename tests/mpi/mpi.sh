@@ -1,0 +1,111 @@
+#!/bin/sh
+# mpi.sh MPIRUN TEST_MPI [CNNLITE_TRAIN]: data-parallel training with mpirun -np 2, one thread
+# per rank: the library checks of test_mpi (equivalence with one process, bit-identical runs,
+# sharded evaluation, weight checksum), a failing rank ending the job, then cnnlite-train: the
+# same test accuracy with 2 processes as with 1 after 2 epochs at 64x64, two 2-process runs
+# bit-identical, a checkpoint resumed over 2 processes (and refused in one), and a rank killed
+# mid-run ending the job with a message.
+set -u
+mpirun=$1 test_mpi=$2 train=${3:-}
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+# Open MPI's components are loaded with dlopen() and unloaded by MPI_Finalize(), so the leak
+# checker cannot tell their allocations kept until exit from real leaks: it is off for the
+# MPI processes (the trainer's and loader's own code is leak-checked by the dist and stream
+# unit tests). Address and undefined-behaviour checks stay on.
+ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0"
+export ASAN_OPTIONS
+OMP_NUM_THREADS=1
+export OMP_NUM_THREADS
+run2() { timeout -k 10 "$@"; }
+MPI="$mpirun -np 2 --oversubscribe --allow-run-as-root --bind-to none"
+
+check() { # check DESCRIPTION COMMAND...: report and count
+  desc=$1; shift
+  if "$@"; then echo "ok: $desc"; else echo "FAILED: $desc"; fail=1; fi
+}
+all() { # all EXPR...: true when every shell expression holds
+  for e in "$@"; do eval "$e" || return 1; done
+}
+
+echo "== test_mpi equiv"
+run2 300 $MPI "$test_mpi" equiv >"$tmp/equiv.out" 2>"$tmp/equiv.err"
+rc=$?
+cat "$tmp/equiv.out"; cat "$tmp/equiv.err"
+check "library checks over 2 processes (exit $rc)" [ "$rc" -eq 0 ]
+check "the equivalence figure is printed" grep -q "2 processes vs 1 after 5 steps" "$tmp/equiv.out"
+
+echo "== a failing rank ends the job"
+start=$(date +%s)
+run2 120 $MPI "$test_mpi" fail >"$tmp/fail.out" 2>"$tmp/fail.err"
+rc=$?
+secs=$(( $(date +%s) - start ))
+cat "$tmp/fail.err"
+check "the job ends with an error (exit $rc), not a hang ($secs s)" all '[ "$rc" -ne 0 ]' '[ "$rc" -ne 124 ]' '[ "$rc" -ne 137 ]'
+check "the message names rank 1 and the cause" grep -q "rank 1 of 2.*simulated failure" "$tmp/fail.err"
+
+if [ -n "$train" ]; then
+  common="--threads 1 --count 400 --difficulty 0 --size 64 --epochs 2 --batch 16 --dropout 0 --no-batchnorm --quiet"
+  echo "== cnnlite-train: 1 process vs 2"
+  run2 300 "$train" $common --save "$tmp/one.safetensors" >"$tmp/one.out" 2>&1
+  rc1=$?
+  run2 300 $MPI "$train" $common --save "$tmp/two.safetensors" --history "$tmp/two.csv" >"$tmp/two.out" 2>"$tmp/two.err"
+  rc2=$?
+  run2 300 $MPI "$train" $common --save "$tmp/two-again.safetensors" >"$tmp/two-again.out" 2>"$tmp/two-again.err"
+  rc3=$?
+  grep "^Epoch\|^Best\|^Test Accuracy" "$tmp/one.out" | sed 's/^/  1 process:   /'
+  grep "^Epoch\|^Best\|^Test Accuracy" "$tmp/two.out" | sed 's/^/  2 processes: /'
+  cat "$tmp/two.err"
+  check "runs succeed (exit $rc1, $rc2, $rc3)" all '[ "$rc1" -eq 0 ]' '[ "$rc2" -eq 0 ]' '[ "$rc3" -eq 0 ]'
+  grep -o "Test Accuracy: [0-9.]*%" "$tmp/one.out" >"$tmp/acc1"
+  grep -o "Test Accuracy: [0-9.]*%" "$tmp/two.out" >"$tmp/acc2"
+  check "the same test accuracies after each epoch and at the end" cmp -s "$tmp/acc1" "$tmp/acc2"
+  check "the accuracies were printed" [ "$(wc -l <"$tmp/acc1")" -eq 3 ]
+  check "only rank 0 prints the report's lines" [ "$(grep -c '^Epoch \[1/2\]' "$tmp/two.out")" -eq 1 ]
+  check "two runs over 2 processes write bit-identical models" cmp "$tmp/two.safetensors" "$tmp/two-again.safetensors"
+  check "rank 0 wrote the history" [ -s "$tmp/two.csv" ]
+
+  echo "== resume with the same number of processes"
+  base="--threads 1 --count 400 --difficulty 0 --size 64 --batch 16 --dropout 0 --no-batchnorm --quiet"
+  run2 300 $MPI "$train" $base --epochs 1 --checkpoint "$tmp/ck.safetensors" >/dev/null 2>"$tmp/ck.err"
+  rc1=$?
+  run2 300 $MPI "$train" $base --epochs 2 --resume "$tmp/ck.safetensors" --save "$tmp/resumed.safetensors" \
+    >"$tmp/resumed.out" 2>"$tmp/resumed.err"
+  rc2=$?
+  cat "$tmp/ck.err" "$tmp/resumed.err"
+  check "checkpoint and resume over 2 processes succeed (exit $rc1, $rc2)" all '[ "$rc1" -eq 0 ]' '[ "$rc2" -eq 0 ]'
+  check "the resumed run ends with the uninterrupted run's weights" cmp "$tmp/resumed.safetensors" "$tmp/two.safetensors"
+  run2 300 "$train" $base --epochs 2 --resume "$tmp/ck.safetensors" >/dev/null 2>"$tmp/resume1.err"
+  rc=$?
+  cat "$tmp/resume1.err"
+  check "resuming it in one process is refused (exit $rc)" all '[ "$rc" -ne 0 ]'
+  check "the message says why" grep -q "over 2 processes; resume it with as many" "$tmp/resume1.err"
+
+  echo "== a rank killed mid-run"
+  run2 300 $MPI "$train" --threads 1 --count 400 --size 64 --epochs 100 --no-batchnorm --quiet \
+    >"$tmp/kill.out" 2>"$tmp/kill.err" &
+  job=$!
+  victim=""
+  for _ in $(seq 1 100); do
+    for p in $(pgrep -f "$train" || true); do
+      if { tr '\0' '\n' <"/proc/$p/environ"; } 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1"; then
+        victim=$p
+      fi
+    done
+    [ -n "$victim" ] && break
+    sleep 0.2
+  done
+  sleep 3
+  start=$(date +%s)
+  if [ -n "$victim" ]; then kill -9 "$victim"; fi
+  wait "$job"
+  rc=$?
+  secs=$(( $(date +%s) - start ))
+  cat "$tmp/kill.err" | head -20
+  check "rank 1 was found and killed" [ -n "$victim" ]
+  check "the job ends (exit $rc) within 60 s of the kill ($secs s)" all '[ "$rc" -ne 0 ]' '[ "$rc" -ne 124 ]' '[ "$secs" -le 60 ]'
+  check "the message names rank 1 and the signal" grep -q "rank 1.*signal 9" "$tmp/kill.err"
+fi
+exit $fail
