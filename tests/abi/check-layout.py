@@ -37,6 +37,10 @@ def parse(include_dirs):
                     decl = decl.strip()
                     if not decl:
                         continue
+                    fp = re.search(r'\(\s*\*\s*(\w+)\s*\)\s*\(', decl)
+                    if fp:  # function pointer: type (*name)(args)
+                        fields.append(fp.group(1))
+                        continue
                     decl = re.sub(r'\[.*?\]', '', decl)
                     fields.append(re.findall(r'\w+', decl)[-1])
                 structs[m.group(3)] = fields
