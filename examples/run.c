@@ -4,10 +4,76 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
+
+/* --augment and one option per transform; explicit values override the preset whatever the
+ * order (kept in c->augment, with NaN meaning "not given"). */
+static const struct aug_option {
+    const char *name;
+    size_t offset;
+    double min, max;
+} aug_options[] = {
+    {"aug-flip", offsetof(cnnl_augment_opts, flip_p), 0, 1},
+    {"aug-rotate", offsetof(cnnl_augment_opts, rotate_deg), 0, 180},
+    {"aug-scale-min", offsetof(cnnl_augment_opts, scale_min), 0, 4},
+    {"aug-scale-max", offsetof(cnnl_augment_opts, scale_max), 0, 4},
+    {"aug-translate", offsetof(cnnl_augment_opts, translate), 0, 0.5},
+    {"aug-roundtrip", offsetof(cnnl_augment_opts, roundtrip_p), 0, 1},
+    {"aug-roundtrip-min", offsetof(cnnl_augment_opts, roundtrip_min), 0, 1},
+    {"aug-blur", offsetof(cnnl_augment_opts, blur_p), 0, 1},
+    {"aug-blur-sigma", offsetof(cnnl_augment_opts, blur_sigma), 0, 20},
+    {"aug-gamma", offsetof(cnnl_augment_opts, gamma), 0, 4},
+    {"aug-contrast", offsetof(cnnl_augment_opts, contrast), 0, 1},
+    {"aug-brightness", offsetof(cnnl_augment_opts, brightness), 0, 1},
+    {"aug-noise", offsetof(cnnl_augment_opts, noise_std), 0, 1},
+};
+
+static float *aug_field(cnnl_augment_opts *a, size_t offset)
+{
+    return (float *)(void *)((char *)a + offset);
+}
+
+static int run_augment_option(int argc, char **argv, int *i, run_config *c)
+{
+    if (cl_flag(argv[*i], "augment")) {
+        c->augment_preset = true;
+        return 1;
+    }
+    for (size_t k = 0; k < sizeof aug_options / sizeof aug_options[0]; k++) {
+        const char *v = NULL;
+        int r = cl_opt_value(argc, argv, i, aug_options[k].name, &v);
+        if (r == 0)
+            continue;
+        double d;
+        if (r < 0 || !cl_parse_double(aug_options[k].name, v, aug_options[k].min, aug_options[k].max,
+                                      false, false, &d))
+            return -1;
+        *aug_field(&c->augment, aug_options[k].offset) = (float)d;
+        return 1;
+    }
+    return 0;
+}
+
+/* The augmentation of a run: the preset (with --augment) or nothing, then each given field. */
+static cnnl_augment_opts run_augment(const run_config *c)
+{
+    cnnl_augment_opts a = c->augment_preset ? cnnl_augment_opts_preset(c->size) : cnnl_augment_opts_default();
+    cnnl_augment_opts given = c->augment;
+    for (size_t k = 0; k < sizeof aug_options / sizeof aug_options[0]; k++) {
+        float v = *aug_field(&given, aug_options[k].offset);
+        if (!isnan(v))
+            *aug_field(&a, aug_options[k].offset) = v;
+    }
+    if (a.scale_min > 0 && a.scale_max == 0)
+        a.scale_max = a.scale_min > 1 ? a.scale_min : 1;
+    if (a.roundtrip_p > 0 && a.roundtrip_min == 0)
+        a.roundtrip_min = 0.4f;
+    return a;
+}
 
 void run_config_default(run_config *c)
 {
@@ -24,6 +90,8 @@ void run_config_default(run_config *c)
     c->split = 0.8;
     c->print_epochs = true;
     c->print_metrics = true;
+    for (size_t k = 0; k < sizeof aug_options / sizeof aug_options[0]; k++)
+        *aug_field(&c->augment, aug_options[k].offset) = NAN;
 }
 
 int run_common_option(int argc, char **argv, int *i, run_config *c)
@@ -84,7 +152,7 @@ int run_common_option(int argc, char **argv, int *i, run_config *c)
         if (r > 0 && !cl_parse_u64("seed", v, &c->seed))
             return -1;
     } else {
-        return 0;
+        return run_augment_option(argc, argv, i, c);
     }
 #undef OPT
     return r < 0 ? -1 : 1;
@@ -121,6 +189,13 @@ void run_describe(const run_config *c, const cnnl_dataset *ds)
                     "split %g, seed %" PRIu64 ", %d threads\n",
             cl_prog, c->epochs, c->batch, c->lr, c->dropout, c->batchnorm ? ", batch norm" : "",
             c->size, c->size, c->channels, c->split, c->seed, cnnl_get_num_threads());
+    cnnl_augment_opts a = run_augment(c);
+    if (a.flip_p > 0 || a.rotate_deg > 0 || a.scale_min > 0 || a.translate > 0 || a.roundtrip_p > 0 ||
+        a.blur_p > 0 || a.gamma > 0 || a.contrast > 0 || a.brightness > 0 || a.noise_std > 0)
+        fprintf(stderr, "%s: augmentation: flip %g, rotate %g, scale %g..%g, translate %g, roundtrip %g "
+                        "(min %g), blur %g (sigma %g), gamma %g, contrast %g, brightness %g, noise %g\n",
+                cl_prog, a.flip_p, a.rotate_deg, a.scale_min, a.scale_max, a.translate, a.roundtrip_p,
+                a.roundtrip_min, a.blur_p, a.blur_sigma, a.gamma, a.contrast, a.brightness, a.noise_std);
     if (c->data == NULL)
         fprintf(stderr, "%s: demo on synthetic data, difficulty %g (the report's run: --data DIR "
                         "--size 512 --epochs 15, no batch norm)\n", cl_prog, c->difficulty);
@@ -368,9 +443,11 @@ static int build(run_state *s)
     lo.batch_size = c->batch;
     lo.seed = c->seed;
     lo.shuffle = true;
+    lo.augment = run_augment(c);
     st = cnnl_loader_create(&s->train, s->ds, cnnl_split_indices(s->split, CNNL_SUBSET_TRAIN),
                             cnnl_split_count(s->split, CNNL_SUBSET_TRAIN), &lo);
     lo.shuffle = false;
+    lo.augment = cnnl_augment_opts_default();
     if (st == CNNL_OK)
         st = cnnl_loader_create(&s->test, s->ds, cnnl_split_indices(s->split, CNNL_SUBSET_TEST),
                                 cnnl_split_count(s->split, CNNL_SUBSET_TEST), &lo);

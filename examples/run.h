@@ -34,6 +34,8 @@ typedef struct run_config {
     bool print_epochs;       /* the report's epoch lines and "Best Test Accuracy" */
     bool print_metrics;      /* the metrics block after training */
     bool set_count, set_epochs, set_size, set_batchnorm, set_difficulty; /* given on the command line */
+    cnnl_augment_opts augment; /* training images' transforms (--augment and --aug-*) */
+    bool augment_preset;       /* --augment: the preset, then any --aug-* on top */
 } run_config;
 
 typedef struct run_result {

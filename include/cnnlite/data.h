@@ -141,11 +141,50 @@ typedef enum cnnl_subset {
     CNNL_SUBSET_TEST = 1   /**< The test images. */
 } cnnl_subset;
 
+/**
+ * @brief Per-image random transforms applied while batches are built (data augmentation).
+ *
+ * Every field at 0 turns its transform off (cnnl_augment_opts_default(): all off);
+ * cnnl_augment_opts_preset() gives a sensible set for MRI slices from other scanners. The
+ * transforms run in this order on the image in [0, 1] before normalization: horizontal flip,
+ * one affine resampling (rotation, scale, shift; bilinear, black outside the image), resolution
+ * round trip, Gaussian blur, gamma, contrast, brightness, Gaussian noise, clipping to [0, 1].
+ * Each image's draws come from its own generator seeded by (loader seed, epoch, dataset index)
+ * (stream #CNNL_RNG_AUGMENT), so a batch does not depend on the thread count, on the batch
+ * order or on where a run was resumed.
+ *
+ * With @c full_strength every enabled transform is applied to every image at the end of its
+ * range instead of a random draw (flip always; rotation +rotate_deg; scale scale_max; shift
+ * 0; round trip to roundtrip_min; blur blur_sigma; gamma 1 + gamma; contrast 1 - contrast;
+ * brightness +brightness; noise noise_std, still random per pixel): a fixed perturbation of a
+ * test set (cnnlite-metrics --perturb).
+ */
+typedef struct cnnl_augment_opts {
+    float flip_p;        /**< Probability of a horizontal flip, 0..1. */
+    float rotate_deg;    /**< Rotation by an angle uniform in [-rotate_deg, rotate_deg] degrees, 0..180. */
+    float scale_min;     /**< Zoom factor uniform in [scale_min, scale_max] (> 1 enlarges, a random
+                              resized crop; < 1 shrinks); both 0 = off, else 0 < min <= max <= 4. */
+    float scale_max;     /**< Upper end of the zoom factor (see @c scale_min). */
+    float translate;     /**< Shift by up to this fraction of the size along x and y, 0..0.5. */
+    float roundtrip_p;   /**< Probability of a resolution round trip, 0..1. */
+    float roundtrip_min; /**< Round trip through a side drawn in [roundtrip_min * size, size]
+                              (antialiased down, bilinear up), 0 < f <= 1 when roundtrip_p > 0. */
+    float blur_p;        /**< Probability of a Gaussian blur, 0..1. */
+    float blur_sigma;    /**< Blur standard deviation uniform in [0, blur_sigma] pixels, 0..20. */
+    float gamma;         /**< Gamma exponent log-uniform in [1 / (1 + gamma), 1 + gamma], 0..4. */
+    float contrast;      /**< Contrast factor uniform in [1 - contrast, 1 + contrast] about the image
+                              mean, 0..1. */
+    float brightness;    /**< Added brightness uniform in [-brightness, brightness], 0..1. */
+    float noise_std;     /**< Gaussian noise with a standard deviation uniform in [0, noise_std], 0..1. */
+    bool full_strength;  /**< Every enabled transform at full strength (see above). */
+} cnnl_augment_opts;
+
 /** Options of a batch loader (see cnnl_loader_opts_default()). */
 typedef struct cnnl_loader_opts {
     int batch_size;  /**< Images per batch, >= 1 (default 32); the last batch may be smaller. */
     bool shuffle;    /**< Shuffle the order every epoch (default false: the given order). */
-    uint64_t seed;   /**< Seed of the shuffling (default 0). */
+    uint64_t seed;   /**< Seed of the shuffling and of the augmentation (default 0). */
+    cnnl_augment_opts augment; /**< Per-image random transforms (default: none). */
 } cnnl_loader_opts;
 
 CNNL_BEGIN_DECLS
@@ -169,10 +208,27 @@ CNNL_API cnnl_synthetic_opts cnnl_synthetic_opts_default(void);
 CNNL_API cnnl_split_opts cnnl_split_opts_default(void);
 
 /**
- * @brief Default loader options: batches of 32, no shuffling, seed 0.
+ * @brief Default loader options: batches of 32, no shuffling, seed 0, no augmentation.
  * @return The defaults, by value.
  */
 CNNL_API cnnl_loader_opts cnnl_loader_opts_default(void);
+
+/**
+ * @brief No augmentation: every transform off.
+ * @return The defaults, by value.
+ */
+CNNL_API cnnl_augment_opts cnnl_augment_opts_default(void);
+
+/**
+ * @brief The augmentation preset of `cnnlite-train --augment`.
+ *
+ * Flip 0.5, rotation +-10 degrees, scale 0.9..1.1, shift 0.05, round trip with probability 0.3
+ * down to 0.4 of the size, blur with probability 0.3 up to sigma 1.5 (at 512 pixels; scaled
+ * with @p size), gamma 0.3, contrast 0.3, brightness 0.1, noise up to 0.03.
+ * @param size The image size the preset is for (blur sigma scales with size / 512), >= 1.
+ * @return The preset, by value.
+ */
+CNNL_API cnnl_augment_opts cnnl_augment_opts_preset(int size);
 
 /**
  * @brief Load an image folder root/\<class\>/\<image\> into memory.
@@ -458,8 +514,8 @@ CNNL_API cnnl_status cnnl_split_load(cnnl_split **out, const cnnl_dataset *ds, c
  *        for every image of @p ds in order.
  * @param n Number of @p indices (ignored when @p indices is NULL).
  * @param opts Options, or NULL for cnnl_loader_opts_default().
- * @return #CNNL_OK; #CNNL_EINVAL for NULL @p out / @p ds, a batch size below 1 or an empty
- *         selection; #CNNL_ERANGE for an index outside the dataset; #CNNL_ENOMEM.
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL @p out / @p ds, a batch size below 1, an augmentation
+ *         value outside its range (the message names the field) or an empty selection; #CNNL_ERANGE for an index outside the dataset; #CNNL_ENOMEM.
  */
 CNNL_API cnnl_status cnnl_loader_create(cnnl_loader **out, const cnnl_dataset *ds,
                                         const size_t *indices, size_t n,
@@ -501,7 +557,8 @@ CNNL_API size_t cnnl_loader_num_batches(const cnnl_loader *loader);
  * @brief Build batch @p b of the current epoch.
  *
  * Images are converted to float with the dataset's normalisation, grayscale replicated into
- * every channel, in parallel on the library's threads. The batch storage belongs to the loader,
+ * every channel, in parallel on the library's threads; with augmentation
+ * (cnnl_loader_opts::augment) each image is transformed first, on the same threads. The batch storage belongs to the loader,
  * is allocated for a full batch by cnnl_loader_create() and reused: this call allocates nothing.
  * @param loader The loader.
  * @param b Batch index, 0 .. cnnl_loader_num_batches() - 1.

@@ -9,7 +9,10 @@
 #include "core/internal.h"
 #include "core/rng_impl.h"
 #include "core/tensor_impl.h"
+#include "data/augment.h"
 #include "data/data_impl.h"
+
+#include <omp.h>
 
 struct cnnl_loader {
     const cnnl_dataset *ds;
@@ -19,6 +22,10 @@ struct cnnl_loader {
     size_t *order;    /* this epoch's order */
     cnnl_tensor *batch;
     int32_t *labels;
+    int epoch;        /* current epoch (seeds the augmentation) */
+    bool augment;     /* any transform on */
+    float *aug_work;  /* augmentation scratch: aug_threads areas */
+    int aug_threads;
 };
 
 CNNL_API cnnl_loader_opts cnnl_loader_opts_default(void)
@@ -28,6 +35,7 @@ CNNL_API cnnl_loader_opts cnnl_loader_opts_default(void)
     o.batch_size = 32;
     o.shuffle = false;
     o.seed = 0;
+    o.augment = cnnl_augment_opts_default();
     return o;
 }
 
@@ -38,6 +46,7 @@ CNNL_API void cnnl_loader_free(cnnl_loader *loader)
     cnnl__free(loader->base);
     cnnl__free(loader->order);
     cnnl__free(loader->labels);
+    cnnl__free(loader->aug_work);
     cnnl_tensor_free(loader->batch);
     free(loader);
 }
@@ -77,12 +86,16 @@ CNNL_API cnnl_status cnnl_loader_create(cnnl_loader **out, const cnnl_dataset *d
     cnnl_loader_opts o = opts ? *opts : cnnl_loader_opts_default();
     if (o.batch_size < 1)
         return cnnl__error(CNNL_EINVAL, "cnnl_loader_create: batch_size is %d; must be >= 1", o.batch_size);
+    cnnl_status st = cnnl__augment_check("cnnl_loader_create", &o.augment);
+    if (st != CNNL_OK)
+        return st;
     cnnl_loader *ld = calloc(1, sizeof *ld);
     if (!ld)
         return cnnl__error(CNNL_ENOMEM, "cnnl_loader_create: out of memory");
     ld->ds = ds;
     ld->opts = o;
-    cnnl_status st = copy_indices(ld, indices, n);
+    ld->augment = cnnl__augment_enabled(&o.augment);
+    st = copy_indices(ld, indices, n);
     if (st == CNNL_OK)
         st = cnnl_loader_start_epoch(ld, 0);
     if (st != CNNL_OK) {
@@ -100,6 +113,7 @@ CNNL_API cnnl_status cnnl_loader_start_epoch(cnnl_loader *loader, int epoch)
     if (epoch < 0)
         return cnnl__error(CNNL_EINVAL, "cnnl_loader_start_epoch: epoch is %d; must be >= 0", epoch);
     memcpy(loader->order, loader->base, loader->n * sizeof(size_t));
+    loader->epoch = epoch;
     if (!loader->opts.shuffle)
         return CNNL_OK;
     /* The epoch selects the stream, so any epoch's order is reproducible on its own. */
@@ -154,9 +168,31 @@ CNNL_API cnnl_status cnnl_loader_batch(cnnl_loader *loader, size_t b, const cnnl
     size_t per_image = (size_t)ds->channels * (size_t)ds->size * (size_t)ds->size;
     const size_t *idx = loader->order + first;
     long n = (long)count;
-#pragma omp parallel for schedule(static) num_threads(cnnl__num_threads())
-    for (long i = 0; i < n; i++)
-        cnnl__dataset_convert(ds, idx[i], data + (size_t)i * per_image);
+    int threads = cnnl__num_threads();
+    if (loader->augment) {
+        /* scratch per thread, allocated when the thread count first reaches this value */
+        size_t work = cnnl__augment_work_floats(ds->size);
+        if (threads > loader->aug_threads) {
+            float *w = cnnl__alloc_array((size_t)threads * work, sizeof(float), false);
+            if (!w)
+                return cnnl__error_context(CNNL_ENOMEM, "cnnl_loader_batch");
+            cnnl__free(loader->aug_work);
+            loader->aug_work = w;
+            loader->aug_threads = threads;
+        }
+        const cnnl_augment_opts *a = &loader->opts.augment;
+        uint64_t seed = loader->opts.seed;
+        int epoch = loader->epoch;
+        float *scratch = loader->aug_work;
+#pragma omp parallel for schedule(dynamic) num_threads(threads)
+        for (long i = 0; i < n; i++)
+            cnnl__augment_convert(ds, idx[i], a, seed, epoch, scratch + (size_t)omp_get_thread_num() * work,
+                                  data + (size_t)i * per_image);
+    } else {
+#pragma omp parallel for schedule(static) num_threads(threads)
+        for (long i = 0; i < n; i++)
+            cnnl__dataset_convert(ds, idx[i], data + (size_t)i * per_image);
+    }
     for (size_t i = 0; i < count; i++)
         loader->labels[i] = ds->labels[idx[i]];
     *images = loader->batch;
