@@ -33,7 +33,10 @@ static void usage(FILE *out)
 "  --channels C       1 or 3 input channels (default 3, gray replicated)\n"
 "  --split F          training fraction, 0 < F < 1 (default 0.8)\n"
 "  --seed N           seed of initialisation, split, shuffling, dropout, augmentation (default 0)\n"
-"  --threads N        compute threads (default: all processors)\n"
+"  --threads N        compute threads (default: all processors)\n",
+            DEMO_COUNT, DEMO_SIZE, DEMO_SIZE, DEMO_EPOCHS, DEMO_COUNT, DEMO_DIFFICULTY, DEMO_EPOCHS,
+            DEMO_SIZE);
+    fprintf(out,
 "  --augment          random transforms of the training images, per image and epoch:\n"
 "                     flip 0.5, rotate 10, scale 0.9..1.1, translate 0.05, roundtrip 0.3\n"
 "                     (down to 0.4), blur 0.3 (sigma 1.5 at 512), gamma 0.3, contrast 0.3,\n"
@@ -49,6 +52,25 @@ static void usage(FILE *out)
 "  --aug-contrast C   contrast factor in [1-C, 1+C] about the image mean\n"
 "  --aug-brightness B added brightness in [-B, B]\n"
 "  --aug-noise S      Gaussian noise of standard deviation up to S (images in [0, 1])\n"
+    );
+    fprintf(out,
+"  --optimizer NAME   adam (default), adamw (decoupled weight decay) or sgd\n"
+"  --weight-decay X   weight decay (L2 for adam and sgd, decoupled for adamw; default 0)\n"
+"  --momentum X       SGD momentum, 0 <= X < 1 (default 0)\n"
+"  --schedule NAME    learning rate: constant (default), step (x lr-factor every step-size\n"
+"                     epochs), cosine (warm-up, then cosine to 1%% of --lr), onecycle (--lr\n"
+"                     is the peak), plateau (x lr-factor when the test/validation loss stalls\n"
+"                     for more than plateau-patience epochs)\n"
+"  --warmup N         cosine warm-up epochs (default 1)\n"
+"  --step-size N      step schedule period in epochs (default 5)\n"
+"  --lr-factor F      step and plateau reduction factor, 0 < F <= 1 (default 0.1)\n"
+"  --plateau-patience N  epochs without improvement before a plateau reduction (default 2)\n"
+"  --patience N       early stopping: stop after N epochs without a better test (validation)\n"
+"                     accuracy and keep the best weights (default 0: off)\n"
+"  --label-smoothing E  cross-entropy label smoothing, 0 <= E < 1 (default 0)\n"
+"  --class-weights W  cross-entropy class weights: 'balanced' or one number per class, a,b,..\n"
+"  --val F            hold out F of the training images for validation: epoch lines, early\n"
+"                     stopping and schedules use it, the test split is only used at the end\n"
 "  --save FILE        save the final weights (safetensors with metadata)\n"
 "  --save-best FILE   save the weights of the best test accuracy\n"
 "  --checkpoint FILE  write a checkpoint after every epoch and on Ctrl-C\n"
@@ -57,9 +79,7 @@ static void usage(FILE *out)
 "  --plot FILE        SVG picture of the loss and accuracy curves\n"
 "  --confusion-plot FILE  SVG picture of the final confusion matrix\n"
 "  --quiet            no progress bar or informational messages on stderr\n"
-"  --help             show this text\n",
-            DEMO_COUNT, DEMO_SIZE, DEMO_SIZE, DEMO_EPOCHS, DEMO_COUNT, DEMO_DIFFICULTY, DEMO_EPOCHS,
-            DEMO_SIZE);
+"  --help             show this text\n");
 }
 
 /* Returns 0 to go on, 1 after --help, -1 on a bad option. */

@@ -36,6 +36,13 @@ typedef struct run_config {
     bool set_count, set_epochs, set_size, set_batchnorm, set_difficulty; /* given on the command line */
     cnnl_augment_opts augment; /* training images' transforms (--augment and --aug-*) */
     bool augment_preset;       /* --augment: the preset, then any --aug-* on top */
+    const char *optimizer;     /* "adam" (default), "adamw" or "sgd" */
+    double weight_decay, momentum;
+    cnnl_schedule_opts schedule;
+    int patience;              /* early stopping, 0 = off */
+    double label_smoothing;
+    const char *class_weights; /* NULL, "balanced" or a comma-separated list */
+    double val;                /* fraction of the training part held out for validation, 0 = none */
 } run_config;
 
 typedef struct run_result {
