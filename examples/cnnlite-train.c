@@ -39,8 +39,8 @@ static void usage(FILE *out)
     fprintf(out,
 "  --augment          random transforms of the training images, per image and epoch:\n"
 "                     flip 0.5, rotate 10, scale 0.9..1.1, translate 0.05, roundtrip 0.3\n"
-"                     (down to 0.4), blur 0.3 (sigma 1.5 at 512), gamma 0.3, contrast 0.3,\n"
-"                     brightness 0.1, noise 0.03; each --aug-* below overrides one value\n"
+"                     (down to 0.4), blur 0.3 (sigma 2 at 512), gamma 0.5, contrast 0.4,\n"
+"                     brightness 0.1, noise 0.05; each --aug-* below overrides one value\n"
 "  --aug-flip P       probability of a horizontal flip\n"
 "  --aug-rotate DEG   rotation uniform in +-DEG degrees\n"
 "  --aug-scale-min F, --aug-scale-max F  zoom factor range (random resized crop when > 1)\n"

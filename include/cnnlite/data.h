@@ -223,8 +223,10 @@ CNNL_API cnnl_augment_opts cnnl_augment_opts_default(void);
  * @brief The augmentation preset of `cnnlite-train --augment`.
  *
  * Flip 0.5, rotation +-10 degrees, scale 0.9..1.1, shift 0.05, round trip with probability 0.3
- * down to 0.4 of the size, blur with probability 0.3 up to sigma 1.5 (at 512 pixels; scaled
- * with @p size), gamma 0.3, contrast 0.3, brightness 0.1, noise up to 0.03.
+ * down to 0.4 of the size, blur with probability 0.3 up to sigma 2 (at 512 pixels; scaled
+ * with @p size), gamma 0.5, contrast 0.4, brightness 0.1, noise up to 0.05: ranges that cover
+ * the contrast, exposure, sharpness, noise, resolution and orientation of slices from other
+ * scanners.
  * @param size The image size the preset is for (blur sigma scales with size / 512), >= 1.
  * @return The preset, by value.
  */

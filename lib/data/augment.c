@@ -38,13 +38,13 @@ CNNL_API cnnl_augment_opts cnnl_augment_opts_preset(int size)
     a.roundtrip_p = 0.3f;
     a.roundtrip_min = 0.4f;
     a.blur_p = 0.3f;
-    a.blur_sigma = 1.5f * (float)(size > 0 ? size : 512) / 512.0f;
+    a.blur_sigma = 2.0f * (float)(size > 0 ? size : 512) / 512.0f;
     if (a.blur_sigma > 20.0f)
         a.blur_sigma = 20.0f;
-    a.gamma = 0.3f;
-    a.contrast = 0.3f;
+    a.gamma = 0.5f;
+    a.contrast = 0.4f;
     a.brightness = 0.1f;
-    a.noise_std = 0.03f;
+    a.noise_std = 0.05f;
     return a;
 }
 
