@@ -17,5 +17,6 @@
 #include "data.h"
 #include "metrics.h"
 #include "train.h"
+#include "explain.h"
 
 #endif /* CNNLITE_CNNLITE_H */

@@ -128,6 +128,14 @@ typedef struct cnnl_synthetic_opts {
                             spots in tumour-free images. */
 } cnnl_synthetic_opts;
 
+/** Where the synthetic generator planted the tumour of one image (see cnnl_synthetic_tumour()). */
+typedef struct cnnl_synthetic_region {
+    bool present;  /**< false for a notumor image (the other fields are then 0). */
+    float x;       /**< Centre, column in pixels (0 = centre of the first column). */
+    float y;       /**< Centre, row in pixels (0 = centre of the first row). */
+    float radius;  /**< Radius in pixels of a circle that covers the whole mass. */
+} cnnl_synthetic_region;
+
 /** Options of a train/test split (see cnnl_split_opts_default()). */
 typedef struct cnnl_split_opts {
     double train_fraction; /**< Share of images for training, 0 < f < 1 (default 0.8). */
@@ -285,6 +293,21 @@ CNNL_API cnnl_status cnnl_dataset_load_folder(cnnl_dataset **out, const char *ro
  */
 CNNL_API cnnl_status cnnl_dataset_synthetic(cnnl_dataset **out, const cnnl_synthetic_opts *syn,
                                             const cnnl_dataset_opts *opts);
+
+/**
+ * @brief Where cnnl_dataset_synthetic() planted the tumour of image @p index.
+ *
+ * The ground truth for checking explanations (e.g. cnnl_gradcam()): the same generator draws
+ * as for the image itself, without rendering it.
+ * @param syn The generator options the dataset was made with, or NULL for the defaults.
+ * @param index Image index, below syn->count.
+ * @param size The dataset's image size (cnnl_dataset_opts::size), >= 1.
+ * @param[out] out Receives the region (caller-owned).
+ * @return #CNNL_OK; #CNNL_EINVAL for a NULL @p out, a size below 1 or bad options;
+ *         #CNNL_ERANGE if @p index is out of range.
+ */
+CNNL_API cnnl_status cnnl_synthetic_tumour(const cnnl_synthetic_opts *syn, size_t index, int size,
+                                           cnnl_synthetic_region *out);
 
 /**
  * @brief Release a dataset. NULL is accepted and ignored.
