@@ -2,11 +2,22 @@
 #include <cnnlite/cnnlite.h>
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
+
+#define USAGE "usage: cnnlite-classify MODEL.safetensors IMAGE\n"
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: cnnlite-classify MODEL.safetensors IMAGE\n");
+    if (argc == 2 && strcmp(argv[1], "--help") == 0) {
+        printf(USAGE "Prints the class the model predicts for IMAGE and its probability.\n");
+        return 0;
+    }
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("cnnlite-classify (libcnnlite) %s\n", cnnl_version_string());
+        return 0;
+    }
+    if (argc != 3 || argv[1][0] == '-' || argv[2][0] == '-') {
+        fprintf(stderr, USAGE);
         return 2;
     }
     cnnl_model *model = NULL;

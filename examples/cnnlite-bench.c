@@ -7,13 +7,13 @@
  *   {"train_img_s": X, "infer_img_s": Y, "peak_rss_mb": Z}
  */
 #include <cnnlite/cnnlite.h>
-#include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+
+#include "common.h"
 
 typedef struct bench_opts {
     int batch, size, threads, steps;
@@ -32,57 +32,52 @@ static void usage(FILE *f)
             "  --steps N     timed steps after one warm-up step (default 5)\n"
             "  --batchnorm   use the network with batch normalisation\n"
             "  --json        end the output with one JSON line\n"
-            "  --help        show this text\n");
+            "  --help        show this text\n"
+            "  --version     show the program's and the library's version\n");
 }
 
-static bool parse_int(const char *s, int lo, int hi, int *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || !end || *end || end == s || v < lo || v > hi)
-        return false;
-    *out = (int)v;
-    return true;
-}
+static const struct option long_options[] = {
+    CL_STD_OPTIONS,
+    CL_FLAG("batchnorm"),
+    CL_FLAG("json"),
+    CL_ARG("batch"),
+    CL_ARG("size"),
+    CL_ARG("threads"),
+    CL_ARG("steps"),
+    CL_END_OPTIONS,
+};
 
-/* 0: parsed, 1: --help shown, 2: error reported. */
+/* 0: parsed, 1: --help or --version shown, 2: error reported. */
 static int parse_args(int argc, char **argv, bench_opts *o)
 {
     *o = (bench_opts){.batch = 32, .size = 512, .threads = 0, .steps = 5};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        int *target = NULL, lo = 1, hi = INT_MAX;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
+    cl_opt op;
+    int r;
+    while ((r = cl_next_option(argc, argv, long_options, &op)) > 0) {
+        const char *v = op.value;
+        if (cl_std_option(&op, usage))
             return 1;
-        } else if (!strcmp(a, "--batchnorm")) {
+        else if (cl_is(&op, "batchnorm"))
             o->batchnorm = true;
-            continue;
-        } else if (!strcmp(a, "--json")) {
+        else if (cl_is(&op, "json"))
             o->json = true;
-            continue;
-        } else if (!strcmp(a, "--batch")) {
-            target = &o->batch, hi = 4096;
-        } else if (!strcmp(a, "--size")) {
-            target = &o->size, lo = 32, hi = 8192;
-        } else if (!strcmp(a, "--threads")) {
-            target = &o->threads, lo = 0, hi = 1024;
-        } else if (!strcmp(a, "--steps")) {
-            target = &o->steps, hi = 100000;
-        } else {
-            fprintf(stderr, "cnnlite-bench: unknown option '%s' (try --help)\n", a);
+        else if (cl_is(&op, "batch") && !cl_parse_int("batch", v, 1, 4096, &o->batch))
             return 2;
-        }
-        if (i + 1 >= argc || !parse_int(argv[i + 1], lo, hi, target)) {
-            fprintf(stderr, "cnnlite-bench: %s needs an integer in %d..%d%s%s\n", a, lo, hi,
-                    i + 1 < argc ? ", got " : "", i + 1 < argc ? argv[i + 1] : "");
+        else if (cl_is(&op, "size") && !cl_parse_int("size", v, 32, 8192, &o->size))
             return 2;
-        }
-        i++;
+        else if (cl_is(&op, "threads") && !cl_parse_int("threads", v, 0, 1024, &o->threads))
+            return 2;
+        else if (cl_is(&op, "steps") && !cl_parse_int("steps", v, 1, 100000, &o->steps))
+            return 2;
+    }
+    if (r < 0)
+        return 2;
+    if (optind < argc) {
+        cl_error("unexpected argument '%s'", argv[optind]);
+        return 2;
     }
     if (o->size % 32 != 0) {
-        fprintf(stderr, "cnnlite-bench: --size %d is not a multiple of 32\n", o->size);
+        cl_error("--size %d is not a multiple of 32", o->size);
         return 2;
     }
     return 0;
@@ -174,6 +169,7 @@ static cnnl_status setup(bench *b, const bench_opts *o)
 
 int main(int argc, char **argv)
 {
+    cl_init("cnnlite-bench", "[options]");
     bench_opts o;
     int rc = parse_args(argc, argv, &o);
     if (rc)

@@ -50,7 +50,8 @@ static void usage(FILE *out)
 "                     as for cnnlite-train; the study overrides the setting it varies\n"
 "                     (without --data: the demo's synthetic set, %dx%d, %d epochs)\n"
 "  --quiet            no progress on stderr\n"
-"  --help             show this text\n",
+"  --help             show this text\n"
+"  --version          show the program's and the library's version\n",
             MAX_SEEDS, DEMO_SIZE, DEMO_SIZE, DEMO_EPOCHS);
 }
 
@@ -114,36 +115,49 @@ typedef struct options {
     int seeds;
 } options;
 
+static const struct option long_options[] = {
+    CL_STD_OPTIONS,
+    CL_FLAG("quiet"),
+    RUN_COMMON_OPTIONS,
+    CL_ARG("study"),
+    CL_ARG("plot"),
+    CL_ARG("csv"),
+    CL_ARG("seeds"),
+    CL_END_OPTIONS,
+};
+
 static int parse(int argc, char **argv, options *o)
 {
-    for (int i = 1; i < argc; i++) {
-        const char *v = NULL, *a = argv[i];
-        int r;
-        if (cl_flag(a, "help")) {
-            usage(stdout);
+    cl_opt op;
+    int r;
+    while ((r = cl_next_option(argc, argv, long_options, &op)) > 0) {
+        if (cl_std_option(&op, usage))
             return 1;
-        }
-        if (cl_flag(a, "quiet")) {
+        if (cl_is(&op, "quiet")) {
             o->base.quiet = true;
             continue;
         }
-        if ((r = run_common_option(argc, argv, &i, &o->base)) != 0) {
+        if ((r = run_common_option(&op, &o->base)) != 0) {
             if (r < 0)
                 return -1;
             continue;
         }
-        if ((r = cl_opt_value(argc, argv, &i, "study", &o->study)) != 0 ||
-            (r = cl_opt_value(argc, argv, &i, "plot", &o->plot)) != 0 ||
-            (r = cl_opt_value(argc, argv, &i, "csv", &o->csv)) != 0) {
-            if (r < 0)
+        if (cl_is(&op, "study")) {
+            o->study = op.value;
+        } else if (cl_is(&op, "plot")) {
+            o->plot = op.value;
+        } else if (cl_is(&op, "csv")) {
+            o->csv = op.value;
+        } else if (cl_is(&op, "seeds")) {
+            if (!cl_parse_int("seeds", op.value, 1, MAX_SEEDS, &o->seeds))
                 return -1;
-        } else if ((r = cl_opt_value(argc, argv, &i, "seeds", &v)) != 0) {
-            if (r < 0 || !cl_parse_int("seeds", v, 1, MAX_SEEDS, &o->seeds))
-                return -1;
-        } else {
-            cl_error("unknown option '%s' (see --help)", a);
-            return -1;
         }
+    }
+    if (r < 0)
+        return -1;
+    if (optind < argc) {
+        cl_error("unexpected argument '%s'", argv[optind]);
+        return -1;
     }
     bool known = strcmp(o->study, "all") == 0;
     for (size_t i = 0; i < sizeof studies / sizeof studies[0]; i++)
@@ -196,7 +210,7 @@ static int write_csv(const char *path, const config *cfg, int n, const results *
 
 int main(int argc, char **argv)
 {
-    cl_init("cnnlite-compare");
+    cl_init("cnnlite-compare", "[options]");
     options o;
     memset(&o, 0, sizeof o);
     run_config_default(&o.base);

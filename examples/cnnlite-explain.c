@@ -34,7 +34,8 @@ static void usage(FILE *out)
 "  --layer NAME       layer to explain, e.g. features.8 (default: the last convolution block)\n"
 "  --class K          explain class index K instead of the predicted class\n"
 "  --thumb N          side of the contact sheet's tiles in pixels (default 256)\n"
-"  --help             show this text\n");
+"  --help             show this text\n"
+"  --version          show the program's and the library's version\n");
 }
 
 typedef struct image_rgb {
@@ -183,46 +184,40 @@ static void place_tile(image_rgb *sheet, const image_rgb *src, int tx, int ty, i
 
 int main(int argc, char **argv)
 {
-    cl_init("cnnlite-explain");
+    cl_init("cnnlite-explain", "--model FILE --out DIR [options] IMAGE...");
     const char *model_path = NULL, *out_dir = NULL, *layer = NULL;
     int target = -1, thumb = 256, nimages = 0;
-    char **images = calloc((size_t)argc, sizeof *images);
-    if (images == NULL)
-        return cl_fail("memory", CNNL_ENOMEM);
-    for (int i = 1; i < argc; i++) {
-        const char *v = NULL;
-        int r;
-        if (cl_flag(argv[i], "help")) {
-            usage(stdout);
-            free(images);
+    static const struct option long_options[] = {
+        CL_STD_OPTIONS, CL_ARG("model"), CL_ARG("out"), CL_ARG("layer"), CL_ARG("class"), CL_ARG("thumb"),
+        CL_END_OPTIONS,
+    };
+    cl_opt op;
+    int r;
+    while ((r = cl_next_option(argc, argv, long_options, &op)) > 0) {
+        if (cl_std_option(&op, usage))
             return 0;
-        }
-        if ((r = cl_opt_value(argc, argv, &i, "model", &model_path)) != 0 ||
-            (r = cl_opt_value(argc, argv, &i, "out", &out_dir)) != 0 ||
-            (r = cl_opt_value(argc, argv, &i, "layer", &layer)) != 0) {
-            if (r < 0)
-                goto usage_error;
-        } else if ((r = cl_opt_value(argc, argv, &i, "class", &v)) != 0) {
-            if (r < 0 || !cl_parse_int("class", v, 0, 100000, &target))
-                goto usage_error;
-        } else if ((r = cl_opt_value(argc, argv, &i, "thumb", &v)) != 0) {
-            if (r < 0 || !cl_parse_int("thumb", v, 16, 4096, &thumb))
-                goto usage_error;
-        } else if (strncmp(argv[i], "--", 2) == 0) {
-            cl_error("unknown option '%s' (see --help)", argv[i]);
-            goto usage_error;
-        } else {
-            images[nimages++] = argv[i];
-        }
+        if (cl_is(&op, "model"))
+            model_path = op.value;
+        else if (cl_is(&op, "out"))
+            out_dir = op.value;
+        else if (cl_is(&op, "layer"))
+            layer = op.value;
+        else if (cl_is(&op, "class") && !cl_parse_int("class", op.value, 0, 100000, &target))
+            return EXIT_USAGE;
+        else if (cl_is(&op, "thumb") && !cl_parse_int("thumb", op.value, 16, 4096, &thumb))
+            return EXIT_USAGE;
     }
+    if (r < 0)
+        return EXIT_USAGE;
+    char **images = argv + optind; /* the operands, which getopt_long moved after the options */
+    nimages = argc - optind;
     if (model_path == NULL || out_dir == NULL || nimages == 0) {
-        cl_error("%s (see --help)", model_path == NULL ? "--model FILE is required"
-                                    : out_dir == NULL ? "--out DIR is required" : "no IMAGE given");
-        goto usage_error;
+        cl_error("%s", model_path == NULL ? "--model FILE is required"
+                       : out_dir == NULL ? "--out DIR is required" : "no IMAGE given");
+        return EXIT_USAGE;
     }
     if (mkdir(out_dir, 0777) != 0 && errno != EEXIST) {
         cl_error("%s: cannot create the folder: %s", out_dir, strerror(errno));
-        free(images);
         return EXIT_FAIL;
     }
 
@@ -231,10 +226,8 @@ int main(int argc, char **argv)
     cnnl_model_meta *meta = NULL;
     cnnl_dataset_opts prep = cnnl_dataset_opts_default();
     int rc = cl_load_model(model_path, &fallback, &model, &meta, &ro, &prep.norm);
-    if (rc != 0) {
-        free(images);
+    if (rc != 0)
         return rc;
-    }
     prep.size = ro.size;
     prep.channels = ro.channels;
     int size = ro.size, cols = (int)ceil(sqrt((double)nimages)), rows = (nimages + cols - 1) / cols;
@@ -284,10 +277,5 @@ int main(int argc, char **argv)
     free(sheet.px);
     cnnl_model_meta_free(meta);
     cnnl_model_free(model);
-    free(images);
     return rc;
-
-usage_error:
-    free(images);
-    return EXIT_USAGE;
 }

@@ -32,7 +32,8 @@ static void usage(FILE *out)
 "                     'all' prints the accuracy under each, beside the clean one\n"
 "  --batchnorm, --size N, --channels C, --dropout P\n"
 "                     architecture, used only when FILE has no metadata (e.g. from PyTorch)\n"
-"  --help             show this text\n",
+"  --help             show this text\n"
+"  --version          show the program's and the library's version\n",
             DEMO_COUNT);
 }
 
@@ -70,41 +71,50 @@ static cnnl_augment_opts perturbation(int kind, int size)
     return a;
 }
 
+/* The architecture options of cnnlite-train, without --epochs, --lr and the outputs. */
+static const struct option long_options[] = {
+    CL_STD_OPTIONS,
+    CL_FLAG("all"),
+    CL_FLAG("batchnorm"), CL_FLAG("no-batchnorm"), CL_ARG("data"), CL_ARG("count"),
+    CL_ARG("difficulty"), CL_ARG("batch"), CL_ARG("size"), CL_ARG("channels"),
+    CL_ARG("threads"), CL_ARG("dropout"), CL_ARG("split"), CL_ARG("seed"),
+    CL_ARG("model"),
+    CL_ARG("plot"),
+    CL_ARG("perturb"),
+    CL_END_OPTIONS,
+};
+
 static int parse(int argc, char **argv, options *o)
 {
-    for (int i = 1; i < argc; i++) {
-        const char *v = NULL, *a = argv[i];
-        int r;
-        if (cl_flag(a, "help")) {
-            usage(stdout);
+    cl_opt op;
+    int r;
+    while ((r = cl_next_option(argc, argv, long_options, &op)) > 0) {
+        if (cl_std_option(&op, usage))
             return 1;
-        }
-        if (cl_flag(a, "all")) {
+        if (cl_is(&op, "all")) {
             o->all = true;
             continue;
         }
-        if ((r = cl_opt_value(argc, argv, &i, "epochs", &v)) != 0 ||
-            (r = cl_opt_value(argc, argv, &i, "lr", &v)) != 0) {
-            cl_error("unknown option '%s' (see --help)", a);
-            return -1;
-        }
-        if ((r = run_common_option(argc, argv, &i, &o->c)) != 0) {
+        if ((r = run_common_option(&op, &o->c)) != 0) {
             if (r < 0)
                 return -1;
             continue;
         }
-        if ((r = cl_opt_value(argc, argv, &i, "model", &o->model)) != 0 ||
-            (r = cl_opt_value(argc, argv, &i, "plot", &o->plot)) != 0 ||
-            (r = cl_opt_value(argc, argv, &i, "perturb", &o->perturb)) != 0) {
-            if (r < 0)
-                return -1;
-        } else {
-            cl_error("unknown option '%s' (see --help)", a);
-            return -1;
-        }
+        if (cl_is(&op, "model"))
+            o->model = op.value;
+        else if (cl_is(&op, "plot"))
+            o->plot = op.value;
+        else if (cl_is(&op, "perturb"))
+            o->perturb = op.value;
+    }
+    if (r < 0)
+        return -1;
+    if (optind < argc) {
+        cl_error("unexpected argument '%s'", argv[optind]);
+        return -1;
     }
     if (o->model == NULL) {
-        cl_error("--model FILE is required (see --help)");
+        cl_error("--model FILE is required");
         return -1;
     }
     if (o->c.data != NULL && o->c.set_count) {
@@ -228,7 +238,7 @@ static int evaluate(const options *o, cnnl_model *model, const cnnl_dataset *ds,
 
 int main(int argc, char **argv)
 {
-    cl_init("cnnlite-metrics");
+    cl_init("cnnlite-metrics", "--model FILE [--data DIR] [options]");
     options o;
     memset(&o, 0, sizeof o);
     run_config_default(&o.c);

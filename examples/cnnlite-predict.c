@@ -16,11 +16,13 @@ static void usage(FILE *out)
 "\n"
 "  --model FILE       safetensors model file (required)\n"
 "  --json             one JSON object per line: {\"file\": ..., \"class\": ..., \"probs\": [...]}\n"
+"                     (bytes of a file name that are not UTF-8 appear as U+FFFD)\n"
 "  --threads N        compute threads (default: all processors)\n"
 "  --batchnorm, --size N, --channels C, --classes a,b,c,d\n"
 "                     architecture and class names, used only when FILE has no metadata\n"
 "                     (defaults: no batch norm, 512, 3, glioma,meningioma,notumor,pituitary)\n"
-"  --help             show this text\n");
+"  --help             show this text\n"
+"  --version          show the program's and the library's version\n");
 }
 
 #define MAX_CLASSES 256
@@ -68,54 +70,62 @@ static int parse(int argc, char **argv, options *o)
     o->images = calloc((size_t)argc, sizeof *o->images);
     if (o->images == NULL)
         return -1;
-    for (int i = 1; i < argc; i++) {
-        const char *v = NULL, *a = argv[i];
-        int r;
-        if (cl_flag(a, "help")) {
-            usage(stdout);
+    static const struct option long_options[] = {
+        CL_STD_OPTIONS,
+        CL_FLAG("json"),
+        CL_FLAG("batchnorm"),
+        CL_ARG("model"),
+        CL_ARG("size"),
+        CL_ARG("channels"),
+        CL_ARG("threads"),
+        CL_ARG("classes"),
+        CL_END_OPTIONS,
+    };
+    cl_opt op;
+    int r;
+    while ((r = cl_next_option(argc, argv, long_options, &op)) > 0) {
+        const char *v = op.value;
+        if (cl_std_option(&op, usage)) {
             return 1;
-        } else if (cl_flag(a, "json")) {
+        } else if (cl_is(&op, "json")) {
             o->json = true;
-        } else if (cl_flag(a, "batchnorm")) {
+        } else if (cl_is(&op, "batchnorm")) {
             o->batchnorm = true;
-        } else if (strcmp(a, "--") == 0) {
-            while (++i < argc)
-                o->images[o->num_images++] = argv[i];
-        } else if ((r = cl_opt_value(argc, argv, &i, "model", &o->model)) != 0) {
-            if (r < 0)
-                return -1;
-        } else if ((r = cl_opt_value(argc, argv, &i, "size", &v)) != 0) {
-            if (r < 0 || !cl_parse_int("size", v, 32, 4096, &o->size))
+        } else if (cl_is(&op, "model")) {
+            o->model = v;
+        } else if (cl_is(&op, "size")) {
+            if (!cl_parse_int("size", v, 32, 4096, &o->size))
                 return -1;
             if (o->size % 32 != 0) {
                 cl_error("--size: %d is not a multiple of 32", o->size);
                 return -1;
             }
-        } else if ((r = cl_opt_value(argc, argv, &i, "channels", &v)) != 0) {
-            if (r < 0 || !cl_parse_int("channels", v, 1, 3, &o->channels) || o->channels == 2) {
-                if (r > 0 && o->channels == 2)
-                    cl_error("--channels: must be 1 or 3");
+        } else if (cl_is(&op, "channels")) {
+            if (!cl_parse_int("channels", v, 1, 3, &o->channels))
+                return -1;
+            if (o->channels == 2) {
+                cl_error("--channels: must be 1 or 3");
                 return -1;
             }
-        } else if ((r = cl_opt_value(argc, argv, &i, "threads", &v)) != 0) {
-            if (r < 0 || !cl_parse_int("threads", v, 1, 1024, &o->threads))
+        } else if (cl_is(&op, "threads")) {
+            if (!cl_parse_int("threads", v, 1, 1024, &o->threads))
                 return -1;
-        } else if ((r = cl_opt_value(argc, argv, &i, "classes", &v)) != 0) {
-            if (r < 0 || split_classes(o, v) != 0)
+        } else if (cl_is(&op, "classes")) {
+            if (split_classes(o, v) != 0)
                 return -1;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            cl_error("unknown option '%s' (see --help)", a);
-            return -1;
-        } else {
-            o->images[o->num_images++] = argv[i];
         }
     }
+    if (r < 0)
+        return -1;
+    /* the operands, which getopt_long moved after the options */
+    while (optind < argc)
+        o->images[o->num_images++] = argv[optind++];
     if (o->model == NULL) {
-        cl_error("--model FILE is required (see --help)");
+        cl_error("--model FILE is required");
         return -1;
     }
     if (o->num_images == 0) {
-        cl_error("no IMAGE given (see --help)");
+        cl_error("no IMAGE given");
         return -1;
     }
     if (o->threads > 0 && cnnl_set_num_threads(o->threads) != CNNL_OK)
@@ -135,17 +145,44 @@ static void softmax(const float *z, int k, double *p)
         p[j] /= s;
 }
 
-static void print_json_string(const char *s)
+/* Length of the valid UTF-8 sequence at @p s (1-4), or 0 if the bytes there are not one
+ * (overlong forms, surrogates and code points above U+10FFFF are not valid). */
+static int utf8_len(const unsigned char *s)
 {
+    unsigned c = s[0];
+    if (c < 0x80)
+        return 1;
+    int n = c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : 0;
+    for (int i = 1; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F) || (c == 0xF0 && s[1] < 0x90) ||
+        (c == 0xF4 && s[1] > 0x8F))
+        return 0;
+    return n;
+}
+
+/* A JSON string; bytes that are not UTF-8 (file names may hold any bytes) become U+FFFD. */
+static void print_json_string(const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
     putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
+    while (*s) {
+        unsigned char c = *s;
+        int n = utf8_len(s);
+        if (n == 0) {
+            fputs("\\ufffd", stdout);
+            s++;
+        } else if (c == '"' || c == '\\') {
             printf("\\%c", c);
-        else if (c < 0x20)
+            s++;
+        } else if (c < 0x20 || c == 0x7F) {
             printf("\\u%04x", c);
-        else
-            putchar(c);
+            s++;
+        } else {
+            fwrite(s, 1, (size_t)n, stdout);
+            s += n;
+        }
     }
     putchar('"');
 }
@@ -200,7 +237,7 @@ static int predict_one(const options *o, cnnl_model *model, const cnnl_dataset_o
 
 int main(int argc, char **argv)
 {
-    cl_init("cnnlite-predict");
+    cl_init("cnnlite-predict", "--model FILE [options] IMAGE...");
     options o;
     memset(&o, 0, sizeof o);
     int r = parse(argc, argv, &o);

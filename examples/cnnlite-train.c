@@ -79,35 +79,46 @@ static void usage(FILE *out)
 "  --plot FILE        SVG picture of the loss and accuracy curves\n"
 "  --confusion-plot FILE  SVG picture of the final confusion matrix\n"
 "  --quiet            no progress bar or informational messages on stderr\n"
-"  --help             show this text\n");
+"  --help             show this text\n"
+"  --version          show the program's and the library's version\n");
 }
 
-/* Returns 0 to go on, 1 after --help, -1 on a bad option. */
+static const struct option options[] = {
+    CL_STD_OPTIONS,
+    CL_FLAG("quiet"),
+    RUN_COMMON_OPTIONS,
+    RUN_TRAINING_OPTIONS,
+    CL_ARG("save"),
+    CL_ARG("save-best"),
+    CL_ARG("checkpoint"),
+    CL_ARG("resume"),
+    CL_ARG("history"),
+    CL_ARG("plot"),
+    CL_ARG("confusion-plot"),
+    CL_END_OPTIONS,
+};
+
+/* Returns 0 to go on, 1 after --help or --version, -1 on a bad option. */
 static int parse(int argc, char **argv, run_config *c)
 {
-    for (int i = 1; i < argc; i++) {
-        const char *v = NULL;
-        int r;
-        const char *a = argv[i];
-        if (cl_flag(a, "help")) {
-            usage(stdout);
+    cl_opt o;
+    int r;
+    while ((r = cl_next_option(argc, argv, options, &o)) > 0) {
+        if (cl_std_option(&o, usage))
             return 1;
-        }
-        if (cl_flag(a, "quiet")) {
+        if (cl_is(&o, "quiet")) {
             c->quiet = true;
             continue;
         }
-        if ((r = run_common_option(argc, argv, &i, c)) != 0) {
+        if ((r = run_common_option(&o, c)) != 0 || (r = run_training_option(&o, c)) != 0) {
             if (r < 0)
                 return -1;
             continue;
         }
-#define STR_OPT(name, field)                                        \
-        if ((r = cl_opt_value(argc, argv, &i, name, &v)) != 0) {   \
-            if (r < 0)                                              \
-                return -1;                                          \
-            c->field = v;                                           \
-            continue;                                               \
+#define STR_OPT(name, field)      \
+        if (cl_is(&o, name)) {    \
+            c->field = o.value;   \
+            continue;             \
         }
         STR_OPT("save", save)
         STR_OPT("save-best", save_best)
@@ -117,7 +128,11 @@ static int parse(int argc, char **argv, run_config *c)
         STR_OPT("plot", plot)
         STR_OPT("confusion-plot", confusion_plot)
 #undef STR_OPT
-        cl_error("unknown option '%s' (see --help)", a);
+    }
+    if (r < 0)
+        return -1;
+    if (optind < argc) {
+        cl_error("unexpected argument '%s'", argv[optind]);
         return -1;
     }
     return 0;
@@ -125,7 +140,7 @@ static int parse(int argc, char **argv, run_config *c)
 
 int main(int argc, char **argv)
 {
-    cl_init("cnnlite-train");
+    cl_init("cnnlite-train", "[options]");
     run_config c;
     run_config_default(&c);
     int r = parse(argc, argv, &c);

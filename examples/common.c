@@ -10,10 +10,18 @@
 #include <string.h>
 
 const char *cl_prog = "cnnlite";
+static const char *cl_synopsis = "[options]";
 
-void cl_init(const char *prog)
+void cl_init(const char *prog, const char *synopsis)
 {
     cl_prog = prog;
+    cl_synopsis = synopsis;
+}
+
+int cl_usage_error(void)
+{
+    fprintf(stderr, "usage: %s %s (see --help)\n", cl_prog, cl_synopsis);
+    return EXIT_USAGE;
 }
 
 void cl_error(const char *fmt, ...)
@@ -29,28 +37,72 @@ void cl_error(const char *fmt, ...)
 int cl_fail(const char *what, cnnl_status st)
 {
     const char *detail = cnnl_last_error();
-    cl_error("%s: %s", what, detail[0] ? detail : cnnl_status_string(st));
+    if (detail[0] == '\0') {
+        cl_error("%s: %s", what, cnnl_status_string(st));
+        return EXIT_FAIL;
+    }
+    /* "cnnl_function: " names the library's function, not the user's problem */
+    size_t fn = strncmp(detail, "cnnl_", 5) == 0 ? strspn(detail, "abcdefghijklmnopqrstuvwxyz0123456789_") : 0;
+    if (fn > 0 && strncmp(detail + fn, ": ", 2) == 0)
+        detail += fn + 2;
+    /* the library's messages name the file already: name it once */
+    if (strstr(detail, what) != NULL)
+        cl_error("%s", detail);
+    else
+        cl_error("%s: %s", what, detail);
     return EXIT_FAIL;
 }
 
-int cl_opt_value(int argc, char **argv, int *i, const char *name, const char **value)
+int cl_next_option(int argc, char **argv, const struct option *longopts, cl_opt *o)
 {
-    const char *arg = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(arg, "--", 2) != 0 || strncmp(arg + 2, name, n) != 0)
+    opterr = 0; /* messages below, with the program's name rather than argv[0] */
+    int index = -1;
+    int prev = optind;
+    int c = getopt_long(argc, argv, ":", longopts, &index);
+    if (c == -1)
         return 0;
-    if (arg[2 + n] == '=') {
-        *value = arg + 3 + n;
+    if (c == 0 && index >= 0) {
+        o->name = longopts[index].name;
+        o->value = longopts[index].has_arg == no_argument ? NULL : optarg;
         return 1;
     }
-    if (arg[2 + n] != '\0')
-        return 0;
-    if (*i + 1 >= argc) {
-        cl_error("option --%s needs a value (see --help)", name);
+    /* the option getopt stopped at */
+    const char *arg = optind > prev && optind - 1 < argc ? argv[optind - 1] : argv[prev];
+    if (c == ':') {
+        cl_error("option %s needs a value", arg);
+        cl_usage_error();
         return -1;
     }
-    *value = argv[++*i];
-    return 1;
+    if (strncmp(arg, "--", 2) == 0 && strchr(arg, '=') != NULL) {
+        size_t n = (size_t)(strchr(arg, '=') - arg - 2);
+        for (const struct option *p = longopts; p->name != NULL; p++)
+            if (strlen(p->name) == n && strncmp(p->name, arg + 2, n) == 0) {
+                cl_error("option --%s takes no value", p->name);
+                cl_usage_error();
+                return -1;
+            }
+    }
+    cl_error("unknown option '%s'", arg);
+    cl_usage_error();
+    return -1;
+}
+
+bool cl_is(const cl_opt *o, const char *name)
+{
+    return strcmp(o->name, name) == 0;
+}
+
+bool cl_std_option(const cl_opt *o, void (*usage)(FILE *))
+{
+    if (cl_is(o, "help")) {
+        usage(stdout);
+        return true;
+    }
+    if (cl_is(o, "version")) {
+        printf("%s (libcnnlite) %s\n", cl_prog, cnnl_version_string());
+        return true;
+    }
+    return false;
 }
 
 int cl_load_model(const char *path, const cnnl_report_opts *fallback, cnnl_model **model,
@@ -65,11 +117,6 @@ int cl_load_model(const char *path, const cnnl_report_opts *fallback, cnnl_model
     if (cnnl_model_meta_normalization(*meta, &recorded) == CNNL_OK)
         *norm = recorded;
     return 0;
-}
-
-bool cl_flag(const char *arg, const char *name)
-{
-    return strncmp(arg, "--", 2) == 0 && strcmp(arg + 2, name) == 0;
 }
 
 bool cl_parse_int(const char *opt, const char *s, long min, long max, int *out)

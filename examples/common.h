@@ -2,6 +2,7 @@
 #ifndef CNNLITE_EXAMPLES_COMMON_H
 #define CNNLITE_EXAMPLES_COMMON_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -14,7 +15,9 @@ enum { EXIT_USAGE = 2, EXIT_FAIL = 1 };
 /* Program name used in messages (set by cl_init). */
 extern const char *cl_prog;
 
-void cl_init(const char *prog);
+/* Set the program name and its one-line synopsis (after "usage: "), printed on stderr with
+ * every usage error. */
+void cl_init(const char *prog, const char *synopsis);
 
 /* Print "prog: message" on stderr (one line). */
 void cl_error(const char *fmt, ...)
@@ -23,16 +26,37 @@ void cl_error(const char *fmt, ...)
 #endif
     ;
 
-/* Report a library failure: "prog: what: last error". Returns EXIT_FAIL. */
+/* Report a library failure: "prog: what: last error", naming @p what once (not again when the
+ * library's message names it already). Returns EXIT_FAIL. */
 int cl_fail(const char *what, cnnl_status st);
 
-/* Matching of "--name VALUE" and "--name=VALUE" at argv[*i]. Returns 1 and sets *value (and
- * advances *i past a separate value) on a match, 0 if argv[*i] is another option, -1 (after a
- * message) if the value is missing. */
-int cl_opt_value(int argc, char **argv, int *i, const char *name, const char **value);
+/* Option tables for getopt_long: every option is long-only and identified by its name. */
+#define CL_ARG(name) {name, required_argument, NULL, 0}
+#define CL_FLAG(name) {name, no_argument, NULL, 0}
+/* --help and --version, in every program's table. */
+#define CL_STD_OPTIONS CL_FLAG("help"), CL_FLAG("version")
+#define CL_END_OPTIONS {NULL, 0, NULL, 0}
 
-/* Whether argv[i] is exactly the flag --name. */
-bool cl_flag(const char *arg, const char *name);
+/* One option read by cl_next_option(): its long name and its value (NULL for a flag). */
+typedef struct cl_opt {
+    const char *name;
+    const char *value;
+} cl_opt;
+
+/* The next option of argv by getopt_long (operands are moved after the options; "--" ends
+ * them). Returns 1 with *o set, 0 when the options are over (optind is then the first operand),
+ * -1 after a message and the synopsis on an unknown option or a missing value. */
+int cl_next_option(int argc, char **argv, const struct option *longopts, cl_opt *o);
+
+/* Whether @p o is the option --name. */
+bool cl_is(const cl_opt *o, const char *name);
+
+/* --help and --version: print the usage (with @p usage) on stdout or the version line and
+ * return true; false for any other option. */
+bool cl_std_option(const cl_opt *o, void (*usage)(FILE *));
+
+/* Print the synopsis on stderr after a usage error; returns EXIT_USAGE. */
+int cl_usage_error(void);
 
 /* Load the model file @p path; @p fallback gives the architecture of a file without metadata
  * (e.g. one written by PyTorch). *ro receives the architecture the model has, and *norm the

@@ -1,9 +1,19 @@
 /* cnnlite-hello: the smallest program using libcnnlite; multiplies two matrices. */
 #include <cnnlite/cnnlite.h>
 #include <stdio.h>
+#include <string.h>
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+        printf("cnnlite-hello (libcnnlite) %s\n", cnnl_version_string());
+        return 0;
+    }
+    if (argc > 1) {
+        FILE *out = strcmp(argv[1], "--help") == 0 ? stdout : stderr;
+        fprintf(out, "usage: cnnlite-hello\nMultiplies two 2x2 matrices with libcnnlite.\n");
+        return out == stdout ? 0 : 2;
+    }
     const int64_t shape[2] = {2, 2};
     const float a[4] = {1, 2, 3, 4}, b[4] = {5, 6, 7, 8};
     cnnl_tensor *ta = NULL, *tb = NULL, *tc = NULL;

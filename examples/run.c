@@ -37,20 +37,18 @@ static float *aug_field(cnnl_augment_opts *a, size_t offset)
     return (float *)(void *)((char *)a + offset);
 }
 
-static int run_augment_option(int argc, char **argv, int *i, run_config *c)
+static int run_augment_option(const cl_opt *o, run_config *c)
 {
-    if (cl_flag(argv[*i], "augment")) {
+    if (cl_is(o, "augment")) {
         c->augment_preset = true;
         return 1;
     }
     for (size_t k = 0; k < sizeof aug_options / sizeof aug_options[0]; k++) {
-        const char *v = NULL;
-        int r = cl_opt_value(argc, argv, i, aug_options[k].name, &v);
-        if (r == 0)
+        if (!cl_is(o, aug_options[k].name))
             continue;
         double d;
-        if (r < 0 || !cl_parse_double(aug_options[k].name, v, aug_options[k].min, aug_options[k].max,
-                                      false, false, &d))
+        if (!cl_parse_double(aug_options[k].name, o->value, aug_options[k].min, aug_options[k].max,
+                             false, false, &d))
             return -1;
         *aug_field(&c->augment, aug_options[k].offset) = (float)d;
         return 1;
@@ -97,11 +95,14 @@ void run_config_default(run_config *c)
 }
 
 /* Options of the optimizer, schedule, early stopping, loss and validation split. */
-static int run_training_option(int argc, char **argv, int *i, run_config *c)
+int run_training_option(const cl_opt *o, run_config *c)
 {
-    const char *v = NULL;
-    int r;
-#define OPT(name) ((r = cl_opt_value(argc, argv, i, name, &v)) != 0)
+    const char *v = o->value;
+    int r = 1;
+    int a = run_augment_option(o, c);
+    if (a != 0)
+        return a;
+#define OPT(name) cl_is(o, name)
     if (OPT("optimizer")) {
         if (r > 0 && strcmp(v, "adam") != 0 && strcmp(v, "adamw") != 0 && strcmp(v, "sgd") != 0) {
             cl_error("--optimizer: '%s' is not adam, adamw or sgd", v);
@@ -154,70 +155,65 @@ static int run_training_option(int argc, char **argv, int *i, run_config *c)
     return r < 0 ? -1 : 1;
 }
 
-int run_common_option(int argc, char **argv, int *i, run_config *c)
+int run_common_option(const cl_opt *o, run_config *c)
 {
-    const char *v = NULL;
-    int r;
-#define OPT(name) ((r = cl_opt_value(argc, argv, i, name, &v)) != 0)
-    if (cl_flag(argv[*i], "batchnorm") || cl_flag(argv[*i], "no-batchnorm")) {
-        c->batchnorm = cl_flag(argv[*i], "batchnorm");
+    const char *v = o->value;
+#define OPT(name) cl_is(o, name)
+    if (OPT("batchnorm") || OPT("no-batchnorm")) {
+        c->batchnorm = OPT("batchnorm");
         c->set_batchnorm = true;
-        return 1;
-    }
-    if (OPT("data")) {
+    } else if (OPT("data")) {
         c->data = v;
     } else if (OPT("count")) {
         c->set_count = true;
-        if (r > 0 && !cl_parse_int("count", v, 8, 1000000, &c->count))
+        if (!cl_parse_int("count", v, 8, 1000000, &c->count))
             return -1;
     } else if (OPT("difficulty")) {
         c->set_difficulty = true;
-        if (r > 0 && !cl_parse_double("difficulty", v, 0, 1, false, false, &c->difficulty))
+        if (!cl_parse_double("difficulty", v, 0, 1, false, false, &c->difficulty))
             return -1;
     } else if (OPT("epochs")) {
         c->set_epochs = true;
-        if (r > 0 && !cl_parse_int("epochs", v, 1, 100000, &c->epochs))
+        if (!cl_parse_int("epochs", v, 1, 100000, &c->epochs))
             return -1;
     } else if (OPT("batch")) {
-        if (r > 0 && !cl_parse_int("batch", v, 1, 65536, &c->batch))
+        if (!cl_parse_int("batch", v, 1, 65536, &c->batch))
             return -1;
     } else if (OPT("size")) {
         c->set_size = true;
-        if (r > 0 && !cl_parse_int("size", v, 32, 4096, &c->size))
+        if (!cl_parse_int("size", v, 32, 4096, &c->size))
             return -1;
-        if (r > 0 && c->size % 32 != 0) {
+        if (c->size % 32 != 0) {
             cl_error("--size: %d is not a multiple of 32", c->size);
             return -1;
         }
     } else if (OPT("channels")) {
-        if (r > 0 && !cl_parse_int("channels", v, 1, 3, &c->channels))
+        if (!cl_parse_int("channels", v, 1, 3, &c->channels))
             return -1;
-        if (r > 0 && c->channels == 2) {
+        if (c->channels == 2) {
             cl_error("--channels: must be 1 or 3");
             return -1;
         }
     } else if (OPT("threads")) {
-        if (r > 0 && !cl_parse_int("threads", v, 1, 1024, &c->threads))
+        if (!cl_parse_int("threads", v, 1, 1024, &c->threads))
             return -1;
     } else if (OPT("lr")) {
-        if (r > 0 && !cl_parse_double("lr", v, 0, 10, true, false, &c->lr))
+        if (!cl_parse_double("lr", v, 0, 10, true, false, &c->lr))
             return -1;
     } else if (OPT("dropout")) {
-        if (r > 0 && !cl_parse_double("dropout", v, 0, 1, false, true, &c->dropout))
+        if (!cl_parse_double("dropout", v, 0, 1, false, true, &c->dropout))
             return -1;
     } else if (OPT("split")) {
-        if (r > 0 && !cl_parse_double("split", v, 0, 1, true, true, &c->split))
+        if (!cl_parse_double("split", v, 0, 1, true, true, &c->split))
             return -1;
     } else if (OPT("seed")) {
-        if (r > 0 && !cl_parse_u64("seed", v, &c->seed))
+        if (!cl_parse_u64("seed", v, &c->seed))
             return -1;
-    } else if ((r = run_augment_option(argc, argv, i, c)) != 0) {
-        return r;
     } else {
-        return run_training_option(argc, argv, i, c);
+        return 0;
     }
 #undef OPT
-    return r < 0 ? -1 : 1;
+    return 1;
 }
 
 int run_config_finish(run_config *c)

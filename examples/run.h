@@ -9,6 +9,8 @@
 
 #include <cnnlite/cnnlite.h>
 
+#include "common.h"
+
 /* The no-argument demo: small synthetic images and batch normalisation, so that it ends within
  * two minutes on two cores with a clearly learned accuracy. (Without batch norm the report's
  * network, in PyTorch as here, stays near chance on the synthetic set for the first epochs at
@@ -56,9 +58,32 @@ typedef struct run_result {
 
 void run_config_default(run_config *c);
 
-/* Parse an option shared by cnnlite-train and cnnlite-compare at argv[*i]: 1 if consumed,
- * 0 if not one of them, -1 after a message on a bad value. */
-int run_common_option(int argc, char **argv, int *i, run_config *c);
+/* The options shared by cnnlite-train and cnnlite-compare (cnnlite-metrics takes a part), as
+ * getopt_long table entries. */
+#define RUN_COMMON_OPTIONS                                                                     \
+    CL_FLAG("batchnorm"), CL_FLAG("no-batchnorm"), CL_ARG("data"), CL_ARG("count"),            \
+        CL_ARG("difficulty"), CL_ARG("epochs"), CL_ARG("batch"), CL_ARG("size"),               \
+        CL_ARG("channels"), CL_ARG("threads"), CL_ARG("lr"), CL_ARG("dropout"), CL_ARG("split"), \
+        CL_ARG("seed")
+
+/* Apply a shared option: 1 if consumed, 0 if not one of them, -1 after a message on a bad
+ * value. */
+int run_common_option(const cl_opt *o, run_config *c);
+
+/* The training options of cnnlite-train: augmentation, optimizer, schedule, early stopping,
+ * loss, validation split. */
+#define RUN_TRAINING_OPTIONS                                                                   \
+    CL_FLAG("augment"), CL_ARG("aug-flip"), CL_ARG("aug-rotate"), CL_ARG("aug-scale-min"),     \
+        CL_ARG("aug-scale-max"), CL_ARG("aug-translate"), CL_ARG("aug-roundtrip"),             \
+        CL_ARG("aug-roundtrip-min"), CL_ARG("aug-blur"), CL_ARG("aug-blur-sigma"),             \
+        CL_ARG("aug-gamma"), CL_ARG("aug-contrast"), CL_ARG("aug-brightness"),                 \
+        CL_ARG("aug-noise"), CL_ARG("optimizer"), CL_ARG("weight-decay"), CL_ARG("momentum"),  \
+        CL_ARG("schedule"), CL_ARG("warmup"), CL_ARG("step-size"), CL_ARG("lr-factor"),        \
+        CL_ARG("plateau-patience"), CL_ARG("patience"), CL_ARG("label-smoothing"),             \
+        CL_ARG("class-weights"), CL_ARG("val")
+
+/* Apply a training option: 1 if consumed, 0 if not one of them, -1 after a message. */
+int run_training_option(const cl_opt *o, run_config *c);
 
 /* Apply the demo defaults and check combinations; 0 or -1 after a message. */
 int run_config_finish(run_config *c);

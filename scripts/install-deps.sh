@@ -2,7 +2,14 @@
 # Install the Debian packages libcnnlite needs to build, test and document itself.
 # Run as root on Debian 12 (or with sudo). Safe to run again.
 set -eu
-PACKAGES="gcc g++ meson ninja-build pkg-config python3 libopenblas-dev libstb-dev libcjson-dev libcmocka-dev doxygen valgrind"
+# One package a line, so that additions merge cleanly.
+PACKAGES="
+gcc g++ meson ninja-build pkg-config python3 python3-pil
+libopenblas-dev libstb-dev libturbojpeg0-dev libcjson-dev libcmocka-dev
+libdnnl-dev
+doxygen valgrind
+clang libclang-rt-14-dev cmake
+"
 missing=""
 for p in $PACKAGES; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -105,6 +105,10 @@ typedef struct cnnl_normalization {
 /** Default limit on an image's declared width and height (see cnnl_dataset_opts::max_dim). */
 #define CNNL_DATA_MAX_DIM 16384
 
+/** Default limit on an image's declared pixel count, width x height (see
+ *  cnnl_dataset_opts::max_pixels): Pillow's Image.MAX_IMAGE_PIXELS, 89478485. */
+#define CNNL_DATA_MAX_PIXELS 89478485
+
 /** Options of a dataset (see cnnl_dataset_opts_default()). */
 typedef struct cnnl_dataset_opts {
     int size;        /**< Every image is resized to size x size pixels (default 512). */
@@ -116,6 +120,10 @@ typedef struct cnnl_dataset_opts {
                           true: the first bad file or empty class folder is an error. */
     int max_dim;     /**< Files whose header declares a width or height above this are refused
                           before decoding (default #CNNL_DATA_MAX_DIM). */
+    int64_t max_pixels; /**< Files whose header declares more pixels (width x height) than this
+                             are refused before decoding; it also bounds the pixels decoded at
+                             once over all loading threads (default #CNNL_DATA_MAX_PIXELS; 0
+                             means the default, negative values are refused). */
 } cnnl_dataset_opts;
 
 /** Options of the synthetic MRI generator (see cnnl_synthetic_opts_default()). */
@@ -198,7 +206,8 @@ typedef struct cnnl_loader_opts {
 CNNL_BEGIN_DECLS
 
 /**
- * @brief Default dataset options: 512x512, 3 channels, [0,1], lenient, max_dim 16384.
+ * @brief Default dataset options: 512x512, 3 channels, [0,1], lenient, max_dim 16384,
+ *        max_pixels #CNNL_DATA_MAX_PIXELS.
  * @return The defaults, by value.
  */
 CNNL_API cnnl_dataset_opts cnnl_dataset_opts_default(void);
@@ -247,16 +256,21 @@ CNNL_API cnnl_augment_opts cnnl_augment_opts_preset(int size);
  * label. Images are the files directly inside each class folder, sorted by name; sub-folders
  * of class folders are not searched, and names starting with '.' are ignored. Every format
  * stb_image decodes is accepted (JPEG baseline and progressive, PNG, BMP, GIF, PSD, TGA, PIC,
- * PNM, HDR). Each image is decoded (stb_image) and resized to opts->size squared, once, on the
- * library's threads. Resizing is antialiased bilinear (a triangle filter widened by the scale
- * factor when shrinking) computed exactly as Pillow's Image.resize(size, BILINEAR), which
- * torchvision uses: from the same decoded pixels the results are identical; JPEG decoders may
- * differ by 1 in some pixels. Grayscale files, and colour files whose three channels are equal
+ * PNM, HDR). Each image is decoded (JPEG by libjpeg-turbo with Pillow's settings, the other
+ * formats by stb_image) and resized to opts->size squared, once, on the library's threads.
+ * Resizing is antialiased bilinear (a triangle filter widened by the scale factor when
+ * shrinking) computed exactly as Pillow's Image.resize(size, BILINEAR), which torchvision
+ * uses, so the pixels equal Pillow's. Grayscale files, and colour files whose three channels are equal
  * everywhere, are kept as one channel and replicated when batches are built.
  *
  * Bad files (not a regular file, unreadable, empty, not an image, declared dimensions above
- * opts->max_dim, truncated or corrupt including JPEGs without their end marker, symbolic link
- * loops; stb_image itself refuses images of more than 2^30 bytes as "not an image") and class folders without images are
+ * opts->max_dim or opts->max_pixels, a declared size the file cannot hold: fewer bytes than an
+ * uncompressed layout needs, or more pixels than the format's largest compression ratio
+ * allows, truncated or corrupt including JPEGs without their end marker, symbolic link
+ * loops; stb_image itself refuses images of more than 2^30 bytes as "not an image") are
+ * refused before decoding where the header tells. Out of memory while decoding is
+ * #CNNL_ENOMEM, never a verdict on the file. The images decoded at once by all threads
+ * together hold at most opts->max_pixels source pixels. Bad files and class folders without images are
  * each reported by one warning naming them (see cnnl_set_log_callback()) and counted in
  * cnnl_dataset_skipped(); with opts->strict the first of them, in file order, is an error
  * instead. An empty class keeps its label, so labels agree with other folders of the same
@@ -428,8 +442,8 @@ CNNL_API cnnl_status cnnl_dataset_normalization(const cnnl_dataset *ds, cnnl_nor
  * @brief Decode one image file as cnnl_dataset_load_folder() decodes each of its images.
  *
  * The same code as the folder loader's: the same checks (not a regular file, unreadable, empty,
- * not an image, declared dimensions above opts->max_dim, truncated or corrupt, symbolic link
- * loops), the same resize to opts->size squared and the same conversion with opts->norm, so
+ * not an image, declared dimensions above opts->max_dim or opts->max_pixels or beyond what the
+ * file can hold, truncated or corrupt, symbolic link loops), the same resize to opts->size squared and the same conversion with opts->norm, so
  * the values equal those cnnl_dataset_get() gives for the same file in a dataset loaded with
  * the same options. Grayscale sources are replicated into every channel of a 3-channel result.
  * opts->strict is ignored: a bad file is always an error. Runs on the calling thread.
@@ -440,8 +454,8 @@ CNNL_API cnnl_status cnnl_dataset_normalization(const cnnl_dataset *ds, cnnl_nor
  * @param opts Options, or NULL for cnnl_dataset_opts_default().
  * @return #CNNL_OK; #CNNL_EINVAL for NULL @p out / @p path or a bad option; #CNNL_ENOTFOUND if
  *         @p path does not exist; #CNNL_EIO if it cannot be read (including symbolic link
- *         loops); #CNNL_EFORMAT if it is not a usable image; #CNNL_ENOMEM. Every error message
- *         names @p path.
+ *         loops); #CNNL_EFORMAT if it is not a usable image; #CNNL_ENOMEM when memory runs
+ *         out (also while decoding a valid image). Every error message names @p path.
  */
 CNNL_API cnnl_status cnnl_image_load(cnnl_tensor **out, const char *path, const cnnl_dataset_opts *opts);
 

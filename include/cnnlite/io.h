@@ -29,6 +29,7 @@
  * | key | value |
  * |---|---|
  * | `format`, `format_version` | `cnnlite`, `1` |
+ * | `description` | the network's architecture description (cnnl_model_to_json()), for any model built from one |
  * | `arch` | `report_net` when the model came from cnnl_report_net_create() |
  * | `classes`, `channels`, `size`, `seed` | decimal integers (the builder options) |
  * | `batchnorm` | `true` or `false` |
@@ -111,22 +112,39 @@ CNNL_API cnnl_status cnnl_model_save(cnnl_model *model, const char *path, const 
 CNNL_API cnnl_status cnnl_model_load_weights(cnnl_model *model, const char *path, bool strict);
 
 /**
- * @brief Build the report network described by a model file and load its weights (strictly).
+ * @brief Build the network a model file describes and load its weights (strictly).
  *
- * When the file records builder options (`arch` = `report_net`), they are used and
- * @p fallback is ignored. A file without them (e.g. a state_dict PyTorch saved) needs
- * @p fallback.
+ * The network comes from the file's `description` metadata (any description), else from its
+ * report-network options (`arch` = `report_net`, as 0.1.0 wrote them), else from @p fallback
+ * (e.g. a state_dict PyTorch saved). Before anything large is built, every tensor the
+ * description implies is checked against the file's tensor of that name: metadata that does
+ * not match the file's shapes is #CNNL_EFORMAT naming the file and the tensor.
  * @param[out] out Receives the model, owned by the caller (cnnl_model_free()); NULL on failure.
  * @param path The file.
  * @param fallback Builder options used only when the file records none; may be NULL.
  * @param[out] meta If not NULL, receives the file's metadata, owned by the caller
  *        (cnnl_model_meta_free()); NULL on failure.
  * @return #CNNL_OK; #CNNL_EINVAL for NULL @p out or @p path; #CNNL_EFORMAT for a malformed file
- *         or metadata, or a file with no builder options and no @p fallback; the errors of
+ *         or metadata (also an invalid description, or one that does not match the file's
+ *         tensors), or a file with no network options and no @p fallback; the errors of
  *         cnnl_report_net_create() and cnnl_model_load_weights(); #CNNL_EIO; #CNNL_ENOMEM.
  */
 CNNL_API cnnl_status cnnl_model_load(cnnl_model **out, const char *path, const cnnl_report_opts *fallback,
                                      cnnl_model_meta **meta);
+
+/**
+ * @brief cnnl_model_load() from a file image in memory (for programs that keep model files in
+ * their own storage, as ONNX Runtime's CreateSessionFromArray).
+ * @param[out] out Receives the model, owned by the caller (cnnl_model_free()); NULL on failure.
+ * @param data The bytes of a model file or checkpoint; borrowed (copied during the call).
+ * @param size Number of bytes.
+ * @param name Name used in messages instead of a path (NULL: "(memory)").
+ * @param fallback As for cnnl_model_load().
+ * @param[out] meta As for cnnl_model_load().
+ * @return As cnnl_model_load(); messages start with @p name.
+ */
+CNNL_API cnnl_status cnnl_model_load_memory(cnnl_model **out, const void *data, size_t size, const char *name,
+                                            const cnnl_report_opts *fallback, cnnl_model_meta **meta);
 
 /**
  * @brief Read only the metadata of a model file (the whole file is validated).

@@ -327,6 +327,58 @@ CNNL_API cnnl_status cnnl_report_net_create(cnnl_model **out, const cnnl_report_
  */
 CNNL_API cnnl_status cnnl_model_report_opts(const cnnl_model *model, cnnl_report_opts *opts);
 
+/**
+ * @brief Build and initialise a model from an architecture description (JSON, PyTorch's
+ * vocabulary; see docs/architecture.md and examples/nets/):
+ * `{"input": [C, H, W], "layers": [{"type": "Conv2d", "out_channels": 16, "kernel_size": 3}, ...]}`.
+ *
+ * Types: Conv2d (out_channels, kernel_size, stride, padding, bias), BatchNorm2d (eps, momentum),
+ * MaxPool2d and AvgPool2d (kernel_size, stride), AdaptiveAvgPool2d (output_size 1), Flatten,
+ * Dropout (p), Linear (out_features, bias), ReLU, LeakyReLU (negative_slope), ELU (alpha),
+ * Tanh, Sigmoid, Softmax, Sequential (layers) and Residual (layers whose output is added to
+ * their input). Any layer may carry a "name" (letters, digits, '_') used instead of its index
+ * in state names. Absent options take PyTorch's defaults; input channels and features are
+ * inferred. State names are those of the equivalent torch.nn.Sequential, a Residual holding
+ * its layers as "body": "0.weight", "3.body.0.weight", "features.1.bias".
+ *
+ * The whole description is checked before anything is allocated.
+ * @param[out] out Receives the model (training mode), owned by the caller (cnnl_model_free()).
+ * @param json NUL-terminated description; borrowed.
+ * @param seed Seed of the weight initialisation and dropout masks (as cnnl_model_init()).
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments; #CNNL_EFORMAT for an invalid description,
+ *         with a message naming the layer's position (e.g. "layers[3].layers[0] (Conv2d)") and
+ *         the option; #CNNL_ENOMEM.
+ */
+CNNL_API cnnl_status cnnl_model_from_json(cnnl_model **out, const char *json, uint64_t seed);
+
+/**
+ * @brief cnnl_model_from_json() on the contents of a file (at most 4 MiB).
+ * @param[out] out Receives the model, owned by the caller.
+ * @param path The description file.
+ * @param seed Initialisation seed.
+ * @return As cnnl_model_from_json(), with messages starting with @p path; #CNNL_EIO when the
+ *         file cannot be read.
+ */
+CNNL_API cnnl_status cnnl_model_from_json_file(cnnl_model **out, const char *path, uint64_t seed);
+
+/**
+ * @brief The model's description in canonical form (every option explicit, no spaces): what
+ * cnnl_model_from_json() reads back into the same network.
+ * @param model The model.
+ * @param[out] json Receives a NUL-terminated string borrowed from the model (valid until
+ *             cnnl_model_free()); NULL on failure.
+ * @return #CNNL_OK; #CNNL_EINVAL; #CNNL_ENOTFOUND for a model assembled with cnnl_model_add().
+ */
+CNNL_API cnnl_status cnnl_model_to_json(const cnnl_model *model, const char **json);
+
+/**
+ * @brief Input shape of one sample (channels, height, width) of a model built from a description.
+ * @param model The model.
+ * @param[out] shape Receives C, H, W.
+ * @return #CNNL_OK; #CNNL_EINVAL; #CNNL_ENOTFOUND for a model assembled with cnnl_model_add().
+ */
+CNNL_API cnnl_status cnnl_model_input_shape(const cnnl_model *model, int64_t shape[3]);
+
 CNNL_END_DECLS
 
 /** @} */

@@ -46,6 +46,15 @@ void *cnnl__alloc_zero(size_t bytes);
 void *cnnl__alloc_array(size_t n, size_t size, bool zero);
 void cnnl__free(void *p);
 
+/* Allocation-failure injection, for tests only (lib/core/alloc.c). cnnl__alloc_fail_after(n)
+ * makes the allocation after the next @p n ones fail, once (n < 0 disarms) and resets the
+ * count; cnnl__alloc_fault_hit() is called by every hooked allocation and returns true for
+ * the one that must fail; cnnl__alloc_fault_count() is the number of hooked allocations since
+ * arming. */
+void cnnl__alloc_fail_after(long n);
+bool cnnl__alloc_fault_hit(void);
+long cnnl__alloc_fault_count(void);
+
 /* Number of compute threads (>= 1); initialises BLAS threading on first use. */
 int cnnl__num_threads(void);
 

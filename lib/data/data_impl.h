@@ -2,6 +2,7 @@
 #ifndef CNNL_DATA_IMPL_H
 #define CNNL_DATA_IMPL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -23,6 +24,7 @@ struct cnnl_dataset {
     uint8_t **pixels;     /* size*size*stored[i] bytes each, HWC */
     uint8_t *stored;      /* stored channels per image: 1 or 3 */
     size_t skipped;
+    int64_t peak_pixels;  /* most source pixels decoded at once while loading (tests) */
     char *summary;
 };
 
@@ -54,10 +56,25 @@ typedef struct cnnl__image_result {
     char *message;     /* malloc'ed description of the failure (without the file name) */
 } cnnl__image_result;
 
+/* Pixels being decoded at once by the threads sharing this budget: a thread waits until its
+ * image fits under @c limit beside the others (alone, any image fits). @c peak records the
+ * most seen, for tests. */
+typedef struct cnnl__pixel_budget {
+    pthread_mutex_t lock;
+    pthread_cond_t freed;
+    int64_t limit, in_flight, peak;
+} cnnl__pixel_budget;
+
+void cnnl__pixel_budget_init(cnnl__pixel_budget *b, int64_t limit);
+void cnnl__pixel_budget_destroy(cnnl__pixel_budget *b);
+
 /* Read, check, decode and resize one file to size x size. @p want_channels: 1 (luma) or 3
- * (colour; gray sources and colour sources whose channels are all equal come back as 1). */
-void cnnl__image_prepare(const char *path, int size, int want_channels, int max_dim,
-                         cnnl__image_result *res);
+ * (colour; gray sources and colour sources whose channels are all equal come back as 1).
+ * Files declaring more than @p max_dim per side or @p max_pixels in all, or more than they
+ * can hold, are refused before decoding. @p budget (may be NULL) bounds the pixels decoded
+ * at once over all threads. */
+void cnnl__image_prepare(const char *path, int size, int want_channels, int max_dim, int64_t max_pixels,
+                         cnnl__pixel_budget *budget, cnnl__image_result *res);
 
 /* Resize 8-bit interleaved pixels with the triangle filter (PIL's antialiased bilinear). */
 int cnnl__image_resize(const uint8_t *in, int w, int h, int channels, uint8_t *out, int ow, int oh);

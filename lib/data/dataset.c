@@ -28,6 +28,7 @@ CNNL_API cnnl_dataset_opts cnnl_dataset_opts_default(void)
         o.norm.std[c] = 1.0f;
     o.strict = false;
     o.max_dim = CNNL_DATA_MAX_DIM;
+    o.max_pixels = CNNL_DATA_MAX_PIXELS;
     return o;
 }
 
@@ -49,6 +50,11 @@ cnnl_status cnnl__data_check_opts(const char *who, const cnnl_dataset_opts *opts
         out->norm.channels = 0; /* mean and std do not apply */
     if (out->max_dim < 1)
         return cnnl__error(CNNL_EINVAL, "%s: max_dim is %d; must be >= 1", who, out->max_dim);
+    if (out->max_pixels < 0)
+        return cnnl__error(CNNL_EINVAL, "%s: max_pixels is %lld; must be >= 1 (0: the default)", who,
+                           (long long)out->max_pixels);
+    if (out->max_pixels == 0)
+        out->max_pixels = CNNL_DATA_MAX_PIXELS;
     return CNNL_OK;
 }
 
@@ -186,8 +192,12 @@ static int list_dir(const char *dir, bool dirs_only, name_list *out)
             continue;
         if (dirs_only) {
             char *p = join_path(dir, e->d_name);
+            if (!p) { /* out of memory must not drop a class folder */
+                err = ENOMEM;
+                break;
+            }
             struct stat st;
-            bool is_dir = p && stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+            bool is_dir = stat(p, &st) == 0 && S_ISDIR(st.st_mode);
             free(p);
             if (!is_dir)
                 continue;
@@ -217,6 +227,7 @@ typedef struct scan {
     bool *class_unreadable;
     file_entry *files;
     size_t nfiles, cap;
+    int64_t peak_pixels; /* most pixels decoded at once */
 } scan;
 
 static void scan_free(scan *s)
@@ -300,6 +311,9 @@ static cnnl_status prepare_files(scan *s)
 {
     const cnnl_dataset_opts *o = s->opts;
     long n = (long)s->nfiles;
+    /* At most max_pixels decoded pixels in memory at once over all threads, as for one image. */
+    cnnl__pixel_budget budget;
+    cnnl__pixel_budget_init(&budget, o->max_pixels);
     /* Files differ a lot in size, so hand them out one at a time; the result of each file
      * does not depend on which thread prepares it. */
 #pragma omp parallel for schedule(dynamic, 1) num_threads(cnnl__num_threads())
@@ -310,9 +324,11 @@ static cnnl_status prepare_files(scan *s)
             f->res.status = CNNL_ENOMEM;
             continue;
         }
-        cnnl__image_prepare(path, o->size, o->channels, o->max_dim, &f->res);
+        cnnl__image_prepare(path, o->size, o->channels, o->max_dim, o->max_pixels, &budget, &f->res);
         free(path);
     }
+    s->peak_pixels = budget.peak;
+    cnnl__pixel_budget_destroy(&budget);
     return CNNL_OK;
 }
 
@@ -381,6 +397,7 @@ static cnnl_status build_dataset(scan *s, size_t good, size_t skipped, cnnl_data
         k++;
     }
     ds->skipped = skipped;
+    ds->peak_pixels = s->peak_pixels;
     ds->root = strdup(s->root);
     if (!ds->root) {
         cnnl_dataset_free(ds);

@@ -1,8 +1,10 @@
 /*
- * One image file: read, check the header, decode with stb_image, resize (resize.c); and the
- * public single-image load built on it.
- * Safe to call from several threads at once: stb_image keeps its failure reason in a
- * thread-local variable when built by GCC, as Debian's libstb is.
+ * One image file: read, check the header (declared size against the limits and against what
+ * the file can hold), decode (JPEG with libjpeg-turbo, the other formats with stb_image),
+ * resize (resize.c); and the public single-image load built on it.
+ * Safe to call from several threads at once: each JPEG gets its own TurboJPEG handle, and
+ * stb_image keeps its failure reason in a thread-local variable when built by GCC, as
+ * Debian's libstb is.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,7 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <pthread.h>
 #include <stb_image.h>
+#include <turbojpeg.h>
 
 #include "core/internal.h"
 #include "data/data_impl.h"
@@ -93,17 +97,261 @@ static int read_file(const char *path, uint8_t **data, size_t *len)
     return 0;
 }
 
-/* A JPEG whose data stops before the end-of-image marker is truncated; stb_image would decode
+/* ---- header checks ------------------------------------------------------------------- */
+
+typedef enum img_format {
+    FMT_JPEG, FMT_PNG, FMT_BMP, FMT_GIF, FMT_PSD, FMT_PIC, FMT_PNM, FMT_HDR, FMT_TGA
+} img_format;
+
+static const char *const format_names[] = {"JPEG", "PNG", "BMP", "GIF", "PSD", "PIC", "PNM", "HDR", "TGA"};
+
+static bool starts_with(const uint8_t *d, size_t n, const char *magic, size_t m)
+{
+    return n >= m && memcmp(d, magic, m) == 0;
+}
+
+/* The format as stb_image would detect it, except that anything starting with 0xFF is JPEG:
+ * stb_image skips fill bytes before the start-of-image marker, and its JPEG code never runs. */
+static img_format detect_format(const uint8_t *d, size_t n)
+{
+    if (d[0] == 0xFF)
+        return FMT_JPEG;
+    if (starts_with(d, n, "\x89PNG\r\n\x1a\n", 8))
+        return FMT_PNG;
+    if (starts_with(d, n, "BM", 2))
+        return FMT_BMP;
+    if (starts_with(d, n, "GIF8", 4))
+        return FMT_GIF;
+    if (starts_with(d, n, "8BPS", 4))
+        return FMT_PSD;
+    if (starts_with(d, n, "\x53\x80\xF6\x34", 4) && n >= 92 && memcmp(d + 88, "PICT", 4) == 0)
+        return FMT_PIC;
+    if (starts_with(d, n, "P5", 2) || starts_with(d, n, "P6", 2))
+        return FMT_PNM;
+    if (starts_with(d, n, "#?RADIANCE\n", 11) || starts_with(d, n, "#?RGBE\n", 7))
+        return FMT_HDR;
+    return FMT_TGA; /* stb_image tries TGA last; its header has no magic */
+}
+
+static uint32_t be16(const uint8_t *p) { return (uint32_t)p[0] << 8 | p[1]; }
+static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+static uint32_t le16(const uint8_t *p) { return (uint32_t)p[1] << 8 | p[0]; }
+static uint32_t le32(const uint8_t *p) { return (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0]; }
+
+/* PNM: the offset of the pixel data and the bytes per sample, from the header (P5/P6). */
+static bool pnm_data_start(const uint8_t *d, size_t n, size_t *start, int *sample_bytes)
+{
+    size_t i = 2;
+    long vals[3];
+    for (int k = 0; k < 3; k++) {
+        for (;;) { /* whitespace and comments */
+            if (i >= n)
+                return false;
+            if (d[i] == '#') {
+                while (i < n && d[i] != '\n' && d[i] != '\r')
+                    i++;
+            } else if (d[i] == ' ' || d[i] == '\t' || d[i] == '\n' || d[i] == '\r' || d[i] == '\v' || d[i] == '\f') {
+                i++;
+            } else {
+                break;
+            }
+        }
+        long v = 0;
+        if (d[i] < '0' || d[i] > '9')
+            return false;
+        while (i < n && d[i] >= '0' && d[i] <= '9' && v < 1000000000)
+            v = v * 10 + (d[i++] - '0');
+        vals[k] = v;
+    }
+    *start = i + 1; /* one whitespace byte ends the header */
+    *sample_bytes = vals[2] > 255 ? 2 : 1;
+    return true;
+}
+
+/* Check that the file can hold the pixels its header declares: exact byte counts for the
+ * uncompressed layouts, the format's largest compression ratio for the others. On failure,
+ * writes the reason into @p why and returns false. */
+static bool size_plausible(img_format fmt, const uint8_t *d, size_t n, int w, int h, char *why, size_t whylen)
+{
+    uint64_t pixels = (uint64_t)w * (uint64_t)h;
+    uint64_t need = 0, have = 0; /* exact bytes of pixel data, when known */
+    uint64_t ratio = 0;          /* else most pixels per byte of file */
+    switch (fmt) {
+    case FMT_JPEG: {
+        /* Huffman coding spends at least one bit per 8x8 block of the full-resolution
+         * component (its DC coefficient); arithmetic coding has no such floor. */
+        bool arithmetic = false;
+        for (size_t i = 2; i + 4 <= n;) {
+            if (d[i] != 0xFF) {
+                i++;
+                continue;
+            }
+            uint8_t m = d[i + 1];
+            if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) {
+                arithmetic = m >= 0xC9;
+                break;
+            }
+            i += (m == 0xD8 || m == 0xFF || (m >= 0xD0 && m <= 0xD7) || m == 0x01) ? 2 : 2 + be16(d + i + 2);
+        }
+        ratio = arithmetic ? 0 : 512;
+        break;
+    }
+    case FMT_PNG: {
+        /* zlib expands at most 1032:1; the raw stream has a filter byte per row. */
+        static const int chans[7] = {1, 0, 3, 1, 2, 0, 4};
+        int bits = n > 25 ? d[24] : 8, type = n > 25 ? d[25] : 6;
+        int ch = type <= 6 && chans[type] ? chans[type] : 4;
+        uint64_t raw = (uint64_t)h * (1 + ((uint64_t)w * (uint64_t)(bits * ch) + 7) / 8);
+        if (raw / 1032 > n) {
+            snprintf(why, whylen, "declares %dx%d pixels (%llu bytes compressed by zlib) in a %zu-byte file, "
+                     "beyond zlib's largest ratio (1032:1)", w, h, (unsigned long long)raw, n);
+            return false;
+        }
+        return true;
+    }
+    case FMT_BMP: {
+        if (n < 34)
+            return true; /* stb_image refuses it */
+        uint32_t hsz = le32(d + 14), offset = le32(d + 10);
+        uint32_t bpp = hsz == 12 ? le16(d + 24) : le16(d + 28);
+        uint32_t compression = hsz == 12 ? 0 : le32(d + 30);
+        if (compression != 0 && compression != 3)
+            return true; /* run-length coded BMPs: stb_image refuses them */
+        need = ((uint64_t)w * bpp + 31) / 32 * 4 * (uint64_t)h;
+        uint64_t start = offset >= 14 + hsz && offset < n ? offset : 14 + (uint64_t)hsz;
+        have = n > start ? n - start : 0;
+        break;
+    }
+    case FMT_TGA: {
+        if (n < 18)
+            return true;
+        int type = d[2], bpp = d[16];
+        uint64_t start = 18 + (uint64_t)d[0] + (d[1] ? (uint64_t)le16(d + 5) * (uint64_t)((d[7] + 7) / 8) : 0);
+        have = n > start ? n - start : 0;
+        if (type == 1 || type == 2 || type == 3) {
+            need = pixels * (uint64_t)((bpp + 7) / 8);
+        } else if (pixels / 128 > have) { /* run-length packets: at most 128 pixels each */
+            snprintf(why, whylen, "declares %dx%d pixels with only %llu bytes of run-length data "
+                     "(at most 128 pixels per packet); truncated or a decompression bomb", w, h,
+                     (unsigned long long)have);
+            return false;
+        } else {
+            return true;
+        }
+        break;
+    }
+    case FMT_PNM: {
+        size_t start;
+        int sb;
+        if (!pnm_data_start(d, n, &start, &sb))
+            return true;
+        need = pixels * (uint64_t)(d[1] == '6' ? 3 : 1) * (uint64_t)sb;
+        have = n > start ? n - start : 0;
+        break;
+    }
+    case FMT_PSD: {
+        if (n < 26)
+            return true;
+        uint64_t ch = be16(d + 12), depth = be16(d + 22);
+        size_t i = 26;
+        for (int k = 0; k < 3 && i + 4 <= n; k++) /* colour mode data, resources, layers */
+            i += 4 + (size_t)be32(d + i) > n - i ? n - i : 4 + (size_t)be32(d + i);
+        if (i + 2 > n) {
+            need = 1;
+            have = 0;
+            break;
+        }
+        uint32_t compression = be16(d + i);
+        have = n - i - 2;
+        if (compression == 0) {
+            need = pixels * ch * (depth / 8 ? depth / 8 : 1);
+        } else if (pixels * ch / 128 > have) { /* PackBits: at most 128 bytes per 2 */
+            snprintf(why, whylen, "declares %dx%d pixels with only %llu bytes of PackBits data; truncated "
+                     "or a decompression bomb", w, h, (unsigned long long)have);
+            return false;
+        } else {
+            return true;
+        }
+        break;
+    }
+    case FMT_GIF:
+        ratio = 4096; /* one 12-bit LZW code stands for at most 4096 pixels */
+        break;
+    case FMT_PIC:
+    case FMT_HDR:
+        return true; /* run lengths up to 65535: only the pixel limit applies */
+    }
+    if (ratio) {
+        if (pixels / ratio > n) {
+            snprintf(why, whylen, "declares %dx%d pixels in a %zu-byte file, beyond %s's largest compression "
+                     "ratio (%llu pixels per byte); a decompression bomb or a truncated file", w, h, n,
+                     format_names[fmt], (unsigned long long)ratio);
+            return false;
+        }
+        return true;
+    }
+    if (need > have) {
+        snprintf(why, whylen, "truncated %s: declares %dx%d pixels, %llu bytes of pixel data, but the file "
+                 "holds %llu", format_names[fmt], w, h, (unsigned long long)need, (unsigned long long)have);
+        return false;
+    }
+    return true;
+}
+
+/* A JPEG whose data stops before the end-of-image marker is truncated; libjpeg would decode
  * the missing part as grey, PIL refuses it. Trailing bytes after the marker are allowed. */
 static bool jpeg_truncated(const uint8_t *d, size_t n)
 {
-    if (n < 4 || d[0] != 0xFF || d[1] != 0xD8)
-        return false;
+    if (n < 4)
+        return true;
     for (size_t i = n - 1; i >= 3; i--)
         if (d[i - 1] == 0xFF && d[i] == 0xD9)
             return false;
     return true;
 }
+
+/* ---- the budget of pixels being decoded at once ---------------------------------------- */
+
+void cnnl__pixel_budget_init(cnnl__pixel_budget *b, int64_t limit)
+{
+    memset(b, 0, sizeof *b);
+    pthread_mutex_init(&b->lock, NULL);
+    pthread_cond_init(&b->freed, NULL);
+    b->limit = limit;
+}
+
+void cnnl__pixel_budget_destroy(cnnl__pixel_budget *b)
+{
+    pthread_cond_destroy(&b->freed);
+    pthread_mutex_destroy(&b->lock);
+}
+
+/* Wait until @p pixels fit beside the images other threads are decoding (an image alone
+ * always fits: each is within the limit). */
+static void budget_take(cnnl__pixel_budget *b, int64_t pixels)
+{
+    if (!b)
+        return;
+    pthread_mutex_lock(&b->lock);
+    while (b->in_flight > 0 && b->in_flight + pixels > b->limit)
+        pthread_cond_wait(&b->freed, &b->lock);
+    b->in_flight += pixels;
+    if (b->in_flight > b->peak)
+        b->peak = b->in_flight;
+    pthread_mutex_unlock(&b->lock);
+}
+
+static void budget_give(cnnl__pixel_budget *b, int64_t pixels)
+{
+    if (!b)
+        return;
+    pthread_mutex_lock(&b->lock);
+    b->in_flight -= pixels;
+    pthread_cond_broadcast(&b->freed);
+    pthread_mutex_unlock(&b->lock);
+}
+
+/* ---- decoding ------------------------------------------------------------------------ */
 
 /* True when every pixel of an interleaved RGB image has R == G == B. */
 static bool rgb_is_gray(const uint8_t *p, size_t pixels)
@@ -120,17 +368,159 @@ static void rgb_to_single(uint8_t *p, size_t pixels)
         p[i] = p[3 * i];
 }
 
-static void decode_and_resize(const uint8_t *data, size_t len, int size, int want_channels,
-                              int src_channels, cnnl__image_result *res)
+/* RGB to luma in place, with stb_image's weights (as for the other formats). */
+static void rgb_to_luma(uint8_t *p, size_t pixels)
 {
-    int req = (want_channels == 1 || src_channels <= 2) ? 1 : 3;
-    int w = 0, h = 0, comp = 0;
-    uint8_t *img = stbi_load_from_memory(data, (int)len, &w, &h, &comp, req);
-    if (!img) {
-        fail(res, CNNL_EFORMAT, "corrupt or truncated image (%s)", stbi_failure_reason());
+    for (size_t i = 0; i < pixels; i++)
+        p[i] = (uint8_t)((p[3 * i] * 77 + p[3 * i + 1] * 150 + p[3 * i + 2] * 29) >> 8);
+}
+
+/* stb_image reads through these callbacks so that a read past the end of the file is seen:
+ * stb_image would otherwise decode the missing part as zeros. */
+typedef struct mem_reader {
+    const uint8_t *data;
+    size_t len, pos;
+    bool past_end;
+} mem_reader;
+
+static int reader_read(void *user, char *out, int size)
+{
+    mem_reader *r = user;
+    size_t left = r->len - r->pos;
+    if (size <= 0)
+        return 0;
+    if (left == 0) {
+        r->past_end = true;
+        return 0;
+    }
+    size_t k = (size_t)size < left ? (size_t)size : left;
+    memcpy(out, r->data + r->pos, k);
+    r->pos += k;
+    return (int)k;
+}
+
+static void reader_skip(void *user, int n)
+{
+    mem_reader *r = user;
+    if (n < 0) {
+        size_t back = (size_t)-(long)n;
+        r->pos = back > r->pos ? 0 : r->pos - back;
+    } else if ((size_t)n > r->len - r->pos) {
+        r->past_end = true;
+        r->pos = r->len;
+    } else {
+        r->pos += (size_t)n;
+    }
+}
+
+static int reader_eof(void *user)
+{
+    const mem_reader *r = user;
+    return r->pos >= r->len;
+}
+
+static bool is_oom_message(const char *msg)
+{
+    return msg && (strstr(msg, "outofmem") || strstr(msg, "Out of memory") || strstr(msg, "nsufficient memory") ||
+                   strstr(msg, "emory allocation failure"));
+}
+
+/* Decode with stb_image into *img (req channels). */
+static void decode_stb(const uint8_t *data, size_t len, int dw, int dh, int src_channels, int req, uint8_t **img,
+                       int *w, int *h, cnnl__image_result *res)
+{
+    static const stbi_io_callbacks io = {reader_read, reader_skip, reader_eof};
+    mem_reader r = {data, len, 0, false};
+    int comp = 0;
+    *img = stbi_load_from_callbacks(&io, &r, w, h, &comp, req);
+    if (!*img) {
+        /* Some of stb_image's allocation failures leave an older failure reason behind: if
+         * memory for the decoded pixels cannot be had now, that was the cause. */
+        const char *why = stbi_failure_reason();
+        size_t need = (size_t)dw * (size_t)dh * (size_t)(src_channels > req ? src_channels + 1 : req + 1);
+        void *probe = is_oom_message(why) ? NULL : malloc(need);
+        free(probe);
+        if (!probe)
+            fail(res, CNNL_ENOMEM, "out of memory while decoding %dx%d pixels", dw, dh);
+        else
+            fail(res, CNNL_EFORMAT, "corrupt or truncated image (%s)", why ? why : "unknown");
+    } else if (r.past_end) {
+        stbi_image_free(*img);
+        *img = NULL;
+        fail(res, CNNL_EFORMAT, "corrupt or truncated image (the data ends before the image does)");
+    }
+}
+
+/* Decode a JPEG with libjpeg-turbo (accurate integer IDCT, fancy upsampling: Pillow's
+ * settings) into *img with *req channels (1 for grayscale JPEGs, else 3). */
+static void decode_jpeg(tjhandle tj, const uint8_t *data, size_t len, int w, int h, int colorspace,
+                        int *req, uint8_t **img, cnnl__image_result *res)
+{
+    int pf = colorspace == TJCS_GRAY ? TJPF_GRAY : (colorspace == TJCS_CMYK || colorspace == TJCS_YCCK) ? TJPF_CMYK : TJPF_RGB;
+    size_t npix = (size_t)w * (size_t)h;
+    *img = malloc(npix * (size_t)tjPixelSize[pf]);
+    if (!*img) {
+        fail(res, CNNL_ENOMEM, "out of memory for %dx%d decoded pixels", w, h);
         return;
     }
+    if (tjDecompress2(tj, data, (unsigned long)len, *img, w, 0, h, pf, TJFLAG_ACCURATEDCT | TJFLAG_LIMITSCANS) != 0) {
+        const char *why = tjGetErrorStr2(tj);
+        bool warning = tjGetErrorCode(tj) == TJERR_WARNING;
+        if (!warning || strstr(why, "Premature end")) {
+            cnnl_status st = is_oom_message(why) ? CNNL_ENOMEM : CNNL_EFORMAT;
+            free(*img);
+            *img = NULL;
+            fail(res, st, st == CNNL_ENOMEM ? "out of memory while decoding (%s)" : "corrupt or truncated JPEG (%s)", why);
+            return;
+        }
+        /* other warnings (e.g. extraneous bytes between markers): decoded as Pillow does */
+    }
+    if (pf == TJPF_CMYK) { /* Adobe's inverted CMYK, as Pillow converts it: R = C'K'/255, ... */
+        for (size_t i = 0; i < npix; i++) {
+            const uint8_t *s = *img + 4 * i;
+            unsigned k = s[3];
+            for (int c = 0; c < 3; c++) {
+                unsigned t = s[c] * k + 128;
+                (*img)[3 * i + (size_t)c] = (uint8_t)(((t >> 8) + t) >> 8);
+            }
+        }
+    }
+    *req = pf == TJPF_GRAY ? 1 : 3;
+}
+
+static void release(uint8_t *img, bool from_stb)
+{
+    if (from_stb)
+        stbi_image_free(img);
+    else
+        free(img);
+}
+
+static void decode_and_resize(const uint8_t *data, size_t len, img_format fmt, tjhandle tj, int w, int h,
+                              int colorspace, int size, int want_channels, int src_channels,
+                              cnnl__image_result *res)
+{
+    int req = (want_channels == 1 || src_channels <= 2) ? 1 : 3;
+    uint8_t *img = NULL;
+    bool from_stb = fmt != FMT_JPEG;
     size_t npix = (size_t)w * (size_t)h;
+    if (fmt == FMT_JPEG) {
+        decode_jpeg(tj, data, len, w, h, colorspace, &req, &img, res);
+        if (img && req == 3 && want_channels == 1) {
+            rgb_to_luma(img, npix);
+            req = 1;
+        }
+    } else {
+        int dw = 0, dh = 0;
+        decode_stb(data, len, w, h, src_channels, req, &img, &dw, &dh, res);
+        if (img && (dw != w || dh != h)) {
+            stbi_image_free(img);
+            img = NULL;
+            fail(res, CNNL_EFORMAT, "corrupt image (decoded %dx%d, declared %dx%d)", dw, dh, w, h);
+        }
+    }
+    if (!img)
+        return;
     if (req == 3 && rgb_is_gray(img, npix)) {
         rgb_to_single(img, npix);
         req = 1;
@@ -138,22 +528,49 @@ static void decode_and_resize(const uint8_t *data, size_t len, int size, int wan
     size_t bytes = (size_t)size * (size_t)size * (size_t)req;
     res->pixels = malloc(bytes);
     if (!res->pixels) {
-        stbi_image_free(img);
+        release(img, from_stb);
         fail(res, CNNL_ENOMEM, "out of memory for a %dx%d image", size, size);
         return;
     }
     if (!cnnl__image_resize(img, w, h, req, res->pixels, size, size)) {
-        stbi_image_free(img);
+        release(img, from_stb);
         fail(res, CNNL_ENOMEM, "out of memory while resizing %dx%d to %dx%d", w, h, size, size);
         return;
     }
-    stbi_image_free(img);
+    release(img, from_stb);
     res->channels = req;
     res->status = CNNL_OK;
 }
 
-void cnnl__image_prepare(const char *path, int size, int want_channels, int max_dim,
-                         cnnl__image_result *res)
+/* Read the header: format, declared size and channels; false (res filled) if unusable. */
+static bool read_header(const uint8_t *data, size_t len, img_format fmt, tjhandle tj, int *w, int *h,
+                        int *comp, int *colorspace, cnnl__image_result *res)
+{
+    if (fmt == FMT_JPEG) {
+        int subsamp = 0;
+        if (!tj) {
+            fail(res, CNNL_ENOMEM, "out of memory for a JPEG decoder");
+            return false;
+        }
+        if (tjDecompressHeader3(tj, data, (unsigned long)len, w, h, &subsamp, colorspace) != 0) {
+            const char *why = tjGetErrorStr2(tj);
+            fail(res, is_oom_message(why) ? CNNL_ENOMEM : CNNL_EFORMAT, "not an image or unsupported format (%s)", why);
+            return false;
+        }
+        *comp = *colorspace == TJCS_GRAY ? 1 : 3;
+        return true;
+    }
+    if (len > INT32_MAX || !stbi_info_from_memory(data, (int)len, w, h, comp)) {
+        const char *why = stbi_failure_reason();
+        fail(res, is_oom_message(why) ? CNNL_ENOMEM : CNNL_EFORMAT, "not an image or unsupported format (%s)",
+             why ? why : "unknown");
+        return false;
+    }
+    return true;
+}
+
+void cnnl__image_prepare(const char *path, int size, int want_channels, int max_dim, int64_t max_pixels,
+                         cnnl__pixel_budget *budget, cnnl__image_result *res)
 {
     memset(res, 0, sizeof *res);
     uint8_t *data = NULL;
@@ -176,17 +593,34 @@ void cnnl__image_prepare(const char *path, int size, int want_channels, int max_
              strerror(err));
         return;
     }
-    int w = 0, h = 0, comp = 0;
-    if (len == 0)
+    if (len == 0) {
         fail(res, CNNL_EFORMAT, "empty file (0 bytes)");
-    else if (!stbi_info_from_memory(data, (int)len, &w, &h, &comp))
-        fail(res, CNNL_EFORMAT, "not an image or unsupported format (%s)", stbi_failure_reason());
-    else if (w < 1 || h < 1 || w > max_dim || h > max_dim)
+        free(data);
+        return;
+    }
+    img_format fmt = detect_format(data, len);
+    tjhandle tj = fmt == FMT_JPEG ? tjInitDecompress() : NULL;
+    int w = 0, h = 0, comp = 0, colorspace = 0;
+    char why[320];
+    if (!read_header(data, len, fmt, tj, &w, &h, &comp, &colorspace, res)) {
+        /* res filled */
+    } else if (w < 1 || h < 1 || w > max_dim || h > max_dim) {
         fail(res, CNNL_EFORMAT, "declares %dx%d pixels; the limit is %d per side", w, h, max_dim);
-    else if (jpeg_truncated(data, len))
+    } else if ((int64_t)w * h > max_pixels) {
+        fail(res, CNNL_EFORMAT, "declares %dx%d = %lld pixels; the limit is %lld pixels (max_pixels)", w, h,
+             (long long)w * h, (long long)max_pixels);
+    } else if (!size_plausible(fmt, data, len, w, h, why, sizeof why)) {
+        fail(res, CNNL_EFORMAT, "%s", why);
+    } else if (fmt == FMT_JPEG && jpeg_truncated(data, len)) {
         fail(res, CNNL_EFORMAT, "truncated JPEG (no end-of-image marker)");
-    else
-        decode_and_resize(data, len, size, want_channels, comp, res);
+    } else {
+        int64_t pixels = (int64_t)w * h;
+        budget_take(budget, pixels);
+        decode_and_resize(data, len, fmt, tj, w, h, colorspace, size, want_channels, comp, res);
+        budget_give(budget, pixels);
+    }
+    if (tj)
+        tjDestroy(tj);
     free(data);
 }
 
@@ -201,7 +635,7 @@ CNNL_API cnnl_status cnnl_image_load(cnnl_tensor **out, const char *path, const 
     if (st != CNNL_OK)
         return st;
     cnnl__image_result res;
-    cnnl__image_prepare(path, o.size, o.channels, o.max_dim, &res);
+    cnnl__image_prepare(path, o.size, o.channels, o.max_dim, o.max_pixels, NULL, &res);
     if (res.status != CNNL_OK) {
         st = cnnl__error(res.status, "%s: %s", path, res.message ? res.message : "out of memory");
         free(res.message);

@@ -344,6 +344,9 @@ cnnl_status cnnl__arch_meta_add(cnnl__st_list *l, cnnl_model *model, const char 
     cnnl_status st = cnnl__st_list_meta(l, "format", format);
     if (st == CNNL_OK)
         st = cnnl__st_list_meta(l, "format_version", "1");
+    const char *json = NULL;
+    if (st == CNNL_OK && cnnl_model_to_json(model, &json) == CNNL_OK)
+        st = cnnl__st_list_meta(l, "description", json);
     cnnl_report_opts o;
     if (st != CNNL_OK || cnnl_model_report_opts(model, &o) != CNNL_OK) {
         cnnl_clear_error();

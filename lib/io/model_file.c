@@ -9,6 +9,8 @@
 #include "core/internal.h"
 #include "data/norm.h"
 #include "io/io_common.h"
+#include "nn/arch_impl.h"
+#include "nn/model_impl.h"
 
 struct cnnl_model_meta {
     char **keys, **values;  /* every __metadata__ entry */
@@ -293,39 +295,121 @@ CNNL_API cnnl_status cnnl_model_load_weights(cnnl_model *model, const char *path
     return st;
 }
 
-CNNL_API cnnl_status cnnl_model_load(cnnl_model **out, const char *path, const cnnl_report_opts *fallback,
-                                     cnnl_model_meta **meta)
+/* Every tensor the description promises must be in the file with the same shape: checked
+ * before the model is built, so that metadata claiming a huge network cannot make the reader
+ * allocate it when the file's tensors do not fit. */
+static cnnl_status precheck(const cnnl__st_file *f, const cnnl__arch *a)
 {
-    if (meta)
-        *meta = NULL;
-    if (!out || !path)
-        return cnnl__error(CNNL_EINVAL, "cnnl_model_load: %s is NULL", out ? "path" : "out");
-    *out = NULL;
-    cnnl__st_file *f = NULL;
-    cnnl_model_meta *m = NULL;
-    cnnl_model *model = NULL;
-    cnnl_status st = cnnl__st_read(path, &f);
-    if (st == CNNL_OK)
-        st = meta_from_file(f, &m);
-    if (st == CNNL_OK && !m->has_opts) {
-        if (fallback) {
-            m->opts = *fallback;
-            m->has_opts = true;
-        } else {
-            st = cnnl__error(CNNL_EFORMAT,
-                             "%s: the file records no network options (no cnnlite metadata); supply them", path);
+    const char *prefix = model_prefix(f);
+    for (size_t i = 0; i < cnnl__arch_state_count(a); i++) {
+        const char *name = NULL;
+        int ndim = 0;
+        const int64_t *shape = NULL;
+        cnnl__arch_state_at(a, i, &name, &ndim, &shape);
+        char full[512];
+        snprintf(full, sizeof full, "%s%s", prefix, name);
+        const cnnl__st_tensor *t = cnnl__st_find(f, full);
+        if (!t)
+            return cnnl__error(CNNL_EFORMAT, "%s: the network in the metadata has a tensor \"%s\" that the file lacks",
+                               f->path, full);
+        bool same = t->ndim == ndim;
+        for (int d = 0; same && d < ndim; d++)
+            same = t->shape[d] == shape[d];
+        if (!same) {
+            char want[96] = "", got[96] = "";
+            size_t u = 0, v = 0;
+            for (int d = 0; d < ndim && u < sizeof want; d++)
+                u += (size_t)snprintf(want + u, sizeof want - u, "%s%lld", d ? "x" : "", (long long)shape[d]);
+            for (int d = 0; d < t->ndim && v < sizeof got; d++)
+                v += (size_t)snprintf(got + v, sizeof got - v, "%s%lld", d ? "x" : "", (long long)t->shape[d]);
+            return cnnl__error(CNNL_EFORMAT, "%s: tensor \"%s\" has shape [%s] but the network in the metadata needs "
+                               "[%s]; the metadata does not describe this file", f->path, full, got, want);
         }
     }
-    if (st == CNNL_OK && m->num_classes > 0 && m->num_classes != (size_t)m->opts.classes)
-        st = cnnl__error(CNNL_EFORMAT, "%s: %zu class names in the file but %d classes requested", path,
-                         m->num_classes, m->opts.classes);
-    if (st == CNNL_OK && (st = cnnl_report_net_create(&model, &m->opts)) != CNNL_OK)
-        cnnl__error_context(st, "%s", path);
+    return CNNL_OK;
+}
+
+/* Build the model a validated file describes: its "description", else its report-network
+ * options (files of 0.1.0), else @p fallback. */
+static cnnl_status model_from_file(const cnnl__st_file *f, cnnl_model_meta *m, const cnnl_report_opts *fallback,
+                                   cnnl_model **out)
+{
+    const char *path = f->path;
+    const char *desc = cnnl__st_meta_get(f, "description");
+    char text[2048];
+    bool report = false;
+    if (!desc) {
+        if (!m->has_opts) {
+            if (!fallback)
+                return cnnl__error(CNNL_EFORMAT,
+                                   "%s: the file records no network options (no cnnlite metadata); supply them", path);
+            m->opts = *fallback;
+            m->has_opts = true;
+        }
+        cnnl_status st = cnnl__report_check(&m->opts);
+        if (st != CNNL_OK)
+            return cnnl__error_context(st, "%s", path);
+        cnnl__report_describe(&m->opts, text, sizeof text);
+        desc = text;
+        report = true;
+    }
+    if (m->num_classes > 0 && m->has_opts && m->num_classes != (size_t)m->opts.classes)
+        return cnnl__error(CNNL_EFORMAT, "%s: %zu class names in the file but %d classes requested", path,
+                           m->num_classes, m->opts.classes);
+    char origin[600];
+    snprintf(origin, sizeof origin, "%s: metadata \"description\"", path);
+    cnnl__arch *a = NULL;
+    cnnl_model *model = NULL;
+    cnnl_status st = cnnl__arch_parse(desc, strlen(desc), origin, &a);
+    if (st == CNNL_OK && m->num_classes > 0) {
+        int64_t outs[3];
+        int nd = cnnl__arch_output(a, outs);
+        if (nd != 1 || outs[0] != (int64_t)m->num_classes)
+            st = cnnl__error(CNNL_EFORMAT, "%s: %zu class names but the network has %lld outputs", path,
+                             m->num_classes, nd == 1 ? (long long)outs[0] : -1LL);
+    }
+    if (st == CNNL_OK && !report && m->has_opts) {
+        /* Both a description and report-network options (files this version writes for the
+         * report network): they must agree, and the model keeps its options. */
+        cnnl__report_describe(&m->opts, text, sizeof text);
+        cnnl__arch *r = NULL;
+        st = cnnl__arch_parse(text, strlen(text), path, &r);
+        if (st == CNNL_OK && strcmp(cnnl__arch_json(r), cnnl__arch_json(a)) != 0)
+            st = cnnl__error(CNNL_EFORMAT, "%s: the metadata's \"description\" is not the network its report "
+                             "options (\"arch\", \"size\", ...) describe", path);
+        cnnl__arch_free(r);
+        report = st == CNNL_OK;
+    }
+    if (st == CNNL_OK)
+        st = precheck(f, a);
+    if (st == CNNL_OK)
+        st = cnnl__arch_build(a, &model);
+    if (st == CNNL_OK && report)
+        cnnl__model_set_report(model, &m->opts);
+    if (st == CNNL_OK)
+        st = cnnl_model_init(model, report ? m->opts.seed : 0);
     if (st == CNNL_OK)
         st = load_into(model, f, true);
-    cnnl__st_free(f);
+    cnnl__arch_free(a);
     if (st != CNNL_OK) {
         cnnl_model_free(model);
+        return st;
+    }
+    *out = model;
+    return CNNL_OK;
+}
+
+static cnnl_status load_parsed(cnnl__st_file *f, cnnl_status st, const cnnl_report_opts *fallback, cnnl_model **out,
+                               cnnl_model_meta **meta)
+{
+    cnnl_model_meta *m = NULL;
+    cnnl_model *model = NULL;
+    if (st == CNNL_OK)
+        st = meta_from_file(f, &m);
+    if (st == CNNL_OK)
+        st = model_from_file(f, m, fallback, &model);
+    cnnl__st_free(f);
+    if (st != CNNL_OK) {
         cnnl_model_meta_free(m);
         return st;
     }
@@ -335,4 +419,34 @@ CNNL_API cnnl_status cnnl_model_load(cnnl_model **out, const char *path, const c
     else
         cnnl_model_meta_free(m);
     return CNNL_OK;
+}
+
+CNNL_API cnnl_status cnnl_model_load(cnnl_model **out, const char *path, const cnnl_report_opts *fallback,
+                                     cnnl_model_meta **meta)
+{
+    if (meta)
+        *meta = NULL;
+    if (!out || !path)
+        return cnnl__error(CNNL_EINVAL, "cnnl_model_load: %s is NULL", out ? "path" : "out");
+    *out = NULL;
+    cnnl__st_file *f = NULL;
+    cnnl_status st = cnnl__st_read(path, &f);
+    return load_parsed(f, st, fallback, out, meta);
+}
+
+CNNL_API cnnl_status cnnl_model_load_memory(cnnl_model **out, const void *data, size_t size, const char *name,
+                                            const cnnl_report_opts *fallback, cnnl_model_meta **meta)
+{
+    if (meta)
+        *meta = NULL;
+    if (!out || !data)
+        return cnnl__error(CNNL_EINVAL, "cnnl_model_load_memory: %s is NULL", out ? "data" : "out");
+    *out = NULL;
+    unsigned char *copy = malloc(size ? size : 1);
+    if (!copy)
+        return cnnl__error(CNNL_ENOMEM, "%s: out of memory for a copy of %zu bytes", name ? name : "(memory)", size);
+    memcpy(copy, data, size);
+    cnnl__st_file *f = NULL;
+    cnnl_status st = cnnl__st_parse(name ? name : "(memory)", copy, size, &f);
+    return load_parsed(f, st, fallback, out, meta);
 }

@@ -8,12 +8,11 @@
 #include "nn/layer.h"
 #include "ops/kernels.h"
 
-#define BN_EPS 1e-5f
-#define BN_MOMENTUM 0.1f
 
 typedef struct batchnorm {
     struct cnnl_layer base;
     int c;
+    float eps, momentum; /* PyTorch's defaults 1e-5 and 0.1 unless a description sets them */
     cnnl_tensor *stats; /* mean, invstd, unbiased var of the last forward: 3 x c */
     bool batch_stats;   /* the last forward normalised with batch statistics */
     cnnl__bn_fuse fuse; /* the ReLU / ReLU + MaxPool2d(2, 2) after it, taken over */
@@ -52,17 +51,17 @@ static cnnl_status bn_forward(cnnl_layer *l, const cnnl_tensor *x)
     float *mean = B->stats->data, *invstd = mean + c, *var = invstd + c;
     B->batch_stats = l->training;
     if (l->training) {
-        cnnl__bn_stats(x->data, n, c, hw, BN_EPS, mean, invstd, var);
+        cnnl__bn_stats(x->data, n, c, hw, B->eps, mean, invstd, var);
         float *rm = l->state[RMEAN].data, *rv = l->state[RVAR].data;
         for (int i = 0; i < c; i++) {
-            rm[i] = (1.0f - BN_MOMENTUM) * rm[i] + BN_MOMENTUM * mean[i];
-            rv[i] = (1.0f - BN_MOMENTUM) * rv[i] + BN_MOMENTUM * var[i];
+            rm[i] = (1.0f - B->momentum) * rm[i] + B->momentum * mean[i];
+            rv[i] = (1.0f - B->momentum) * rv[i] + B->momentum * var[i];
         }
         l->state[NBT].data_i64[0]++;
     } else {
         for (int i = 0; i < c; i++) {
             mean[i] = l->state[RMEAN].data[i];
-            invstd[i] = (float)(1.0 / sqrt((double)l->state[RVAR].data[i] + BN_EPS));
+            invstd[i] = (float)(1.0 / sqrt((double)l->state[RVAR].data[i] + B->eps));
         }
     }
     l->out = l->out_ws;
@@ -124,6 +123,8 @@ CNNL_API cnnl_status cnnl_batchnorm2d_create(cnnl_layer **out, int channels)
     if (!B)
         return CNNL_ENOMEM;
     B->c = channels;
+    B->eps = 1e-5f;
+    B->momentum = 0.1f;
     int64_t cs[1] = {channels};
     cnnl_status st = cnnl__layer_add_state(&B->base, "weight", 1, cs, CNNL_DTYPE_F32, true, 0, CNNL__INIT_ONES);
     if (st == CNNL_OK)
@@ -143,5 +144,16 @@ CNNL_API cnnl_status cnnl_batchnorm2d_create(cnnl_layer **out, int channels)
     for (int i = 0; i < channels; i++)
         B->base.state[GAMMA].data[i] = B->base.state[RVAR].data[i] = 1.0f;
     *out = &B->base;
+    return CNNL_OK;
+}
+
+cnnl_status cnnl__batchnorm2d_configure(cnnl_layer *l, float eps, float momentum)
+{
+    if (l->ops != &bn_ops || !(eps > 0.0f) || !(momentum >= 0.0f && momentum <= 1.0f))
+        return cnnl__error(CNNL_EINVAL, "BatchNorm2d: eps %g must be > 0 and momentum %g in [0, 1]", (double)eps,
+                           (double)momentum);
+    batchnorm *B = (batchnorm *)l;
+    B->eps = eps;
+    B->momentum = momentum;
     return CNNL_OK;
 }

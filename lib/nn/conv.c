@@ -18,6 +18,9 @@ typedef struct conv {
     cnnl_tensor *arg; /* pooled: window position of each maximum, one byte each */
     cnnl_tensor *col; /* threads x workspace (im2col band, masked gradient band) */
     cnnl_tensor *acc; /* batch slots x (weight + bias) partial gradients */
+#ifdef CNNL_HAVE_DNNL
+    cnnl__dnnl_conv *dnnl; /* oneDNN primitives and buffers, made on first use */
+#endif
 } conv;
 
 static cnnl_status conv_geom(cnnl_layer *l, const cnnl_tensor *x, cnnl__conv_geom *g)
@@ -76,6 +79,18 @@ static cnnl_status conv_forward(cnnl_layer *l, const cnnl_tensor *x)
             return st;
     }
     l->out = l->out_ws;
+#ifdef CNNL_HAVE_DNNL
+    if (cnnl__dnnl_conv_ok(&g)) {
+        bool finite = true;
+        st = cnnl__dnnl_conv2d_forward(&C->dnnl, &g, x->data, l->state[0].data, C->bias ? l->state[1].data : NULL,
+                                       l->out_ws->data, C->pool ? (uint8_t *)C->arg->data : NULL, &finite);
+        if (st != CNNL_OK)
+            return cnnl__error_context(st, "%s", cnnl__layer_label(l));
+        if (!finite)
+            return cnnl__error(CNNL_ENUMERIC, "%s: the output is not finite", cnnl__layer_label(l));
+        return CNNL_OK;
+    }
+#endif
     bool ok = cnnl__conv2d_forward(&g, x->data, l->state[0].data, C->bias ? l->state[1].data : NULL,
                                    l->out_ws->data, C->pool ? (uint8_t *)C->arg->data : NULL, C->col->data, threads);
     if (!ok)
@@ -92,6 +107,20 @@ static cnnl_status conv_backward(cnnl_layer *l, const cnnl_tensor *x, const cnnl
     cnnl_status st = conv_begin(l, x, &g, &threads);
     if (st != CNNL_OK)
         return st;
+#ifdef CNNL_HAVE_DNNL
+    if (cnnl__dnnl_conv_ok(&g)) {
+        if (want_gin) {
+            if ((st = cnnl__tensor_ensure(&l->gin_ws, x->ndim, x->shape)) != CNNL_OK)
+                return st;
+            l->gin = l->gin_ws;
+        }
+        st = cnnl__dnnl_conv2d_backward(&C->dnnl, &g, x->data, l->state[0].data, l->out->data,
+                                        C->pool ? (const uint8_t *)C->arg->data : NULL, gy->data,
+                                        want_gin ? l->gin_ws->data : NULL, param_grads ? l->state[0].grad : NULL,
+                                        param_grads && C->bias ? l->state[1].grad : NULL);
+        return st == CNNL_OK ? CNNL_OK : cnnl__error_context(st, "%s", cnnl__layer_label(l));
+    }
+#endif
     int64_t acc_shape[2] = {cnnl__conv_slots(g.n), (int64_t)g.oc * g.c * g.k * g.k + g.oc};
     if ((st = cnnl__tensor_ensure(&C->acc, 2, acc_shape)) != CNNL_OK)
         return st;
@@ -113,6 +142,9 @@ static void conv_destroy(cnnl_layer *l)
     cnnl_tensor_free(C->col);
     cnnl_tensor_free(C->acc);
     cnnl_tensor_free(C->arg);
+#ifdef CNNL_HAVE_DNNL
+    cnnl__dnnl_conv_free(C->dnnl);
+#endif
 }
 
 static bool conv_fuse_next(cnnl_layer *l, cnnl_layer *next)

@@ -96,4 +96,15 @@ bool cnnl__relu_make_passthrough(cnnl_layer *l);
 /* The same for a MaxPool2d with kernel 2 and stride 2. */
 bool cnnl__maxpool2_make_passthrough(cnnl_layer *l);
 
+/* Set a BatchNorm2d layer's eps (> 0) and momentum (in [0, 1]). */
+cnnl_status cnnl__batchnorm2d_configure(cnnl_layer *l, float eps, float momentum);
+
+/* Residual blocks in a flat model: a begin marker (passes its input through and, in backward,
+ * adds the skip gradient) and an end marker (adds the begin's input to the body's output). */
+cnnl_status cnnl__residual_begin_create(cnnl_layer **out);
+cnnl_status cnnl__residual_end_create(cnnl_layer **out, cnnl_layer *begin);
+
+/* Global average pooling to 1x1 (AdaptiveAvgPool2d(1)). */
+cnnl_status cnnl__adaptive_avgpool1_create(cnnl_layer **out);
+
 #endif

@@ -34,6 +34,8 @@ struct cnnl_model {
     bool has_report;
     cnnl_report_opts report;
     cnnl_layer *fuse_target; /* the last layer, or the one the last layers were fused into */
+    char *arch;              /* canonical description, when built from one */
+    int64_t input_shape[3];
 };
 
 CNNL_API void cnnl_layer_free(cnnl_layer *l)
@@ -77,6 +79,7 @@ CNNL_API void cnnl_model_free(cnnl_model *m)
         free(m->states[i].name);
     free(m->states);
     free(m->layers);
+    free(m->arch);
     free(m);
 }
 
@@ -454,5 +457,40 @@ CNNL_API cnnl_status cnnl_model_report_opts(const cnnl_model *m, cnnl_report_opt
     if (!m->has_report)
         return cnnl__error(CNNL_ENOTFOUND, "cnnl_model_report_opts: the model was not made by cnnl_report_net_create");
     *opts = m->report;
+    return CNNL_OK;
+}
+
+cnnl_status cnnl__model_set_arch(cnnl_model *m, const char *json, const int64_t input[3])
+{
+    char *copy = strdup(json);
+    if (!copy)
+        return cnnl__error(CNNL_ENOMEM, "cnnl_model_from_json: out of memory");
+    free(m->arch);
+    m->arch = copy;
+    memcpy(m->input_shape, input, sizeof m->input_shape);
+    return CNNL_OK;
+}
+
+CNNL_API cnnl_status cnnl_model_to_json(const cnnl_model *m, const char **json)
+{
+    if (json)
+        *json = NULL;
+    if (!m || !json)
+        return cnnl__error(CNNL_EINVAL, "cnnl_model_to_json: %s is NULL", m ? "json" : "model");
+    if (!m->arch)
+        return cnnl__error(CNNL_ENOTFOUND, "cnnl_model_to_json: the model was assembled layer by layer, not from a "
+                           "description");
+    *json = m->arch;
+    return CNNL_OK;
+}
+
+CNNL_API cnnl_status cnnl_model_input_shape(const cnnl_model *m, int64_t shape[3])
+{
+    if (!m || !shape)
+        return cnnl__error(CNNL_EINVAL, "cnnl_model_input_shape: %s is NULL", m ? "shape" : "model");
+    if (!m->arch)
+        return cnnl__error(CNNL_ENOTFOUND, "cnnl_model_input_shape: the model was assembled layer by layer, not from "
+                           "a description");
+    memcpy(shape, m->input_shape, sizeof m->input_shape);
     return CNNL_OK;
 }

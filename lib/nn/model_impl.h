@@ -14,4 +14,13 @@ void cnnl__model_set_report(cnnl_model *m, const cnnl_report_opts *opts);
 size_t cnnl__model_num_layers(const cnnl_model *m);
 struct cnnl_layer *cnnl__model_layer(const cnnl_model *m, size_t i);
 
+/* Record the canonical description @p json (copied) and the input shape C, H, W of @p m. */
+cnnl_status cnnl__model_set_arch(cnnl_model *m, const char *json, const int64_t input[3]);
+
+/* The report network for @p opts as a description (NUL-terminated, fits 2048 bytes). */
+void cnnl__report_describe(const cnnl_report_opts *opts, char *buf, size_t len);
+
+/* Check report-network options; messages name the option (as cnnl_report_net_create()). */
+cnnl_status cnnl__report_check(const cnnl_report_opts *opts);
+
 #endif

@@ -4,11 +4,15 @@
  *   flatten    (no state)
  *   classifier = Sequential(Dropout, Linear(., 128), ReLU, Dropout, Linear(128, classes))
  * so the parameters are features.1/4/7/10 (with batch norm: 1,2 / 5,6 / 9,10 / 13,14) and
- * classifier.1 / classifier.4, as in the report's state_dict.
+ * classifier.1 / classifier.4, as in the report's state_dict. The network is one description
+ * among others (examples/nets/report.json, report-bn.json), built by the same code.
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "core/internal.h"
+#include "nn/arch_impl.h"
 #include "nn/model_impl.h"
 
 CNNL_API cnnl_report_opts cnnl_report_opts_default(void)
@@ -17,7 +21,7 @@ CNNL_API cnnl_report_opts cnnl_report_opts_default(void)
     return o;
 }
 
-static cnnl_status check_opts(const cnnl_report_opts *o)
+cnnl_status cnnl__report_check(const cnnl_report_opts *o)
 {
     const char *fn = "cnnl_report_net_create";
     if (o->classes < 1 || o->classes > 100000)
@@ -31,48 +35,36 @@ static cnnl_status check_opts(const cnnl_report_opts *o)
     return CNNL_OK;
 }
 
-/* Append *@p l (made by the constructor call whose status is @p made; arguments are evaluated
- * in unspecified order, hence the pointer) as "<group>.<index>"; the model frees @p l on failure. */
-static cnnl_status add(cnnl_model *m, const char *group, int *index, cnnl_status made, cnnl_layer **l)
+/* Shortest decimal text of @p f that reads back to the same float. */
+static void float_text(float f, char *buf, size_t len)
 {
-    if (made != CNNL_OK)
-        return made;
-    char name[48];
-    snprintf(name, sizeof name, "%s.%d", group, (*index)++);
-    return cnnl_model_add(m, name, *l);
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, len, "%.*g", prec, (double)f);
+        if (strtof(buf, NULL) == f)
+            return;
+    }
 }
 
-static cnnl_status build(cnnl_model *m, const cnnl_report_opts *o)
+/* The report network as a description (examples/nets/report.json for the defaults). */
+void cnnl__report_describe(const cnnl_report_opts *o, char *buf, size_t len)
 {
     static const int widths[4] = {16, 32, 64, 128};
-    cnnl_layer *l = NULL;
-    int fi = 0, ci = 0, in_c = o->channels;
-    cnnl_status st = add(m, "features", &fi, cnnl_avgpool2d_create(&l, 2, 2), &l);
-    for (int b = 0; b < 4 && st == CNNL_OK; b++) {
-        st = add(m, "features", &fi, cnnl_conv2d_create(&l, in_c, widths[b], 3, 1, 1, true), &l);
-        if (st == CNNL_OK && o->batchnorm)
-            st = add(m, "features", &fi, cnnl_batchnorm2d_create(&l, widths[b]), &l);
-        if (st == CNNL_OK)
-            st = add(m, "features", &fi, cnnl_activation_create(&l, CNNL_ACT_RELU, 0.0f), &l);
-        if (st == CNNL_OK)
-            st = add(m, "features", &fi, cnnl_maxpool2d_create(&l, 2, 2), &l);
-        in_c = widths[b];
-    }
-    if (st == CNNL_OK && (st = cnnl_flatten_create(&l)) == CNNL_OK)
-        st = cnnl_model_add(m, "flatten", l);
-    int side = o->size / 32;
-    int flat = 128 * side * side;
-    if (st == CNNL_OK)
-        st = add(m, "classifier", &ci, cnnl_dropout_create(&l, o->dropout), &l);
-    if (st == CNNL_OK)
-        st = add(m, "classifier", &ci, cnnl_linear_create(&l, flat, 128, true), &l);
-    if (st == CNNL_OK)
-        st = add(m, "classifier", &ci, cnnl_activation_create(&l, CNNL_ACT_RELU, 0.0f), &l);
-    if (st == CNNL_OK)
-        st = add(m, "classifier", &ci, cnnl_dropout_create(&l, o->dropout), &l);
-    if (st == CNNL_OK)
-        st = add(m, "classifier", &ci, cnnl_linear_create(&l, 128, o->classes, true), &l);
-    return st;
+    char p[32];
+    float_text(o->dropout, p, sizeof p);
+    size_t n = (size_t)snprintf(buf, len,
+                                "{\"input\":[%d,%d,%d],\"layers\":[{\"type\":\"Sequential\",\"name\":\"features\","
+                                "\"layers\":[{\"type\":\"AvgPool2d\",\"kernel_size\":2}",
+                                o->channels, o->size, o->size);
+    for (int b = 0; b < 4; b++)
+        n += (size_t)snprintf(buf + n, len - n,
+                              ",{\"type\":\"Conv2d\",\"out_channels\":%d,\"kernel_size\":3,\"padding\":1}%s,"
+                              "{\"type\":\"ReLU\"},{\"type\":\"MaxPool2d\",\"kernel_size\":2}",
+                              widths[b], o->batchnorm ? ",{\"type\":\"BatchNorm2d\"}" : "");
+    snprintf(buf + n, len - n,
+             "]},{\"type\":\"Flatten\",\"name\":\"flatten\"},{\"type\":\"Sequential\",\"name\":\"classifier\","
+             "\"layers\":[{\"type\":\"Dropout\",\"p\":%s},{\"type\":\"Linear\",\"out_features\":128},"
+             "{\"type\":\"ReLU\"},{\"type\":\"Dropout\",\"p\":%s},{\"type\":\"Linear\",\"out_features\":%d}]}]}",
+             p, p, o->classes);
 }
 
 CNNL_API cnnl_status cnnl_report_net_create(cnnl_model **out, const cnnl_report_opts *opts)
@@ -81,13 +73,17 @@ CNNL_API cnnl_status cnnl_report_net_create(cnnl_model **out, const cnnl_report_
         return cnnl__error(CNNL_EINVAL, "cnnl_report_net_create: out is NULL");
     *out = NULL;
     cnnl_report_opts o = opts ? *opts : cnnl_report_opts_default();
-    cnnl_status st = check_opts(&o);
+    cnnl_status st = cnnl__report_check(&o);
     if (st != CNNL_OK)
         return st;
+    char text[2048];
+    cnnl__report_describe(&o, text, sizeof text);
+    cnnl__arch *a = NULL;
     cnnl_model *m = NULL;
-    if ((st = cnnl_model_create(&m)) != CNNL_OK)
-        return st;
-    st = build(m, &o);
+    st = cnnl__arch_parse(text, strlen(text), "cnnl_report_net_create", &a);
+    if (st == CNNL_OK)
+        st = cnnl__arch_build(a, &m);
+    cnnl__arch_free(a);
     if (st == CNNL_OK) {
         cnnl__model_set_report(m, &o);
         st = cnnl_model_init(m, o.seed);

@@ -72,9 +72,11 @@ static inline void block_taps(float *out, const float *base, const float *wv, co
     memcpy(out + 24, &a3, sizeof a3);
 }
 
+/* The clones are static and called through a plain wrapper: clang 14 names the dispatcher of an
+ * external target_clones function differently from gcc, so other files could not link to it. */
 __attribute__((target_clones("avx2", "default")))
-void cnnl__conv_direct_forward(const cnnl__conv_geom *g, const float *xp, int rows, const float *wt, const float *b,
-                               float *y, size_t ld)
+static void direct_forward(const cnnl__conv_geom *g, const float *xp, int rows, const float *wt, const float *b,
+                           float *y, size_t ld)
 {
     int k = g->k, rows_in = rows + k - 1, wp = g->w + 2 * g->pad, ow = g->ow, taps = g->c * k * k;
     size_t off[CNNL__DIRECT_MAX_TAPS];
@@ -101,6 +103,12 @@ void cnnl__conv_direct_forward(const cnnl__conv_geom *g, const float *xp, int ro
             }
         }
     }
+}
+
+void cnnl__conv_direct_forward(const cnnl__conv_geom *g, const float *xp, int rows, const float *wt, const float *b,
+                               float *y, size_t ld)
+{
+    direct_forward(g, xp, rows, wt, b, y, ld);
 }
 
 size_t cnnl__conv_direct_acc_floats(const cnnl__conv_geom *g)
@@ -141,8 +149,8 @@ static inline void dot_lanes(float *a, const float *gr, const float *s, int ow)
 }
 
 __attribute__((target_clones("avx2", "default")))
-void cnnl__conv_direct_weight_grad(const cnnl__conv_geom *g, const float *xp, int rows, const float *gy, size_t ld,
-                                   float *acc)
+static void direct_weight_grad(const cnnl__conv_geom *g, const float *xp, int rows, const float *gy, size_t ld,
+                               float *acc)
 {
     int k = g->k, rows_in = rows + k - 1, wp = g->w + 2 * g->pad, ow = g->ow, kk = g->c * k * k;
     for (int o = 0; o < g->oc; o++)
@@ -154,6 +162,12 @@ void cnnl__conv_direct_weight_grad(const cnnl__conv_geom *g, const float *xp, in
                         dot_lanes(a, gy + (size_t)o * ld + (size_t)r * ow,
                                   xp + ((size_t)ci * rows_in + r + ky) * wp + kx, ow);
                 }
+}
+
+void cnnl__conv_direct_weight_grad(const cnnl__conv_geom *g, const float *xp, int rows, const float *gy, size_t ld,
+                                   float *acc)
+{
+    direct_weight_grad(g, xp, rows, gy, ld, acc);
 }
 
 void cnnl__conv_direct_reduce(const cnnl__conv_geom *g, const float *acc, float *gw_t)

@@ -65,6 +65,30 @@ void cnnl__conv_direct_weight_grad(const cnnl__conv_geom *g, const float *xp, in
                                    float *acc);
 void cnnl__conv_direct_reduce(const cnnl__conv_geom *g, const float *acc, float *gw_t);
 
+/* ---- convolution on oneDNN (lib/ops/conv_dnnl.c; only in builds with CNNL_HAVE_DNNL) ----
+ * Same contract as cnnl__conv2d_forward/backward; the layer keeps one engine state
+ * (*@p state, created on first use, freed by cnnl__dnnl_conv_free()) holding the primitives
+ * and buffers, so no allocation happens after the first batch of a shape. Results are
+ * reproducible for a given thread count. */
+#ifdef CNNL_HAVE_DNNL
+#include "cnnlite/status.h"
+typedef struct cnnl__dnnl_conv cnnl__dnnl_conv;
+/* False when the environment variable CNNLITE_CONV_ENGINE is "portable" (tests compare the
+ * engines in one build with it). */
+bool cnnl__dnnl_enabled(void);
+bool cnnl__dnnl_conv_ok(const cnnl__conv_geom *g);
+/* *@p finite is set false if a convolution output is not finite. */
+cnnl_status cnnl__dnnl_conv2d_forward(cnnl__dnnl_conv **state, const cnnl__conv_geom *g, const float *x,
+                                      const float *wt, const float *b, float *y, uint8_t *arg, bool *finite);
+cnnl_status cnnl__dnnl_conv2d_backward(cnnl__dnnl_conv **state, const cnnl__conv_geom *g, const float *x,
+                                       const float *wt, const float *y, const uint8_t *arg, const float *gy,
+                                       float *gx, float *gw, float *gb);
+void cnnl__dnnl_conv_free(cnnl__dnnl_conv *state);
+/* Bytes of unpooled output per chunk of images (at least one image per chunk); tests lower it
+ * to exercise several chunks and a shorter last one. */
+extern size_t cnnl__dnnl_chunk_bytes;
+#endif
+
 /* ---- pooling over planes (n*c planes of h x w), no padding, floor mode ---- */
 void cnnl__maxpool_forward(const float *x, size_t planes, int h, int w, int k, int s, int oh, int ow, float *y);
 /* gx = 0 then, per window, gy goes to the first maximal input. */

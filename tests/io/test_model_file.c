@@ -597,6 +597,171 @@ static void test_export_for_torch(void **state)
     }
 }
 
+/* The tensors of @p m with the given metadata pairs (keys[i], values[i]). */
+static void write_with_meta(const char *path, cnnl_model *m, const char *const *keys, const char *const *values,
+                            size_t nmeta)
+{
+    cnnl__st_tensor t[128];
+    cnnl__st_meta meta[16];
+    size_t n = 0;
+    for (size_t i = 0; i < cnnl_model_state_count(m); i++) {
+        cnnl_param_info p;
+        assert_ok(cnnl_model_state_at(m, i, &p));
+        cnnl__st_tensor *e = &t[n++];
+        memset(e, 0, sizeof *e);
+        e->name = p.name;
+        e->dtype = p.dtype;
+        e->ndim = p.ndim;
+        memcpy(e->shape, p.shape, sizeof p.shape);
+        e->data = p.dtype == CNNL_DTYPE_I64 ? (const void *)p.data_i64 : (const void *)p.data;
+    }
+    for (size_t i = 0; i < nmeta; i++)
+        meta[i] = (cnnl__st_meta){keys[i], values[i]};
+    assert_ok(cnnl__st_write(path, t, n, meta, nmeta));
+}
+
+static char *source_file(const char *rel)
+{
+    const char *root = getenv("CNNLITE_SOURCE_ROOT");
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s/%s", root ? root : ".", rel);
+    return strdup(buf);
+}
+
+/* Any description: the file alone rebuilds the network, from disk or from memory. */
+static void test_description_round_trip(void **state)
+{
+    fixture *fx = *state;
+    char *net = source_file("examples/nets/small.json");
+    cnnl_model *m = NULL, *back = NULL, *mem = NULL;
+    assert_ok(cnnl_model_from_json_file(&m, net, 9));
+    cnnl_tensor *x = pattern_input(2, 64, 0.5f);
+    const cnnl_tensor *y = NULL;
+    assert_ok(cnnl_model_forward(m, x, &y)); /* training mode: batch-norm statistics move */
+    cnnl_save_opts so = cnnl_save_opts_default();
+    so.class_names = CLASSES;
+    so.num_classes = 4;
+    assert_ok(cnnl_model_save(m, fx->file, &so));
+    cnnl_model_meta *meta = NULL;
+    assert_ok(cnnl_model_load(&back, fx->file, NULL, &meta));
+    const char *ja = NULL, *jb = NULL;
+    assert_ok(cnnl_model_to_json(m, &ja));
+    assert_ok(cnnl_model_to_json(back, &jb));
+    assert_string_equal(ja, jb);
+    assert_string_equal(cnnl_model_meta_get(meta, "description"), ja);
+    assert_int_equal(cnnl_model_meta_class_count(meta), 4);
+    cnnl_report_opts ro;
+    assert_int_equal(cnnl_model_report_opts(back, &ro), CNNL_ENOTFOUND);
+    size_t n1 = 0, n2 = 0, n3 = 0;
+    float *a = logits(m, x, &n1), *b = logits(back, x, &n2);
+    assert_int_equal(n1, 8);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(a, b, n1 * sizeof *a);
+    /* From memory: the same bytes give the same model; broken bytes name the buffer. */
+    size_t size = 0;
+    unsigned char *bytes = tu_read_file(fx->file, &size);
+    assert_ok(cnnl_model_load_memory(&mem, bytes, size, "net-in-memory", NULL, NULL));
+    float *c = logits(mem, x, &n3);
+    assert_memory_equal(a, c, n1 * sizeof *a);
+    cnnl_model *none = (cnnl_model *)1;
+    assert_status_msg(cnnl_model_load_memory(&none, bytes, size - 10, "net-in-memory", NULL, NULL), CNNL_EFORMAT,
+                      "net-in-memory");
+    assert_null(none);
+    free(bytes);
+    free(a);
+    free(b);
+    free(c);
+    free(net);
+    cnnl_tensor_free(x);
+    cnnl_model_meta_free(meta);
+    cnnl_model_free(m);
+    cnnl_model_free(back);
+    cnnl_model_free(mem);
+}
+
+/* A file written by 0.1.0 (report-network options, no description; committed with the logits
+ * 0.1.0 computed for pattern_input(2, 32, 0.25) in evaluation mode) loads and predicts the same. */
+static void test_v010_file(void **state)
+{
+    fixture *fx = *state;
+    char *path = fixture_path("v010_report32_bn.safetensors");
+    char *lpath = fixture_path("v010_report32_bn.logits");
+    cnnl_model *m = NULL, *again = NULL;
+    cnnl_model_meta *meta = NULL;
+    assert_ok(cnnl_model_load(&m, path, NULL, &meta));
+    assert_null(cnnl_model_meta_get(meta, "description"));
+    cnnl_report_opts ro;
+    assert_ok(cnnl_model_report_opts(m, &ro));
+    assert_true(ro.batchnorm);
+    assert_int_equal(ro.size, 32);
+    cnnl_tensor *x = pattern_input(2, 32, 0.25f);
+    size_t n = 0;
+    float *got = logits(m, x, &n);
+    assert_int_equal(n, 8);
+    FILE *f = fopen(lpath, "r");
+    assert_non_null(f);
+    for (size_t i = 0; i < n; i++) {
+        double want = 0;
+        assert_int_equal(fscanf(f, "%lf", &want), 1);
+        assert_float_equal(got[i], want, 1e-6 * fabs(want) + 1e-9);
+    }
+    fclose(f);
+    /* Saved again, the file carries the description too and still loads to the same network. */
+    assert_ok(cnnl_model_save(m, fx->file, NULL));
+    assert_ok(cnnl_model_load(&again, fx->file, NULL, NULL));
+    const char *ja = NULL, *jb = NULL;
+    assert_ok(cnnl_model_to_json(m, &ja));
+    assert_ok(cnnl_model_to_json(again, &jb));
+    assert_string_equal(ja, jb);
+    assert_ok(cnnl_model_report_opts(again, &ro));
+    free(got);
+    free(path);
+    free(lpath);
+    cnnl_tensor_free(x);
+    cnnl_model_meta_free(meta);
+    cnnl_model_free(m);
+    cnnl_model_free(again);
+}
+
+/* Metadata that does not describe the file's tensors is refused before the network is built:
+ * a 32x32 network's tensors with metadata claiming 8192x8192 (4 GB of weights). */
+static void test_metadata_against_tensors(void **state)
+{
+    fixture *fx = *state;
+    cnnl_model *small = report_net(32, false, 4, 1), *m = (cnnl_model *)1;
+    const char *keys[] = {"format", "arch", "classes", "channels", "size", "batchnorm", "dropout"};
+    const char *values[] = {"cnnlite", "report_net", "4", "3", "8192", "false", "0.2"};
+    write_with_meta(fx->file, small, keys, values, 7);
+    assert_status_msg(cnnl_model_load(&m, fx->file, NULL, NULL), CNNL_EFORMAT,
+                      "tensor \"classifier.1.weight\" has shape [128x128] but the network in the metadata needs "
+                      "[128x8388608]");
+    assert_non_null(strstr(cnnl_last_error(), fx->file));
+    assert_null(m);
+    /* The same with a description. */
+    const char *dkeys[] = {"format", "description"};
+    const char *dvalues[] = {"cnnlite", "{\"input\": [3, 32, 32], \"layers\": [{\"type\": \"Flatten\"}, "
+                                        "{\"type\": \"Linear\", \"out_features\": 100000}]}"};
+    write_with_meta(fx->file, small, dkeys, dvalues, 2);
+    assert_status_msg(cnnl_model_load(&m, fx->file, NULL, NULL), CNNL_EFORMAT,
+                      "the network in the metadata has a tensor \"1.weight\" that the file lacks");
+    /* An invalid description names the file, the metadata key, the layer and the option. */
+    dvalues[1] = "{\"input\": [3, 32, 32], \"layers\": [{\"type\": \"Conv2d\", \"out_channels\": 0, "
+                 "\"kernel_size\": 3}]}";
+    write_with_meta(fx->file, small, dkeys, dvalues, 2);
+    assert_status_msg(cnnl_model_load(&m, fx->file, NULL, NULL), CNNL_EFORMAT,
+                      "metadata \"description\": layers[0] (Conv2d): option \"out_channels\" is 0");
+    /* A description and report options that disagree. */
+    const char *bkeys[] = {"format", "arch", "classes", "channels", "size", "batchnorm", "dropout", "description"};
+    char desc[4096];
+    const char *json = NULL;
+    assert_ok(cnnl_model_to_json(small, &json));
+    snprintf(desc, sizeof desc, "%s", json);
+    const char *bvalues[] = {"cnnlite", "report_net", "4", "3", "32", "true", "0.2", desc};
+    write_with_meta(fx->file, small, bkeys, bvalues, 8);
+    assert_status_msg(cnnl_model_load(&m, fx->file, NULL, NULL), CNNL_EFORMAT, "\"description\" is not the network");
+    cnnl_model_free(small);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -612,6 +777,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_load_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_save_keeps_file, setup, teardown),
         cmocka_unit_test(test_export_for_torch),
+        cmocka_unit_test_setup_teardown(test_description_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_v010_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_metadata_against_tensors, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

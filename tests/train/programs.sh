@@ -13,13 +13,14 @@ fail() {
   failures=$((failures + 1))
 }
 
-# expect STATUS NEEDLE CMD...: exit status STATUS, exactly one stderr line containing NEEDLE.
+# expect STATUS NEEDLE CMD...: exit status STATUS, exactly one stderr line containing NEEDLE
+# (after a usage error, the program's "usage: " synopsis may follow it).
 expect() {
   want=$1 needle=$2
   shift 2
   "$@" > "$tmp/out" 2> "$tmp/err"
   got=$?
-  lines=$(wc -l < "$tmp/err")
+  lines=$(grep -vc '^usage: ' "$tmp/err")
   if [ "$got" -ne "$want" ]; then
     fail "$*: exit $got, want $want; stderr: $(cat "$tmp/err")"
   elif ! grep -q -- "$needle" "$tmp/err"; then
@@ -29,11 +30,39 @@ expect() {
   fi
 }
 
-# --help and bad options
-for p in cnnlite-train cnnlite-compare cnnlite-metrics cnnlite-predict cnnlite-explain; do
-  "$bin/$p" --help > "$tmp/out" 2>&1 || fail "$p --help exits non-zero"
-  grep -q '^usage: ' "$tmp/out" || fail "$p --help prints no usage"
+# --help, --version and bad options, in every program
+version=$("$bin/cnnlite-hello" | sed -n 's/^libcnnlite \([^,]*\),.*/\1/p')
+for p in cnnlite-train cnnlite-compare cnnlite-metrics cnnlite-predict cnnlite-data cnnlite-bench \
+         cnnlite-classify cnnlite-hello cnnlite-explain; do
+  "$bin/$p" --help > "$tmp/out" 2> "$tmp/err" || fail "$p --help exits non-zero"
+  grep -q "^usage: $p" "$tmp/out" || fail "$p --help prints no usage on stdout"
+  [ -s "$tmp/err" ] && fail "$p --help writes to stderr: $(cat "$tmp/err")"
+  "$bin/$p" --version > "$tmp/out" 2> "$tmp/err" || fail "$p --version exits non-zero"
+  [ "$(cat "$tmp/out")" = "$p (libcnnlite) $version" ] || fail "$p --version: $(cat "$tmp/out")"
+  "$bin/$p" --bogus > "$tmp/out" 2> "$tmp/err"
+  st=$?
+  [ "$st" -eq 2 ] || fail "$p --bogus: exit $st, want 2"
+  [ -s "$tmp/out" ] && fail "$p --bogus writes to stdout: $(cat "$tmp/out")"
+  grep -q "^usage: $p" "$tmp/err" || fail "$p --bogus: no usage on stderr: $(cat "$tmp/err")"
+done
+for p in cnnlite-train cnnlite-compare cnnlite-metrics cnnlite-predict cnnlite-data cnnlite-bench cnnlite-explain; do
   expect 2 "unknown option '--bogus'" "$bin/$p" --bogus
+done
+expect 2 "option --json takes no value" "$bin/cnnlite-predict" --json=1 --model m x.png
+expect 2 "unexpected argument 'extra'" "$bin/cnnlite-train" extra
+# cnnlite-data: whole numbers within range, one message naming the path once
+expect 2 "--count: '3x' is not an integer" "$bin/cnnlite-data" synth "$tmp/s" --count 3x
+expect 2 "--threads: -1 is out of range" "$bin/cnnlite-data" load "$tmp" --threads -1
+expect 2 "--size: '32abc' is not an integer" "$bin/cnnlite-data" load "$tmp" --size 32abc
+expect 2 "--fraction: '0.5.1' is not a number" "$bin/cnnlite-data" split "$tmp" "$tmp/s.txt" --fraction 0.5.1
+expect 2 "--seed: '-3' is not a non-negative integer" "$bin/cnnlite-data" synth "$tmp/s" --seed -3
+expect 2 "unknown command 'frob'" "$bin/cnnlite-data" frob "$tmp"
+expect 2 "split takes a folder and a split file" "$bin/cnnlite-data" split "$tmp"
+for cmd in "cnnlite-data load $tmp/missing" "cnnlite-train --quiet --data $tmp/missing" \
+           "cnnlite-predict --model $tmp/missing.safetensors x.png"; do
+  # shellcheck disable=SC2086
+  "$bin/"$cmd > /dev/null 2> "$tmp/err"
+  [ "$(grep -o "$tmp/missing" "$tmp/err" | wc -l)" -eq 1 ] || fail "$cmd: the path is not named once: $(cat "$tmp/err")"
 done
 expect 2 "--epochs: 'abc' is not an integer" "$bin/cnnlite-train" --epochs abc
 expect 2 "--epochs: '3x' is not an integer" "$bin/cnnlite-train" --epochs 3x
@@ -129,6 +158,21 @@ printf 'not an image' > "$tmp/fake.png"
   fail "predict --json output: $(cat "$tmp/pred.out")"
 grep -q "nope.png" "$tmp/pred.err" || fail "missing image not named: $(cat "$tmp/pred.err")"
 grep -q "fake.png" "$tmp/pred.err" || fail "corrupt image not named: $(cat "$tmp/pred.err")"
+# a file name that is not UTF-8 (Latin-1 e-acute, a stray continuation byte, a quote, a tab)
+# still gives valid JSON: invalid bytes become U+FFFD
+odd="$tmp/caf$(printf '\351')$(printf '\200')\"q$(printf '\t')x.png"
+cp "$img1" "$odd"
+"$bin/cnnlite-predict" --json --model "$tmp/m.safetensors" "$odd" > "$tmp/pred.out" 2> "$tmp/pred.err" ||
+  fail "predict of a non-UTF-8 name: $(cat "$tmp/pred.err")"
+python3 -c '
+import json, sys
+raw = open(sys.argv[1], "rb").read()
+obj = json.loads(raw.decode("utf-8"))
+want = sys.argv[2] + "/caf\ufffd\ufffd\"q\tx.png"
+assert obj["file"] == want, (obj["file"], want)
+assert obj["class"] in ("glioma", "meningioma", "notumor", "pituitary"), obj
+assert abs(sum(obj["probs"]) - 1) < 1e-4, obj
+' "$tmp/pred.out" "$tmp" || fail "predict --json with a non-UTF-8 name: $(cat "$tmp/pred.out")"
 
 # corrupt and missing model files
 head -c 100 "$tmp/m.safetensors" > "$tmp/bad.safetensors"

@@ -1,0 +1,861 @@
+/*
+ * Convolution on oneDNN (built with -Ddnnl=enabled or auto when libdnnl is present).
+ *
+ * oneDNN picks its own kernels at run time (AVX-512, AVX2, ...) and its own blocked layouts.
+ * The layers around a convolution keep NCHW, so each call converts at its edges only where
+ * oneDNN asks for another layout, and the outputs never go through a separate reorder: the
+ * epilogue (finiteness check, ReLU, 2x2 max pool with the byte of the maximum's position)
+ * reads oneDNN's blocked output directly and writes the NCHW (pooled) result, and backward
+ * builds the masked output gradient straight in oneDNN's layout.
+ *
+ * The batch is cut into chunks of images whose unpooled output fits cnnl__dnnl_chunk_bytes, so the
+ * unpooled activations of the whole batch never exist (peak memory stays that of the
+ * portable engine). Primitives are created once per (chunk size, thread count) and kept in
+ * the layer's engine state; buffers are allocated once and grown only for a larger shape.
+ * oneDNN runs its own OpenMP regions on the library's thread count; with a fixed thread
+ * count it reduces in a fixed order, so the weights of a run are reproducible bit for bit
+ * (the weight gradients of the chunks are added in chunk order).
+ */
+#include <omp.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+#include <oneapi/dnnl/dnnl.h>
+
+#include "core/internal.h"
+#include "ops/kernels.h"
+
+/* Unpooled output of one chunk, in bytes: a few MiB keeps the extra memory small while the
+ * chunks are large enough for oneDNN to split the work over the threads. */
+size_t cnnl__dnnl_chunk_bytes = (size_t)4 << 20;
+
+/* Where element (n, c, y, x) of a 4-d blocked layout lives: n*sn + (c/B)*sc + y*sy + x*sx +
+ * c%B (B = 1 for plain layouts). */
+typedef struct layout {
+    int64_t sn, sc, sy, sx;
+    int b;
+} layout;
+
+/* One reorder primitive with its source and destination memories (handles set per call). */
+typedef struct reorder {
+    dnnl_primitive_t prim;
+    dnnl_memory_t src, dst;
+} reorder;
+
+typedef struct shape_state {
+    int nb, threads;           /* images per chunk, thread count the primitives were made for */
+    cnnl__conv_geom g;         /* geometry with n = nb */
+    dnnl_primitive_t fwd, bwd_d, bwd_w;
+    dnnl_memory_t f_src, f_w, f_b, f_dst;
+    dnnl_memory_t d_dsrc, d_w, d_ddst;
+    dnnl_memory_t w_src, w_dw, w_db, w_ddst;
+    reorder r_fsrc, r_fw, r_dw, r_ddst, r_dsrc, r_wsrc, r_dwout;
+    bool fsrc_plain, dsrc_plain, wsrc_plain, ddst_same;
+    layout dst_l, ddst_l;
+    /* Owned buffers (small): weights in the forward and backward-data layouts, the weight
+     * gradient in oneDNN's layout and in OIHW, the bias gradient. */
+    float *b_fw, *b_dw, *b_dwt, *b_dwo, *b_db;
+    /* Regions of the calling thread's arena (bind()): the output chunk, also the output
+     * gradient in backward; the source in oneDNN's layout (forward source, weight-gradient
+     * source, then the source gradient); the backward-data output gradient when its layout
+     * differs. Their sizes in bytes. */
+    float *b_dst, *b_src, *b_ddst2;
+    size_t sz_dst, sz_src, sz_ddst2;
+} shape_state;
+
+struct cnnl__dnnl_conv {
+    dnnl_engine_t eng;
+    dnnl_stream_t strm;
+    shape_state s[2]; /* full chunks and the last, shorter chunk */
+    int next;         /* slot to replace when neither fits */
+};
+
+/* A failed oneDNN call: out of memory, or a configuration this oneDNN cannot run. */
+static cnnl_status dn_fail(dnnl_status_t st, const char *what)
+{
+    if (st == dnnl_out_of_memory)
+        return cnnl__error(CNNL_ENOMEM, "convolution (oneDNN): out of memory in %s", what);
+    return cnnl__error(CNNL_EUNSUPPORTED, "convolution (oneDNN): %s failed with status %d", what, (int)st);
+}
+
+#define DN(call)                                                                                                   \
+    do {                                                                                                           \
+        dnnl_status_t dn_st_ = (call);                                                                             \
+        if (dn_st_ != dnnl_success)                                                                                \
+            return dn_fail(dn_st_, #call);                                                                         \
+    } while (0)
+
+bool cnnl__dnnl_enabled(void)
+{
+    const char *e = getenv("CNNLITE_CONV_ENGINE");
+    return !(e && strcmp(e, "portable") == 0);
+}
+
+bool cnnl__dnnl_conv_ok(const cnnl__conv_geom *g)
+{
+    return g->stride >= 1 && g->k >= 1 && g->oh >= 1 && g->ow >= 1 && cnnl__dnnl_enabled();
+}
+
+static void reorder_free(reorder *r)
+{
+    dnnl_primitive_destroy(r->prim);
+    dnnl_memory_destroy(r->src);
+    dnnl_memory_destroy(r->dst);
+    memset(r, 0, sizeof *r);
+}
+
+static void shape_free(shape_state *s)
+{
+    dnnl_primitive_destroy(s->fwd);
+    dnnl_primitive_destroy(s->bwd_d);
+    dnnl_primitive_destroy(s->bwd_w);
+    dnnl_memory_t *mems[] = {&s->f_src, &s->f_w, &s->f_b, &s->f_dst, &s->d_dsrc, &s->d_w,
+                             &s->d_ddst, &s->w_src, &s->w_dw, &s->w_db, &s->w_ddst};
+    for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
+        dnnl_memory_destroy(*mems[i]);
+    reorder *rs[] = {&s->r_fsrc, &s->r_fw, &s->r_dw, &s->r_ddst, &s->r_dsrc, &s->r_wsrc, &s->r_dwout};
+    for (size_t i = 0; i < sizeof rs / sizeof rs[0]; i++)
+        reorder_free(rs[i]);
+    float **bufs[] = {&s->b_fw, &s->b_dw, &s->b_dwt, &s->b_dwo, &s->b_db};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        cnnl__free(*bufs[i]);
+    memset(s, 0, sizeof *s);
+}
+
+void cnnl__dnnl_conv_free(cnnl__dnnl_conv *d)
+{
+    if (!d)
+        return;
+    shape_free(&d->s[0]);
+    shape_free(&d->s[1]);
+    dnnl_stream_destroy(d->strm);
+    dnnl_engine_destroy(d->eng);
+    free(d);
+}
+
+static cnnl_status buf(float **p, const dnnl_memory_desc_t *md)
+{
+    size_t bytes = dnnl_memory_desc_get_size(md);
+    *p = cnnl__alloc(bytes ? bytes : 64);
+    return *p ? CNNL_OK : cnnl__error(CNNL_ENOMEM, "convolution (oneDNN): cannot allocate %zu bytes", bytes);
+}
+
+static cnnl_status mem(dnnl_memory_t *m, const dnnl_memory_desc_t *md, dnnl_engine_t eng, void *p)
+{
+    DN(dnnl_memory_create(m, md, eng, p ? p : DNNL_MEMORY_NONE));
+    return CNNL_OK;
+}
+
+static cnnl_status make_reorder(reorder *r, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
+                                dnnl_engine_t eng)
+{
+    dnnl_primitive_desc_t pd;
+    DN(dnnl_reorder_primitive_desc_create(&pd, from, eng, to, eng, NULL));
+    dnnl_status_t st = dnnl_primitive_create(&r->prim, pd);
+    dnnl_primitive_desc_destroy(pd);
+    DN(st);
+    cnnl_status s;
+    if ((s = mem(&r->src, from, eng, NULL)) != CNNL_OK || (s = mem(&r->dst, to, eng, NULL)) != CNNL_OK)
+        return s;
+    return CNNL_OK;
+}
+
+static cnnl_status run_reorder(dnnl_stream_t strm, const reorder *r, const void *from, void *to)
+{
+    DN(dnnl_memory_set_data_handle(r->src, (void *)from));
+    DN(dnnl_memory_set_data_handle(r->dst, to));
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, r->src}, {DNNL_ARG_TO, r->dst}};
+    DN(dnnl_primitive_execute(r->prim, strm, 2, args));
+    return CNNL_OK;
+}
+
+/* The layout of @p md if it is plain or blocked by channels only. */
+static bool layout_of(const dnnl_memory_desc_t *md, layout *l)
+{
+    if (md->format_kind != dnnl_blocked || md->ndims != 4 || md->offset0 != 0)
+        return false;
+    const dnnl_blocking_desc_t *bd = &md->format_desc.blocking;
+    if (bd->inner_nblks > 1 || (bd->inner_nblks == 1 && bd->inner_idxs[0] != 1))
+        return false;
+    l->sn = bd->strides[0];
+    l->sc = bd->strides[1];
+    l->sy = bd->strides[2];
+    l->sx = bd->strides[3];
+    l->b = bd->inner_nblks ? (int)bd->inner_blks[0] : 1;
+    return l->b <= 64;
+}
+
+static const dnnl_memory_desc_t *query(const_dnnl_primitive_desc_t pd, dnnl_query_t what)
+{
+    return dnnl_primitive_desc_query_md(pd, what, 0);
+}
+
+static void geometry(const cnnl__conv_geom *g, dnnl_dims_t src, dnnl_dims_t wt, dnnl_dims_t bias, dnnl_dims_t dst,
+                     dnnl_dims_t strides, dnnl_dims_t pad_l, dnnl_dims_t pad_r)
+{
+    src[0] = g->n, src[1] = g->c, src[2] = g->h, src[3] = g->w;
+    wt[0] = g->oc, wt[1] = g->c, wt[2] = g->k, wt[3] = g->k;
+    bias[0] = g->oc;
+    dst[0] = g->n, dst[1] = g->oc, dst[2] = g->oh, dst[3] = g->ow;
+    strides[0] = strides[1] = g->stride;
+    pad_l[0] = pad_l[1] = g->pad;
+    /* oneDNN wants the right padding that makes the sizes consistent. */
+    pad_r[0] = (g->oh - 1) * g->stride + g->k - g->h - g->pad;
+    pad_r[1] = (g->ow - 1) * g->stride + g->k - g->w - g->pad;
+}
+
+/* Creates a primitive from an op descriptor (optionally with a forward hint). */
+static cnnl_status make_prim(dnnl_primitive_t *prim, dnnl_primitive_desc_t *pd_out, const void *desc,
+                             dnnl_engine_t eng, const_dnnl_primitive_desc_t hint)
+{
+    dnnl_primitive_desc_t pd;
+    DN(dnnl_primitive_desc_create(&pd, desc, NULL, eng, hint));
+    dnnl_status_t st = dnnl_primitive_create(prim, pd);
+    if (st != dnnl_success)
+        dnnl_primitive_desc_destroy(pd);
+    DN(st);
+    *pd_out = pd;
+    return CNNL_OK;
+}
+
+/* Source memory for a primitive that wants @p want: the caller's NCHW data directly when it
+ * matches, else a reorder into the source region of the arena, which grows to @p *region. */
+static cnnl_status src_side(const dnnl_memory_desc_t *plain, const dnnl_memory_desc_t *want, dnnl_engine_t eng,
+                            bool *is_plain, reorder *r, dnnl_memory_t *m, size_t *region)
+{
+    cnnl_status s;
+    *is_plain = dnnl_memory_desc_equal(plain, want);
+    if (!*is_plain) {
+        if ((s = make_reorder(r, plain, want, eng)) != CNNL_OK)
+            return s;
+        size_t need = dnnl_memory_desc_get_size(want);
+        *region = need > *region ? need : *region;
+    }
+    return mem(m, want, eng, NULL);
+}
+
+static cnnl_status shape_forward_init(cnnl__dnnl_conv *d, shape_state *s, const cnnl__conv_geom *g, int nb,
+                                      int threads)
+{
+    cnnl_status st;
+    s->nb = nb;
+    s->threads = threads;
+    s->g = *g;
+    s->g.n = nb;
+    dnnl_dims_t sd, wd, bd, dd, strides, pl, pr;
+    geometry(&s->g, sd, wd, bd, dd, strides, pl, pr);
+    dnnl_memory_desc_t src_any, w_any, b_md, dst_any, src_plain, w_plain;
+    DN(dnnl_memory_desc_init_by_tag(&src_any, 4, sd, dnnl_f32, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dnnl_f32, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&b_md, 1, bd, dnnl_f32, dnnl_x));
+    DN(dnnl_memory_desc_init_by_tag(&dst_any, 4, dd, dnnl_f32, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&src_plain, 4, sd, dnnl_f32, dnnl_nchw));
+    DN(dnnl_memory_desc_init_by_tag(&w_plain, 4, wd, dnnl_f32, dnnl_oihw));
+    dnnl_convolution_desc_t cd;
+    DN(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct, &src_any, &w_any,
+                                          &b_md, &dst_any, strides, pl, pr));
+    dnnl_primitive_desc_t pd;
+    if ((st = make_prim(&s->fwd, &pd, &cd, d->eng, NULL)) != CNNL_OK)
+        return st;
+    const dnnl_memory_desc_t *dst_md = query(pd, dnnl_query_dst_md);
+    if (!layout_of(dst_md, &s->dst_l)) {
+        /* An unexpected layout: ask for plain NCHW output instead. */
+        dnnl_primitive_destroy(s->fwd);
+        s->fwd = NULL;
+        dnnl_primitive_desc_destroy(pd);
+        dnnl_memory_desc_t dst_plain;
+        DN(dnnl_memory_desc_init_by_tag(&dst_plain, 4, dd, dnnl_f32, dnnl_nchw));
+        DN(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct, &src_any, &w_any,
+                                              &b_md, &dst_plain, strides, pl, pr));
+        if ((st = make_prim(&s->fwd, &pd, &cd, d->eng, NULL)) != CNNL_OK)
+            return st;
+        dst_md = query(pd, dnnl_query_dst_md);
+        layout_of(dst_md, &s->dst_l);
+    }
+    const dnnl_memory_desc_t *w_md = query(pd, dnnl_query_weights_md);
+    if ((st = src_side(&src_plain, query(pd, dnnl_query_src_md), d->eng, &s->fsrc_plain, &s->r_fsrc, &s->f_src,
+                       &s->sz_src)) != CNNL_OK ||
+        (st = make_reorder(&s->r_fw, &w_plain, w_md, d->eng)) != CNNL_OK || (st = buf(&s->b_fw, w_md)) != CNNL_OK ||
+        (st = mem(&s->f_w, w_md, d->eng, s->b_fw)) != CNNL_OK || (st = mem(&s->f_b, &b_md, d->eng, NULL)) != CNNL_OK ||
+        (st = mem(&s->f_dst, dst_md, d->eng, NULL)) != CNNL_OK) {
+        dnnl_primitive_desc_destroy(pd);
+        return st;
+    }
+
+    s->sz_dst = dnnl_memory_desc_get_size(dst_md);
+    /* Backward primitives, hinted by the forward one. */
+    dnnl_memory_desc_t ddst_md = *dst_md;
+    dnnl_convolution_desc_t bdd, bwd;
+    st = CNNL_OK;
+    dnnl_primitive_desc_t pd_d = NULL, pd_w = NULL;
+    if (dnnl_convolution_backward_data_desc_init(&bdd, dnnl_convolution_direct, &src_any, &w_any, &ddst_md, strides,
+                                                 pl, pr) != dnnl_success ||
+        dnnl_convolution_backward_weights_desc_init(&bwd, dnnl_convolution_direct, &src_any, &w_any, &b_md, &ddst_md,
+                                                    strides, pl, pr) != dnnl_success)
+        st = cnnl__error(CNNL_EUNSUPPORTED, "convolution (oneDNN): backward descriptors failed");
+    if (st == CNNL_OK)
+        st = make_prim(&s->bwd_d, &pd_d, &bdd, d->eng, pd);
+    if (st == CNNL_OK)
+        st = make_prim(&s->bwd_w, &pd_w, &bwd, d->eng, pd);
+    if (st == CNNL_OK) {
+        const dnnl_memory_desc_t *dw_md = query(pd_d, dnnl_query_weights_md);
+        const dnnl_memory_desc_t *dsrc_md = query(pd_d, dnnl_query_diff_src_md);
+        const dnnl_memory_desc_t *dd_md = query(pd_d, dnnl_query_diff_dst_md);
+        const dnnl_memory_desc_t *wdd_md = query(pd_w, dnnl_query_diff_dst_md);
+        const dnnl_memory_desc_t *wdw_md = query(pd_w, dnnl_query_diff_weights_md);
+        /* The output gradient is built in the weight-gradient primitive's layout (in the
+         * output buffer); backward data reads it there or from a reordered copy. */
+        if (!layout_of(wdd_md, &s->ddst_l) || dnnl_memory_desc_get_size(wdd_md) > dnnl_memory_desc_get_size(dst_md))
+            st = cnnl__error(CNNL_EUNSUPPORTED, "convolution (oneDNN): unexpected gradient layout");
+        s->ddst_same = dnnl_memory_desc_equal(wdd_md, dd_md);
+        if (st == CNNL_OK && !s->ddst_same) {
+            st = make_reorder(&s->r_ddst, wdd_md, dd_md, d->eng);
+            s->sz_ddst2 = dnnl_memory_desc_get_size(dd_md);
+        }
+        if (st == CNNL_OK && (st = make_reorder(&s->r_dw, &w_plain, dw_md, d->eng)) == CNNL_OK &&
+            (st = buf(&s->b_dw, dw_md)) == CNNL_OK && (st = mem(&s->d_w, dw_md, d->eng, s->b_dw)) == CNNL_OK &&
+            (st = mem(&s->d_ddst, dd_md, d->eng, NULL)) == CNNL_OK &&
+            (st = src_side(&src_plain, dsrc_md, d->eng, &s->dsrc_plain, &s->r_dsrc, &s->d_dsrc, &s->sz_src)) ==
+                CNNL_OK) {
+            /* diff src goes plain -> want; reverse the reorder for it. */
+            if (!s->dsrc_plain) {
+                reorder_free(&s->r_dsrc);
+                st = make_reorder(&s->r_dsrc, dsrc_md, &src_plain, d->eng);
+            }
+        }
+        if (st == CNNL_OK &&
+            (st = src_side(&src_plain, query(pd_w, dnnl_query_src_md), d->eng, &s->wsrc_plain, &s->r_wsrc,
+                           &s->w_src, &s->sz_src)) == CNNL_OK &&
+            (st = buf(&s->b_dwt, wdw_md)) == CNNL_OK && (st = mem(&s->w_dw, wdw_md, d->eng, s->b_dwt)) == CNNL_OK &&
+            (st = make_reorder(&s->r_dwout, wdw_md, &w_plain, d->eng)) == CNNL_OK &&
+            (st = buf(&s->b_dwo, &w_plain)) == CNNL_OK && (st = buf(&s->b_db, &b_md)) == CNNL_OK &&
+            (st = mem(&s->w_db, &b_md, d->eng, s->b_db)) == CNNL_OK)
+            st = mem(&s->w_ddst, wdd_md, d->eng, NULL);
+    }
+    dnnl_primitive_desc_destroy(pd);
+    dnnl_primitive_desc_destroy(pd_d);
+    dnnl_primitive_desc_destroy(pd_w);
+    return st;
+}
+
+/* The large buffers live in one arena per calling thread, shared by every convolution layer
+ * that thread runs (a layer uses them only during its own call): the memory of the biggest
+ * layer instead of the sum of all. Grown on demand, so no allocation once the largest layer
+ * has run; freed when the thread exits. */
+typedef struct arena {
+    float *p;
+    size_t bytes;
+} arena;
+
+static pthread_key_t arena_key;
+static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
+static int arena_key_ok;
+
+static void arena_destroy(void *a)
+{
+    cnnl__free(((arena *)a)->p);
+    free(a);
+}
+
+static void arena_init(void)
+{
+    arena_key_ok = pthread_key_create(&arena_key, arena_destroy) == 0;
+}
+
+static float *arena_get(size_t bytes)
+{
+    pthread_once(&arena_once, arena_init);
+    if (!arena_key_ok)
+        return NULL;
+    arena *a = pthread_getspecific(arena_key);
+    if (!a) {
+        if (!(a = calloc(1, sizeof *a)))
+            return NULL;
+        if (pthread_setspecific(arena_key, a) != 0) {
+            free(a);
+            return NULL;
+        }
+    }
+    if (a->bytes < bytes) {
+        cnnl__free(a->p);
+        a->bytes = 0;
+        if (!(a->p = cnnl__alloc(bytes)))
+            return NULL;
+        a->bytes = bytes;
+    }
+    return a->p;
+}
+
+static size_t round64(size_t n)
+{
+    return (n + 63) / 64 * 64;
+}
+
+/* Points the arena-backed memories of @p s at the calling thread's arena. */
+static cnnl_status bind(shape_state *s)
+{
+    size_t a = round64(s->sz_dst), b = round64(s->sz_src), c = round64(s->sz_ddst2);
+    char *base = (char *)arena_get(a + b + c);
+    if (!base)
+        return cnnl__error(CNNL_ENOMEM, "convolution (oneDNN): cannot allocate %zu bytes of workspace", a + b + c);
+    s->b_dst = (float *)(void *)base;
+    s->b_src = (float *)(void *)(base + a);
+    s->b_ddst2 = c ? (float *)(void *)(base + a + b) : NULL;
+    DN(dnnl_memory_set_data_handle(s->f_dst, s->b_dst));
+    DN(dnnl_memory_set_data_handle(s->w_ddst, s->b_dst));
+    DN(dnnl_memory_set_data_handle(s->d_ddst, s->ddst_same ? s->b_dst : s->b_ddst2));
+    if (!s->fsrc_plain)
+        DN(dnnl_memory_set_data_handle(s->f_src, s->b_src));
+    if (!s->wsrc_plain)
+        DN(dnnl_memory_set_data_handle(s->w_src, s->b_src));
+    if (!s->dsrc_plain)
+        DN(dnnl_memory_set_data_handle(s->d_dsrc, s->b_src));
+    return CNNL_OK;
+}
+
+/* Images per chunk for a batch of @p n. */
+static int chunk_images(const cnnl__conv_geom *g)
+{
+    size_t per = (size_t)g->oc * g->oh * g->ow * sizeof(float);
+    size_t nb = per ? cnnl__dnnl_chunk_bytes / per : 1;
+    if (nb < 1)
+        nb = 1;
+    return nb > (size_t)g->n ? g->n : (int)nb;
+}
+
+static bool same_geom(const cnnl__conv_geom *a, const cnnl__conv_geom *b)
+{
+    return a->c == b->c && a->h == b->h && a->w == b->w && a->oc == b->oc && a->k == b->k && a->stride == b->stride &&
+           a->pad == b->pad;
+}
+
+/* The primitives for chunks of @p nb images (created on first use). */
+static cnnl_status get_shape(cnnl__dnnl_conv **dp, const cnnl__conv_geom *g, int nb, int threads, shape_state **out)
+{
+    cnnl__dnnl_conv *d = *dp;
+    if (!d) {
+        d = calloc(1, sizeof *d);
+        if (!d)
+            return cnnl__error(CNNL_ENOMEM, "convolution (oneDNN): out of memory");
+        if (dnnl_engine_create(&d->eng, dnnl_cpu, 0) != dnnl_success ||
+            dnnl_stream_create(&d->strm, d->eng, dnnl_stream_default_flags) != dnnl_success) {
+            cnnl__dnnl_conv_free(d);
+            return cnnl__error(CNNL_EUNSUPPORTED, "convolution (oneDNN): cannot create the CPU engine");
+        }
+        *dp = d;
+    }
+    for (int i = 0; i < 2; i++) {
+        shape_state *s = &d->s[i];
+        if (s->fwd && s->nb == nb && s->threads == threads && same_geom(&s->g, g)) {
+            *out = s;
+            return CNNL_OK;
+        }
+    }
+    shape_state *s = &d->s[d->next];
+    d->next ^= 1;
+    shape_free(s);
+    cnnl_status st = shape_forward_init(d, s, g, nb, threads);
+    if (st != CNNL_OK) {
+        shape_free(s);
+        return st;
+    }
+    *out = s;
+    return CNNL_OK;
+}
+
+/* Runs oneDNN on the library's thread count (its OpenMP regions use the calling thread's
+ * default team size), restoring the caller's setting afterwards. */
+typedef struct team {
+    int saved;
+} team;
+
+static team team_enter(int threads)
+{
+    team t = {omp_get_max_threads()};
+    if (t.saved != threads)
+        omp_set_num_threads(threads);
+    return t;
+}
+
+static void team_leave(team t, int threads)
+{
+    if (t.saved != threads)
+        omp_set_num_threads(t.saved);
+}
+
+static inline int64_t at(const layout *l, int n, int c, int y, int x)
+{
+    return n * l->sn + (c / l->b) * l->sc + y * l->sy + x * l->sx + c % l->b;
+}
+
+/* Pooled outputs are produced in tiles of this many columns: the lanes of a channel block are
+ * computed side by side (vectorised), then stored to the block's NCHW planes. */
+#define TILE 16
+
+/* Four lanes of the pool: the first maximum of a, b, c, d (in that order, as PyTorch keeps
+ * it) after ReLU into @p out, its position into @p idx, and x * 0 added to @p fin (NaN if any
+ * x is not finite). Branch-free: the maximum's position is unpredictable. */
+#if defined(__SSE2__)
+static inline void pool4(const float *q0, const float *q1, int B, float *out, int32_t *idx, __m128 *fin)
+{
+    __m128 a = _mm_loadu_ps(q0), b = _mm_loadu_ps(q0 + B), c = _mm_loadu_ps(q1), d = _mm_loadu_ps(q1 + B);
+    __m128 z = _mm_setzero_ps();
+    *fin = _mm_add_ps(*fin, _mm_add_ps(_mm_add_ps(_mm_mul_ps(a, z), _mm_mul_ps(b, z)),
+                                       _mm_add_ps(_mm_mul_ps(c, z), _mm_mul_ps(d, z))));
+    __m128 mb = _mm_cmpgt_ps(b, a), md = _mm_cmpgt_ps(d, c);
+    __m128 m0 = _mm_or_ps(_mm_and_ps(mb, b), _mm_andnot_ps(mb, a));
+    __m128 m1 = _mm_or_ps(_mm_and_ps(md, d), _mm_andnot_ps(md, c));
+    __m128i one = _mm_set1_epi32(1), two = _mm_set1_epi32(2);
+    __m128i i0 = _mm_and_si128(_mm_castps_si128(mb), one);
+    __m128i i1 = _mm_add_epi32(two, _mm_and_si128(_mm_castps_si128(md), one));
+    __m128 mh = _mm_cmpgt_ps(m1, m0);
+    __m128 m = _mm_or_ps(_mm_and_ps(mh, m1), _mm_andnot_ps(mh, m0));
+    __m128i h = _mm_castps_si128(mh);
+    __m128i i = _mm_or_si128(_mm_and_si128(h, i1), _mm_andnot_si128(h, i0));
+    _mm_storeu_ps(out, _mm_and_ps(m, _mm_cmpgt_ps(m, z)));
+    _mm_storeu_si128((__m128i *)(void *)idx, i);
+}
+#endif
+
+/* ReLU and 2x2 max pool of one pooled row of one channel block: lanes [0, @p nch) of @p B,
+ * from rows @p p0 / @p p1 of oneDNN's blocked output (pixel stride B), into the NCHW planes
+ * @p y / @p arg (plane stride @p plane). Returns x * 0 summed over the inputs (NaN if any is
+ * not finite). The lanes of a block are computed side by side, TILE columns at a time, then
+ * stored to the block's planes. */
+static float pool_row_blocked(const float *p0, const float *p1, int B, int nch, int pw, float *y, uint8_t *arg,
+                              size_t plane)
+{
+    float out[TILE][16];
+    int32_t idx[TILE][16];
+    float fin = 0.0f;
+#if defined(__SSE2__)
+    __m128 fv = _mm_setzero_ps();
+#endif
+    for (int pc0 = 0; pc0 < pw; pc0 += TILE) {
+        int tn = pw - pc0 < TILE ? pw - pc0 : TILE;
+        for (int t = 0; t < tn; t++) {
+            const float *q0 = p0 + (size_t)(2 * (pc0 + t)) * B, *q1 = p1 + (size_t)(2 * (pc0 + t)) * B;
+#if defined(__SSE2__)
+            for (int j = 0; j < B; j += 4)
+                pool4(q0 + j, q1 + j, B, &out[t][j], &idx[t][j], &fv);
+#else
+            for (int j = 0; j < B; j++) {
+                float a = q0[j], b = q0[B + j], c = q1[j], d = q1[B + j];
+                fin += a * 0.0f + b * 0.0f + c * 0.0f + d * 0.0f;
+                float m0 = b > a ? b : a, m1 = d > c ? d : c;
+                int i0 = b > a ? 1 : 0, i1 = d > c ? 3 : 2;
+                bool hi = m1 > m0;
+                float m = hi ? m1 : m0;
+                out[t][j] = m > 0.0f ? m : 0.0f;
+                idx[t][j] = hi ? i1 : i0;
+            }
+#endif
+        }
+        for (int j = 0; j < nch; j++)
+            for (int t = 0; t < tn; t++) {
+                y[(size_t)j * plane + pc0 + t] = out[t][j];
+                arg[(size_t)j * plane + pc0 + t] = (uint8_t)idx[t][j];
+            }
+    }
+#if defined(__SSE2__)
+    float f4[4];
+    _mm_storeu_ps(f4, fv);
+    fin += f4[0] + f4[1] + f4[2] + f4[3];
+#endif
+    return fin;
+}
+
+/* The reverse for backward: the pooled gradient (masked by output > 0) of one pooled row of
+ * one channel block goes to the maximum's position in rows @p p0 / @p p1 (blocked, pixel
+ * stride B); the other three positions of each window get 0. */
+static void unpool_row_blocked(const float *gr, const float *yr, const uint8_t *ar, size_t plane, int B, int nch,
+                               int pw, float *p0, float *p1)
+{
+    float gt[TILE][16];
+    int32_t idx[TILE][16];
+    for (int pc0 = 0; pc0 < pw; pc0 += TILE) {
+        int tn = pw - pc0 < TILE ? pw - pc0 : TILE;
+        for (int j = 0; j < B; j++)
+            for (int t = 0; t < tn; t++) {
+                if (j < nch) {
+                    size_t o = (size_t)j * plane + pc0 + t;
+                    gt[t][j] = yr[o] > 0.0f ? gr[o] : 0.0f;
+                    idx[t][j] = ar[o];
+                } else {
+                    gt[t][j] = 0.0f;
+                    idx[t][j] = 0;
+                }
+            }
+        for (int t = 0; t < tn; t++) {
+            float *q0 = p0 + (size_t)(2 * (pc0 + t)) * B, *q1 = p1 + (size_t)(2 * (pc0 + t)) * B;
+#if defined(__SSE2__)
+            for (int j = 0; j < B; j += 4) {
+                __m128 v = _mm_loadu_ps(&gt[t][j]);
+                __m128i a = _mm_loadu_si128((const __m128i *)(const void *)&idx[t][j]);
+                _mm_storeu_ps(q0 + j, _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(a, _mm_set1_epi32(0))), v));
+                _mm_storeu_ps(q0 + B + j, _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(a, _mm_set1_epi32(1))), v));
+                _mm_storeu_ps(q1 + j, _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(a, _mm_set1_epi32(2))), v));
+                _mm_storeu_ps(q1 + B + j, _mm_and_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(a, _mm_set1_epi32(3))), v));
+            }
+#else
+            for (int j = 0; j < B; j++) {
+                float v = gt[t][j];
+                int a = idx[t][j];
+                q0[j] = a == 0 ? v : 0.0f;
+                q0[B + j] = a == 1 ? v : 0.0f;
+                q1[j] = a == 2 ? v : 0.0f;
+                q1[B + j] = a == 3 ? v : 0.0f;
+            }
+#endif
+        }
+    }
+}
+
+/* The fast paths take oneDNN's usual 16- or 8-channel blocks with dense pixels. */
+static bool fast_blocked(const layout *l)
+{
+    return (l->b == 16 || l->b == 8) && l->sx == l->b;
+}
+
+/* Finiteness, ReLU and optional 2x2 max pool of one chunk's output (layout @p l) into NCHW
+ * @p y / @p arg. Returns false if a raw output is not finite. */
+static bool epilogue(const cnnl__conv_geom *g, const float *src, const layout *l, int nb, float *y, uint8_t *arg,
+                     int threads)
+{
+    int oh = g->oh, ow = g->ow, ph = oh / 2, pw = ow / 2;
+    int bad = 0;
+    int groups = (g->oc + l->b - 1) / l->b;
+    int rows = g->pool ? ph : oh;
+    size_t plane = g->pool ? (size_t)ph * pw : (size_t)oh * ow;
+#pragma omp parallel for collapse(3) num_threads(threads) schedule(static) reduction(| : bad)
+    for (int n = 0; n < nb; n++)
+        for (int cg = 0; cg < groups; cg++)
+            for (int r = 0; r < rows; r++) {
+                int c0 = cg * l->b, c1 = c0 + l->b < g->oc ? c0 + l->b : g->oc;
+                float fin = 0.0f;
+                if (g->pool && fast_blocked(l)) {
+                    const float *p0 = src + at(l, n, c0, 2 * r, 0), *p1 = p0 + l->sy;
+                    size_t o = ((size_t)n * g->oc + c0) * plane + (size_t)r * pw;
+                    fin += pool_row_blocked(p0, p1, l->b, c1 - c0, pw, y + o, arg + o, plane);
+                    /* Raw values of the odd last row/column the pool drops are checked too. */
+                    for (int j = 0; j < c1 - c0; j++) {
+                        if (ow & 1)
+                            fin += p0[(ow - 1) * l->sx + j] * 0.0f + p1[(ow - 1) * l->sx + j] * 0.0f;
+                        if ((oh & 1) && r == rows - 1)
+                            for (int x = 0; x < ow; x++)
+                                fin += p1[l->sy + x * l->sx + j] * 0.0f;
+                    }
+                } else if (g->pool) {
+                    /* Raw values of the odd last row/column the pool drops are checked too. */
+                    for (int c = c0; c < c1; c++) {
+                        const float *p0 = src + at(l, n, c, 2 * r, 0), *p1 = p0 + l->sy;
+                        float *yr = y + ((size_t)n * g->oc + c) * plane + (size_t)r * pw;
+                        uint8_t *ar = arg + ((size_t)n * g->oc + c) * plane + (size_t)r * pw;
+                        for (int pc = 0; pc < pw; pc++) {
+                            float a = p0[(2 * pc) * l->sx], b = p0[(2 * pc + 1) * l->sx];
+                            float cc = p1[(2 * pc) * l->sx], dd = p1[(2 * pc + 1) * l->sx];
+                            fin += a * 0.0f + b * 0.0f + cc * 0.0f + dd * 0.0f;
+                            /* Strict comparisons keep the first maximum, as PyTorch does. */
+                            float m = a;
+                            uint8_t i = 0;
+                            if (b > m)
+                                m = b, i = 1;
+                            if (cc > m)
+                                m = cc, i = 2;
+                            if (dd > m)
+                                m = dd, i = 3;
+                            yr[pc] = m > 0.0f ? m : 0.0f;
+                            ar[pc] = i;
+                        }
+                        if (ow & 1)
+                            fin += p0[(ow - 1) * l->sx] * 0.0f + p1[(ow - 1) * l->sx] * 0.0f;
+                        if ((oh & 1) && r == rows - 1) {
+                            const float *p2 = p1 + l->sy;
+                            for (int x = 0; x < ow; x++)
+                                fin += p2[x * l->sx] * 0.0f;
+                        }
+                    }
+                } else {
+                    for (int c = c0; c < c1; c++) {
+                        const float *p = src + at(l, n, c, r, 0);
+                        float *yr = y + ((size_t)n * g->oc + c) * plane + (size_t)r * ow;
+                        for (int x = 0; x < ow; x++) {
+                            float v = p[x * l->sx];
+                            fin += v * 0.0f;
+                            yr[x] = g->relu ? (v > 0.0f ? v : 0.0f) : v;
+                        }
+                    }
+                }
+                bad |= !(fin == 0.0f);
+            }
+    return !bad;
+}
+
+cnnl_status cnnl__dnnl_conv2d_forward(cnnl__dnnl_conv **dp, const cnnl__conv_geom *g, const float *x,
+                                      const float *wt, const float *b, float *y, uint8_t *arg, bool *finite)
+{
+    int threads = cnnl__num_threads();
+    int nb = chunk_images(g);
+    size_t in_img = (size_t)g->c * g->h * g->w;
+    size_t out_img = (size_t)g->oc * (g->pool ? (size_t)(g->oh / 2) * (g->ow / 2) : (size_t)g->oh * g->ow);
+    cnnl_status st = CNNL_OK;
+    *finite = true;
+    team tm = team_enter(threads);
+    float *zero_b = NULL;
+    for (int n0 = 0; n0 < g->n && st == CNNL_OK; n0 += nb) {
+        int cnt = g->n - n0 < nb ? g->n - n0 : nb;
+        shape_state *s;
+        if ((st = get_shape(dp, g, cnt, threads, &s)) != CNNL_OK || (st = bind(s)) != CNNL_OK)
+            break;
+        cnnl__dnnl_conv *d = *dp;
+        if (n0 == 0 || cnt != nb) {
+            if ((st = run_reorder(d->strm, &s->r_fw, wt, s->b_fw)) != CNNL_OK)
+                break;
+        }
+        if (!b && !zero_b) {
+            zero_b = cnnl__alloc_zero(sizeof(float) * (size_t)g->oc);
+            if (!zero_b) {
+                st = cnnl__error(CNNL_ENOMEM, "convolution (oneDNN): out of memory");
+                break;
+            }
+        }
+        const float *xs = x + (size_t)n0 * in_img;
+        if (s->fsrc_plain) {
+            if (dnnl_memory_set_data_handle(s->f_src, (void *)xs) != dnnl_success)
+                st = cnnl__error(CNNL_EUNSUPPORTED, "convolution (oneDNN): set source failed");
+        } else {
+            st = run_reorder(d->strm, &s->r_fsrc, xs, s->b_src);
+        }
+        if (st == CNNL_OK && dnnl_memory_set_data_handle(s->f_b, (void *)(b ? b : zero_b)) != dnnl_success)
+            st = cnnl__error(CNNL_EUNSUPPORTED, "convolution (oneDNN): set bias failed");
+        if (st != CNNL_OK)
+            break;
+        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, s->f_src}, {DNNL_ARG_WEIGHTS, s->f_w}, {DNNL_ARG_BIAS, s->f_b},
+                                   {DNNL_ARG_DST, s->f_dst}};
+        if (dnnl_primitive_execute(s->fwd, d->strm, 4, args) != dnnl_success) {
+            st = cnnl__error(CNNL_EUNSUPPORTED, "convolution (oneDNN): forward failed");
+            break;
+        }
+        if (!epilogue(g, s->b_dst, &s->dst_l, cnt, y + (size_t)n0 * out_img,
+                      arg ? arg + (size_t)n0 * out_img : NULL, threads))
+            *finite = false;
+    }
+    cnnl__free(zero_b);
+    team_leave(tm, threads);
+    return st;
+}
+
+/* The gradient of the raw convolution output of one chunk, in layout @p l: gy masked by the
+ * ReLU (output > 0) and, pooled, routed to the position of each window's maximum. */
+static void grad_prologue(const cnnl__conv_geom *g, const float *gy, const float *y, const uint8_t *arg, int nb,
+                          const layout *l, float *dst, size_t dst_floats, int threads)
+{
+    int oh = g->oh, ow = g->ow, ph = oh / 2, pw = ow / 2;
+    int groups = (g->oc + l->b - 1) / l->b;
+    size_t plane = g->pool ? (size_t)ph * pw : (size_t)oh * ow;
+    bool fast = g->pool && fast_blocked(l);
+    /* Positions no output gradient reaches must be 0: the pool's dropped last row or column,
+     * padding channels, and everything but the maxima outside the fast path. */
+    if ((g->pool && (!fast || (oh | ow) & 1)) || g->oc % l->b)
+        memset(dst, 0, dst_floats * sizeof(float));
+    int rows = g->pool ? ph : oh;
+#pragma omp parallel for collapse(3) num_threads(threads) schedule(static)
+    for (int n = 0; n < nb; n++)
+        for (int cg = 0; cg < groups; cg++)
+            for (int r = 0; r < rows; r++) {
+                int c0 = cg * l->b, c1 = c0 + l->b < g->oc ? c0 + l->b : g->oc;
+                if (fast) {
+                    size_t o = ((size_t)n * g->oc + c0) * plane + (size_t)r * pw;
+                    float *p0 = dst + at(l, n, c0, 2 * r, 0), *p1 = p0 + l->sy;
+                    unpool_row_blocked(gy + o, y + o, arg + o, plane, l->b, c1 - c0, pw, p0, p1);
+                    continue;
+                }
+                for (int c = c0; c < c1; c++) {
+                    size_t o = ((size_t)n * g->oc + c) * plane;
+                    if (g->pool) {
+                        const float *gr = gy + o + (size_t)r * pw, *yr = y + o + (size_t)r * pw;
+                        const uint8_t *ar = arg + o + (size_t)r * pw;
+                        float *p0 = dst + at(l, n, c, 2 * r, 0);
+                        for (int pc = 0; pc < pw; pc++) {
+                            if (!(yr[pc] > 0.0f))
+                                continue;
+                            int a = ar[pc];
+                            p0[(a >> 1) * l->sy + (2 * pc + (a & 1)) * l->sx] = gr[pc];
+                        }
+                    } else {
+                        const float *gr = gy + o + (size_t)r * ow, *yr = y + o + (size_t)r * ow;
+                        float *p = dst + at(l, n, c, r, 0);
+                        for (int x = 0; x < ow; x++)
+                            p[x * l->sx] = !g->relu || yr[x] > 0.0f ? gr[x] : 0.0f;
+                    }
+                }
+            }
+}
+
+cnnl_status cnnl__dnnl_conv2d_backward(cnnl__dnnl_conv **dp, const cnnl__conv_geom *g, const float *x,
+                                       const float *wt, const float *y, const uint8_t *arg, const float *gy,
+                                       float *gx, float *gw, float *gb)
+{
+    int threads = cnnl__num_threads();
+    int nb = chunk_images(g);
+    size_t in_img = (size_t)g->c * g->h * g->w;
+    size_t out_img = (size_t)g->oc * (g->pool ? (size_t)(g->oh / 2) * (g->ow / 2) : (size_t)g->oh * g->ow);
+    size_t nw = (size_t)g->oc * g->c * g->k * g->k;
+    cnnl_status st = CNNL_OK;
+    team tm = team_enter(threads);
+    for (int n0 = 0; n0 < g->n && st == CNNL_OK; n0 += nb) {
+        int cnt = g->n - n0 < nb ? g->n - n0 : nb;
+        shape_state *s;
+        if ((st = get_shape(dp, g, cnt, threads, &s)) != CNNL_OK || (st = bind(s)) != CNNL_OK)
+            break;
+        cnnl__dnnl_conv *d = *dp;
+        const dnnl_memory_desc_t *wdd_md;
+        if (dnnl_memory_get_memory_desc(s->w_ddst, &wdd_md) != dnnl_success) {
+            st = cnnl__error(CNNL_EUNSUPPORTED, "convolution (oneDNN): memory descriptor query failed");
+            break;
+        }
+        grad_prologue(g, gy + (size_t)n0 * out_img, y + (size_t)n0 * out_img, arg ? arg + (size_t)n0 * out_img : NULL,
+                      cnt, &s->ddst_l, s->b_dst, dnnl_memory_desc_get_size(wdd_md) / sizeof(float), threads);
+        if (gw || gb) {
+            const float *xs = x + (size_t)n0 * in_img;
+            if (s->wsrc_plain) {
+                if (dnnl_memory_set_data_handle(s->w_src, (void *)xs) != dnnl_success)
+                    st = cnnl__error(CNNL_EUNSUPPORTED, "convolution (oneDNN): set source failed");
+            } else {
+                st = run_reorder(d->strm, &s->r_wsrc, xs, s->b_src);
+            }
+            dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, s->w_src}, {DNNL_ARG_DIFF_DST, s->w_ddst},
+                                       {DNNL_ARG_DIFF_WEIGHTS, s->w_dw}, {DNNL_ARG_DIFF_BIAS, s->w_db}};
+            if (st == CNNL_OK && dnnl_primitive_execute(s->bwd_w, d->strm, 4, args) != dnnl_success)
+                st = cnnl__error(CNNL_EUNSUPPORTED, "convolution (oneDNN): backward weights failed");
+            if (st == CNNL_OK && gw && (st = run_reorder(d->strm, &s->r_dwout, s->b_dwt, s->b_dwo)) == CNNL_OK)
+                for (size_t j = 0; j < nw; j++)
+                    gw[j] += s->b_dwo[j];
+            if (st == CNNL_OK && gb)
+                for (int o = 0; o < g->oc; o++)
+                    gb[o] += s->b_db[o];
+        }
+        if (st == CNNL_OK && gx) {
+            if (n0 == 0 || cnt != nb)
+                st = run_reorder(d->strm, &s->r_dw, wt, s->b_dw);
+            if (st == CNNL_OK && !s->ddst_same)
+                st = run_reorder(d->strm, &s->r_ddst, s->b_dst, s->b_ddst2);
+            float *gxs = gx + (size_t)n0 * in_img;
+            if (st == CNNL_OK && s->dsrc_plain && dnnl_memory_set_data_handle(s->d_dsrc, gxs) != dnnl_success)
+                st = cnnl__error(CNNL_EUNSUPPORTED, "convolution (oneDNN): set gradient failed");
+            dnnl_exec_arg_t args[3] = {{DNNL_ARG_DIFF_DST, s->d_ddst}, {DNNL_ARG_WEIGHTS, s->d_w},
+                                       {DNNL_ARG_DIFF_SRC, s->d_dsrc}};
+            if (st == CNNL_OK && dnnl_primitive_execute(s->bwd_d, d->strm, 3, args) != dnnl_success)
+                st = cnnl__error(CNNL_EUNSUPPORTED, "convolution (oneDNN): backward data failed");
+            if (st == CNNL_OK && !s->dsrc_plain)
+                st = run_reorder(d->strm, &s->r_dsrc, s->b_src, gxs);
+        }
+    }
+    team_leave(tm, threads);
+    return st;
+}

@@ -1,0 +1,277 @@
+/* Allocation-failure sweeps: for N = 0, 1, 2, ... the (N+1)-th allocation made by the library
+ * fails (lib/core/alloc.c's hook; this program routes the library's malloc, calloc, realloc and
+ * strdup through it with the linker's --wrap, and, with CNNL_TEST_FAULT_JSON set in the
+ * environment, cJSON through cJSON_InitHooks). Until an
+ * operation completes without reaching its failure, every run must return CNNL_ENOMEM with a
+ * message, hand back no half-made handle and leave the handles it was given usable: the same
+ * operation, repeated without the failure, gives the reference result. Leaks are checked by
+ * LeakSanitizer in the sanitizer builds. stb_image, OpenBLAS and the OpenMP runtime allocate
+ * inside their own shared libraries and are not covered. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "core/internal.h"
+#include "test_util.h"
+
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t n, size_t size);
+void *__real_realloc(void *p, size_t n);
+char *__real_strdup(const char *s);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t n, size_t size);
+void *__wrap_realloc(void *p, size_t n);
+char *__wrap_strdup(const char *s);
+
+void *__wrap_malloc(size_t n)
+{
+    return cnnl__alloc_fault_hit() ? NULL : __real_malloc(n);
+}
+void *__wrap_calloc(size_t n, size_t size)
+{
+    return cnnl__alloc_fault_hit() ? NULL : __real_calloc(n, size);
+}
+void *__wrap_realloc(void *p, size_t n)
+{
+    return cnnl__alloc_fault_hit() ? NULL : __real_realloc(p, n);
+}
+char *__wrap_strdup(const char *s)
+{
+    return cnnl__alloc_fault_hit() ? NULL : __real_strdup(s);
+}
+static void *json_malloc(size_t n)
+{
+    return cnnl__alloc_fault_hit() ? NULL : __real_malloc(n);
+}
+
+/* The sweeps stop here at the latest; each operation needs far fewer allocations. */
+enum { MAX_N = 20000 };
+
+/* Checks a failed run's status and message; prints the sweep's progress. */
+static void expect_enomem(const char *what, long n, cnnl_status st)
+{
+    const char *msg = cnnl_last_error();
+    if (st != CNNL_ENOMEM || !msg || !*msg) {
+        print_error("%s, allocation %ld failing: got %s \"%s\", want CNNL_ENOMEM with a message\n", what, n + 1,
+                    cnnl_status_string(st), msg ? msg : "");
+        fail();
+    }
+}
+
+static void report(const char *what, long failures, long allocations)
+{
+    printf("%s: %ld injected failures, each CNNL_ENOMEM; %ld allocations when none fails\n", what, failures,
+           allocations);
+}
+
+/* ---- a training step of the report network (32x32, batch 2, Adam) */
+
+static cnnl_tensor *batch_x;
+static const int32_t batch_y[2] = {1, 3};
+
+static void make_net(cnnl_model **m, cnnl_optimizer **o)
+{
+    cnnl_report_opts ro = cnnl_report_opts_default();
+    ro.size = 32;
+    ro.seed = 7;
+    cnnl_adam_opts ao = cnnl_adam_opts_default();
+    assert_ok(cnnl_report_net_create(m, &ro));
+    assert_ok(cnnl_optimizer_adam(o, *m, &ao));
+    assert_ok(cnnl_model_set_training(*m, true));
+}
+
+static cnnl_status train_step(cnnl_model *m, cnnl_optimizer *o, cnnl_tensor *grad, float *loss)
+{
+    const cnnl_tensor *out = NULL;
+    cnnl_status st = cnnl_model_zero_grad(m);
+    if (st == CNNL_OK)
+        st = cnnl_model_forward(m, batch_x, &out);
+    if (st == CNNL_OK)
+        st = cnnl_loss_class(CNNL_LOSS_CROSS_ENTROPY, out, batch_y, 2, CNNL_REDUCE_MEAN, loss, grad);
+    if (st == CNNL_OK)
+        st = cnnl_model_backward(m, grad);
+    if (st == CNNL_OK)
+        st = cnnl_optimizer_step(o);
+    return st;
+}
+
+/* Sum of |w| over every model parameter: a fingerprint of the weights after a step. */
+static double weight_sum(cnnl_model *m)
+{
+    double s = 0;
+    cnnl_param_info info;
+    for (size_t i = 0; i < cnnl_model_state_count(m); i++) {
+        assert_ok(cnnl_model_state_at(m, i, &info));
+        for (size_t k = 0; info.data && k < info.numel; k++)
+            s += fabs((double)info.data[k]);
+    }
+    return s;
+}
+
+static void test_training_step(void **state)
+{
+    (void)state;
+    int64_t xs[4] = {2, 3, 32, 32}, gs[2] = {2, 4};
+    cnnl_tensor *grad = NULL;
+    assert_ok(cnnl_tensor_create(&batch_x, 4, xs));
+    assert_ok(cnnl_tensor_create(&grad, 2, gs));
+    float *xd = cnnl_tensor_data(batch_x);
+    for (size_t i = 0; i < cnnl_tensor_numel(batch_x); i++)
+        xd[i] = (float)((i * 37) % 101) / 101.0f;
+
+    cnnl_model *m = NULL;
+    cnnl_optimizer *o = NULL;
+    float ref_loss = 0;
+    make_net(&m, &o);
+    assert_ok(train_step(m, o, grad, &ref_loss));
+    double ref_w = weight_sum(m);
+    cnnl_optimizer_free(o);
+    cnnl_model_free(m);
+
+    long n;
+    for (n = 0; n < MAX_N; n++) {
+        make_net(&m, &o);
+        float loss = 0;
+        uint64_t rng[4];
+        assert_ok(cnnl_model_get_rng_state(m, rng));
+        cnnl__alloc_fail_after(n);
+        cnnl_status st = train_step(m, o, grad, &loss);
+        long seen = cnnl__alloc_fault_count();
+        cnnl__alloc_fail_after(-1);
+        if (seen <= n) { /* no allocation failed: the sweep is complete */
+            assert_ok(st);
+            assert_true(loss == ref_loss);
+            cnnl_optimizer_free(o);
+            cnnl_model_free(m);
+            break;
+        }
+        expect_enomem("training step", n, st);
+        /* The handles stay usable: the step again, without the failure, gives the reference
+         * result (the failed forward pass may have drawn dropout masks: rewind the generator). */
+        assert_ok(cnnl_model_set_rng_state(m, rng));
+        assert_ok(train_step(m, o, grad, &loss));
+        if (loss != ref_loss || weight_sum(m) != ref_w) {
+            print_error("training step, allocation %ld failing: the step again gives loss %.9g (want %.9g), "
+                        "weights %.9g (want %.9g)\n", n + 1, (double)loss, (double)ref_loss, weight_sum(m), ref_w);
+            fail();
+        }
+        cnnl_optimizer_free(o);
+        cnnl_model_free(m);
+    }
+    assert_true(n > 0 && n < MAX_N);
+    report("training step", n, n);
+    cnnl_tensor_free(grad);
+    cnnl_tensor_free(batch_x);
+}
+
+/* ---- loading a model file */
+
+static void test_model_load(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir();
+    char path[4096];
+    snprintf(path, sizeof path, "%s/net.safetensors", dir);
+    cnnl_report_opts ro = cnnl_report_opts_default();
+    ro.size = 32;
+    ro.batchnorm = true;
+    cnnl_model *m = NULL;
+    assert_ok(cnnl_report_net_create(&m, &ro));
+    static const char *const names[] = {"glioma", "meningioma", "notumor", "pituitary"};
+    cnnl_save_opts so = cnnl_save_opts_default();
+    so.class_names = names;
+    so.num_classes = 4;
+    assert_ok(cnnl_model_save(m, path, &so));
+    double ref_w = weight_sum(m);
+    size_t ref_params = cnnl_model_num_params(m);
+    cnnl_model_free(m);
+
+    long n;
+    for (n = 0; n < MAX_N; n++) {
+        cnnl_model_meta *meta = NULL;
+        m = NULL;
+        cnnl__alloc_fail_after(n);
+        cnnl_status st = cnnl_model_load(&m, path, NULL, &meta);
+        long seen = cnnl__alloc_fault_count();
+        cnnl__alloc_fail_after(-1);
+        if (seen <= n) {
+            assert_ok(st);
+            assert_int_equal(cnnl_model_num_params(m), ref_params);
+            assert_true(weight_sum(m) == ref_w);
+            assert_string_equal(cnnl_model_meta_class_name(meta, 3), "pituitary");
+            cnnl_model_meta_free(meta);
+            cnnl_model_free(m);
+            break;
+        }
+        expect_enomem("model load", n, st);
+        assert_null(m);
+        assert_null(meta);
+    }
+    assert_true(n > 0 && n < MAX_N);
+    report("model load", n, n);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* ---- loading an image folder (8 PNG files in 4 classes) */
+
+static void test_dataset_load(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir();
+    cnnl_synthetic_opts syn = cnnl_synthetic_opts_default();
+    syn.count = 8;
+    cnnl_dataset_opts opts = cnnl_dataset_opts_default();
+    opts.size = 32;
+    cnnl_dataset *ds = NULL;
+    assert_ok(cnnl_dataset_synthetic(&ds, &syn, &opts));
+    assert_ok(cnnl_dataset_write_folder(ds, dir));
+    cnnl_dataset_free(ds);
+
+    long n;
+    for (n = 0; n < MAX_N; n++) {
+        ds = NULL;
+        tu_log log;
+        tu_log_start(&log);
+        cnnl__alloc_fail_after(n);
+        cnnl_status st = cnnl_dataset_load_folder(&ds, dir, &opts);
+        long seen = cnnl__alloc_fault_count();
+        cnnl__alloc_fail_after(-1);
+        tu_log_stop();
+        if (seen <= n) {
+            assert_ok(st);
+            assert_int_equal(cnnl_dataset_count(ds), 8);
+            assert_int_equal(cnnl_dataset_skipped(ds), 0);
+            assert_int_equal(cnnl_dataset_num_classes(ds), 4);
+            cnnl_dataset_free(ds);
+            break;
+        }
+        /* Out of memory is never a verdict on a file: no image may be skipped for it. */
+        if (st == CNNL_OK)
+            print_error("dataset load, allocation %ld failing: %zu images, %zu skipped; warnings: %s\n", n + 1,
+                        cnnl_dataset_count(ds), cnnl_dataset_skipped(ds), log.text);
+        expect_enomem("dataset load", n, st);
+        assert_null(ds);
+    }
+    assert_true(n > 0 && n < MAX_N);
+    report("dataset load", n, n);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+int main(void)
+{
+    cnnl_set_num_threads(1); /* one allocation order */
+    cnnl_set_log_level(CNNL_LOG_ERROR);
+    cJSON_Hooks hooks = {json_malloc, free};
+    /* cJSON's allocations join the sweep only on request: a failure inside cJSON_Parse is
+     * still reported as invalid JSON (CNNL_EFORMAT) by the model file and checkpoint readers. */
+    if (getenv("CNNL_TEST_FAULT_JSON"))
+        cJSON_InitHooks(&hooks);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_training_step),
+        cmocka_unit_test(test_model_load),
+        cmocka_unit_test(test_dataset_load),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

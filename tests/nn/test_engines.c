@@ -1,0 +1,196 @@
+/* Convolution engines: the oneDNN engine against the portable im2col + BLAS engine on the same
+ * inputs (outputs, input and parameter gradients), including chunked batches with a shorter
+ * last chunk, and bit-identical results for repeated runs on one engine. Skipped in builds
+ * without oneDNN (the other suites cover the portable engine there). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_util.h"
+#include "core/tensor_impl.h"
+#include "ops/kernels.h"
+
+typedef struct cfg {
+    int c, oc, k, stride, pad, h, w;
+    bool bias, relu, pool;
+} cfg;
+
+static const cfg configs[] = {
+    {2, 3, 3, 1, 1, 8, 8, true, true, true},      /* the report's block, tiny */
+    {3, 16, 3, 1, 1, 7, 9, true, true, true},     /* odd sizes: the pool drops a row and a column */
+    {3, 20, 3, 1, 1, 6, 5, false, true, false},   /* channels not a multiple of the block */
+    {17, 5, 5, 2, 2, 11, 10, true, false, false}, /* stride 2, no activation */
+    {16, 32, 3, 1, 1, 12, 12, true, true, true},
+};
+
+static uint64_t lcg(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ULL + 1442695040888963407ULL;
+    return *s >> 33;
+}
+
+static float urand(uint64_t *s)
+{
+    return (float)lcg(s) / (float)(1ULL << 31) * 2.0f - 1.0f;
+}
+
+static cnnl_model *make(const cfg *c)
+{
+    cnnl_model *m = NULL;
+    cnnl_layer *l = NULL;
+    assert_ok(cnnl_model_create(&m));
+    assert_ok(cnnl_conv2d_create(&l, c->c, c->oc, c->k, c->stride, c->pad, c->bias));
+    assert_ok(cnnl_model_add(m, "conv", l));
+    if (c->relu) {
+        assert_ok(cnnl_activation_create(&l, CNNL_ACT_RELU, 0));
+        assert_ok(cnnl_model_add(m, "relu", l));
+    }
+    if (c->pool) {
+        assert_ok(cnnl_maxpool2d_create(&l, 2, 2));
+        assert_ok(cnnl_model_add(m, "pool", l));
+    }
+    assert_ok(cnnl_model_init(m, 21));
+    return m;
+}
+
+/* Everything one forward and backward pass produces, copied out of the model. */
+typedef struct result {
+    float *y, *gx, *gw, *gb;
+    size_t ny, nx, nw, nb;
+} result;
+
+static float *copy(const float *p, size_t n)
+{
+    float *q = malloc(sizeof(float) * (n ? n : 1));
+    assert_non_null(q);
+    memcpy(q, p, sizeof(float) * n);
+    return q;
+}
+
+static result run(const cfg *c, int n, bool portable)
+{
+    if (portable)
+        assert_int_equal(setenv("CNNLITE_CONV_ENGINE", "portable", 1), 0);
+    else
+        assert_int_equal(unsetenv("CNNLITE_CONV_ENGINE"), 0);
+    cnnl_model *m = make(c);
+    int64_t shape[4] = {n, c->c, c->h, c->w};
+    cnnl_tensor *x = NULL, *r = NULL;
+    assert_ok(cnnl_tensor_create(&x, 4, shape));
+    uint64_t seed = 5;
+    for (size_t i = 0; i < x->numel; i++)
+        x->data[i] = urand(&seed);
+    const cnnl_tensor *y = NULL, *gx = NULL;
+    assert_ok(cnnl_model_forward(m, x, &y));
+    assert_ok(cnnl_tensor_create(&r, y->ndim, y->shape));
+    for (size_t i = 0; i < r->numel; i++)
+        r->data[i] = urand(&seed);
+    assert_ok(cnnl_model_zero_grad(m));
+    assert_ok(cnnl_model_backward(m, r));
+    assert_ok(cnnl_model_input_grad(m, &gx));
+    cnnl_param_info w, b = {0};
+    assert_ok(cnnl_model_state_find(m, "conv.weight", &w));
+    if (c->bias)
+        assert_ok(cnnl_model_state_find(m, "conv.bias", &b));
+    result res = {copy(y->data, y->numel), copy(gx->data, gx->numel), copy(w.grad, w.numel),
+                  c->bias ? copy(b.grad, b.numel) : NULL, y->numel, gx->numel, w.numel, c->bias ? b.numel : 0};
+    cnnl_tensor_free(x);
+    cnnl_tensor_free(r);
+    cnnl_model_free(m);
+    assert_int_equal(unsetenv("CNNLITE_CONV_ENGINE"), 0);
+    return res;
+}
+
+static void result_free(result *r)
+{
+    free(r->y);
+    free(r->gx);
+    free(r->gw);
+    free(r->gb);
+}
+
+/* max |a-b| / max(|b|) <= tol, and b not all zero (the comparison means something). */
+static void close_to(const float *a, const float *b, size_t n, double tol, const char *what)
+{
+    double diff = 0, scale = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        diff = d > diff ? d : diff;
+        scale = fabs(b[i]) > scale ? fabs(b[i]) : scale;
+    }
+    if (!(scale > 0) || diff > tol * scale)
+        fail_msg("%s: max difference %g for values up to %g", what, diff, scale);
+}
+
+static void test_engines_agree(void **state)
+{
+    (void)state;
+    size_t saved = cnnl__dnnl_chunk_bytes;
+    for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++) {
+        const cfg *c = &configs[i];
+        int oh = (c->h + 2 * c->pad - c->k) / c->stride + 1, ow = (c->w + 2 * c->pad - c->k) / c->stride + 1;
+        /* One chunk for the batch, then two images per chunk (5 = 2 + 2 + 1). */
+        size_t chunks[2] = {saved, (size_t)2 * c->oc * oh * ow * sizeof(float)};
+        for (int ch = 0; ch < 2; ch++) {
+            cnnl__dnnl_chunk_bytes = chunks[ch];
+            result a = run(c, 5, false), b = run(c, 5, true);
+            assert_int_equal(a.ny, b.ny);
+            close_to(a.y, b.y, a.ny, 1e-5, "output");
+            close_to(a.gx, b.gx, a.nx, 1e-5, "input gradient");
+            close_to(a.gw, b.gw, a.nw, 1e-5, "weight gradient");
+            if (c->bias)
+                close_to(a.gb, b.gb, a.nb, 1e-5, "bias gradient");
+            result_free(&a);
+            result_free(&b);
+        }
+    }
+    cnnl__dnnl_chunk_bytes = saved;
+}
+
+static void test_engine_reproducible(void **state)
+{
+    (void)state;
+    const cfg *c = &configs[4];
+    result a = run(c, 6, false), b = run(c, 6, false);
+    assert_memory_equal(a.y, b.y, a.ny * sizeof(float));
+    assert_memory_equal(a.gx, b.gx, a.nx * sizeof(float));
+    assert_memory_equal(a.gw, b.gw, a.nw * sizeof(float));
+    assert_memory_equal(a.gb, b.gb, a.nb * sizeof(float));
+    result_free(&a);
+    result_free(&b);
+}
+
+/* A NaN in the raw output is reported although the fused ReLU would hide it. */
+static void test_engine_nonfinite(void **state)
+{
+    (void)state;
+    assert_int_equal(unsetenv("CNNLITE_CONV_ENGINE"), 0);
+    cnnl_model *m = make(&configs[1]);
+    cnnl_param_info w;
+    assert_ok(cnnl_model_state_find(m, "conv.weight", &w));
+    w.data[5] = NAN;
+    int64_t shape[4] = {2, 3, 7, 9};
+    cnnl_tensor *x = NULL;
+    assert_ok(cnnl_tensor_create(&x, 4, shape));
+    for (size_t i = 0; i < x->numel; i++)
+        x->data[i] = 0.5f;
+    const cnnl_tensor *y = NULL;
+    assert_status_msg(cnnl_model_forward(m, x, &y), CNNL_ENUMERIC, "layer conv (Conv2d)");
+    cnnl_tensor_free(x);
+    cnnl_model_free(m);
+}
+
+int main(void)
+{
+#ifndef CNNL_HAVE_DNNL
+    printf("skip: built without oneDNN (-Ddnnl=disabled)\n");
+    return 77;
+#else
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_engines_agree),
+        cmocka_unit_test(test_engine_reproducible),
+        cmocka_unit_test(test_engine_nonfinite),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+#endif
+}
