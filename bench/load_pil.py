@@ -87,7 +87,7 @@ def main():
         if a.compare:
             with tempfile.TemporaryDirectory() as tmp:
                 run_cnnlite(a.cnnlite, a.folder, a.size, a.threads, tmp)
-                print('decoding + resizing (stb_image + libcnnlite vs Pillow + libjpeg):')
+                print('decoding + resizing (libcnnlite: libjpeg-turbo or stb_image + its resize, vs Pillow):')
                 compare(a.folder, tmp, a.size)
             # Resizing alone: give both the same decoded pixels (Pillow's, as lossless PNG).
             with tempfile.TemporaryDirectory() as src, tempfile.TemporaryDirectory() as tmp:

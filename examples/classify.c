@@ -24,17 +24,17 @@ int main(int argc, char **argv)
     cnnl_model_meta *meta = NULL;
     cnnl_tensor *image = NULL;
     const cnnl_tensor *logits = NULL;
-    cnnl_report_opts arch;
+    int64_t input[3] = {0, 0, 0}; /* channels, height, width */
     cnnl_dataset_opts prep = cnnl_dataset_opts_default();
 
-    /* The file records the architecture, input size, channels and normalization. */
+    /* The file records the network, its input size and channels, and the normalization. */
     cnnl_status st = cnnl_model_load(&model, argv[1], NULL, &meta);
     if (st == CNNL_OK)
-        st = cnnl_model_report_opts(model, &arch);
+        st = cnnl_model_input_shape(model, input);
     if (st == CNNL_OK && cnnl_model_meta_normalization(meta, &prep.norm) != CNNL_OK)
         prep.norm.kind = CNNL_NORM_UNIT; /* files from PyTorch record none: [0, 1] */
-    prep.size = arch.size;
-    prep.channels = arch.channels;
+    prep.channels = (int)input[0];
+    prep.size = (int)input[1]; /* square images */
     if (st == CNNL_OK)
         st = cnnl_image_load(&image, argv[2], &prep); /* (1, C, H, W), preprocessed as in training */
     if (st == CNNL_OK)

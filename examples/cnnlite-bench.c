@@ -18,6 +18,7 @@
 typedef struct bench_opts {
     int batch, size, threads, steps;
     bool batchnorm, json;
+    const char *arch; /* description file, or NULL for the report network */
 } bench_opts;
 
 static void usage(FILE *f)
@@ -31,6 +32,7 @@ static void usage(FILE *f)
             "  --threads N   compute threads (default: all processors)\n"
             "  --steps N     timed steps after one warm-up step (default 5)\n"
             "  --batchnorm   use the network with batch normalisation\n"
+            "  --arch FILE   time the network of a description instead (its input sets the size)\n"
             "  --json        end the output with one JSON line\n"
             "  --help        show this text\n"
             "  --version     show the program's and the library's version\n");
@@ -44,6 +46,7 @@ static const struct option long_options[] = {
     CL_ARG("size"),
     CL_ARG("threads"),
     CL_ARG("steps"),
+    CL_ARG("arch"),
     CL_END_OPTIONS,
 };
 
@@ -59,6 +62,8 @@ static int parse_args(int argc, char **argv, bench_opts *o)
             return 1;
         else if (cl_is(&op, "batchnorm"))
             o->batchnorm = true;
+        else if (cl_is(&op, "arch"))
+            o->arch = v;
         else if (cl_is(&op, "json"))
             o->json = true;
         else if (cl_is(&op, "batch") && !cl_parse_int("batch", v, 1, 4096, &o->batch))
@@ -141,12 +146,15 @@ static cnnl_status setup(bench *b, const bench_opts *o)
     cnnl_report_opts ro = cnnl_report_opts_default();
     ro.size = o->size;
     ro.batchnorm = o->batchnorm;
-    cnnl_status st = cnnl_report_net_create(&b->model, &ro);
+    cnnl_status st = o->arch ? cnnl_model_from_json_file(&b->model, o->arch, 0) : cnnl_report_net_create(&b->model, &ro);
+    int64_t shape[4] = {o->batch, 3, o->size, o->size};
+    if (st == CNNL_OK && o->arch && (st = cnnl_model_input_shape(b->model, shape + 1)) == CNNL_OK &&
+        cnnl_model_num_outputs(b->model) == 0)
+        st = CNNL_EINVAL; /* cross-entropy needs class outputs */
     if (st == CNNL_OK) {
         cnnl_adam_opts ao = cnnl_adam_opts_default();
         st = cnnl_optimizer_adam(&b->opt, b->model, &ao);
     }
-    int64_t shape[4] = {o->batch, 3, o->size, o->size};
     if (st == CNNL_OK)
         st = cnnl_tensor_create(&b->x, 4, shape);
     b->labels = calloc((size_t)o->batch, sizeof *b->labels);
@@ -161,7 +169,7 @@ static cnnl_status setup(bench *b, const bench_opts *o)
     for (size_t i = 0; i < cnnl_tensor_numel(b->x); i++)
         x[i] = cnnl_rng_uniform(rng);
     for (int i = 0; i < o->batch; i++)
-        b->labels[i] = (int32_t)cnnl_rng_below(rng, 4);
+        b->labels[i] = (int32_t)cnnl_rng_below(rng, cnnl_model_num_outputs(b->model));
     cnnl_rng_free(rng);
     b->batch = o->batch;
     return CNNL_OK;
@@ -189,8 +197,12 @@ int main(int argc, char **argv)
     getrusage(RUSAGE_SELF, &ru);
     double rss_mb = (double)ru.ru_maxrss / 1024.0;
     if (st == CNNL_OK) {
-        printf("libcnnlite %s, %d threads, batch %d, %dx%d, %s, %d steps after 1 warm-up\n", cnnl_version_string(),
-               cnnl_get_num_threads(), o.batch, o.size, o.size, o.batchnorm ? "batch norm" : "no batch norm", o.steps);
+        int64_t in[3] = {3, o.size, o.size};
+        if (o.arch)
+            (void)cnnl_model_input_shape(b.model, in);
+        printf("libcnnlite %s, %d threads, batch %d, %lldx%lld, %s, %d steps after 1 warm-up\n", cnnl_version_string(),
+               cnnl_get_num_threads(), o.batch, (long long)in[1], (long long)in[2],
+               o.arch ? o.arch : o.batchnorm ? "batch norm" : "no batch norm", o.steps);
         printf("train: %.1f img/s (forward, cross-entropy, backward, Adam)\ninfer: %.1f img/s\npeak RSS: %.0f MB\n",
                train, infer, rss_mb);
         if (o.json)

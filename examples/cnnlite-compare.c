@@ -13,6 +13,7 @@
 
 typedef struct config {
     char label[32];
+    const char *arch; /* description file, or NULL for the report network */
     bool batchnorm;
     double dropout;
     int batch, epochs;
@@ -42,6 +43,8 @@ static void usage(FILE *out)
     for (size_t i = 0; i < sizeof studies / sizeof studies[0]; i++)
         fprintf(out, "                       %-15s %s\n", studies[i].name, studies[i].what);
     fprintf(out,
+"  --arch FILE        compare networks instead: repeat --arch to train each description\n"
+"                     (same input size) under the same settings; no --study then\n"
 "  --seeds N          seeds 0..N-1 (default 3, at most %d)\n"
 "  --plot FILE        SVG picture comparing the runs' curves\n"
 "  --csv FILE         one line per run (config, seed, best, final, macro F1, s/epoch)\n"
@@ -113,7 +116,39 @@ typedef struct options {
     run_config base;
     const char *study, *plot, *csv;
     int seeds;
+    const char *archs[MAX_CONFIGS];
+    int narchs;
+    bool set_study;
 } options;
+
+/* One configuration per --arch file, labelled by its name; all must take the same input. */
+static int arch_configs(const options *o, config *cfg)
+{
+    int64_t first[3] = {0, 0, 0};
+    for (int k = 0; k < o->narchs; k++) {
+        cnnl_model *m = NULL;
+        int64_t in[3];
+        cnnl_status st = cnnl_model_from_json_file(&m, o->archs[k], 0);
+        if (st == CNNL_OK)
+            st = cnnl_model_input_shape(m, in);
+        cnnl_model_free(m);
+        if (st != CNNL_OK)
+            return cl_fail("--arch", st), -1;
+        if (k == 0)
+            memcpy(first, in, sizeof first);
+        else if (memcmp(first, in, sizeof first) != 0) {
+            cl_error("--arch %s takes %lldx%lldx%lld inputs, %s takes %lldx%lldx%lld: compared networks need the "
+                     "same input", o->archs[k], (long long)in[0], (long long)in[1], (long long)in[2], o->archs[0],
+                     (long long)first[0], (long long)first[1], (long long)first[2]);
+            return -1;
+        }
+        const char *base = strrchr(o->archs[k], '/');
+        add(cfg, k, base ? base + 1 : o->archs[k], o->base.batchnorm, o->base.dropout, o->base.batch,
+            o->base.epochs);
+        cfg[k].arch = o->archs[k];
+    }
+    return o->narchs;
+}
 
 static const struct option long_options[] = {
     CL_STD_OPTIONS,
@@ -137,6 +172,15 @@ static int parse(int argc, char **argv, options *o)
             o->base.quiet = true;
             continue;
         }
+        if (cl_is(&op, "arch")) {
+            if (o->narchs == MAX_CONFIGS) {
+                cl_error("--arch: at most %d networks", MAX_CONFIGS);
+                return -1;
+            }
+            o->archs[o->narchs++] = op.value;
+            o->base.arch = o->archs[0]; /* the input geometry of the data */
+            continue;
+        }
         if ((r = run_common_option(&op, &o->base)) != 0) {
             if (r < 0)
                 return -1;
@@ -144,6 +188,7 @@ static int parse(int argc, char **argv, options *o)
         }
         if (cl_is(&op, "study")) {
             o->study = op.value;
+            o->set_study = true;
         } else if (cl_is(&op, "plot")) {
             o->plot = op.value;
         } else if (cl_is(&op, "csv")) {
@@ -157,6 +202,10 @@ static int parse(int argc, char **argv, options *o)
         return -1;
     if (optind < argc) {
         cl_error("unexpected argument '%s'", argv[optind]);
+        return -1;
+    }
+    if (o->narchs > 0 && o->set_study) {
+        cl_error("--study varies the report network's settings; with --arch the networks are compared");
         return -1;
     }
     bool known = strcmp(o->study, "all") == 0;
@@ -222,7 +271,10 @@ int main(int argc, char **argv)
     if (run_config_finish(&o.base) != 0)
         return EXIT_USAGE;
     config cfg[MAX_CONFIGS];
-    int n = make_configs(o.study, &o.base, cfg);
+    memset(cfg, 0, sizeof cfg);
+    int n = o.narchs > 0 ? arch_configs(&o, cfg) : make_configs(o.study, &o.base, cfg);
+    if (n < 0)
+        return EXIT_USAGE;
     cnnl_dataset *ds = NULL;
     int rc = run_load_data(&o.base, &ds);
     if (rc != 0)
@@ -240,6 +292,7 @@ int main(int argc, char **argv)
     for (int k = 0; k < n && rc == 0; k++) {
         for (int s = 0; s < o.seeds && rc == 0; s++) {
             run_config c = o.base;
+            c.arch = cfg[k].arch;
             c.batchnorm = cfg[k].batchnorm;
             c.dropout = cfg[k].dropout;
             c.batch = cfg[k].batch;
@@ -271,7 +324,7 @@ int main(int argc, char **argv)
             rc = write_csv(o.csv, cfg, n, res, o.seeds);
         if (o.plot) {
             char title[128];
-            snprintf(title, sizeof title, "cnnlite-compare: %s (%d seed%s each)", o.study, o.seeds,
+            snprintf(title, sizeof title, "cnnlite-compare: %s (%d seed%s each)", o.narchs ? "networks" : o.study, o.seeds,
                      o.seeds == 1 ? "" : "s");
             cnnl_status st = cnnl_plot_compare((const cnnl_history *const *)hist, labels,
                                                (size_t)runs, o.plot, title);

@@ -10,9 +10,10 @@ static void usage(FILE *out)
 {
     fprintf(out,
 "usage: cnnlite-predict --model FILE [options] IMAGE...\n"
-"Classifies each IMAGE (any format stb_image reads) with a model saved by cnnlite-train and\n"
-"prints its predicted class and the class probabilities. An image that cannot be read is\n"
-"named in a message, the others are still classified, and the exit status is 1.\n"
+"Classifies each IMAGE (JPEG, PNG, BMP, GIF, TGA, PSD, PNM, ...) with a model saved by\n"
+"cnnlite-train and prints its predicted class and the class probabilities. An image that\n"
+"cannot be read is named in a message, the others are still classified, and the exit\n"
+"status is 1.\n"
 "\n"
 "  --model FILE       safetensors model file (required)\n"
 "  --json             one JSON object per line: {\"file\": ..., \"class\": ..., \"probs\": [...]}\n"

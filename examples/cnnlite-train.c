@@ -21,6 +21,8 @@ static void usage(FILE *out)
 "--no-batchnorm say otherwise).\n"
 "\n"
 "  --data DIR         image folder DIR/<class>/<image> (default: built-in synthetic set)\n"
+"  --arch FILE        train the network of a description (JSON, e.g. examples/nets/small.json)\n"
+"                     instead of the report's; its input sets --size and --channels\n"
 "  --count N          synthetic images to generate (default %d; only without --data)\n"
 "  --difficulty D     synthetic set difficulty, 0 (easy) .. 1 (default %g; only without --data)\n"
 "  --epochs N         epochs (default 15; demo %d)\n"

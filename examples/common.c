@@ -113,6 +113,22 @@ int cl_load_model(const char *path, const cnnl_report_opts *fallback, cnnl_model
         return cl_fail(path, st);
     if (cnnl_model_meta_report_opts(*meta, ro) != CNNL_OK)
         *ro = *fallback;
+    int64_t in[3];
+    if (cnnl_model_input_shape(*model, in) == CNNL_OK) { /* any network: its own geometry */
+        if (in[1] != in[2] || cnnl_model_num_outputs(*model) == 0) {
+            cl_error("%s: the network takes %lldx%lld inputs%s; the programs need square images and class "
+                     "outputs", path, (long long)in[1], (long long)in[2],
+                     cnnl_model_num_outputs(*model) == 0 ? " and has no flat output" : "");
+            cnnl_model_free(*model);
+            cnnl_model_meta_free(*meta);
+            *model = NULL;
+            *meta = NULL;
+            return EXIT_FAIL;
+        }
+        ro->channels = (int)in[0];
+        ro->size = (int)in[1];
+        ro->classes = (int)cnnl_model_num_outputs(*model);
+    }
     cnnl_normalization recorded;
     if (cnnl_model_meta_normalization(*meta, &recorded) == CNNL_OK)
         *norm = recorded;

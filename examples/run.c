@@ -164,6 +164,8 @@ int run_common_option(const cl_opt *o, run_config *c)
         c->set_batchnorm = true;
     } else if (OPT("data")) {
         c->data = v;
+    } else if (OPT("arch")) {
+        c->arch = v;
     } else if (OPT("count")) {
         c->set_count = true;
         if (!cl_parse_int("count", v, 8, 1000000, &c->count))
@@ -188,6 +190,7 @@ int run_common_option(const cl_opt *o, run_config *c)
             return -1;
         }
     } else if (OPT("channels")) {
+        c->set_channels = true;
         if (!cl_parse_int("channels", v, 1, 3, &c->channels))
             return -1;
         if (c->channels == 2) {
@@ -201,6 +204,7 @@ int run_common_option(const cl_opt *o, run_config *c)
         if (!cl_parse_double("lr", v, 0, 10, true, false, &c->lr))
             return -1;
     } else if (OPT("dropout")) {
+        c->set_dropout = true;
         if (!cl_parse_double("dropout", v, 0, 1, false, true, &c->dropout))
             return -1;
     } else if (OPT("split")) {
@@ -216,8 +220,43 @@ int run_common_option(const cl_opt *o, run_config *c)
     return 1;
 }
 
+/* Input geometry from the description: the images are prepared at its size and channels. */
+static int arch_geometry(run_config *c)
+{
+    if (c->set_batchnorm || c->set_dropout) {
+        cl_error("--%s applies to the report network; with --arch the description says it",
+                 c->set_batchnorm ? "batchnorm" : "dropout");
+        return -1;
+    }
+    cnnl_model *m = NULL;
+    int64_t in[3];
+    cnnl_status st = cnnl_model_from_json_file(&m, c->arch, c->seed);
+    if (st == CNNL_OK)
+        st = cnnl_model_input_shape(m, in);
+    cnnl_model_free(m);
+    if (st != CNNL_OK)
+        return cl_fail("--arch", st), -1;
+    if (in[1] != in[2] || (in[0] != 1 && in[0] != 3)) {
+        cl_error("%s: input %lldx%lldx%lld; images need 1 or 3 channels and equal height and width", c->arch,
+                 (long long)in[0], (long long)in[1], (long long)in[2]);
+        return -1;
+    }
+    if ((c->set_size && c->size != in[1]) || (c->set_channels && c->channels != in[0])) {
+        cl_error("--%s %d contradicts the input [%lld, %lld, %lld] of %s", c->set_size && c->size != in[1] ? "size"
+                 : "channels", c->set_size && c->size != in[1] ? c->size : c->channels, (long long)in[0],
+                 (long long)in[1], (long long)in[2], c->arch);
+        return -1;
+    }
+    c->size = (int)in[1];
+    c->channels = (int)in[0];
+    c->set_size = true;
+    return 0;
+}
+
 int run_config_finish(run_config *c)
 {
+    if (c->arch && arch_geometry(c) != 0)
+        return -1;
     if (c->data == NULL) {
         if (!c->set_count)
             c->count = DEMO_COUNT;
@@ -225,7 +264,7 @@ int run_config_finish(run_config *c)
             c->size = DEMO_SIZE;
         if (!c->set_epochs)
             c->epochs = DEMO_EPOCHS;
-        if (!c->set_batchnorm)
+        if (!c->set_batchnorm && !c->arch)
             c->batchnorm = true;
     } else if (c->set_count || c->set_difficulty) {
         cl_error("--%s only applies to the synthetic set (without --data)",
@@ -243,9 +282,14 @@ void run_describe(const run_config *c, const cnnl_dataset *ds)
         return;
     fprintf(stderr, "%s: %s: %s\n", cl_prog, c->data ? c->data : "synthetic MRI-like set",
             cnnl_dataset_summary(ds));
-    fprintf(stderr, "%s: %d epochs, batch %d, Adam lr %g, dropout %g%s, %dx%dx%d input, "
+    char net[300];
+    if (c->arch)
+        snprintf(net, sizeof net, "network %.256s", c->arch);
+    else
+        snprintf(net, sizeof net, "dropout %g%s", c->dropout, c->batchnorm ? ", batch norm" : "");
+    fprintf(stderr, "%s: %d epochs, batch %d, Adam lr %g, %s, %dx%dx%d input, "
                     "split %g, seed %" PRIu64 ", %d threads\n",
-            cl_prog, c->epochs, c->batch, c->lr, c->dropout, c->batchnorm ? ", batch norm" : "",
+            cl_prog, c->epochs, c->batch, c->lr, net,
             c->size, c->size, c->channels, c->split, c->seed, cnnl_get_num_threads());
     cnnl_augment_opts a = run_augment(c);
     if (a.flip_p > 0 || a.rotate_deg > 0 || a.scale_min > 0 || a.translate > 0 || a.roundtrip_p > 0 ||
@@ -328,59 +372,6 @@ static int on_epoch(cnnl_trainer *t, const cnnl_epoch_stats *e, void *user)
     return CNNL_OK;
 }
 
-/* The 12 history columns, as in cnnl_history_save(). */
-static const char *const hist_cols[12] = {
-    "epoch", "train_loss", "train_loss_mean", "train_accuracy", "test_loss", "test_accuracy",
-    "seconds", "images_per_second", "learning_rate", "train_batches", "train_images", "test_images",
-};
-
-static cnnl_status history_to_table(const cnnl_history *h, float **table)
-{
-    size_t n = cnnl_history_count(h);
-    *table = calloc(n ? n * 12 : 1, sizeof **table);
-    if (*table == NULL)
-        return CNNL_ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        cnnl_epoch_stats e;
-        cnnl_history_at(h, i, &e);
-        const double v[12] = {e.epoch, e.train_loss, e.train_loss_mean, e.train_accuracy,
-                              e.test_loss, e.test_accuracy, e.seconds, e.images_per_second,
-                              e.learning_rate, (double)e.train_batches, (double)e.train_images,
-                              (double)e.test_images};
-        for (int j = 0; j < 12; j++)
-            (*table)[i * 12 + (size_t)j] = (float)v[j];
-    }
-    return CNNL_OK;
-}
-
-static cnnl_status table_to_history(const cnnl_checkpoint *ck, cnnl_history *h)
-{
-    size_t rows = 0, cols = 0;
-    const float *v = NULL;
-    cnnl_status st = cnnl_checkpoint_history(ck, &rows, &cols, &v);
-    if (st == CNNL_OK && rows > 0 && cols != 12)
-        return CNNL_EFORMAT;
-    cnnl_history_clear(h);
-    for (size_t i = 0; i < rows && st == CNNL_OK; i++) {
-        const float *r = v + i * 12;
-        cnnl_epoch_stats e = {0};
-        e.epoch = (int)r[0];
-        e.train_loss = r[1];
-        e.train_loss_mean = r[2];
-        e.train_accuracy = r[3];
-        e.test_loss = r[4];
-        e.test_accuracy = r[5];
-        e.seconds = r[6];
-        e.images_per_second = r[7];
-        e.learning_rate = r[8];
-        e.train_batches = (int64_t)r[9];
-        e.train_images = (int64_t)r[10];
-        e.test_images = (int64_t)r[11];
-        st = cnnl_history_append(h, &e);
-    }
-    return st;
-}
-
 static cnnl_status set_split_names(cnnl_checkpoint *ck, const run_state *s, cnnl_subset which,
                                    const char *part)
 {
@@ -396,34 +387,78 @@ static cnnl_status set_split_names(cnnl_checkpoint *ck, const run_state *s, cnnl
     return st;
 }
 
+/* Options a checkpoint records (user.opt.<name>) and a resumed run must repeat: each changes
+ * what the remaining epochs compute (--epochs may grow, --threads changes only the rounding). */
+enum { RESUME_OPTS = 8 };
+static const char *const resume_opt_names[RESUME_OPTS] = {"lr", "dropout", "batch", "seed", "split", "size",
+                                                          "channels", "batchnorm"};
+
+static void resume_opt_values(const run_config *c, char v[RESUME_OPTS][32])
+{
+    snprintf(v[0], 32, "%.9g", c->lr);
+    snprintf(v[1], 32, "%.9g", c->dropout);
+    snprintf(v[2], 32, "%d", c->batch);
+    snprintf(v[3], 32, "%" PRIu64, c->seed);
+    snprintf(v[4], 32, "%.9g", c->split);
+    snprintf(v[5], 32, "%d", c->size);
+    snprintf(v[6], 32, "%d", c->channels);
+    snprintf(v[7], 32, "%s", c->batchnorm ? "on" : "off");
+}
+
+static cnnl_status set_resume_opts(cnnl_checkpoint *ck, const run_config *c)
+{
+    char v[RESUME_OPTS][32], key[48];
+    resume_opt_values(c, v);
+    cnnl_status st = CNNL_OK;
+    for (int i = 0; i < RESUME_OPTS && st == CNNL_OK; i++) {
+        snprintf(key, sizeof key, "opt.%s", resume_opt_names[i]);
+        st = cnnl_checkpoint_set_string(ck, key, v[i]);
+    }
+    return st;
+}
+
+/* Refuse options that contradict the checkpoint's, naming both values. Checkpoints without
+ * recorded options (0.1.0) are checked on the learning rate they restored. */
+static int check_resume_opts(const run_state *s, const cnnl_checkpoint *ck)
+{
+    char v[RESUME_OPTS][32], key[48];
+    resume_opt_values(s->c, v);
+    for (int i = 0; i < RESUME_OPTS; i++) {
+        snprintf(key, sizeof key, "opt.%s", resume_opt_names[i]);
+        const char *saved = cnnl_checkpoint_get_string(ck, key);
+        bool flag = strcmp(resume_opt_names[i], "batchnorm") == 0;
+        if (saved != NULL && strcmp(saved, v[i]) != 0) {
+            if (flag)
+                cl_error("%s: the checkpoint's run had batch norm %s; this run has it %s (resume with the "
+                         "same options)", s->c->resume, saved, v[i]);
+            else
+                cl_error("%s: the checkpoint's run used --%s %s; this run gives --%s %s (resume with the "
+                         "same options)", s->c->resume, resume_opt_names[i], saved, resume_opt_names[i], v[i]);
+            return -1;
+        }
+    }
+    float restored = cnnl_optimizer_get_lr(s->opt);
+    if (cnnl_checkpoint_get_string(ck, "opt.lr") == NULL && restored != (float)s->c->lr) {
+        cl_error("%s: the checkpoint's run used --lr %.9g; this run gives --lr %s (resume with the same "
+                 "options)", s->c->resume, (double)restored, v[0]);
+        return -1;
+    }
+    return 0;
+}
+
 static cnnl_status on_checkpoint(cnnl_trainer *t, void *user)
 {
     run_state *s = user;
-    cnnl_train_position p;
-    cnnl_trainer_get_position(t, &p);
     cnnl_checkpoint *ck = NULL;
-    float *table = NULL;
-    char pos[256];
-    /* hex floats: the partial epoch's sums come back bit for bit */
-    snprintf(pos, sizeof pos, "%d %" PRId64 " %a %" PRId64 " %" PRId64 " %a", p.epoch, p.batch,
-             p.loss_sum, p.correct, p.images, p.seconds);
     cnnl_status st = cnnl_checkpoint_create(&ck);
-    if (st == CNNL_OK)
-        st = cnnl_checkpoint_set_epoch(ck, p.epoch);
-    if (st == CNNL_OK)
-        st = cnnl_checkpoint_set_string(ck, "position", pos);
-    if (st == CNNL_OK)
-        st = history_to_table(cnnl_trainer_history(t), &table);
-    if (st == CNNL_OK)
-        st = cnnl_checkpoint_set_history(ck, cnnl_history_count(cnnl_trainer_history(t)), 12,
-                                         table, hist_cols);
     if (st == CNNL_OK)
         st = set_split_names(ck, s, CNNL_SUBSET_TRAIN, "train");
     if (st == CNNL_OK)
         st = set_split_names(ck, s, CNNL_SUBSET_TEST, "test");
     if (st == CNNL_OK)
-        st = cnnl_checkpoint_save(s->c->checkpoint, s->model, s->opt, ck);
-    free(table);
+        st = set_resume_opts(ck, s->c);
+    if (st == CNNL_OK)
+        st = cnnl_trainer_save_checkpoint(t, s->c->checkpoint, ck);
     cnnl_checkpoint_free(ck);
     return st;
 }
@@ -452,28 +487,19 @@ static int check_split(const run_state *s, const cnnl_checkpoint *ck, cnnl_subse
 static int resume(run_state *s)
 {
     cnnl_checkpoint *ck = NULL;
-    cnnl_status st = cnnl_checkpoint_load(s->c->resume, s->model, s->opt, &ck);
+    cnnl_status st = cnnl_trainer_load_checkpoint(s->trainer, s->c->resume, &ck);
     if (st != CNNL_OK)
         return cl_fail("--resume", st);
-    int rc = check_split(s, ck, CNNL_SUBSET_TRAIN, "train");
+    int rc = check_resume_opts(s, ck);
+    if (rc == 0)
+        rc = check_split(s, ck, CNNL_SUBSET_TRAIN, "train");
     if (rc == 0)
         rc = check_split(s, ck, CNNL_SUBSET_TEST, "test");
     cnnl_train_position p = {0};
-    const char *pos = cnnl_checkpoint_get_string(ck, "position");
-    if (rc == 0 && (pos == NULL || sscanf(pos, "%d %" SCNd64 " %la %" SCNd64 " %" SCNd64 " %la",
-                                          &p.epoch, &p.batch, &p.loss_sum, &p.correct, &p.images,
-                                          &p.seconds) != 6)) {
-        cl_error("%s: not a cnnlite-train checkpoint (no training position)", s->c->resume);
-        rc = -1;
-    }
+    cnnl_trainer_get_position(s->trainer, &p);
     if (rc == 0 && (p.epoch > s->c->epochs || (p.epoch == s->c->epochs && p.batch > 0))) {
         cl_error("%s: %d epochs are done%s; give --epochs of at least %d", s->c->resume, p.epoch,
                  p.batch > 0 ? " and part of the next" : "", p.epoch + (p.batch > 0));
-        rc = -1;
-    }
-    if (rc == 0 && (table_to_history(ck, cnnl_trainer_history(s->trainer)) != CNNL_OK ||
-                    cnnl_trainer_set_position(s->trainer, &p) != CNNL_OK)) {
-        cl_error("%s: inconsistent training state in the checkpoint", s->c->resume);
         rc = -1;
     }
     if (rc == 0 && !s->c->quiet)
@@ -614,9 +640,17 @@ static int build(run_state *s)
     ro.batchnorm = c->batchnorm;
     ro.dropout = (float)c->dropout;
     ro.seed = c->seed;
-    st = cnnl_report_net_create(&s->model, &ro);
+    if (c->arch)
+        st = cnnl_model_from_json_file(&s->model, c->arch, c->seed);
+    else
+        st = cnnl_report_net_create(&s->model, &ro);
     if (st != CNNL_OK)
-        return cl_fail("model", st);
+        return cl_fail(c->arch ? c->arch : "model", st);
+    if (c->arch && cnnl_model_num_outputs(s->model) != (size_t)s->classes) {
+        cl_error("%s: the network has %zu outputs for %d classes", c->arch, cnnl_model_num_outputs(s->model),
+                 s->classes);
+        return EXIT_FAIL;
+    }
     if (strcmp(c->optimizer, "sgd") == 0) {
         cnnl_sgd_opts so2 = cnnl_sgd_opts_default();
         so2.lr = c->lr;

@@ -24,6 +24,7 @@
 
 typedef struct run_config {
     const char *data;        /* image folder, or NULL for the synthetic set */
+    const char *arch;        /* architecture description file, or NULL for the report network */
     int count;               /* synthetic images */
     double difficulty;       /* synthetic difficulty, 0..1 */
     int epochs, batch, size, channels, threads;
@@ -36,6 +37,7 @@ typedef struct run_config {
     bool print_epochs;       /* the report's epoch lines and "Best Test Accuracy" */
     bool print_metrics;      /* the metrics block after training */
     bool set_count, set_epochs, set_size, set_batchnorm, set_difficulty; /* given on the command line */
+    bool set_dropout, set_channels;
     cnnl_augment_opts augment; /* training images' transforms (--augment and --aug-*) */
     bool augment_preset;       /* --augment: the preset, then any --aug-* on top */
     const char *optimizer;     /* "adam" (default), "adamw" or "sgd" */
@@ -61,7 +63,7 @@ void run_config_default(run_config *c);
 /* The options shared by cnnlite-train and cnnlite-compare (cnnlite-metrics takes a part), as
  * getopt_long table entries. */
 #define RUN_COMMON_OPTIONS                                                                     \
-    CL_FLAG("batchnorm"), CL_FLAG("no-batchnorm"), CL_ARG("data"), CL_ARG("count"),            \
+    CL_FLAG("batchnorm"), CL_FLAG("no-batchnorm"), CL_ARG("data"), CL_ARG("arch"), CL_ARG("count"), \
         CL_ARG("difficulty"), CL_ARG("epochs"), CL_ARG("batch"), CL_ARG("size"),               \
         CL_ARG("channels"), CL_ARG("threads"), CL_ARG("lr"), CL_ARG("dropout"), CL_ARG("split"), \
         CL_ARG("seed")

@@ -8,7 +8,7 @@ gcc g++ meson ninja-build pkg-config python3 python3-pil
 libopenblas-dev libstb-dev libturbojpeg0-dev libcjson-dev libcmocka-dev
 libdnnl-dev
 doxygen valgrind
-clang libclang-rt-14-dev cmake
+clang libclang-rt-14-dev libomp-14-dev cmake
 "
 missing=""
 for p in $PACKAGES; do

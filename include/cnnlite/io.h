@@ -247,7 +247,7 @@ CNNL_API cnnl_status cnnl_checkpoint_set_history(cnnl_checkpoint *ck, size_t row
                                                  const char *const *column_names);
 
 /**
- * @brief The training history.
+ * @brief The training history, as float (see cnnl_checkpoint_history_f64() for the exact values).
  * @param ck The handle.
  * @param[out] rows Receives the number of rows.
  * @param[out] cols Receives the number of columns.
@@ -257,6 +257,32 @@ CNNL_API cnnl_status cnnl_checkpoint_set_history(cnnl_checkpoint *ck, size_t row
  */
 CNNL_API cnnl_status cnnl_checkpoint_history(const cnnl_checkpoint *ck, size_t *rows, size_t *cols,
                                              const float **values);
+
+/**
+ * @brief Set the training history from doubles, stored exactly (as cnnl_checkpoint_set_history()
+ *        otherwise).
+ * @param ck The handle.
+ * @param rows Number of rows (0 clears the history).
+ * @param cols Number of columns, >= 1 when @p rows > 0.
+ * @param values rows * cols values, row-major; copied.
+ * @param column_names @p cols names (copied), or NULL.
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL @p values with rows > 0, a NULL name, or an overflowing size; #CNNL_ENOMEM.
+ */
+CNNL_API cnnl_status cnnl_checkpoint_set_history_f64(cnnl_checkpoint *ck, size_t rows, size_t cols,
+                                                     const double *values, const char *const *column_names);
+
+/**
+ * @brief The training history as doubles: exactly the values set or saved (a checkpoint of
+ *        0.1.0 stored them as float; they come back widened).
+ * @param ck The handle.
+ * @param[out] rows Receives the number of rows.
+ * @param[out] cols Receives the number of columns.
+ * @param[out] values Receives the row-major values, borrowed from @p ck until the next change
+ *        or cnnl_checkpoint_free(); NULL when empty. May itself be NULL if not wanted.
+ * @return #CNNL_OK, #CNNL_EINVAL.
+ */
+CNNL_API cnnl_status cnnl_checkpoint_history_f64(const cnnl_checkpoint *ck, size_t *rows, size_t *cols,
+                                                 const double **values);
 
 /**
  * @brief Name of history column @p col.
@@ -338,14 +364,17 @@ CNNL_API const char *cnnl_checkpoint_get_string(const cnnl_checkpoint *ck, const
  * - `model.<state name>`: every model state tensor (F32; I64 for num_batches_tracked);
  * - `optim.<state name>`: every optimizer state tensor (exp_avg, exp_avg_sq, momentum_buffer);
  * - `train.optim_step` (I64, scalar): the optimizer's step count;
- * - `train.epoch` (I64, scalar); `train.history` (F32, [rows, cols]);
+ * - `train.epoch` (I64, scalar); `train.history` (F64, [rows, cols]; F32 in files of 0.1.0,
+ *   which still load);
  * - `train.model_rng` (I64, [4]): the model's dropout generator; `rng.<name>` (I64, [4]): the
  *   states set with cnnl_checkpoint_set_rng() (uint64 words stored bit for bit).
  *
  * Metadata: `format` = `cnnlite-checkpoint`, `format_version` = `1`, the model file keys of
  * @ref io that describe the architecture, `optim.lr` (the current learning rate, exact),
- * `history.columns` (JSON array), `split.<part>` (JSON array of file names) and
- * `user.<key>` (strings set with cnnl_checkpoint_set_string()).
+ * `history.columns` (JSON array), `split.<part>` (JSON array of file names: a name that is
+ * valid UTF-8 as a string, any other as `{"hex": "<its bytes in hex>"}`, so that the header
+ * stays UTF-8 and every name reads back byte for byte) and `user.<key>` (strings set with
+ * cnnl_checkpoint_set_string()).
  * @param path Target file; replaced atomically.
  * @param model The model; only read.
  * @param opt The model's optimizer, or NULL to store no optimizer state.
@@ -362,7 +391,12 @@ CNNL_API cnnl_status cnnl_checkpoint_save(const char *path, cnnl_model *model, c
  *
  * The model's and optimizer's tensors must match the file's exactly (names, dtypes, shapes:
  * strict). Everything is validated before anything changes; on error the model and optimizer
- * are unchanged. Restores the state tensors, the model's dropout generator, the optimizer's
+ * are unchanged. Every value is checked: state tensors finite (integer counts 0..2^53),
+ * `train.epoch` 0..INT32_MAX, `train.optim_step` 0..2^53, generator states not all zero,
+ * `optim.lr` finite and >= 0, history values finite within +-1e15 and, for the columns the
+ * trainer writes, within their range (epochs and counts integers, accuracies 0..100, losses,
+ * times and rates >= 0), split names non-empty, relative, without "." or ".." components and
+ * each in one place only; the message names the file and the field. Restores the state tensors, the model's dropout generator, the optimizer's
  * step count and learning rate.
  * @param path The checkpoint.
  * @param model The model.

@@ -98,7 +98,8 @@ CNNL_API int cnnl_confusion_classes(const cnnl_confusion *cm);
  * @param predicted Predicted class of each sample (borrowed for the call), each in [0, K).
  * @param n Number of samples; 0 is allowed.
  * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments (with @p n > 0); #CNNL_ERANGE if a class
- *         is out of range, in which case nothing is counted.
+ *         is out of range or if the matrix's total would pass INT64_MAX, in which case nothing
+ *         is counted.
  */
 CNNL_API cnnl_status cnnl_confusion_add(cnnl_confusion *cm, const int32_t *truth,
                                         const int32_t *predicted, size_t n);
@@ -112,7 +113,8 @@ CNNL_API cnnl_status cnnl_confusion_add(cnnl_confusion *cm, const int32_t *truth
  * @param truth True class of each of the n rows (borrowed for the call).
  * @param predicted If not NULL, receives the n predicted classes (caller-owned array of n).
  * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments; #CNNL_ESHAPE if @p logits is not (n, K);
- *         #CNNL_ERANGE if a true class is out of range (nothing is counted).
+ *         #CNNL_ERANGE if a true class is out of range or the matrix's total would pass
+ *         INT64_MAX (nothing is counted).
  */
 CNNL_API cnnl_status cnnl_confusion_add_logits(cnnl_confusion *cm, const cnnl_tensor *logits,
                                                const int32_t *truth, int32_t *predicted);
@@ -124,7 +126,8 @@ CNNL_API cnnl_status cnnl_confusion_add_logits(cnnl_confusion *cm, const cnnl_te
  * @param predicted Column (predicted class), in [0, K).
  * @param count The new count, >= 0.
  * @return #CNNL_OK; #CNNL_EINVAL for a NULL @p cm or a negative count; #CNNL_ERANGE for an
- *         index out of range.
+ *         index out of range or a count that would take the sum of all cells past INT64_MAX
+ *         (the matrix is then unchanged).
  */
 CNNL_API cnnl_status cnnl_confusion_set(cnnl_confusion *cm, int truth, int predicted, int64_t count);
 

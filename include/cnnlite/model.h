@@ -51,7 +51,8 @@ typedef enum cnnl_activation {
 /** Element type of a parameter or buffer. */
 typedef enum cnnl_dtype {
     CNNL_DTYPE_F32 = 0, /**< float32; the data is in cnnl_param_info::data. */
-    CNNL_DTYPE_I64 = 1  /**< int64 (BatchNorm's num_batches_tracked); data in cnnl_param_info::data_i64. */
+    CNNL_DTYPE_I64 = 1, /**< int64 (BatchNorm's num_batches_tracked); data in cnnl_param_info::data_i64. */
+    CNNL_DTYPE_F64 = 2  /**< float64: a checkpoint's training history only, never a model or optimizer tensor. */
 } cnnl_dtype;
 
 /** Description of one named tensor of a model's state (borrowed views). */
@@ -378,6 +379,15 @@ CNNL_API cnnl_status cnnl_model_to_json(const cnnl_model *model, const char **js
  * @return #CNNL_OK; #CNNL_EINVAL; #CNNL_ENOTFOUND for a model assembled with cnnl_model_add().
  */
 CNNL_API cnnl_status cnnl_model_input_shape(const cnnl_model *model, int64_t shape[3]);
+
+/**
+ * @brief Number of outputs (classes) of a model built from a description or by
+ * cnnl_report_net_create(): the features of its flat output.
+ * @param model The model (NULL gives 0).
+ * @return The count; 0 when unknown (a model assembled layer by layer, or an output that is
+ *         not flat).
+ */
+CNNL_API size_t cnnl_model_num_outputs(const cnnl_model *model);
 
 CNNL_END_DECLS
 

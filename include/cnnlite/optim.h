@@ -13,6 +13,12 @@
 #include "status.h"
 
 /**
+ * @brief The largest step count an optimizer takes (2^53: Adam's bias corrections use the
+ * count as an exact double). cnnl_optimizer_step() refuses a step beyond it with #CNNL_ERANGE.
+ */
+#define CNNL_OPTIMIZER_MAX_STEPS INT64_C(9007199254740992)
+
+/**
  * @defgroup optim Optimizers
  * @brief Update a model's trainable parameters from their gradients.
  *
@@ -161,8 +167,9 @@ CNNL_API cnnl_status cnnl_optimizer_state_at(cnnl_optimizer *opt, size_t index, 
  * @brief Restore the step count (with the state tensors, resumes a run exactly). SGD treats
  * its momentum buffers as initialised once the count is above 0.
  * @param opt The optimizer.
- * @param steps Steps taken, >= 0.
- * @return #CNNL_OK, #CNNL_EINVAL.
+ * @param steps Steps taken, 0..#CNNL_OPTIMIZER_MAX_STEPS.
+ * @return #CNNL_OK, #CNNL_EINVAL for a NULL @p opt or a negative count, #CNNL_ERANGE for a
+ *         count above #CNNL_OPTIMIZER_MAX_STEPS (the optimizer is unchanged on error).
  */
 CNNL_API cnnl_status cnnl_optimizer_set_step_count(cnnl_optimizer *opt, int64_t steps);
 

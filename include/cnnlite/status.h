@@ -81,7 +81,9 @@ CNNL_API void cnnl_clear_error(void);
  * @brief Route log messages to @p fn instead of standard error.
  *
  * The callback may be called from any library thread, but never concurrently from two
- * threads. Process-wide; set it before starting work on other threads.
+ * threads. It may call any library function, including the log functions and functions that
+ * log themselves (their messages reach it, nested). When this function returns, no call of the
+ * previous callback is running (unless this is called from inside that callback). Process-wide.
  * @param fn The receiver, or NULL to restore the default (one line per message on stderr).
  * @param user Passed unchanged to @p fn; not owned by the library.
  */

@@ -12,6 +12,7 @@
 
 #include "data.h"
 #include "export.h"
+#include "io.h"
 #include "loss.h"
 #include "metrics.h"
 #include "model.h"
@@ -186,9 +187,17 @@ CNNL_API cnnl_status cnnl_progress_update(cnnl_progress *progress, int64_t done)
 CNNL_API cnnl_status cnnl_progress_finish(cnnl_progress *progress);
 
 /**
+ * @brief A buffer size that holds any line of cnnl_progress_format() with its NUL: the bar (10
+ * cells of 3 bytes), two counts of up to 19 digits, two intervals of up to 13 characters and a
+ * rate of up to 16.
+ */
+#define CNNL_PROGRESS_LINE_MAX 128
+
+/**
  * @brief Format a tqdm-like line without drawing it.
  * @param buf Output buffer (caller-owned); always NUL-terminated when @p size > 0.
- * @param size Size of @p buf in bytes; 96 is enough for any line.
+ * @param size Size of @p buf in bytes; #CNNL_PROGRESS_LINE_MAX is enough for any line (any
+ *        counts up to INT64_MAX, any elapsed time).
  * @param done Steps done.
  * @param total Total steps.
  * @param elapsed Seconds since the start.
@@ -454,6 +463,45 @@ CNNL_API cnnl_status cnnl_trainer_get_position(const cnnl_trainer *trainer, cnnl
  * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments or negative fields.
  */
 CNNL_API cnnl_status cnnl_trainer_set_position(cnnl_trainer *trainer, const cnnl_train_position *pos);
+
+/**
+ * @brief Save the run in a checkpoint, atomically: the model, the optimizer, the position
+ *        and the history (float64, so a resumed run's history equals an uninterrupted one's
+ *        to the bit).
+ *
+ * Calling it from the on_checkpoint callback saves the state cnnl_trainer_fit() resumes from,
+ * between batches or epochs. The history goes in as `train.history` with the columns of
+ * cnnl_history_save(), the position as the string "position" (cnnl_checkpoint_get_string()).
+ * @param trainer The trainer.
+ * @param path The checkpoint file; replaced atomically.
+ * @param fields More fields to store (split, generator states, strings), or NULL; the trainer
+ *        sets its epoch, history and "position" in it (they replace any set before); the
+ *        caller keeps ownership.
+ * @return #CNNL_OK; #CNNL_EINVAL for a NULL @p trainer or @p path; #CNNL_EIO (the message names
+ *         the file; an existing file is left untouched); #CNNL_ENOMEM.
+ */
+CNNL_API cnnl_status cnnl_trainer_save_checkpoint(cnnl_trainer *trainer, const char *path, cnnl_checkpoint *fields);
+
+/**
+ * @brief Resume a run from a checkpoint written by cnnl_trainer_save_checkpoint() (or by
+ *        cnnlite-train of 0.1.0, whose float32 history is widened): restores the model, the
+ *        optimizer, the history and the position, so that cnnl_trainer_fit() continues where
+ *        the saved run was.
+ *
+ * The checkpoint is validated as cnnl_checkpoint_load() does, and its position and history
+ * against each other (one history row per completed epoch, epochs numbered 1, 2, ...). On
+ * error the trainer's history and position are unchanged; the model and optimizer are too,
+ * unless the error is found after they were restored (a bad position or history: the message
+ * says which).
+ * @param trainer The trainer, with the model and optimizer built as for the saved run.
+ * @param path The checkpoint.
+ * @param[out] fields If not NULL, receives the checkpoint's other fields (split, generator
+ *        states, strings), owned by the caller (cnnl_checkpoint_free()); NULL on failure.
+ * @return #CNNL_OK; #CNNL_EINVAL for a NULL @p trainer or @p path; #CNNL_EFORMAT for a file that
+ *         is not a training checkpoint or holds inconsistent values (named in the message);
+ *         #CNNL_ESHAPE, #CNNL_EIO, #CNNL_ENOMEM as cnnl_checkpoint_load().
+ */
+CNNL_API cnnl_status cnnl_trainer_load_checkpoint(cnnl_trainer *trainer, const char *path, cnnl_checkpoint **fields);
 
 /**
  * @brief Copy the weights of the best test accuracy back into the model.

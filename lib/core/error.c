@@ -10,7 +10,13 @@ enum { ERROR_BUF = 1024 };
 
 static _Thread_local char last_error[ERROR_BUF];
 
+/* log_lock guards the three settings below and is never held while a callback runs, so that
+ * a callback may call any library function (cnnl_get_log_level(), cnnl_set_log_callback(),
+ * anything that logs). call_lock, recursive, serializes the callback's calls and is taken by
+ * cnnl_set_log_callback() so that the previous callback has returned when it does. */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t call_lock;
+static pthread_once_t call_lock_once = PTHREAD_ONCE_INIT;
 static cnnl_log_fn log_fn;
 static void *log_user;
 static cnnl_log_level log_level = CNNL_LOG_WARNING;
@@ -76,12 +82,24 @@ cnnl_status cnnl__error_context(cnnl_status status, const char *fmt, ...)
     return status;
 }
 
+static void call_lock_init(void)
+{
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&call_lock, &a);
+    pthread_mutexattr_destroy(&a);
+}
+
 CNNL_API void cnnl_set_log_callback(cnnl_log_fn fn, void *user)
 {
+    pthread_once(&call_lock_once, call_lock_init);
+    pthread_mutex_lock(&call_lock);
     pthread_mutex_lock(&log_lock);
     log_fn = fn;
     log_user = user;
     pthread_mutex_unlock(&log_lock);
+    pthread_mutex_unlock(&call_lock);
 }
 
 CNNL_API void cnnl_set_log_level(cnnl_log_level level)
@@ -117,18 +135,21 @@ static const char *level_name(cnnl_log_level level)
 void cnnl__log(cnnl_log_level level, const char *fmt, ...)
 {
     char msg[ERROR_BUF];
-    pthread_mutex_lock(&log_lock);
-    if (level < log_level) {
-        pthread_mutex_unlock(&log_lock);
+    if (level < cnnl_get_log_level())
         return;
-    }
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (log_fn)
-        log_fn(level, msg, log_user);
+    pthread_once(&call_lock_once, call_lock_init);
+    pthread_mutex_lock(&call_lock);
+    pthread_mutex_lock(&log_lock);
+    cnnl_log_fn fn = log_fn;
+    void *user = log_user;
+    pthread_mutex_unlock(&log_lock);
+    if (fn)
+        fn(level, msg, user);
     else
         fprintf(stderr, "cnnlite: %s: %s\n", level_name(level), msg);
-    pthread_mutex_unlock(&log_lock);
+    pthread_mutex_unlock(&call_lock);
 }

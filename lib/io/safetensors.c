@@ -23,12 +23,12 @@
 
 size_t cnnl__st_dtype_size(cnnl_dtype dtype)
 {
-    return dtype == CNNL_DTYPE_I64 ? 8 : 4;
+    return dtype == CNNL_DTYPE_I64 || dtype == CNNL_DTYPE_F64 ? 8 : 4;
 }
 
 static const char *dtype_name(cnnl_dtype dtype)
 {
-    return dtype == CNNL_DTYPE_I64 ? "I64" : "F32";
+    return dtype == CNNL_DTYPE_I64 ? "I64" : dtype == CNNL_DTYPE_F64 ? "F64" : "F32";
 }
 
 static void format_shape(char *buf, size_t cap, int ndim, const int64_t *shape)
@@ -115,8 +115,10 @@ static cnnl_status parse_dtype(const cnnl__st_file *f, const char *name, const c
         *out = CNNL_DTYPE_F32;
     else if (strcmp(d->valuestring, "I64") == 0)
         *out = CNNL_DTYPE_I64;
+    else if (strcmp(d->valuestring, "F64") == 0)
+        *out = CNNL_DTYPE_F64;
     else
-        return cnnl__error(CNNL_EFORMAT, "%s: tensor \"%s\" has unsupported dtype \"%.40s\" (supported: F32, I64)",
+        return cnnl__error(CNNL_EFORMAT, "%s: tensor \"%s\" has unsupported dtype \"%.40s\" (supported: F32, F64, I64)",
                            f->path, name, d->valuestring);
     return CNNL_OK;
 }
@@ -368,7 +370,7 @@ static cnnl_status check_tensor(const char *path, const cnnl__st_tensor *t, size
 {
     if (!t->name || !*t->name || strcmp(t->name, "__metadata__") == 0)
         return cnnl__error(CNNL_EINVAL, "%s: a tensor has an empty or reserved name", path);
-    if (t->dtype != CNNL_DTYPE_F32 && t->dtype != CNNL_DTYPE_I64)
+    if (t->dtype != CNNL_DTYPE_F32 && t->dtype != CNNL_DTYPE_I64 && t->dtype != CNNL_DTYPE_F64)
         return cnnl__error(CNNL_EINVAL, "%s: tensor \"%s\" has an unknown dtype %d", path, t->name, (int)t->dtype);
     if (t->ndim < 0 || t->ndim > CNNL__ST_MAX_DIMS)
         return cnnl__error(CNNL_EINVAL, "%s: tensor \"%s\" has %d dimensions", path, t->name, t->ndim);

@@ -551,8 +551,10 @@ cnnl_status cnnl__arch_build(const cnnl__arch *a, cnnl_model **out)
             st = cnnl_model_add(m, e->name, l);
         made[i] = l;
     }
-    if (st == CNNL_OK)
-        st = cnnl__model_set_arch(m, a->json, a->input.d);
+    if (st == CNNL_OK) {
+        const cnnl__ashape *o = &a->e[a->n - 1].out;
+        st = cnnl__model_set_arch(m, a->json, a->input.d, o->nd == 1 ? (size_t)o->d[0] : 0);
+    }
     free(made);
     if (st != CNNL_OK) {
         cnnl_model_free(m);

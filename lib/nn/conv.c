@@ -49,7 +49,7 @@ static cnnl_status conv_geom(cnnl_layer *l, const cnnl_tensor *x, cnnl__conv_geo
 }
 
 /* What forward and backward both start with: the geometry of @p x, the thread count, and a
- * workspace per thread. */
+ * workspace per thread (for the portable engine). */
 static cnnl_status conv_begin(cnnl_layer *l, const cnnl_tensor *x, cnnl__conv_geom *g, int *threads)
 {
     conv *C = (conv *)l;
@@ -57,6 +57,10 @@ static cnnl_status conv_begin(cnnl_layer *l, const cnnl_tensor *x, cnnl__conv_ge
     if (st != CNNL_OK)
         return st;
     *threads = cnnl__num_threads();
+#ifdef CNNL_HAVE_DNNL
+    if (cnnl__dnnl_conv_ok(g))
+        return CNNL_OK; /* the oneDNN engine keeps its own workspaces */
+#endif
     int64_t shape[2] = {*threads, (int64_t)cnnl__conv_ws_floats(g)};
     return cnnl__tensor_ensure(&C->col, 2, shape);
 }

@@ -36,6 +36,7 @@ struct cnnl_model {
     cnnl_layer *fuse_target; /* the last layer, or the one the last layers were fused into */
     char *arch;              /* canonical description, when built from one */
     int64_t input_shape[3];
+    size_t outputs;          /* features of the last layer's flat output (0: not flat) */
 };
 
 CNNL_API void cnnl_layer_free(cnnl_layer *l)
@@ -460,7 +461,7 @@ CNNL_API cnnl_status cnnl_model_report_opts(const cnnl_model *m, cnnl_report_opt
     return CNNL_OK;
 }
 
-cnnl_status cnnl__model_set_arch(cnnl_model *m, const char *json, const int64_t input[3])
+cnnl_status cnnl__model_set_arch(cnnl_model *m, const char *json, const int64_t input[3], size_t outputs)
 {
     char *copy = strdup(json);
     if (!copy)
@@ -468,6 +469,7 @@ cnnl_status cnnl__model_set_arch(cnnl_model *m, const char *json, const int64_t 
     free(m->arch);
     m->arch = copy;
     memcpy(m->input_shape, input, sizeof m->input_shape);
+    m->outputs = outputs;
     return CNNL_OK;
 }
 
@@ -493,4 +495,11 @@ CNNL_API cnnl_status cnnl_model_input_shape(const cnnl_model *m, int64_t shape[3
                            "a description");
     memcpy(shape, m->input_shape, sizeof m->input_shape);
     return CNNL_OK;
+}
+
+CNNL_API size_t cnnl_model_num_outputs(const cnnl_model *m)
+{
+    if (m && m->has_report)
+        return (size_t)m->report.classes;
+    return m && m->arch ? m->outputs : 0;
 }

@@ -14,8 +14,9 @@ void cnnl__model_set_report(cnnl_model *m, const cnnl_report_opts *opts);
 size_t cnnl__model_num_layers(const cnnl_model *m);
 struct cnnl_layer *cnnl__model_layer(const cnnl_model *m, size_t i);
 
-/* Record the canonical description @p json (copied) and the input shape C, H, W of @p m. */
-cnnl_status cnnl__model_set_arch(cnnl_model *m, const char *json, const int64_t input[3]);
+/* Record the canonical description @p json (copied), the input shape C, H, W and the number of
+ * flat outputs (0 if the output is not flat) of @p m. */
+cnnl_status cnnl__model_set_arch(cnnl_model *m, const char *json, const int64_t input[3], size_t outputs);
 
 /* The report network for @p opts as a description (NUL-terminated, fits 2048 bytes). */
 void cnnl__report_describe(const cnnl_report_opts *opts, char *buf, size_t len);

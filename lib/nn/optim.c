@@ -393,6 +393,9 @@ CNNL_API cnnl_status cnnl_optimizer_step(cnnl_optimizer *opt)
 {
     if (!opt)
         return cnnl__error(CNNL_EINVAL, "cnnl_optimizer_step: optimizer is NULL");
+    if (opt->steps >= CNNL_OPTIMIZER_MAX_STEPS)
+        return cnnl__error(CNNL_ERANGE, "cnnl_optimizer_step: %lld steps taken, the most an optimizer takes",
+                           (long long)opt->steps);
     cnnl_status st = check_gradients(opt);
     if (st != CNNL_OK)
         return st;
@@ -471,6 +474,9 @@ CNNL_API cnnl_status cnnl_optimizer_set_step_count(cnnl_optimizer *opt, int64_t 
         return cnnl__error(CNNL_EINVAL, "cnnl_optimizer_set_step_count: optimizer is NULL");
     if (steps < 0)
         return cnnl__error(CNNL_EINVAL, "cnnl_optimizer_set_step_count: %lld steps; must be >= 0", (long long)steps);
+    if (steps > CNNL_OPTIMIZER_MAX_STEPS)
+        return cnnl__error(CNNL_ERANGE, "cnnl_optimizer_set_step_count: %lld steps; must be at most %lld",
+                           (long long)steps, (long long)CNNL_OPTIMIZER_MAX_STEPS);
     opt->steps = steps;
     return CNNL_OK;
 }

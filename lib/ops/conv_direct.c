@@ -73,8 +73,21 @@ static inline void block_taps(float *out, const float *base, const float *wv, co
 }
 
 /* The clones are static and called through a plain wrapper: clang 14 names the dispatcher of an
- * external target_clones function differently from gcc, so other files could not link to it. */
-__attribute__((target_clones("avx2", "default")))
+ * external target_clones function differently from gcc, so other files could not link to it.
+ * ThreadSanitizer builds compile only the baseline: the instrumented resolver would run during
+ * relocation, before the sanitizer's runtime is initialised. */
+#if defined(__has_feature)
+#  if __has_feature(thread_sanitizer)
+#    define CNNL_NO_CLONES 1
+#  endif
+#endif
+#if defined(__SANITIZE_THREAD__) || defined(CNNL_NO_CLONES)
+#  define CNNL_CLONES
+#else
+#  define CNNL_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+
+CNNL_CLONES
 static void direct_forward(const cnnl__conv_geom *g, const float *xp, int rows, const float *wt, const float *b,
                            float *y, size_t ld)
 {
@@ -148,7 +161,7 @@ static inline void dot_lanes(float *a, const float *gr, const float *s, int ow)
         a[j % LANES] += gr[j] * s[j];
 }
 
-__attribute__((target_clones("avx2", "default")))
+CNNL_CLONES
 static void direct_weight_grad(const cnnl__conv_geom *g, const float *xp, int rows, const float *gy, size_t ld,
                                float *acc)
 {

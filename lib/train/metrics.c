@@ -9,10 +9,23 @@
 
 #define CNNL_MAX_CLASSES 65536
 
+/* The sum of all cells never exceeds INT64_MAX (add and set refuse what would pass it), so
+ * every row, column and one-vs-rest sum computed from them fits in int64_t. */
 struct cnnl_confusion {
     int classes;
+    int64_t total;   /* sum of the counts */
     int64_t *counts; /* classes x classes, row = truth */
 };
+
+/* Whether @p n more samples keep the total representable; sets the error if not. */
+static cnnl_status check_room(const char *who, const cnnl_confusion *cm, uint64_t n)
+{
+    if (n > (uint64_t)(INT64_MAX - cm->total))
+        return cnnl__error(CNNL_ERANGE, "%s: %llu more samples would take the matrix's total of %lld "
+                           "past %lld", who, (unsigned long long)n, (long long)cm->total,
+                           (long long)INT64_MAX);
+    return CNNL_OK;
+}
 
 CNNL_API cnnl_status cnnl_confusion_create(cnnl_confusion **out, int classes)
 {
@@ -49,6 +62,7 @@ CNNL_API cnnl_status cnnl_confusion_reset(cnnl_confusion *cm)
     if (cm == NULL)
         return cnnl__error(CNNL_EINVAL, "cnnl_confusion_reset: cm is NULL");
     memset(cm->counts, 0, (size_t)cm->classes * (size_t)cm->classes * sizeof *cm->counts);
+    cm->total = 0;
     return CNNL_OK;
 }
 
@@ -76,10 +90,13 @@ CNNL_API cnnl_status cnnl_confusion_add(cnnl_confusion *cm, const int32_t *truth
     cnnl_status st = check_classes(who, "true", truth, n, cm->classes);
     if (st == CNNL_OK)
         st = check_classes(who, "predicted", predicted, n, cm->classes);
+    if (st == CNNL_OK)
+        st = check_room(who, cm, n);
     if (st != CNNL_OK)
         return st;
     for (size_t i = 0; i < n; i++)
         cm->counts[(size_t)truth[i] * (size_t)cm->classes + (size_t)predicted[i]]++;
+    cm->total += (int64_t)n;
     return CNNL_OK;
 }
 
@@ -105,6 +122,8 @@ CNNL_API cnnl_status cnnl_confusion_add_logits(cnnl_confusion *cm, const cnnl_te
                            logits->ndim >= 2 ? (long long)logits->shape[1] : -1LL);
     size_t n = (size_t)logits->shape[0];
     cnnl_status st = check_classes(who, "true", truth, n, cm->classes);
+    if (st == CNNL_OK)
+        st = check_room(who, cm, n);
     if (st != CNNL_OK)
         return st;
     for (size_t i = 0; i < n; i++) {
@@ -113,6 +132,7 @@ CNNL_API cnnl_status cnnl_confusion_add_logits(cnnl_confusion *cm, const cnnl_te
             predicted[i] = p;
         cm->counts[(size_t)truth[i] * (size_t)cm->classes + (size_t)p]++;
     }
+    cm->total += (int64_t)n;
     return CNNL_OK;
 }
 
@@ -131,7 +151,14 @@ CNNL_API cnnl_status cnnl_confusion_set(cnnl_confusion *cm, int truth, int predi
     if (!in_range(cm, truth, predicted))
         return cnnl__error(CNNL_ERANGE, "cnnl_confusion_set: cell (%d, %d) is outside a %dx%d matrix",
                            truth, predicted, cm->classes, cm->classes);
-    cm->counts[(size_t)truth * (size_t)cm->classes + (size_t)predicted] = count;
+    int64_t *cell = &cm->counts[(size_t)truth * (size_t)cm->classes + (size_t)predicted];
+    int64_t rest = cm->total - *cell;
+    if (count > INT64_MAX - rest)
+        return cnnl__error(CNNL_ERANGE, "cnnl_confusion_set: count %lld would take the matrix's total "
+                           "past %lld (the other cells hold %lld)", (long long)count,
+                           (long long)INT64_MAX, (long long)rest);
+    *cell = count;
+    cm->total = rest + count;
     return CNNL_OK;
 }
 
@@ -149,10 +176,7 @@ static double ratio(int64_t num, int64_t den)
 
 static int64_t total_count(const cnnl_confusion *cm)
 {
-    int64_t n = 0;
-    for (size_t i = 0; i < (size_t)cm->classes * (size_t)cm->classes; i++)
-        n += cm->counts[i];
-    return n;
+    return cm->total;
 }
 
 static void class_metrics(const cnnl_confusion *cm, int k, int64_t total, cnnl_class_metrics *m)

@@ -50,9 +50,14 @@ CNNL_API void cnnl_progress_free(cnnl_progress *progress)
     free(progress);
 }
 
-/* tqdm's format_interval: [h:]mm:ss */
+/* tqdm's format_interval: [h:]mm:ss; "?" beyond 9999999 hours (and for NaN), which also
+ * keeps the conversion to an integer defined. */
 static void format_interval(char *buf, size_t size, double seconds)
 {
+    if (!(seconds < 9999999.0 * 3600.0)) {
+        snprintf(buf, size, "?");
+        return;
+    }
     long long s = (long long)(seconds + 0.5);
     if (s >= 3600)
         snprintf(buf, size, "%lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
@@ -91,10 +96,11 @@ CNNL_API cnnl_status cnnl_progress_format(char *buf, size_t size, int64_t done, 
     double r = elapsed > 0 ? (double)done / elapsed : 0.0;
     if (r > 0) {
         format_interval(rem, sizeof rem, (double)(total > done ? total - done : 0) / r);
+        /* %.2f up to 1e9 as tqdm; beyond, 3 significant digits keep the text short */
         if (r >= 1.0)
-            snprintf(rate, sizeof rate, "%.2fit/s", r);
+            snprintf(rate, sizeof rate, r < 1e9 ? "%.2fit/s" : "%.3git/s", r);
         else
-            snprintf(rate, sizeof rate, "%.2fs/it", 1.0 / r);
+            snprintf(rate, sizeof rate, 1.0 / r < 1e9 ? "%.2fs/it" : "%.3gs/it", 1.0 / r);
     } else {
         snprintf(rem, sizeof rem, "?");
         snprintf(rate, sizeof rate, "?it/s");
@@ -108,7 +114,7 @@ CNNL_API cnnl_status cnnl_progress_format(char *buf, size_t size, int64_t done, 
 
 static void draw(cnnl_progress *p, bool final)
 {
-    char line[128];
+    char line[CNNL_PROGRESS_LINE_MAX];
     cnnl_progress_format(line, sizeof line, p->done, p->total, cnnl__now() - p->start);
     if (p->mode == CNNL_PROGRESS_TTY)
         fprintf(p->stream, "\r%s%s", line, final ? "\n" : "");

@@ -1,9 +1,11 @@
 /* The training loop: epochs of forward / loss / backward / optimizer steps, evaluation,
  * history, best weights, callbacks, stop requests. */
 #include "cnnlite/train.h"
+#include "cnnlite/io.h"
 
 #include <math.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,7 +13,12 @@
 #include "core/tensor_impl.h"
 #include "train/train_internal.h"
 
-static volatile sig_atomic_t stop_flag = 0;
+/* Set by cnnl_trainer_request_stop() from any thread or signal handler: a lock-free atomic,
+ * which C11 allows in signal handlers and which threads may share without a data race. */
+static atomic_int stop_flag;
+#if ATOMIC_INT_LOCK_FREE != 2
+#  error "cnnl_trainer_request_stop() needs a lock-free atomic int to be async-signal-safe"
+#endif
 
 struct cnnl_trainer {
     cnnl_model *model;
@@ -32,17 +39,17 @@ struct cnnl_trainer {
 
 CNNL_API void cnnl_trainer_request_stop(void)
 {
-    stop_flag = 1;
+    atomic_store(&stop_flag, 1);
 }
 
 CNNL_API bool cnnl_trainer_stop_requested(void)
 {
-    return stop_flag != 0;
+    return atomic_load(&stop_flag) != 0;
 }
 
 CNNL_API void cnnl_trainer_clear_stop(void)
 {
-    stop_flag = 0;
+    atomic_store(&stop_flag, 0);
 }
 
 CNNL_API cnnl_train_opts cnnl_train_opts_default(void)
@@ -495,5 +502,134 @@ CNNL_API cnnl_status cnnl_trainer_fit(cnnl_trainer *trainer, cnnl_loader *train,
     if (st == CNNL_OK && t->opts.patience > 0 && t->have_best)
         st = cnnl_trainer_restore_best(t); /* early stopping ends on the best weights */
     cnnl_model_set_training(t->model, false);
+    return st;
+}
+
+/* ---- checkpoints ------------------------------------------------------------------------ */
+
+enum { HIST_COLS = 12 };
+/* The history columns, named as cnnl_history_save() names them. */
+static const char *const hist_cols[HIST_COLS] = {
+    "epoch", "train_loss", "train_loss_mean", "train_accuracy", "test_loss", "test_accuracy",
+    "seconds", "images_per_second", "learning_rate", "train_batches", "train_images", "test_images",
+};
+
+CNNL_API cnnl_status cnnl_trainer_save_checkpoint(cnnl_trainer *trainer, const char *path, cnnl_checkpoint *fields)
+{
+    if (trainer == NULL || path == NULL)
+        return cnnl__error(CNNL_EINVAL, "cnnl_trainer_save_checkpoint: %s is NULL", trainer ? "path" : "trainer");
+    cnnl_checkpoint *own = NULL;
+    cnnl_status st = fields ? CNNL_OK : cnnl_checkpoint_create(&own);
+    cnnl_checkpoint *ck = fields ? fields : own;
+    size_t n = cnnl_history_count(trainer->history);
+    double *table = calloc(n ? n * HIST_COLS : 1, sizeof *table);
+    if (st == CNNL_OK && table == NULL)
+        st = cnnl__error(CNNL_ENOMEM, "cnnl_trainer_save_checkpoint: out of memory");
+    for (size_t i = 0; st == CNNL_OK && i < n; i++) {
+        cnnl_epoch_stats e;
+        cnnl_history_at(trainer->history, i, &e);
+        const double v[HIST_COLS] = {e.epoch, e.train_loss, e.train_loss_mean, e.train_accuracy,
+                                     e.test_loss, e.test_accuracy, e.seconds, e.images_per_second,
+                                     e.learning_rate, (double)e.train_batches, (double)e.train_images,
+                                     (double)e.test_images};
+        memcpy(table + i * HIST_COLS, v, sizeof v);
+    }
+    /* The position inside the epoch; hex floats bring the partial sums back bit for bit. */
+    const cnnl_train_position *p = &trainer->pos;
+    char pos[256];
+    snprintf(pos, sizeof pos, "%d %lld %a %lld %lld %a", p->epoch, (long long)p->batch, p->loss_sum,
+             (long long)p->correct, (long long)p->images, p->seconds);
+    if (st == CNNL_OK)
+        st = cnnl_checkpoint_set_epoch(ck, p->epoch);
+    if (st == CNNL_OK)
+        st = cnnl_checkpoint_set_string(ck, "position", pos);
+    if (st == CNNL_OK)
+        st = cnnl_checkpoint_set_history_f64(ck, n, HIST_COLS, table, hist_cols);
+    if (st == CNNL_OK)
+        st = cnnl_checkpoint_save(path, trainer->model, trainer->opt, ck);
+    free(table);
+    cnnl_checkpoint_free(own);
+    return st;
+}
+
+/* The history and position of a checkpoint, checked against each other. */
+static cnnl_status read_run_state(const char *path, const cnnl_checkpoint *ck, cnnl_history *h,
+                                  cnnl_train_position *p)
+{
+    const char *pos = cnnl_checkpoint_get_string(ck, "position");
+    long long batch = 0, correct = 0, images = 0;
+    if (pos == NULL || sscanf(pos, "%d %lld %la %lld %lld %la", &p->epoch, &batch, &p->loss_sum, &correct, &images,
+                              &p->seconds) != 6)
+        return cnnl__error(CNNL_EFORMAT, "%s: not a training checkpoint (metadata \"user.position\" is %s)", path,
+                           pos ? "malformed" : "missing");
+    p->batch = batch;
+    p->correct = correct;
+    p->images = images;
+    if (p->epoch < 0 || p->batch < 0 || p->correct < 0 || p->images < 0 || p->correct > p->images ||
+        !(p->seconds >= 0 && p->seconds <= 1e15) || !isfinite(p->loss_sum))
+        return cnnl__error(CNNL_EFORMAT, "%s: metadata \"user.position\" is inconsistent (\"%.100s\")", path, pos);
+    size_t rows = 0, cols = 0;
+    const double *v = NULL;
+    cnnl_status st = cnnl_checkpoint_history_f64(ck, &rows, &cols, &v);
+    if (st != CNNL_OK)
+        return st;
+    if (rows != (size_t)p->epoch || (rows > 0 && cols != HIST_COLS))
+        return cnnl__error(CNNL_EFORMAT, "%s: \"train.history\" has %zu rows of %zu columns for %d completed epochs "
+                           "(%d columns expected)", path, rows, cols, p->epoch, HIST_COLS);
+    for (size_t j = 0; rows > 0 && j < HIST_COLS; j++) {
+        const char *name = cnnl_checkpoint_history_column(ck, j);
+        if (name != NULL && strcmp(name, hist_cols[j]) != 0)
+            return cnnl__error(CNNL_EFORMAT, "%s: history column %zu is \"%.60s\", expected \"%s\"", path, j, name,
+                               hist_cols[j]);
+    }
+    cnnl_history_clear(h);
+    for (size_t i = 0; i < rows; i++) {
+        const double *r = v + i * HIST_COLS;
+        if (r[0] != (double)(i + 1))
+            return cnnl__error(CNNL_EFORMAT, "%s: history row %zu is epoch %g, expected %zu", path, i, r[0], i + 1);
+        cnnl_epoch_stats e = {0};
+        e.epoch = (int)r[0];
+        e.train_loss = r[1];
+        e.train_loss_mean = r[2];
+        e.train_accuracy = r[3];
+        e.test_loss = r[4];
+        e.test_accuracy = r[5];
+        e.seconds = r[6];
+        e.images_per_second = r[7];
+        e.learning_rate = r[8];
+        e.train_batches = (int64_t)r[9];
+        e.train_images = (int64_t)r[10];
+        e.test_images = (int64_t)r[11];
+        if ((st = cnnl_history_append(h, &e)) != CNNL_OK)
+            return st;
+    }
+    return CNNL_OK;
+}
+
+CNNL_API cnnl_status cnnl_trainer_load_checkpoint(cnnl_trainer *trainer, const char *path, cnnl_checkpoint **fields)
+{
+    if (fields)
+        *fields = NULL;
+    if (trainer == NULL || path == NULL)
+        return cnnl__error(CNNL_EINVAL, "cnnl_trainer_load_checkpoint: %s is NULL", trainer ? "path" : "trainer");
+    cnnl_checkpoint *ck = NULL;
+    cnnl_history *h = NULL;
+    cnnl_train_position p = {0};
+    cnnl_status st = cnnl_history_create(&h);
+    if (st == CNNL_OK)
+        st = cnnl_checkpoint_load(path, trainer->model, trainer->opt, &ck);
+    if (st == CNNL_OK)
+        st = read_run_state(path, ck, h, &p);
+    if (st == CNNL_OK) {
+        cnnl_history *old = trainer->history;
+        trainer->history = h;
+        h = old;
+        trainer->pos = p;
+    }
+    cnnl_history_free(h);
+    if (st == CNNL_OK && fields)
+        *fields = ck;
+    else
+        cnnl_checkpoint_free(ck);
     return st;
 }

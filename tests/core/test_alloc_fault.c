@@ -259,6 +259,75 @@ static void test_dataset_load(void **state)
     free(dir);
 }
 
+/* ---- loading a checkpoint into a model and optimizer (documented: unchanged on failure) */
+
+static void test_checkpoint_load(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir();
+    char path[4096];
+    snprintf(path, sizeof path, "%s/run.ckpt", dir);
+    int64_t xs[4] = {2, 3, 32, 32}, gs[2] = {2, 4};
+    cnnl_tensor *grad = NULL;
+    assert_ok(cnnl_tensor_create(&batch_x, 4, xs));
+    assert_ok(cnnl_tensor_create(&grad, 2, gs));
+    float *xd = cnnl_tensor_data(batch_x);
+    for (size_t i = 0; i < cnnl_tensor_numel(batch_x); i++)
+        xd[i] = (float)((i * 13) % 97) / 97.0f;
+    cnnl_model *m = NULL;
+    cnnl_optimizer *o = NULL;
+    float loss = 0;
+    make_net(&m, &o);
+    assert_ok(train_step(m, o, grad, &loss));
+    cnnl_checkpoint *ck = NULL;
+    assert_ok(cnnl_checkpoint_create(&ck));
+    assert_ok(cnnl_checkpoint_set_epoch(ck, 3));
+    assert_ok(cnnl_checkpoint_set_string(ck, "data", "/data/mri"));
+    assert_ok(cnnl_checkpoint_save(path, m, o, ck));
+    cnnl_checkpoint_free(ck);
+    double saved_w = weight_sum(m);
+    cnnl_optimizer_free(o);
+    cnnl_model_free(m);
+
+    long n;
+    for (n = 0; n < MAX_N; n++) {
+        make_net(&m, &o);
+        double fresh_w = weight_sum(m);
+        ck = NULL;
+        cnnl__alloc_fail_after(n);
+        cnnl_status st = cnnl_checkpoint_load(path, m, o, &ck);
+        long seen = cnnl__alloc_fault_count();
+        cnnl__alloc_fail_after(-1);
+        if (seen <= n) {
+            assert_ok(st);
+            assert_true(weight_sum(m) == saved_w);
+            assert_int_equal(cnnl_optimizer_step_count(o), 1);
+            assert_int_equal(cnnl_checkpoint_epoch(ck), 3);
+            assert_string_equal(cnnl_checkpoint_get_string(ck, "data"), "/data/mri");
+            cnnl_checkpoint_free(ck);
+            cnnl_optimizer_free(o);
+            cnnl_model_free(m);
+            break;
+        }
+        expect_enomem("checkpoint load", n, st);
+        assert_null(ck);
+        /* Model and optimizer are unchanged, and usable: the load again succeeds. */
+        assert_true(weight_sum(m) == fresh_w);
+        assert_int_equal(cnnl_optimizer_step_count(o), 0);
+        assert_ok(cnnl_checkpoint_load(path, m, o, NULL));
+        assert_true(weight_sum(m) == saved_w);
+        cnnl_optimizer_free(o);
+        cnnl_model_free(m);
+    }
+    assert_true(n > 0 && n < MAX_N);
+    report("checkpoint load", n, n);
+    cnnl_tensor_free(grad);
+    cnnl_tensor_free(batch_x);
+    batch_x = NULL;
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     cnnl_set_num_threads(1); /* one allocation order */
@@ -272,6 +341,7 @@ int main(void)
         cmocka_unit_test(test_training_step),
         cmocka_unit_test(test_model_load),
         cmocka_unit_test(test_dataset_load),
+        cmocka_unit_test(test_checkpoint_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,9 @@
 /* Status strings, last error, logging and version. */
 #include "test_util.h"
 
+#include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "core/internal.h"
 
@@ -102,6 +104,58 @@ static void test_log_callback_and_level(void **state)
     assert_int_equal(c.calls, 2);
 }
 
+/* A callback that calls back into the library: the level functions, a nested message, and
+ * replacing itself. */
+struct reentrant {
+    int calls;
+    cnnl_log_level seen_level;
+    char nested[256];
+};
+
+static void reenter(cnnl_log_level level, const char *message, void *user)
+{
+    struct reentrant *r = user;
+    r->calls++;
+    if (r->calls == 1) {
+        r->seen_level = cnnl_get_log_level();
+        cnnl_set_log_level(CNNL_LOG_INFO);
+        cnnl__log(CNNL_LOG_INFO, "nested after '%s'", message);
+    } else if (r->calls == 2) {
+        snprintf(r->nested, sizeof r->nested, "%d %s", (int)level, message);
+        cnnl_set_log_callback(NULL, NULL);
+    }
+}
+
+static void *log_from_thread(void *arg)
+{
+    cnnl__log(CNNL_LOG_WARNING, "outer");
+    (void)arg;
+    return NULL;
+}
+
+static void test_log_callback_may_call_the_library(void **state)
+{
+    (void)state;
+    struct reentrant r = {0};
+    cnnl_set_log_callback(reenter, &r);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, log_from_thread, NULL), 0);
+    struct timespec limit;
+    clock_gettime(CLOCK_REALTIME, &limit);
+    limit.tv_sec += 20;
+    int rc = pthread_timedjoin_np(t, NULL, &limit);
+    if (rc != 0)
+        fail_msg("the log callback deadlocked calling back into the library");
+    assert_int_equal(r.calls, 2);
+    assert_int_equal(r.seen_level, CNNL_LOG_WARNING);
+    assert_string_equal(r.nested, "1 nested after 'outer'");
+    assert_int_equal(cnnl_get_log_level(), CNNL_LOG_INFO);
+    /* the callback removed itself: later messages go to stderr, not to it */
+    cnnl__log(CNNL_LOG_WARNING, "to stderr");
+    assert_int_equal(r.calls, 2);
+    cnnl_set_log_level(CNNL_LOG_WARNING);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -111,6 +165,7 @@ int main(void)
         cmocka_unit_test(test_last_error_is_set_and_cleared),
         cmocka_unit_test(test_last_error_truncates_long_messages),
         cmocka_unit_test(test_log_callback_and_level),
+        cmocka_unit_test(test_log_callback_may_call_the_library),
     };
     return cmocka_run_group_tests_name("core/status", tests, NULL, NULL);
 }

@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "io/atomic_file.h"
+#include "io/io_common.h"
 #include "io/safetensors.h"
 
 enum { SIZE = 32, SAMPLES = 12, BATCH = 4, CLASSES = 4 };
@@ -355,6 +356,220 @@ static void test_bad_checkpoints(void **state)
     run_free(&sgd);
 }
 
+/* Copy of the checkpoint at @p src with the bytes of tensor @p name's element @p index
+ * replaced by @p value (@p size bytes), written to @p dst. */
+static void patch_tensor(const char *src, const char *dst, const char *name, size_t index, const void *value,
+                         size_t size)
+{
+    cnnl__st_file *f = NULL;
+    assert_ok(cnnl__st_read(src, &f));
+    const cnnl__st_tensor *t = cnnl__st_find(f, name);
+    if (!t)
+        fail_msg("no tensor %s", name);
+    size_t off = (size_t)((const unsigned char *)t->data - f->buf) + index * size;
+    cnnl__st_free(f);
+    size_t n = 0;
+    unsigned char *bytes = tu_read_file(src, &n);
+    memcpy(bytes + off, value, size);
+    tu_write_file(dst, bytes, n);
+    free(bytes);
+}
+
+/* Every value read is checked: refused with CNNL_EFORMAT naming the file and the field, and
+ * the model and optimizer are left as they were. */
+static void test_hostile_values(void **state)
+{
+    fixture *fx = *state;
+    run a = run_new(true, true, 1);
+    train(fx, &a, 1);
+    cnnl_checkpoint *ck = extras(&a);
+    static const char *const cols[12] = {"epoch", "train_loss", "train_loss_mean", "train_accuracy", "test_loss",
+                                         "test_accuracy", "seconds", "images_per_second", "learning_rate",
+                                         "train_batches", "train_images", "test_images"};
+    const float hist[12] = {1, 3.5f, 0.9f, 55, 1.1f, 60, 12.5f, 80, 1e-3f, 4, 12, 3};
+    assert_ok(cnnl_checkpoint_set_history(ck, 1, 12, hist, cols));
+    assert_ok(cnnl_checkpoint_save(fx->file, a.model, a.opt, ck));
+    run b = run_new(true, true, 2);
+    size_t n0 = 0, n1 = 0;
+    unsigned char *before = snapshot(&b, &n0);
+    char *bad = path_in(fx->dir, "bad.ckpt");
+    cnnl_checkpoint *back = NULL;
+    assert_ok(cnnl_checkpoint_load(fx->file, b.model, b.opt, &back)); /* the original is fine */
+    cnnl_checkpoint_free(back);
+    run_free(&b);
+    b = run_new(true, true, 2);
+
+    const float nan = NAN, huge = 1e30f;
+    const double dnan = NAN, dhuge = 1e30, over = 101, frac = 2.5;
+    patch_tensor(fx->file, bad, "train.history", 1, &dnan, 8);
+    assert_status_msg(cnnl_checkpoint_load(bad, b.model, b.opt, NULL), CNNL_EFORMAT,
+                      "row 0, column \"train_loss\" is nan");
+    assert_non_null(strstr(cnnl_last_error(), bad));
+    patch_tensor(fx->file, bad, "train.history", 4, &dhuge, 8);
+    assert_status_msg(cnnl_checkpoint_load(bad, b.model, b.opt, NULL), CNNL_EFORMAT,
+                      "column \"test_loss\" is 1e+30");
+    patch_tensor(fx->file, bad, "train.history", 5, &over, 8);
+    assert_status_msg(cnnl_checkpoint_load(bad, b.model, b.opt, NULL), CNNL_EFORMAT,
+                      "column \"test_accuracy\" is 101; must be finite in [0, 100]");
+    patch_tensor(fx->file, bad, "train.history", 10, &frac, 8);
+    assert_status_msg(cnnl_checkpoint_load(bad, b.model, b.opt, NULL), CNNL_EFORMAT,
+                      "column \"train_images\" is 2.5; must be an integer");
+
+    const int64_t neg = -3, step_max = INT64_MAX;
+    patch_tensor(fx->file, bad, "train.epoch", 0, &neg, 8);
+    assert_status_msg(cnnl_checkpoint_load(bad, b.model, b.opt, NULL), CNNL_EFORMAT, "\"train.epoch\" is -3");
+    patch_tensor(fx->file, bad, "train.optim_step", 0, &step_max, 8);
+    assert_status_msg(cnnl_checkpoint_load(bad, b.model, b.opt, NULL), CNNL_EFORMAT,
+                      "\"train.optim_step\" is 9223372036854775807; must be 0..2^53");
+    const uint64_t zero[4] = {0, 0, 0, 0};
+    patch_tensor(fx->file, bad, "rng.shuffle", 0, zero, sizeof zero);
+    assert_status_msg(cnnl_checkpoint_load(bad, b.model, b.opt, NULL), CNNL_EFORMAT,
+                      "generator state \"rng.shuffle\" is all zero");
+    patch_tensor(fx->file, bad, "model.classifier.4.weight", 7, &nan, 4);
+    assert_status_msg(cnnl_checkpoint_load(bad, b.model, b.opt, NULL), CNNL_EFORMAT,
+                      "tensor \"model.classifier.4.weight\" element 7 is not finite");
+    patch_tensor(fx->file, bad, "optim.classifier.4.weight.exp_avg_sq", 0, &huge, 4);
+    assert_ok(cnnl_checkpoint_load(bad, b.model, b.opt, NULL)); /* large but finite: a value, not an error */
+    run_free(&b);
+    b = run_new(true, true, 2);
+    const float inf = INFINITY;
+    patch_tensor(fx->file, bad, "optim.classifier.4.weight.exp_avg_sq", 0, &inf, 4);
+    assert_status_msg(cnnl_checkpoint_load(bad, b.model, b.opt, NULL), CNNL_EFORMAT,
+                      "\"optim.classifier.4.weight.exp_avg_sq\" element 0 is not finite");
+    const int64_t neg_count = -1;
+    patch_tensor(fx->file, bad, "model.features.2.num_batches_tracked", 0, &neg_count, 8);
+    assert_status_msg(cnnl_checkpoint_load(bad, b.model, b.opt, NULL), CNNL_EFORMAT,
+                      "\"model.features.2.num_batches_tracked\" element 0 is outside 0..2^53");
+
+    /* Split lists: names that could leave the data folder, empty names, duplicates. */
+    static const char *const dotdot[2] = {"glioma/a.jpg", "../../etc/passwd"};
+    static const char *const absolute[1] = {"/etc/passwd"};
+    static const char *const empty[1] = {""};
+    static const char *const twice[2] = {"glioma/a.jpg", "glioma/a.jpg"};
+    static const char *const in_train[1] = {"glioma/a.jpg"};
+    struct {
+        const char *part;
+        const char *const *files;
+        size_t n;
+        const char *why;
+    } splits[] = {{"train", dotdot, 2, "metadata \"split.train\": file name 1 has an empty, \".\" or \"..\" component"},
+                  {"train", absolute, 1, "file name 0 is an absolute path"},
+                  {"test", empty, 1, "metadata \"split.test\": file name 0 is empty"},
+                  {"train", twice, 2, "a file name appears twice"},
+                  {"test", in_train, 1, "a file is in two split parts"}};
+    for (size_t i = 0; i < sizeof splits / sizeof splits[0]; i++) {
+        cnnl_checkpoint *c2 = extras(&a);
+        assert_ok(cnnl_checkpoint_set_split(c2, splits[i].part, splits[i].files, splits[i].n));
+        assert_ok(cnnl_checkpoint_save(bad, a.model, a.opt, c2));
+        cnnl_checkpoint_free(c2);
+        assert_status_msg(cnnl_checkpoint_load(bad, b.model, b.opt, NULL), CNNL_EFORMAT, splits[i].why);
+    }
+    unsigned char *after = snapshot(&b, &n1);
+    assert_int_equal(n0, n1);
+    assert_memory_equal(before, after, n0); /* no refused file changed anything */
+    free(after);
+    free(before);
+    free(bad);
+    cnnl_checkpoint_free(ck);
+    run_free(&a);
+    run_free(&b);
+}
+
+/* File names that are not UTF-8 are stored so that the header stays valid UTF-8 and the
+ * names come back byte for byte. */
+static void test_non_utf8_split_names(void **state)
+{
+    fixture *fx = *state;
+    run a = run_new(false, true, 1);
+    static const char *const files[4] = {"gli\xe9ma/caf\xe9.jpg", "glioma/ok \xc3\xa9.jpg", "notumor/\xff\xfe\x80.png",
+                                         "notumor/ed\xed\xa0\x80.png"}; /* Latin-1, UTF-8, junk, a surrogate */
+    cnnl_checkpoint *ck = extras(&a);
+    assert_ok(cnnl_checkpoint_set_split(ck, "train", files, 4));
+    assert_ok(cnnl_checkpoint_save(fx->file, a.model, a.opt, ck));
+    cnnl_checkpoint_free(ck);
+    size_t n = 0;
+    unsigned char *bytes = tu_read_file(fx->file, &n);
+    uint64_t hlen = 0;
+    for (int i = 0; i < 8; i++)
+        hlen |= (uint64_t)bytes[i] << (8 * i);
+    for (uint64_t i = 8; i < 8 + hlen; i++) /* the header is plain ASCII here: no raw byte >= 0x80 */
+        if (bytes[i] >= 0x80 && !(bytes[i] == 0xc3 && bytes[i + 1] == 0xa9) && !(bytes[i - 1] == 0xc3 && bytes[i] == 0xa9))
+            fail_msg("raw byte 0x%02x at %llu of the header", bytes[i], (unsigned long long)i);
+    free(bytes);
+    cnnl__st_file *f = NULL;
+    assert_ok(cnnl__st_read(fx->file, &f));
+    assert_string_equal(cnnl__st_meta_get(f, "split.train"),
+                        "[{\"hex\":\"676c69e96d612f636166e92e6a7067\"},\"glioma/ok \xc3\xa9.jpg\","
+                        "{\"hex\":\"6e6f74756d6f722ffffe802e706e67\"},{\"hex\":\"6e6f74756d6f722f6564eda0802e706e67\"}]");
+    cnnl__st_free(f);
+    run b = run_new(false, true, 2);
+    cnnl_checkpoint *back = NULL;
+    assert_ok(cnnl_checkpoint_load(fx->file, b.model, b.opt, &back));
+    assert_int_equal(cnnl_checkpoint_split_count(back, "train"), 4);
+    for (size_t i = 0; i < 4; i++)
+        assert_string_equal(cnnl_checkpoint_split_file(back, "train", i), files[i]);
+    cnnl_checkpoint_free(back);
+    run_free(&a);
+    run_free(&b);
+}
+
+/* The history is stored as float64 and comes back exactly; a checkpoint of 0.1.0 (float32
+ * history) still loads, its values widened. */
+static void test_history_f64(void **state)
+{
+    fixture *fx = *state;
+    run a = run_new(false, true, 1);
+    const double exact[4] = {1.0 / 3.0, 12.345678901234567, 0.1, 98.76543210987654};
+    static const char *const cols[2] = {"train_loss", "seconds"};
+    cnnl_checkpoint *ck = NULL;
+    assert_ok(cnnl_checkpoint_create(&ck));
+    assert_ok(cnnl_checkpoint_set_history_f64(ck, 2, 2, exact, cols));
+    assert_ok(cnnl_checkpoint_save(fx->file, a.model, a.opt, ck));
+    cnnl_checkpoint_free(ck);
+    cnnl__st_file *f = NULL;
+    assert_ok(cnnl__st_read(fx->file, &f));
+    assert_int_equal(cnnl__st_find(f, "train.history")->dtype, CNNL_DTYPE_F64);
+    /* The same file as 0.1.0 wrote it: the history as F32. */
+    cnnl__st_list l = {0};
+    float narrow[4];
+    for (int i = 0; i < 4; i++)
+        narrow[i] = (float)exact[i];
+    for (size_t i = 0; i < f->count; i++) {
+        const cnnl__st_tensor *t = &f->tensors[i];
+        bool hist = strcmp(t->name, "train.history") == 0;
+        assert_ok(cnnl__st_list_tensor(&l, "", t->name, hist ? CNNL_DTYPE_F32 : t->dtype, t->ndim, t->shape,
+                                       hist ? (const void *)narrow : t->data));
+    }
+    for (size_t i = 0; i < f->meta_count; i++)
+        assert_ok(cnnl__st_list_meta(&l, f->meta[i].key, f->meta[i].value));
+    char *old = path_in(fx->dir, "v010.ckpt");
+    assert_ok(cnnl__st_list_write(&l, old));
+    cnnl__st_list_free(&l);
+    cnnl__st_free(f);
+
+    run b = run_new(false, true, 2);
+    size_t rows = 0, cols_n = 0;
+    const double *h = NULL;
+    const float *h32 = NULL;
+    assert_ok(cnnl_checkpoint_load(fx->file, b.model, b.opt, &ck));
+    assert_ok(cnnl_checkpoint_history_f64(ck, &rows, &cols_n, &h));
+    assert_int_equal(rows, 2);
+    assert_int_equal(cols_n, 2);
+    assert_memory_equal(h, exact, sizeof exact);
+    assert_ok(cnnl_checkpoint_history(ck, &rows, &cols_n, &h32));
+    assert_memory_equal(h32, narrow, sizeof narrow);
+    cnnl_checkpoint_free(ck);
+    assert_ok(cnnl_checkpoint_load(old, b.model, b.opt, &ck));
+    assert_ok(cnnl_checkpoint_history_f64(ck, &rows, &cols_n, &h));
+    for (int i = 0; i < 4; i++)
+        assert_true(h[i] == (double)narrow[i]);
+    assert_string_equal(cnnl_checkpoint_history_column(ck, 1), "seconds");
+    cnnl_checkpoint_free(ck);
+    free(old);
+    run_free(&a);
+    run_free(&b);
+}
+
 static void test_field_arguments(void **state)
 {
     (void)state;
@@ -394,6 +609,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_layout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_checkpoints, setup, teardown),
         cmocka_unit_test(test_field_arguments),
+        cmocka_unit_test_setup_teardown(test_hostile_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history_f64, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_non_utf8_split_names, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

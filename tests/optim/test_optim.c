@@ -313,6 +313,43 @@ static void test_nonfinite_gradient_changes_nothing(void **state)
     free(after);
 }
 
+/* A step count near the limit: huge counts are refused, the last steps stay finite, and the
+ * step past the limit is refused without touching the weights. */
+static void test_step_count_limit(void **state)
+{
+    (void)state;
+    for (int kind = 0; kind < 2; kind++) {
+        cnnl_model *m = make_model(3, 4);
+        cnnl_optimizer *opt = NULL;
+        if (kind == 0)
+            assert_ok(cnnl_optimizer_adam(&opt, m, NULL));
+        else
+            assert_ok(cnnl_optimizer_sgd(&opt, m, NULL));
+        fill(m, 3, 4);
+        assert_status_msg(cnnl_optimizer_set_step_count(opt, INT64_MAX), CNNL_ERANGE, "must be at most");
+        assert_status_msg(cnnl_optimizer_set_step_count(opt, CNNL_OPTIMIZER_MAX_STEPS + 1), CNNL_ERANGE,
+                          "9007199254740993 steps");
+        assert_int_equal(cnnl_optimizer_step_count(opt), 0);
+        assert_ok(cnnl_optimizer_set_step_count(opt, CNNL_OPTIMIZER_MAX_STEPS - 1));
+        assert_ok(cnnl_optimizer_step(opt));
+        assert_true(cnnl_optimizer_step_count(opt) == CNNL_OPTIMIZER_MAX_STEPS);
+        size_t n = trainable_count(m);
+        double *before = calloc(n, sizeof *before), *after = calloc(n, sizeof *after);
+        assert_true(before && after);
+        gather(m, before, NULL);
+        for (size_t i = 0; i < n; i++)
+            assert_true(isfinite(before[i]));
+        assert_status_msg(cnnl_optimizer_step(opt), CNNL_ERANGE, "the most an optimizer takes");
+        gather(m, after, NULL);
+        assert_memory_equal(before, after, n * sizeof *before);
+        assert_true(cnnl_optimizer_step_count(opt) == CNNL_OPTIMIZER_MAX_STEPS);
+        free(before);
+        free(after);
+        cnnl_optimizer_free(opt);
+        cnnl_model_free(m);
+    }
+}
+
 static void test_options_are_validated(void **state)
 {
     (void)state;
@@ -538,6 +575,7 @@ int main(void)
         cmocka_unit_test(test_sgd_matches_formula),
         cmocka_unit_test(test_set_lr_between_steps),
         cmocka_unit_test(test_nonfinite_gradient_changes_nothing),
+        cmocka_unit_test(test_step_count_limit),
         cmocka_unit_test(test_options_are_validated),
         cmocka_unit_test(test_state_names_and_counts),
         cmocka_unit_test(test_adam_betas_are_taken_as_given),

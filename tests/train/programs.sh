@@ -112,7 +112,26 @@ grep -q '^glioma  *[0-9]* *[0-9]* *[0-9]* *[0-9]*$' "$tmp/metrics.out" || fail "
   fail "resume: $(cat "$tmp/resume.err")"
 [ "$(grep -c '^Epoch \[[123]/3\]' "$tmp/resume.out")" -eq 3 ] || fail "resume epoch lines: $(cat "$tmp/resume.out")"
 # shellcheck disable=SC2086
-expect 1 "split" "$bin/cnnlite-train" $common --seed 1 --epochs 3 --resume "$tmp/ck"
+expect 1 "used --seed 0; this run gives --seed 1" "$bin/cnnlite-train" $common --seed 1 --epochs 3 --resume "$tmp/ck"
+# the resumed run's history file begins byte for byte as the history file of the run that wrote
+# the checkpoint (the history is kept as float64 in checkpoints)
+# shellcheck disable=SC2086
+"$bin/cnnlite-train" $common --epochs 2 --checkpoint "$tmp/h2.ck" --history "$tmp/h2.csv" > /dev/null 2>&1 ||
+  fail "run with --history and --checkpoint"
+# shellcheck disable=SC2086
+"$bin/cnnlite-train" $common --epochs 3 --resume "$tmp/h2.ck" --history "$tmp/h3.csv" > /dev/null 2>&1 ||
+  fail "resume with --history"
+[ "$(wc -l < "$tmp/h3.csv")" -eq 4 ] || fail "resumed history: $(cat "$tmp/h3.csv")"
+head -n 3 "$tmp/h3.csv" | cmp -s - "$tmp/h2.csv" ||
+  fail "resumed history differs from the original run's: $(cat "$tmp/h2.csv") vs $(cat "$tmp/h3.csv")"
+# options that contradict the checkpoint's are refused, naming both values
+# shellcheck disable=SC2086
+expect 1 "used --lr 0.001; this run gives --lr 0.002" "$bin/cnnlite-train" $common --lr 0.002 --epochs 3 --resume "$tmp/ck"
+# shellcheck disable=SC2086
+expect 1 "used --dropout 0.2; this run gives --dropout 0.5" "$bin/cnnlite-train" $common --dropout 0.5 --epochs 3 --resume "$tmp/ck"
+# shellcheck disable=SC2086
+expect 1 "used --batch" "$bin/cnnlite-train" $common --batch 7 --epochs 3 --resume "$tmp/ck"
+grep -q "this run gives --batch 7" "$tmp/err" || fail "batch mismatch message: $(cat "$tmp/err")"
 
 # Ctrl-C: stops after the current batch, writes the checkpoint, exits 130; resuming from the
 # middle of the epoch gives exactly the epoch an uninterrupted run gives. --foreground: without

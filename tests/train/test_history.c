@@ -26,6 +26,27 @@ static void test_progress_format(void **state)
     assert_status_msg(cnnl_progress_format(line, sizeof line, -1, 2, 1.0), CNNL_EINVAL, "invalid");
 }
 
+/* The documented buffer size holds every line, whatever the counts and times. */
+static void test_progress_format_bound(void **state)
+{
+    (void)state;
+    const int64_t counts[] = {0, 1, 999, INT64_C(1000000000000), INT64_MAX - 1, INT64_MAX};
+    const double times[] = {0.0, 1e-300, 1e-9, 0.5, 3599.5, 1e12, 1e300, INFINITY};
+    char line[CNNL_PROGRESS_LINE_MAX];
+    for (size_t t = 0; t < sizeof counts / sizeof counts[0]; t++)
+        for (size_t d = 0; d <= t; d++)
+            for (size_t e = 0; e < sizeof times / sizeof times[0]; e++) {
+                assert_ok(cnnl_progress_format(line, sizeof line, counts[d], counts[t], times[e]));
+                assert_true(strlen(line) < sizeof line);
+            }
+    assert_ok(cnnl_progress_format(line, sizeof line, INT64_MAX, INT64_MAX, 1e300));
+    assert_non_null(strstr(line, "| 9223372036854775807/9223372036854775807 [?<00:00, "));
+    assert_ok(cnnl_progress_format(line, sizeof line, 1, INT64_MAX, 1e6));
+    assert_non_null(strstr(line, "[277:46:40<?, 1000000.00s/it]"));
+    assert_ok(cnnl_progress_format(line, sizeof line, INT64_MAX - 1, INT64_MAX, 1e-9));
+    assert_non_null(strstr(line, "9.22e+27it/s]"));
+}
+
 static void run_bar(cnnl_progress_mode mode, char *out, size_t size)
 {
     FILE *f = tmpfile();
@@ -199,6 +220,7 @@ int main(void)
     umask(022);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_progress_format),
+        cmocka_unit_test(test_progress_format_bound),
         cmocka_unit_test(test_progress_modes),
         cmocka_unit_test(test_history_best_and_at),
         cmocka_unit_test(test_history_csv_json),

@@ -142,6 +142,42 @@ static void test_add_and_logits(void **state)
     cnnl_confusion_free(cm);
 }
 
+/* Counts near INT64_MAX: the metrics are exact and the total never overflows. */
+static void test_huge_counts(void **state)
+{
+    (void)state;
+    cnnl_confusion *cm = NULL;
+    assert_ok(cnnl_confusion_create(&cm, 2));
+    const int64_t big = INT64_C(4000000000000000000);
+    assert_ok(cnnl_confusion_set(cm, 0, 0, big));
+    assert_ok(cnnl_confusion_set(cm, 1, 1, big));
+    assert_ok(cnnl_confusion_set(cm, 0, 1, big / 4));
+    assert_status_msg(cnnl_confusion_set(cm, 1, 0, big), CNNL_ERANGE, "past 9223372036854775807");
+    assert_int_equal(cnnl_confusion_get(cm, 1, 0), 0);
+    cnnl_class_metrics m;
+    assert_ok(cnnl_confusion_class(cm, 0, &m));
+    assert_true(m.tp == big && m.fn == big / 4 && m.fp == 0 && m.tn == big);
+    assert_true(fabs((m.accuracy) - (8.0 / 9.0)) < 1e-12);
+    assert_true(fabs((m.precision) - (1.0)) < 1e-12);
+    assert_true(fabs((m.recall) - (0.8)) < 1e-12);
+    cnnl_metrics_summary s;
+    assert_ok(cnnl_confusion_summary(cm, &s));
+    assert_true(s.total == 2 * big + big / 4 && s.correct == 2 * big);
+    assert_true(fabs((s.accuracy) - (8.0 / 9.0)) < 1e-12);
+    /* replacing a cell counts its old value out of the total */
+    assert_ok(cnnl_confusion_set(cm, 0, 1, INT64_MAX - 2 * big));
+    const int32_t t[1] = {1}, p[1] = {0};
+    assert_status_msg(cnnl_confusion_add(cm, t, p, 1), CNNL_ERANGE, "past");
+    assert_int_equal(cnnl_confusion_get(cm, 1, 0), 0);
+    assert_ok(cnnl_confusion_summary(cm, &s));
+    assert_true(s.total == INT64_MAX);
+    assert_ok(cnnl_confusion_reset(cm));
+    assert_ok(cnnl_confusion_add(cm, t, p, 1));
+    assert_ok(cnnl_confusion_summary(cm, &s));
+    assert_true(s.total == 1 && s.correct == 0);
+    cnnl_confusion_free(cm);
+}
+
 static void test_bad_input(void **state)
 {
     (void)state;
@@ -175,6 +211,7 @@ int main(void)
         cmocka_unit_test(test_macro_f1_is_mean_of_f1),
         cmocka_unit_test(test_empty_matrix_is_zero),
         cmocka_unit_test(test_add_and_logits),
+        cmocka_unit_test(test_huge_counts),
         cmocka_unit_test(test_bad_input),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -374,6 +374,82 @@ static void test_stop_request_and_exact_resume(void **state)
     unlink(path);
 }
 
+/* The library's checkpoint API: a run saved after epoch 1 and resumed in fresh objects ends
+ * with the uninterrupted run's weights, and its history file starts with the saving run's
+ * byte for byte; a checkpoint whose position and history disagree is refused. */
+static cnnl_status api_save(cnnl_trainer *t, void *user)
+{
+    return cnnl_trainer_save_checkpoint(t, (const char *)user, NULL);
+}
+
+static void test_checkpoint_api(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir();
+    char ckpath[4096], bad[4096], csv_a[4096], csv_b[4096];
+    snprintf(ckpath, sizeof ckpath, "%s/run.ckpt", dir);
+    snprintf(bad, sizeof bad, "%s/bad.ckpt", dir);
+    snprintf(csv_a, sizeof csv_a, "%s/a.csv", dir);
+    snprintf(csv_b, sizeof csv_b, "%s/b.csv", dir);
+    cnnl_history *href;
+    unsigned char *wref;
+    size_t bytes;
+    run_once(0, &href, &wref, &bytes);
+
+    fixture f;
+    cnnl_train_opts o = cnnl_train_opts_default();
+    o.epochs = 1;
+    o.on_checkpoint = api_save;
+    o.user = ckpath;
+    setup(&f, 0, &o);
+    assert_ok(cnnl_trainer_fit(f.trainer, f.train, f.test));
+    assert_ok(cnnl_history_save(cnnl_trainer_history(f.trainer), csv_a, CNNL_HISTORY_CSV));
+    teardown(&f);
+
+    o = cnnl_train_opts_default();
+    o.epochs = 2;
+    setup(&f, 0, &o);
+    cnnl_checkpoint *ck = NULL;
+    assert_ok(cnnl_trainer_load_checkpoint(f.trainer, ckpath, &ck));
+    assert_non_null(ck);
+    assert_int_equal(cnnl_history_count(cnnl_trainer_history(f.trainer)), 1);
+    cnnl_train_position p;
+    assert_ok(cnnl_trainer_get_position(f.trainer, &p));
+    assert_int_equal(p.epoch, 1);
+    assert_ok(cnnl_trainer_fit(f.trainer, f.train, f.test));
+    size_t b2 = 0;
+    unsigned char *w = weights(f.model, &b2);
+    assert_int_equal(b2, bytes);
+    assert_memory_equal(w, wref, bytes);
+    assert_ok(cnnl_history_save(cnnl_trainer_history(f.trainer), csv_b, CNNL_HISTORY_CSV));
+    size_t na = 0, nb = 0;
+    unsigned char *a = tu_read_file(csv_a, &na), *b = tu_read_file(csv_b, &nb);
+    assert_true(nb > na);
+    assert_memory_equal(a, b, na); /* header and epoch 1, to the last digit */
+    free(a);
+    free(b);
+
+    /* the position says 2 epochs are done, the history holds 1 */
+    assert_ok(cnnl_checkpoint_set_string(ck, "position", "2 0 0x0p+0 0 0 0x0p+0"));
+    assert_ok(cnnl_checkpoint_save(bad, f.model, cnnl_trainer_optimizer(f.trainer), ck));
+    cnnl_checkpoint_free(ck);
+    fixture g;
+    setup(&g, 0, &o);
+    assert_status_msg(cnnl_trainer_load_checkpoint(g.trainer, bad, &ck), CNNL_EFORMAT,
+                      "\"train.history\" has 1 rows of 12 columns for 2 completed epochs");
+    assert_null(ck);
+    assert_int_equal(cnnl_history_count(cnnl_trainer_history(g.trainer)), 0);
+    assert_ok(cnnl_trainer_get_position(g.trainer, &p));
+    assert_int_equal(p.epoch, 0);
+    teardown(&g);
+    free(w);
+    free(wref);
+    cnnl_history_free(href);
+    teardown(&f);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 static void test_best_weights(void **state)
 {
     (void)state;
@@ -500,6 +576,7 @@ int main(void)
         cmocka_unit_test(test_same_seed_same_run),
         cmocka_unit_test(test_early_stop_and_callback_error),
         cmocka_unit_test(test_stop_request_and_exact_resume),
+        cmocka_unit_test(test_checkpoint_api),
         cmocka_unit_test(test_best_weights),
         cmocka_unit_test(test_evaluate_confusion),
         cmocka_unit_test(test_lr_schedule),
