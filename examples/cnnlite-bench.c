@@ -17,7 +17,7 @@
 
 typedef struct bench_opts {
     int batch, size, threads, steps;
-    bool batchnorm, json;
+    bool batchnorm, json, bf16;
     const char *arch; /* description file, or NULL for the report network */
 } bench_opts;
 
@@ -33,6 +33,7 @@ static void usage(FILE *f)
             "  --steps N     timed steps after one warm-up step (default 5)\n"
             "  --batchnorm   use the network with batch normalisation\n"
             "  --arch FILE   time the network of a description instead (its input sets the size)\n"
+            "  --precision P fp32 (default) or bf16 (convolutions in bfloat16; needs AVX512_BF16 or AMX)\n"
             "  --json        end the output with one JSON line\n"
             "  --help        show this text\n"
             "  --version     show the program's and the library's version\n");
@@ -47,6 +48,7 @@ static const struct option long_options[] = {
     CL_ARG("threads"),
     CL_ARG("steps"),
     CL_ARG("arch"),
+    CL_ARG("precision"),
     CL_END_OPTIONS,
 };
 
@@ -74,6 +76,13 @@ static int parse_args(int argc, char **argv, bench_opts *o)
             return 2;
         else if (cl_is(&op, "steps") && !cl_parse_int("steps", v, 1, 100000, &o->steps))
             return 2;
+        else if (cl_is(&op, "precision")) {
+            if (strcmp(v, "bf16") != 0 && strcmp(v, "fp32") != 0) {
+                cl_error("--precision '%s': must be fp32 or bf16", v);
+                return 2;
+            }
+            o->bf16 = strcmp(v, "bf16") == 0;
+        }
     }
     if (r < 0)
         return 2;
@@ -151,6 +160,8 @@ static cnnl_status setup(bench *b, const bench_opts *o)
     if (st == CNNL_OK && o->arch && (st = cnnl_model_input_shape(b->model, shape + 1)) == CNNL_OK &&
         cnnl_model_num_outputs(b->model) == 0)
         st = CNNL_EINVAL; /* cross-entropy needs class outputs */
+    if (st == CNNL_OK && o->bf16)
+        st = cnnl_model_set_precision(b->model, CNNL_PRECISION_BF16);
     if (st == CNNL_OK) {
         cnnl_adam_opts ao = cnnl_adam_opts_default();
         st = cnnl_optimizer_adam(&b->opt, b->model, &ao);
@@ -200,9 +211,9 @@ int main(int argc, char **argv)
         int64_t in[3] = {3, o.size, o.size};
         if (o.arch)
             (void)cnnl_model_input_shape(b.model, in);
-        printf("libcnnlite %s, %d threads, batch %d, %lldx%lld, %s, %d steps after 1 warm-up\n", cnnl_version_string(),
-               cnnl_get_num_threads(), o.batch, (long long)in[1], (long long)in[2],
-               o.arch ? o.arch : o.batchnorm ? "batch norm" : "no batch norm", o.steps);
+        printf("libcnnlite %s, %d threads, batch %d, %lldx%lld, %s, %s, %d steps after 1 warm-up\n",
+               cnnl_version_string(), cnnl_get_num_threads(), o.batch, (long long)in[1], (long long)in[2],
+               o.arch ? o.arch : o.batchnorm ? "batch norm" : "no batch norm", o.bf16 ? "bf16" : "fp32", o.steps);
         printf("train: %.1f img/s (forward, cross-entropy, backward, Adam)\ninfer: %.1f img/s\npeak RSS: %.0f MB\n",
                train, infer, rss_mb);
         if (o.json)

@@ -240,9 +240,11 @@ static void print_table(const config *cfg, int n, const results *res, int seeds)
 
 static int write_csv(const char *path, const config *cfg, int n, const results *res, int seeds)
 {
-    FILE *f = fopen(path, "w");
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
     if (f == NULL) {
-        cl_error("--csv: %s: cannot create the file", path);
+        cl_error("--csv: %s: out of memory", path);
         return EXIT_FAIL;
     }
     fprintf(f, "config,seed,best_test_accuracy,final_test_accuracy,macro_f1,seconds_per_epoch\n");
@@ -250,11 +252,17 @@ static int write_csv(const char *path, const config *cfg, int n, const results *
         for (int s = 0; s < seeds; s++)
             fprintf(f, "%s,%d,%.4f,%.4f,%.6f,%.3f\n", cfg[k].label, s, res[k].best[s],
                     res[k].final[s], res[k].f1[s], res[k].spe[s]);
-    if (fclose(f) != 0) {
-        cl_error("--csv: %s: write failed", path);
-        return EXIT_FAIL;
+    int rc = 0;
+    if (fclose(f) != 0 || text == NULL) {
+        cl_error("--csv: %s: out of memory", path);
+        rc = EXIT_FAIL;
+    } else {
+        cnnl_status st = cnnl_file_write_atomic(path, text, size);
+        if (st != CNNL_OK)
+            rc = cl_fail(path, st);
     }
-    return 0;
+    free(text);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -270,6 +278,8 @@ int main(int argc, char **argv)
         return r > 0 ? 0 : EXIT_USAGE;
     if (run_config_finish(&o.base) != 0)
         return EXIT_USAGE;
+    if (cl_check_output("csv", o.csv) != 0 || cl_check_output("plot", o.plot) != 0)
+        return EXIT_FAIL;
     config cfg[MAX_CONFIGS];
     memset(cfg, 0, sizeof cfg);
     int n = o.narchs > 0 ? arch_configs(&o, cfg) : make_configs(o.study, &o.base, cfg);

@@ -245,6 +245,8 @@ int main(int argc, char **argv)
     int r = parse(argc, argv, &o);
     if (r != 0)
         return r > 0 ? 0 : EXIT_USAGE;
+    if (cl_check_output("plot", o.plot) != 0)
+        return EXIT_FAIL;
     cnnl_report_opts fallback = cnnl_report_opts_default();
     fallback.batchnorm = o.c.batchnorm;
     fallback.size = o.c.size;

@@ -150,6 +150,8 @@ int main(int argc, char **argv)
         return r > 0 ? 0 : EXIT_USAGE;
     if (run_config_finish(&c) != 0)
         return EXIT_USAGE;
+    if (run_check_outputs(&c) != 0)
+        return EXIT_FAIL;
     cl_install_stop_handler();
     run_result res;
     int status = run_train(&c, &res, stdout);

@@ -2,12 +2,15 @@
 #include "common.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 const char *cl_prog = "cnnlite";
 static const char *cl_synopsis = "[options]";
@@ -16,6 +19,43 @@ void cl_init(const char *prog, const char *synopsis)
 {
     cl_prog = prog;
     cl_synopsis = synopsis;
+    /* past the file size limit (ulimit -f) a write then fails with EFBIG, which the library
+     * reports with the file's name and cleans up after, instead of the signal killing us */
+    signal(SIGXFSZ, SIG_IGN);
+}
+
+int cl_check_output(const char *opt, const char *path)
+{
+    if (path == NULL)
+        return 0;
+    struct stat st;
+    if (path[0] == '\0' || path[strlen(path) - 1] == '/' || (stat(path, &st) == 0 && S_ISDIR(st.st_mode))) {
+        cl_error("%s%s%s%s: is a folder, not a file", opt ? "--" : "", opt ? opt : "", opt ? ": " : "", path);
+        return EXIT_FAIL;
+    }
+    const char *slash = strrchr(path, '/');
+    size_t dlen = slash == NULL ? 1 : slash == path ? 1 : (size_t)(slash - path);
+    char *probe = malloc(dlen + 32);
+    if (probe == NULL) {
+        cl_error("out of memory");
+        return EXIT_FAIL;
+    }
+    snprintf(probe, dlen + 32, "%.*s/.cnnlite-probe-%ld", (int)dlen, slash ? path : ".", (long)getpid());
+    /* create and remove a file where the output will go: catches a missing folder, a file in
+     * the way, a read-only file system and permissions, whoever runs it */
+    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    int err = errno;
+    if (fd >= 0) {
+        close(fd);
+        unlink(probe);
+    }
+    free(probe);
+    if (fd < 0 && err != EEXIST) {
+        cl_error("%s%s%s%s: cannot write in %.*s: %s", opt ? "--" : "", opt ? opt : "", opt ? ": " : "", path,
+                 (int)dlen, slash ? path : ".", strerror(err));
+        return EXIT_FAIL;
+    }
+    return 0;
 }
 
 int cl_usage_error(void)

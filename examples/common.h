@@ -16,8 +16,13 @@ enum { EXIT_USAGE = 2, EXIT_FAIL = 1 };
 extern const char *cl_prog;
 
 /* Set the program name and its one-line synopsis (after "usage: "), printed on stderr with
- * every usage error. */
+ * every usage error; ignore SIGXFSZ, so that a write past the file size limit is an error. */
 void cl_init(const char *prog, const char *synopsis);
+
+/* Check, before any work, that the output file @p path of option --opt can be written: its
+ * folder exists and takes a new file. NULL is fine. Prints the problem; returns 0 or
+ * EXIT_FAIL. @p opt may be NULL for an operand. */
+int cl_check_output(const char *opt, const char *path);
 
 /* Print "prog: message" on stderr (one line). */
 void cl_error(const char *fmt, ...)

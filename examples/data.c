@@ -218,5 +218,7 @@ int main(int argc, char **argv)
         return cmd_load(argv[optind + 1], &a);
     if (strcmp(cmd, "synth") == 0)
         return cmd_synth(argv[optind + 1], &a);
+    if (cl_check_output(NULL, argv[optind + 2]) != 0)
+        return EXIT_FAIL;
     return cmd_split(argv[optind + 1], argv[optind + 2], &a);
 }

@@ -276,6 +276,20 @@ int run_config_finish(run_config *c)
     return 0;
 }
 
+int run_check_outputs(const run_config *c)
+{
+    const struct {
+        const char *opt, *path;
+    } out[] = {
+        {"save", c->save},       {"save-best", c->save_best}, {"checkpoint", c->checkpoint},
+        {"history", c->history}, {"plot", c->plot},           {"confusion-plot", c->confusion_plot},
+    };
+    for (size_t i = 0; i < sizeof out / sizeof out[0]; i++)
+        if (cl_check_output(out[i].opt, out[i].path) != 0)
+            return EXIT_FAIL;
+    return 0;
+}
+
 void run_describe(const run_config *c, const cnnl_dataset *ds)
 {
     if (c->quiet)

@@ -90,6 +90,10 @@ int run_training_option(const cl_opt *o, run_config *c);
 /* Apply the demo defaults and check combinations; 0 or -1 after a message. */
 int run_config_finish(run_config *c);
 
+/* Check every output file of the run before anything is loaded or trained (cl_check_output()).
+ * 0 or EXIT_FAIL. */
+int run_check_outputs(const run_config *c);
+
 /* Describe the data and settings on stderr (unless quiet). */
 void run_describe(const run_config *c, const cnnl_dataset *ds);
 

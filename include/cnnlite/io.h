@@ -411,6 +411,24 @@ CNNL_API cnnl_status cnnl_checkpoint_save(const char *path, cnnl_model *model, c
 CNNL_API cnnl_status cnnl_checkpoint_load(const char *path, cnnl_model *model, cnnl_optimizer *opt,
                                           cnnl_checkpoint **ck);
 
+/**
+ * @brief Replace the file @p path by @p size bytes, atomically: the bytes go to a new temporary
+ * file in the same folder, which is flushed to disk and renamed over @p path. Every file the
+ * library writes (models, checkpoints, histories, pictures, split files, image folders) is
+ * written this way.
+ *
+ * A new file gets mode 0644 less the process's umask; a replaced file keeps its mode. On any
+ * failure (missing or read-only folder, full disk, the file size limit: a process that
+ * ignores SIGXFSZ gets EFBIG) the temporary file is removed and an existing @p path is left
+ * as it was.
+ * @param path The file to write (borrowed).
+ * @param data The content (borrowed); may be NULL when @p size is 0.
+ * @param size Bytes of @p data.
+ * @return #CNNL_OK; #CNNL_EINVAL for a NULL argument or a path naming a folder; #CNNL_EIO with
+ *         a message naming @p path and the reason; #CNNL_ENOMEM.
+ */
+CNNL_API cnnl_status cnnl_file_write_atomic(const char *path, const void *data, size_t size);
+
 CNNL_END_DECLS
 
 /** @} */

@@ -211,6 +211,26 @@ CNNL_API cnnl_status cnnl_model_set_training(cnnl_model *model, bool training);
  */
 CNNL_API bool cnnl_model_is_training(const cnnl_model *model);
 
+/** Arithmetic precision of the convolutions. */
+typedef enum cnnl_precision {
+    CNNL_PRECISION_FP32 = 0, /**< float32 everywhere (the default). */
+    CNNL_PRECISION_BF16 = 1  /**< bfloat16 inputs and weights inside the convolutions, float32
+                                  accumulation, outputs, master weights and optimizer. */
+} cnnl_precision;
+
+/**
+ * Choose the precision of the model's convolutions for the following forward and backward
+ * passes. bfloat16 needs the oneDNN engine and a CPU with AVX512_BF16 or AMX; there is no
+ * slower fallback.
+ * @param model the model (borrowed).
+ * @param precision CNNL_PRECISION_FP32 or CNNL_PRECISION_BF16.
+ * @return CNNL_OK; CNNL_EINVAL for a NULL model or an unknown value; CNNL_EUNSUPPORTED when
+ *         bfloat16 is asked for and this build (no oneDNN, or `CNNLITE_CONV_ENGINE=portable`)
+ *         or this CPU (no AVX512_BF16/AMX, or `ONEDNN_MAX_CPU_ISA` below them) cannot run it;
+ *         the model is then unchanged.
+ */
+CNNL_API cnnl_status cnnl_model_set_precision(cnnl_model *model, cnnl_precision precision);
+
 /**
  * @brief Run the model forward on a batch.
  * @param model The model.

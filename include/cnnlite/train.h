@@ -311,7 +311,7 @@ typedef struct cnnl_train_opts {
     cnnl_loss_kind loss;           /**< #CNNL_LOSS_CROSS_ENTROPY (default) or #CNNL_LOSS_HINGE. */
     double lr;                     /**< Learning rate of the Adam optimizer the trainer creates when none is given (default 1e-3). */
     bool keep_best;                /**< Keep a copy of the weights of the best test accuracy (default false). */
-    cnnl_progress_mode progress;   /**< Progress bar of the training batches (default #CNNL_PROGRESS_AUTO). */
+    cnnl_progress_mode progress;   /**< Progress bar of the training batches (default #CNNL_PROGRESS_OFF: the library draws nothing unless asked; the programs ask for #CNNL_PROGRESS_AUTO). */
     FILE *progress_stream;         /**< Where the bar goes; NULL (default) means stderr. Borrowed. */
     cnnl_batch_callback on_batch;  /**< Called after every step, or NULL. */
     cnnl_epoch_callback on_epoch;  /**< Called after every epoch, or NULL. */

@@ -55,6 +55,11 @@ void cnnl__alloc_fail_after(long n);
 bool cnnl__alloc_fault_hit(void);
 long cnnl__alloc_fault_count(void);
 
+/* True when @p text (@p len bytes) is well-formed JSON that cJSON parses when memory suffices
+ * (lib/core/json_check.c; allocates nothing). After cJSON returned NULL: true means the
+ * parse ran out of memory, false that the text is malformed. */
+bool cnnl__json_well_formed(const char *text, size_t len);
+
 /* Number of compute threads (>= 1); initialises BLAS threading on first use. */
 int cnnl__num_threads(void);
 

@@ -79,10 +79,6 @@ void cnnl__image_prepare(const char *path, int size, int want_channels, int max_
 /* Resize 8-bit interleaved pixels with the triangle filter (PIL's antialiased bilinear). */
 int cnnl__image_resize(const uint8_t *in, int w, int h, int channels, uint8_t *out, int ow, int oh);
 
-/* Write @p len bytes produced by @p write_fn to @p path atomically (temp file in the same
- * folder, fsync, rename). @p write_fn returns 0 on success. */
-cnnl_status cnnl__write_atomic(const char *path, int (*write_fn)(FILE *f, void *ctx), void *ctx);
-
 /* Fault injection for tests: when set, opening a file whose path ends with this string fails
  * with EACCES, as an unreadable file would for a non-root user. */
 extern const char *cnnl__data_fail_open_suffix;

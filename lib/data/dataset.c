@@ -15,6 +15,7 @@
 
 #include "core/internal.h"
 #include "data/data_impl.h"
+#include "io/atomic_file.h"
 #include "data/norm.h"
 
 CNNL_API cnnl_dataset_opts cnnl_dataset_opts_default(void)
@@ -549,44 +550,6 @@ CNNL_API cnnl_status cnnl_dataset_pixels(const cnnl_dataset *ds, size_t index,
 
 /* ---- writing ------------------------------------------------------------------------ */
 
-cnnl_status cnnl__write_atomic(const char *path, int (*write_fn)(FILE *f, void *ctx), void *ctx)
-{
-    size_t len = strlen(path);
-    char *tmp = malloc(len + 16);
-    if (!tmp)
-        return cnnl__error(CNNL_ENOMEM, "%s: out of memory", path);
-    snprintf(tmp, len + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        cnnl_status st = cnnl__error(CNNL_EIO, "%s: cannot create a temporary file: %s", path, strerror(errno));
-        free(tmp);
-        return st;
-    }
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        close(fd);
-        unlink(tmp);
-        free(tmp);
-        return cnnl__error(CNNL_EIO, "%s: %s", path, strerror(errno));
-    }
-    int failed = write_fn(f, ctx);
-    failed |= fflush(f) != 0;
-    failed |= fsync(fileno(f)) != 0;
-    int saved = errno;
-    failed |= fclose(f) != 0;
-    if (!failed && rename(tmp, path) != 0) {
-        saved = errno;
-        failed = 1;
-    }
-    if (failed) {
-        unlink(tmp);
-        free(tmp);
-        return cnnl__error(CNNL_EIO, "%s: cannot write: %s", path, saved ? strerror(saved) : "write failed");
-    }
-    free(tmp);
-    return CNNL_OK;
-}
-
 typedef struct png_job {
     const uint8_t *pixels;
     int size, channels;
@@ -652,7 +615,7 @@ CNNL_API cnnl_status cnnl_dataset_write_folder(const cnnl_dataset *ds, const cha
     for (long i = 0; i < n; i++) {
         char *path = png_path(dir, ds->names[i]);
         png_job job = {ds->pixels[i], ds->size, ds->stored[i], 0};
-        bool ok = path && cnnl__write_atomic(path, write_png, &job) == CNNL_OK;
+        bool ok = path && cnnl__atomic_write_stream(path, write_png, &job) == CNNL_OK;
         free(path);
         if (!ok) {
 #pragma omp critical(cnnl_write_folder)

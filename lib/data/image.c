@@ -381,6 +381,7 @@ typedef struct mem_reader {
     const uint8_t *data;
     size_t len, pos;
     bool past_end;
+    bool endless; /* past the end, give filler bytes instead of an end (see decode_stb) */
 } mem_reader;
 
 static int reader_read(void *user, char *out, int size)
@@ -391,7 +392,10 @@ static int reader_read(void *user, char *out, int size)
         return 0;
     if (left == 0) {
         r->past_end = true;
-        return 0;
+        if (!r->endless)
+            return 0;
+        memset(out, 0x81, (size_t)size);
+        return size;
     }
     size_t k = (size_t)size < left ? (size_t)size : left;
     memcpy(out, r->data + r->pos, k);
@@ -426,11 +430,14 @@ static bool is_oom_message(const char *msg)
 }
 
 /* Decode with stb_image into *img (req channels). */
-static void decode_stb(const uint8_t *data, size_t len, int dw, int dh, int src_channels, int req, uint8_t **img,
+static void decode_stb(img_format fmt, const uint8_t *data, size_t len, int dw, int dh, int src_channels, int req, uint8_t **img,
                        int *w, int *h, cnnl__image_result *res)
 {
     static const stbi_io_callbacks io = {reader_read, reader_skip, reader_eof};
-    mem_reader r = {data, len, 0, false};
+    /* stb_image fills a missing end with zeros; in a Radiance HDR scanline a zero run length
+     * never advances, so stb_image would loop forever on a truncated HDR file. There the
+     * filler is 0x81 (a run of one), which always advances; the result is refused anyway. */
+    mem_reader r = {data, len, 0, false, fmt == FMT_HDR};
     int comp = 0;
     *img = stbi_load_from_callbacks(&io, &r, w, h, &comp, req);
     if (!*img) {
@@ -512,7 +519,7 @@ static void decode_and_resize(const uint8_t *data, size_t len, img_format fmt, t
         }
     } else {
         int dw = 0, dh = 0;
-        decode_stb(data, len, w, h, src_channels, req, &img, &dw, &dh, res);
+        decode_stb(fmt, data, len, w, h, src_channels, req, &img, &dw, &dh, res);
         if (img && (dw != w || dh != h)) {
             stbi_image_free(img);
             img = NULL;

@@ -11,6 +11,7 @@
 #include "core/internal.h"
 #include "core/rng_impl.h"
 #include "data/data_impl.h"
+#include "io/atomic_file.h"
 
 struct cnnl_split {
     size_t *idx[2];
@@ -196,7 +197,7 @@ CNNL_API cnnl_status cnnl_split_save(const cnnl_split *split, const cnnl_dataset
                                    ds->names[k]);
         }
     save_ctx ctx = {split, ds};
-    cnnl_status st = cnnl__write_atomic(path, write_split, &ctx);
+    cnnl_status st = cnnl__atomic_write_stream(path, write_split, &ctx);
     return st == CNNL_OK ? st : cnnl__error_context(st, "cnnl_split_save");
 }
 

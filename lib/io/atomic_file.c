@@ -1,13 +1,18 @@
-/* Atomic file replacement: mkstemp beside the target, write, fsync, rename, fsync the folder. */
+/* Atomic file replacement: a new temporary file beside the target, write, fsync, rename, fsync
+ * the folder. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <stdint.h>
+
 #include "core/internal.h"
+#include "cnnlite/io.h"
 #include "io/atomic_file.h"
 
 long long cnnl__io_fail_after_bytes = -1;
@@ -70,15 +75,40 @@ static cnnl_status write_all(temp_file *t, const unsigned char *p, size_t n)
     return CNNL_OK;
 }
 
-/* Keep the mode of a file we replace; new files get rw-r--r--. */
+/* Keep the mode of a file we replace; a new file keeps the mode it was created with (0644
+ * less the umask, see create_temp()). */
 static void set_mode(temp_file *t)
 {
     struct stat st;
-    mode_t mode = 0644;
-    if (stat(t->path, &st) == 0 && S_ISREG(st.st_mode))
-        mode = st.st_mode & 07777;
-    if (fchmod(t->fd, mode) != 0)
+    if (stat(t->path, &st) != 0 || !S_ISREG(st.st_mode))
+        return;
+    if (fchmod(t->fd, st.st_mode & 07777) != 0)
         cnnl__log(CNNL_LOG_WARNING, "%s: cannot set the file mode: %s", t->path, strerror(errno));
+}
+
+/* Create t->tmp ("...XXXXXX" replaced) with open(O_EXCL) and mode 0644, so that the process's
+ * umask applies as to any file a program creates (mkstemp would give 0600 whatever the umask).
+ * Returns the descriptor or -1 with errno set. */
+static int create_temp(char *tmp)
+{
+    static const char letters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    static _Thread_local unsigned long long counter;
+    char *x = tmp + strlen(tmp) - 6;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    unsigned long long v = (unsigned long long)ts.tv_nsec ^ ((unsigned long long)ts.tv_sec << 20) ^
+                           ((unsigned long long)getpid() << 40) ^ (unsigned long long)(uintptr_t)&counter;
+    for (int attempt = 0; attempt < 1000; attempt++) {
+        v = v * 6364136223846793005ULL + 1442695040888963407ULL + ++counter;
+        unsigned long long r = v >> 16;
+        for (int i = 0; i < 6; i++, r /= 62)
+            x[i] = letters[r % 62];
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
+    }
+    errno = EEXIST;
+    return -1;
 }
 
 static cnnl_status write_and_sync(temp_file *t, const cnnl__io_chunk *chunks, size_t n)
@@ -116,7 +146,7 @@ cnnl_status cnnl__atomic_write(const char *path, const cnnl__io_chunk *chunks, s
     temp_file t = {.path = path, .fd = -1};
     cnnl_status st = split_path(&t);
     if (st == CNNL_OK) {
-        t.fd = mkostemp(t.tmp, O_CLOEXEC);
+        t.fd = create_temp(t.tmp);
         if (t.fd < 0) {
             st = cnnl__error(CNNL_EIO, "%s: cannot create a temporary file in %s: %s", path, t.dir,
                              strerror(errno));
@@ -138,4 +168,32 @@ cnnl_status cnnl__atomic_write(const char *path, const cnnl__io_chunk *chunks, s
     free(t.dir);
     free(t.tmp);
     return st;
+}
+
+cnnl_status cnnl__atomic_write_stream(const char *path, int (*write_fn)(FILE *f, void *ctx), void *ctx)
+{
+    char *buf = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&buf, &size);
+    if (f == NULL)
+        return cnnl__error(CNNL_ENOMEM, "%s: out of memory", path);
+    int failed = write_fn(f, ctx);
+    failed |= fclose(f) != 0;
+    cnnl_status st;
+    if (failed || buf == NULL) {
+        st = cnnl__error(CNNL_ENOMEM, "%s: out of memory while formatting", path);
+    } else {
+        cnnl__io_chunk chunk = {buf, size};
+        st = cnnl__atomic_write(path, &chunk, 1);
+    }
+    free(buf);
+    return st;
+}
+
+CNNL_API cnnl_status cnnl_file_write_atomic(const char *path, const void *data, size_t size)
+{
+    if (path == NULL || (data == NULL && size > 0))
+        return cnnl__error(CNNL_EINVAL, "cnnl_file_write_atomic: %s is NULL", path == NULL ? "path" : "data");
+    cnnl__io_chunk chunk = {data, size};
+    return cnnl__atomic_write(path, &chunk, 1);
 }

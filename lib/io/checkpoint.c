@@ -445,6 +445,8 @@ static cnnl_status split_from_json(const char *path, const char *key, const char
     *items = NULL;
     *n = 0;
     cJSON *arr = cJSON_Parse(text);
+    if (!arr && cnnl__json_well_formed(text, strlen(text)))
+        return cnnl__error(CNNL_ENOMEM, "%s: out of memory reading metadata \"%s\"", path, key);
     if (!cJSON_IsArray(arr)) {
         cJSON_Delete(arr);
         return cnnl__error(CNNL_EFORMAT, "%s: metadata \"%s\" is not a JSON array of file names", path, key);
@@ -820,7 +822,7 @@ static cnnl_status read_optim(const cnnl__st_file *f, cnnl_optimizer *opt, optim
     if (st != CNNL_OK)
         return st;
     memcpy(&o->step, t->data, 8);
-    if (o->step < 0 || o->step > MAX_STEP)
+    if (o->step < 0 || o->step > CNNL_OPTIMIZER_MAX_STEPS)
         return cnnl__error(CNNL_EFORMAT, "%s: \"train.optim_step\" is %lld; must be 0..2^53", f->path,
                            (long long)o->step);
     const char *lr = cnnl__st_meta_get(f, "optim.lr");

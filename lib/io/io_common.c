@@ -310,6 +310,8 @@ cnnl_status cnnl__json_parse_string_array(const char *path, const char *key, con
     *items = NULL;
     *n = 0;
     cJSON *arr = cJSON_Parse(text);
+    if (!arr && cnnl__json_well_formed(text, strlen(text)))
+        return cnnl__error(CNNL_ENOMEM, "%s: out of memory reading metadata \"%s\"", path, key);
     if (!cJSON_IsArray(arr)) {
         cJSON_Delete(arr);
         return cnnl__error(CNNL_EFORMAT, "%s: metadata \"%s\" is not a JSON array of strings", path, key);

@@ -139,6 +139,8 @@ static cnnl_status parse_norm(const char *path, const char *text, cnnl_normaliza
 {
     memset(n, 0, sizeof *n);
     cJSON *o = cJSON_Parse(text);
+    if (!o && cnnl__json_well_formed(text, strlen(text)))
+        return cnnl__error(CNNL_ENOMEM, "%s: out of memory reading the input normalization", path);
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(o, "kind");
     cnnl_status st = CNNL_EFORMAT;
     for (int k = 0; cJSON_IsString(kind) && k < 3; k++)

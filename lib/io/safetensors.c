@@ -246,6 +246,8 @@ static cnnl_status parse_header(cnnl__st_file *f, const char *header, size_t hle
         return cnnl__error(CNNL_EFORMAT, "%s: the JSON header does not start with '{'", f->path);
     const char *end = NULL;
     f->json = cJSON_ParseWithLengthOpts(header, hlen, &end, 0);
+    if (!f->json && cnnl__json_well_formed(header, hlen)) /* cJSON ran out of memory */
+        return cnnl__error(CNNL_ENOMEM, "%s: out of memory reading the %zu-byte JSON header", f->path, hlen);
     if (!f->json)
         return cnnl__error(CNNL_EFORMAT, "%s: invalid JSON in the header near byte %zu of %zu", f->path,
                            end && end >= header ? (size_t)(end - header) : (size_t)0, hlen);

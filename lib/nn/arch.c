@@ -492,7 +492,7 @@ cnnl_status cnnl__arch_parse(const char *json, size_t len, const char *origin, c
     cJSON *root = cJSON_ParseWithLength(json, len);
     cJSON *canon = cJSON_CreateObject();
     cnnl_status st = CNNL_OK;
-    if (!canon)
+    if (!canon || (!root && cnnl__json_well_formed(json, len))) /* cJSON ran out of memory */
         st = oom(&p);
     else if (!cJSON_IsObject(root))
         st = cnnl__error(CNNL_EFORMAT, "%s: not a JSON object {\"input\": [C, H, W], \"layers\": [...]}", origin);

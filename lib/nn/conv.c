@@ -15,6 +15,7 @@ typedef struct conv {
     bool bias;
     bool relu;        /* the following ReLU layer is fused into this one */
     bool pool;        /* and the MaxPool2d(2, 2) after it */
+    bool bf16;        /* bfloat16 inputs and weights (cnnl_model_set_precision) */
     cnnl_tensor *arg; /* pooled: window position of each maximum, one byte each */
     cnnl_tensor *col; /* threads x workspace (im2col band, masked gradient band) */
     cnnl_tensor *acc; /* batch slots x (weight + bias) partial gradients */
@@ -43,6 +44,7 @@ static cnnl_status conv_geom(cnnl_layer *l, const cnnl_tensor *x, cnnl__conv_geo
     g->ow = (g->w + 2 * g->pad - g->k) / g->stride + 1;
     g->relu = C->relu;
     g->pool = C->pool;
+    g->bf16 = C->bf16;
     if (C->pool && (g->oh < 2 || g->ow < 2))
         return cnnl__layer_shape_error(l, x, "an input whose convolution output is at least 2x2 (a 2x2 max pool follows)");
     return CNNL_OK;
@@ -61,6 +63,8 @@ static cnnl_status conv_begin(cnnl_layer *l, const cnnl_tensor *x, cnnl__conv_ge
     if (cnnl__dnnl_conv_ok(g))
         return CNNL_OK; /* the oneDNN engine keeps its own workspaces */
 #endif
+    if (g->bf16)
+        return cnnl__error(CNNL_EUNSUPPORTED, "%s: bfloat16 needs the oneDNN convolution engine", cnnl__layer_label(l));
     int64_t shape[2] = {*threads, (int64_t)cnnl__conv_ws_floats(g)};
     return cnnl__tensor_ensure(&C->col, 2, shape);
 }
@@ -159,6 +163,26 @@ static bool conv_fuse_next(cnnl_layer *l, cnnl_layer *next)
     if (!C->pool)
         return C->pool = cnnl__maxpool2_make_passthrough(next);
     return false;
+}
+
+static const cnnl__layer_ops conv_ops;
+
+cnnl_status cnnl__conv_bf16_check(void)
+{
+#ifdef CNNL_HAVE_DNNL
+    if (!cnnl__dnnl_enabled())
+        return cnnl__error(CNNL_EUNSUPPORTED, "bfloat16: needs the oneDNN convolution engine "
+                           "(CNNLITE_CONV_ENGINE=portable is set)");
+    return cnnl__dnnl_bf16_check();
+#else
+    return cnnl__error(CNNL_EUNSUPPORTED, "bfloat16: this build has no oneDNN convolution engine (-Ddnnl=disabled)");
+#endif
+}
+
+void cnnl__conv_set_bf16(cnnl_layer *l, bool on)
+{
+    if (l && l->ops == &conv_ops)
+        ((conv *)l)->bf16 = on;
 }
 
 static const cnnl__layer_ops conv_ops = {"Conv2d", conv_forward, conv_backward, conv_destroy, conv_fuse_next};

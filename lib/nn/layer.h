@@ -59,6 +59,11 @@ struct cnnl_layer {
     cnnl_tensor out_view, gin_view; /* views for layers that only reshape */
 };
 
+/* bfloat16 convolutions: whether this build and CPU can run them (CNNL_EUNSUPPORTED with a
+ * message otherwise), and switching a layer (no effect unless it is a Conv2d). */
+cnnl_status cnnl__conv_bf16_check(void);
+void cnnl__conv_set_bf16(cnnl_layer *l, bool on);
+
 /* Allocate a zeroed layer of @p size bytes (>= sizeof(struct cnnl_layer)) with @p ops. */
 cnnl_layer *cnnl__layer_new(size_t size, const cnnl__layer_ops *ops);
 

@@ -217,6 +217,23 @@ CNNL_API cnnl_status cnnl_model_set_training(cnnl_model *m, bool training)
     return CNNL_OK;
 }
 
+CNNL_API cnnl_status cnnl_model_set_precision(cnnl_model *m, cnnl_precision precision)
+{
+    if (!m)
+        return cnnl__error(CNNL_EINVAL, "cnnl_model_set_precision: model is NULL");
+    if (precision != CNNL_PRECISION_FP32 && precision != CNNL_PRECISION_BF16)
+        return cnnl__error(CNNL_EINVAL, "cnnl_model_set_precision: unknown precision %d", (int)precision);
+    bool bf16 = precision == CNNL_PRECISION_BF16;
+    if (bf16) {
+        cnnl_status st = cnnl__conv_bf16_check();
+        if (st != CNNL_OK)
+            return st;
+    }
+    for (size_t i = 0; i < m->n; i++)
+        cnnl__conv_set_bf16(m->layers[i], bf16);
+    return CNNL_OK;
+}
+
 CNNL_API bool cnnl_model_is_training(const cnnl_model *m)
 {
     return m ? m->training : false;

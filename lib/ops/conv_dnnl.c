@@ -56,9 +56,10 @@ typedef struct reorder {
 typedef struct tctx {
     dnnl_stream_t strm;
     dnnl_memory_t f_src, f_w, f_b, f_dst, d_dsrc, d_w, d_ddst, w_src, w_dw, w_db, w_ddst;
-    reorder r_fsrc, r_wsrc, r_dsrc, r_ddst, r_dwout;
-    float *b_dwt, *b_dwo, *b_db;
-    float *b_dst, *b_src, *b_ddst2;
+    reorder r_fsrc, r_wsrc, r_dsrc, r_ddst, r_dwout, r_pre;
+    float *b_dwt, *b_dwo, *b_db, *b_scr;
+    dnnl_memory_t m_sf, m_sd, m_sw; /* the primitives' scratchpads, all in b_scr */
+    float *b_dst, *b_src, *b_ddst2, *b_pre;
 } tctx;
 
 typedef struct shape_state {
@@ -67,7 +68,11 @@ typedef struct shape_state {
     dnnl_primitive_t fwd, bwd_d, bwd_w;
     dnnl_memory_desc_t src_plain, w_plain, b_md, fsrc_md, fw_md, dst_md, dw_md, dsrc_md, dd_md, wsrc_md, wdd_md,
         wdw_md;
+    dnnl_memory_desc_t scr_f, scr_d, scr_w; /* scratchpads of the three primitives */
     bool fsrc_plain, dsrc_plain, wsrc_plain, ddst_same;
+    /* bfloat16: the output gradient is built in float32 in the forward output's layout and
+     * converted into the weight-gradient primitive's bfloat16 layout (region sz_pre). */
+    bool bf16;
     layout dst_l, ddst_l;
     /* Weights in the forward and backward-data layouts (shared, read-only in the region). */
     reorder r_fw, r_dw;
@@ -75,7 +80,7 @@ typedef struct shape_state {
     /* Arena regions in bytes: output chunk (also the output gradient), source in oneDNN's
      * layout (forward source, weight-gradient source, then source gradient), backward-data
      * output gradient when its layout differs. */
-    size_t sz_dst, sz_src, sz_ddst2;
+    size_t sz_dst, sz_src, sz_ddst2, sz_pre;
     tctx *t;
     /* Weight-gradient slots: slots x (weights + bias) floats. */
     float *acc;
@@ -108,6 +113,15 @@ bool cnnl__dnnl_enabled(void)
     return !(e && strcmp(e, "portable") == 0);
 }
 
+cnnl_status cnnl__dnnl_bf16_check(void)
+{
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    if (((unsigned)isa & (unsigned)dnnl_cpu_isa_avx512_core_bf16) == (unsigned)dnnl_cpu_isa_avx512_core_bf16)
+        return CNNL_OK;
+    return cnnl__error(CNNL_EUNSUPPORTED, "bfloat16: this CPU (as oneDNN sees it, ISA mask 0x%x) has neither "
+                       "AVX512_BF16 nor AMX", (unsigned)isa);
+}
+
 bool cnnl__dnnl_conv_ok(const cnnl__conv_geom *g)
 {
     return g->stride >= 1 && g->k >= 1 && g->oh >= 1 && g->ow >= 1 && cnnl__dnnl_enabled();
@@ -125,15 +139,17 @@ static void tctx_free(tctx *t)
 {
     dnnl_stream_destroy(t->strm);
     dnnl_memory_t *mems[] = {&t->f_src, &t->f_w, &t->f_b, &t->f_dst, &t->d_dsrc, &t->d_w,
-                             &t->d_ddst, &t->w_src, &t->w_dw, &t->w_db, &t->w_ddst};
+                             &t->d_ddst, &t->w_src, &t->w_dw, &t->w_db, &t->w_ddst,
+                             &t->m_sf, &t->m_sd, &t->m_sw};
     for (size_t i = 0; i < sizeof mems / sizeof mems[0]; i++)
         dnnl_memory_destroy(*mems[i]);
-    reorder *rs[] = {&t->r_fsrc, &t->r_wsrc, &t->r_dsrc, &t->r_ddst, &t->r_dwout};
+    reorder *rs[] = {&t->r_fsrc, &t->r_wsrc, &t->r_dsrc, &t->r_ddst, &t->r_dwout, &t->r_pre};
     for (size_t i = 0; i < sizeof rs / sizeof rs[0]; i++)
         reorder_free(rs[i]);
     cnnl__free(t->b_dwt);
     cnnl__free(t->b_dwo);
     cnnl__free(t->b_db);
+    cnnl__free(t->b_scr);
     memset(t, 0, sizeof *t);
 }
 
@@ -165,7 +181,8 @@ void cnnl__dnnl_conv_free(cnnl__dnnl_conv *d)
 static cnnl_status buf(float **p, const dnnl_memory_desc_t *md)
 {
     size_t bytes = dnnl_memory_desc_get_size(md);
-    *p = cnnl__alloc(bytes ? bytes : 64);
+    /* Some kernels write the bias gradient up to the padded channel count (a block of 16). */
+    *p = cnnl__alloc(bytes + 64 * sizeof(float));
     return *p ? CNNL_OK : cnnl__error(CNNL_ENOMEM, "convolution (oneDNN): cannot allocate %zu bytes", bytes);
 }
 
@@ -234,15 +251,25 @@ static void geometry(const cnnl__conv_geom *g, dnnl_dims_t src, dnnl_dims_t wt, 
 }
 
 /* Creates a primitive from an op descriptor (optionally with a forward hint). */
+/* Creates a primitive from an op descriptor (optionally with a forward hint). Its scratchpad
+ * is ours (@p scr receives its descriptor): each thread passes its own, since primitives run
+ * concurrently on several threads. */
 static cnnl_status make_prim(dnnl_primitive_t *prim, dnnl_primitive_desc_t *pd_out, const void *desc,
-                             dnnl_engine_t eng, const_dnnl_primitive_desc_t hint)
+                             dnnl_engine_t eng, const_dnnl_primitive_desc_t hint, dnnl_memory_desc_t *scr)
 {
     dnnl_primitive_desc_t pd;
-    DN(dnnl_primitive_desc_create(&pd, desc, NULL, eng, hint));
-    dnnl_status_t st = dnnl_primitive_create(prim, pd);
+    dnnl_primitive_attr_t attr;
+    DN(dnnl_primitive_attr_create(&attr));
+    dnnl_status_t st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+    if (st == dnnl_success)
+        st = dnnl_primitive_desc_create(&pd, desc, attr, eng, hint);
+    dnnl_primitive_attr_destroy(attr);
+    DN(st);
+    st = dnnl_primitive_create(prim, pd);
     if (st != dnnl_success)
         dnnl_primitive_desc_destroy(pd);
     DN(st);
+    *scr = *dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     *pd_out = pd;
     return CNNL_OK;
 }
@@ -254,9 +281,12 @@ static cnnl_status make_primitives(cnnl__dnnl_conv *d, shape_state *s)
     cnnl_status st;
     dnnl_dims_t sd, wd, bd, dd, strides, pl, pr;
     geometry(&s->g, sd, wd, bd, dd, strides, pl, pr);
-    dnnl_memory_desc_t src_any, w_any, dst_any;
-    DN(dnnl_memory_desc_init_by_tag(&src_any, 4, sd, dnnl_f32, dnnl_format_tag_any));
-    DN(dnnl_memory_desc_init_by_tag(&w_any, 4, wd, dnnl_f32, dnnl_format_tag_any));
+    dnnl_memory_desc_t src_any, w_any, dst_any, dsrc_any, grad_any;
+    s->bf16 = s->g.bf16;
+    dnnl_data_type_t in_t = s->bf16 ? dnnl_bf16 : dnnl_f32;
+    DN(dnnl_memory_desc_init_by_tag(&src_any, 4, sd, in_t, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&dsrc_any, 4, sd, dnnl_f32, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&w_any, 4, wd, in_t, dnnl_format_tag_any));
     DN(dnnl_memory_desc_init_by_tag(&s->b_md, 1, bd, dnnl_f32, dnnl_x));
     DN(dnnl_memory_desc_init_by_tag(&dst_any, 4, dd, dnnl_f32, dnnl_format_tag_any));
     DN(dnnl_memory_desc_init_by_tag(&s->src_plain, 4, sd, dnnl_f32, dnnl_nchw));
@@ -265,7 +295,7 @@ static cnnl_status make_primitives(cnnl__dnnl_conv *d, shape_state *s)
     DN(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct, &src_any, &w_any,
                                           &s->b_md, &dst_any, strides, pl, pr));
     dnnl_primitive_desc_t pd;
-    if ((st = make_prim(&s->fwd, &pd, &cd, d->eng, NULL)) != CNNL_OK)
+    if ((st = make_prim(&s->fwd, &pd, &cd, d->eng, NULL, &s->scr_f)) != CNNL_OK)
         return st;
     if (!layout_of(query(pd, dnnl_query_dst_md), &s->dst_l)) {
         /* An unexpected layout: ask for plain NCHW output instead. */
@@ -276,7 +306,7 @@ static cnnl_status make_primitives(cnnl__dnnl_conv *d, shape_state *s)
         DN(dnnl_memory_desc_init_by_tag(&dst_plain, 4, dd, dnnl_f32, dnnl_nchw));
         DN(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct, &src_any, &w_any,
                                               &s->b_md, &dst_plain, strides, pl, pr));
-        if ((st = make_prim(&s->fwd, &pd, &cd, d->eng, NULL)) != CNNL_OK)
+        if ((st = make_prim(&s->fwd, &pd, &cd, d->eng, NULL, &s->scr_f)) != CNNL_OK)
             return st;
         layout_of(query(pd, dnnl_query_dst_md), &s->dst_l);
     }
@@ -285,19 +315,24 @@ static cnnl_status make_primitives(cnnl__dnnl_conv *d, shape_state *s)
     s->fw_md = *query(pd, dnnl_query_weights_md);
 
     /* Backward primitives, hinted by the forward one, reading the output gradient in the
-     * forward output's layout. */
+     * forward output's layout (float32) or in a bfloat16 layout of their choice; gradients of
+     * the weights, bias and source are float32. */
     dnnl_convolution_desc_t bdd, bwd;
     dnnl_primitive_desc_t pd_d = NULL, pd_w = NULL;
+    dnnl_memory_desc_t dw_f32;
+    DN(dnnl_memory_desc_init_by_tag(&dw_f32, 4, wd, dnnl_f32, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&grad_any, 4, dd, dnnl_bf16, dnnl_format_tag_any));
+    const dnnl_memory_desc_t *gmd = s->bf16 ? &grad_any : &s->dst_md;
     st = CNNL_OK;
-    if (dnnl_convolution_backward_data_desc_init(&bdd, dnnl_convolution_direct, &src_any, &w_any, &s->dst_md,
-                                                 strides, pl, pr) != dnnl_success ||
-        dnnl_convolution_backward_weights_desc_init(&bwd, dnnl_convolution_direct, &src_any, &w_any, &s->b_md,
-                                                    &s->dst_md, strides, pl, pr) != dnnl_success)
+    if (dnnl_convolution_backward_data_desc_init(&bdd, dnnl_convolution_direct, &dsrc_any, &w_any, gmd, strides, pl,
+                                                 pr) != dnnl_success ||
+        dnnl_convolution_backward_weights_desc_init(&bwd, dnnl_convolution_direct, &src_any, &dw_f32, &s->b_md, gmd,
+                                                    strides, pl, pr) != dnnl_success)
         st = cnnl__error(CNNL_EUNSUPPORTED, "convolution (oneDNN): backward descriptors failed");
     if (st == CNNL_OK)
-        st = make_prim(&s->bwd_d, &pd_d, &bdd, d->eng, pd);
+        st = make_prim(&s->bwd_d, &pd_d, &bdd, d->eng, pd, &s->scr_d);
     if (st == CNNL_OK)
-        st = make_prim(&s->bwd_w, &pd_w, &bwd, d->eng, pd);
+        st = make_prim(&s->bwd_w, &pd_w, &bwd, d->eng, pd, &s->scr_w);
     if (st == CNNL_OK) {
         s->dw_md = *query(pd_d, dnnl_query_weights_md);
         s->dsrc_md = *query(pd_d, dnnl_query_diff_src_md);
@@ -307,8 +342,8 @@ static cnnl_status make_primitives(cnnl__dnnl_conv *d, shape_state *s)
         s->wsrc_md = *query(pd_w, dnnl_query_src_md);
         /* The output gradient is built in the weight-gradient primitive's layout (in the
          * output region); backward data reads it there or from a reordered copy. */
-        if (!layout_of(&s->wdd_md, &s->ddst_l) ||
-            dnnl_memory_desc_get_size(&s->wdd_md) > dnnl_memory_desc_get_size(&s->dst_md))
+        const dnnl_memory_desc_t *built = s->bf16 ? &s->dst_md : &s->wdd_md;
+        if (!layout_of(built, &s->ddst_l) || dnnl_memory_desc_get_size(built) > dnnl_memory_desc_get_size(&s->dst_md))
             st = cnnl__error(CNNL_EUNSUPPORTED, "convolution (oneDNN): unexpected gradient layout");
     }
     dnnl_primitive_desc_destroy(pd);
@@ -329,6 +364,7 @@ static cnnl_status make_primitives(cnnl__dnnl_conv *d, shape_state *s)
         s->sz_src = z > s->sz_src ? z : s->sz_src;
     }
     s->sz_ddst2 = s->ddst_same ? 0 : dnnl_memory_desc_get_size(&s->dd_md);
+    s->sz_pre = s->bf16 ? dnnl_memory_desc_get_size(&s->wdd_md) : 0;
     if ((st = make_reorder(&s->r_fw, &s->w_plain, &s->fw_md, d->eng)) != CNNL_OK ||
         (st = buf(&s->b_fw, &s->fw_md)) != CNNL_OK ||
         (st = make_reorder(&s->r_dw, &s->w_plain, &s->dw_md, d->eng)) != CNNL_OK ||
@@ -351,6 +387,16 @@ static cnnl_status make_tctx(cnnl__dnnl_conv *d, const shape_state *s, tctx *t)
         (st = mem(&t->w_ddst, &s->wdd_md, e, NULL)) || (st = buf(&t->b_dwo, &s->w_plain)) ||
         (st = make_reorder(&t->r_dwout, &s->wdw_md, &s->w_plain, e)))
         return st;
+    size_t scr = dnnl_memory_desc_get_size(&s->scr_f);
+    if (dnnl_memory_desc_get_size(&s->scr_d) > scr)
+        scr = dnnl_memory_desc_get_size(&s->scr_d);
+    if (dnnl_memory_desc_get_size(&s->scr_w) > scr)
+        scr = dnnl_memory_desc_get_size(&s->scr_w);
+    if (!(t->b_scr = cnnl__alloc(scr + 64)))
+        return cnnl__error(CNNL_ENOMEM, "convolution (oneDNN): cannot allocate %zu bytes of scratchpad", scr);
+    if ((st = mem(&t->m_sf, &s->scr_f, e, t->b_scr)) != CNNL_OK || (st = mem(&t->m_sd, &s->scr_d, e, t->b_scr)) ||
+        (st = mem(&t->m_sw, &s->scr_w, e, t->b_scr)))
+        return st;
     if (!s->fsrc_plain && (st = make_reorder(&t->r_fsrc, &s->src_plain, &s->fsrc_md, e)) != CNNL_OK)
         return st;
     if (!s->wsrc_plain && (st = make_reorder(&t->r_wsrc, &s->src_plain, &s->wsrc_md, e)) != CNNL_OK)
@@ -358,6 +404,8 @@ static cnnl_status make_tctx(cnnl__dnnl_conv *d, const shape_state *s, tctx *t)
     if (!s->dsrc_plain && (st = make_reorder(&t->r_dsrc, &s->dsrc_md, &s->src_plain, e)) != CNNL_OK)
         return st;
     if (!s->ddst_same && (st = make_reorder(&t->r_ddst, &s->wdd_md, &s->dd_md, e)) != CNNL_OK)
+        return st;
+    if (s->bf16 && (st = make_reorder(&t->r_pre, &s->dst_md, &s->wdd_md, e)) != CNNL_OK)
         return st;
     return CNNL_OK;
 }
@@ -428,15 +476,21 @@ static cnnl_status bind(const shape_state *s, tctx *t, bool fwd, bool wgrad, boo
     if (dgrad && !s->dsrc_plain && dnnl_memory_desc_get_size(&s->dsrc_md) > src)
         src = dnnl_memory_desc_get_size(&s->dsrc_md);
     size_t a = round64(s->sz_dst), b = round64(src), c = dgrad ? round64(s->sz_ddst2) : 0;
-    char *base = (char *)arena_get(a + b + c);
+    size_t e = fwd ? 0 : round64(s->sz_pre);
+    char *base = (char *)arena_get(a + b + c + e);
     if (!base)
-        return cnnl__error(CNNL_ENOMEM, "convolution (oneDNN): cannot allocate %zu bytes of workspace", a + b + c);
+        return cnnl__error(CNNL_ENOMEM, "convolution (oneDNN): cannot allocate %zu bytes of workspace",
+                           a + b + c + e);
     t->b_dst = (float *)(void *)base;
     t->b_src = (float *)(void *)(base + a);
     t->b_ddst2 = c ? (float *)(void *)(base + a + b) : NULL;
+    t->b_pre = e ? (float *)(void *)(base + a + b + c) : NULL;
+    float *grad = s->bf16 ? t->b_pre : t->b_dst; /* the output gradient the primitives read */
     DN(dnnl_memory_set_data_handle(t->f_dst, t->b_dst));
-    DN(dnnl_memory_set_data_handle(t->w_ddst, t->b_dst));
-    DN(dnnl_memory_set_data_handle(t->d_ddst, s->ddst_same ? t->b_dst : t->b_ddst2));
+    if (!fwd) {
+        DN(dnnl_memory_set_data_handle(t->w_ddst, grad));
+        DN(dnnl_memory_set_data_handle(t->d_ddst, s->ddst_same ? grad : t->b_ddst2));
+    }
     if (!s->fsrc_plain)
         DN(dnnl_memory_set_data_handle(t->f_src, t->b_src));
     if (!s->wsrc_plain)
@@ -462,7 +516,7 @@ static int chunk_images(const cnnl__conv_geom *g)
 static bool same_geom(const cnnl__conv_geom *a, const cnnl__conv_geom *b)
 {
     return a->c == b->c && a->h == b->h && a->w == b->w && a->oc == b->oc && a->k == b->k && a->stride == b->stride &&
-           a->pad == b->pad;
+           a->pad == b->pad && a->bf16 == b->bf16;
 }
 
 /* Runs with the caller's default OpenMP team at @p threads, restoring it afterwards. */
@@ -833,9 +887,9 @@ cnnl_status cnnl__dnnl_conv2d_forward(cnnl__dnnl_conv **dp, const cnnl__conv_geo
             } else {
                 ts = run_reorder(t->strm, &t->r_fsrc, xs, t->b_src);
             }
-            dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, t->f_src}, {DNNL_ARG_WEIGHTS, t->f_w}, {DNNL_ARG_BIAS, t->f_b},
-                                       {DNNL_ARG_DST, t->f_dst}};
-            if (ts == CNNL_OK && dnnl_primitive_execute(s->fwd, t->strm, 4, args) != dnnl_success)
+            dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, t->f_src}, {DNNL_ARG_WEIGHTS, t->f_w}, {DNNL_ARG_BIAS, t->f_b},
+                                       {DNNL_ARG_DST, t->f_dst}, {DNNL_ARG_SCRATCHPAD, t->m_sf}};
+            if (ts == CNNL_OK && dnnl_primitive_execute(s->fwd, t->strm, 5, args) != dnnl_success)
                 ts = cnnl__error(CNNL_EUNSUPPORTED, "convolution (oneDNN): forward failed");
             if (ts == CNNL_OK &&
                 !epilogue(g, t->b_dst, &s->dst_l, nb, y + n0 * out_img, arg ? arg + n0 * out_img : NULL, 1))
@@ -875,7 +929,7 @@ cnnl_status cnnl__dnnl_conv2d_backward(cnnl__dnnl_conv **dp, const cnnl__conv_ge
     size_t in_img = (size_t)g->c * g->h * g->w;
     size_t out_img = (size_t)g->oc * (g->pool ? (size_t)(g->oh / 2) * (g->ow / 2) : (size_t)g->oh * g->ow);
     size_t nw = (size_t)g->oc * g->c * g->k * g->k, accsz = nw + (size_t)g->oc;
-    size_t dd_floats = dnnl_memory_desc_get_size(&s->wdd_md) / sizeof(float);
+    size_t dd_floats = dnnl_memory_desc_get_size(s->bf16 ? &s->dst_md : &s->wdd_md) / sizeof(float);
     cnnl_status first = CNNL_OK;
     /* Chunks belong to fixed slots; a thread takes a whole slot and sums its chunks in order. */
 #pragma omp parallel num_threads(threads) reduction(| : err)
@@ -892,6 +946,8 @@ cnnl_status cnnl__dnnl_conv2d_backward(cnnl__dnnl_conv **dp, const cnnl__conv_ge
                 size_t n0 = ci * (size_t)nb;
                 grad_prologue(g, gy + n0 * out_img, y + n0 * out_img, arg ? arg + n0 * out_img : NULL, nb, &s->ddst_l,
                               t->b_dst, dd_floats, 1);
+                if (s->bf16)
+                    ts = run_reorder(t->strm, &t->r_pre, t->b_dst, t->b_pre);
                 const float *xs = x + n0 * in_img;
                 if (gw || gb) {
                     if (s->wsrc_plain) {
@@ -900,9 +956,10 @@ cnnl_status cnnl__dnnl_conv2d_backward(cnnl__dnnl_conv **dp, const cnnl__conv_ge
                     } else {
                         ts = run_reorder(t->strm, &t->r_wsrc, xs, t->b_src);
                     }
-                    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, t->w_src}, {DNNL_ARG_DIFF_DST, t->w_ddst},
-                                               {DNNL_ARG_DIFF_WEIGHTS, t->w_dw}, {DNNL_ARG_DIFF_BIAS, t->w_db}};
-                    if (ts == CNNL_OK && dnnl_primitive_execute(s->bwd_w, t->strm, 4, args) != dnnl_success)
+                    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, t->w_src}, {DNNL_ARG_DIFF_DST, t->w_ddst},
+                                               {DNNL_ARG_DIFF_WEIGHTS, t->w_dw}, {DNNL_ARG_DIFF_BIAS, t->w_db},
+                                               {DNNL_ARG_SCRATCHPAD, t->m_sw}};
+                    if (ts == CNNL_OK && dnnl_primitive_execute(s->bwd_w, t->strm, 5, args) != dnnl_success)
                         ts = cnnl__error(CNNL_EUNSUPPORTED, "convolution (oneDNN): backward weights failed");
                     if (ts == CNNL_OK && (ts = run_reorder(t->strm, &t->r_dwout, t->b_dwt, t->b_dwo)) == CNNL_OK) {
                         for (size_t j = 0; j < nw; j++)
@@ -914,12 +971,12 @@ cnnl_status cnnl__dnnl_conv2d_backward(cnnl__dnnl_conv **dp, const cnnl__conv_ge
                 if (ts == CNNL_OK && gx) {
                     float *gxs = gx + n0 * in_img;
                     if (!s->ddst_same)
-                        ts = run_reorder(t->strm, &t->r_ddst, t->b_dst, t->b_ddst2);
+                        ts = run_reorder(t->strm, &t->r_ddst, s->bf16 ? t->b_pre : t->b_dst, t->b_ddst2);
                     if (ts == CNNL_OK && s->dsrc_plain && dnnl_memory_set_data_handle(t->d_dsrc, gxs) != dnnl_success)
                         ts = cnnl__error(CNNL_EUNSUPPORTED, "convolution (oneDNN): cannot set the gradient");
-                    dnnl_exec_arg_t args[3] = {{DNNL_ARG_DIFF_DST, t->d_ddst}, {DNNL_ARG_WEIGHTS, t->d_w},
-                                               {DNNL_ARG_DIFF_SRC, t->d_dsrc}};
-                    if (ts == CNNL_OK && dnnl_primitive_execute(s->bwd_d, t->strm, 3, args) != dnnl_success)
+                    dnnl_exec_arg_t args[4] = {{DNNL_ARG_DIFF_DST, t->d_ddst}, {DNNL_ARG_WEIGHTS, t->d_w},
+                                               {DNNL_ARG_DIFF_SRC, t->d_dsrc}, {DNNL_ARG_SCRATCHPAD, t->m_sd}};
+                    if (ts == CNNL_OK && dnnl_primitive_execute(s->bwd_d, t->strm, 4, args) != dnnl_success)
                         ts = cnnl__error(CNNL_EUNSUPPORTED, "convolution (oneDNN): backward data failed");
                     if (ts == CNNL_OK && !s->dsrc_plain)
                         ts = run_reorder(t->strm, &t->r_dsrc, t->b_src, gxs);

@@ -17,6 +17,7 @@ typedef struct cnnl__conv_geom {
     int oh, ow;            /* output */
     bool relu;             /* a ReLU follows, fused into the kernels */
     bool pool;             /* and then a 2x2 stride-2 max pool (requires relu) */
+    bool bf16;             /* bfloat16 inputs and weights (oneDNN engine only) */
 } cnnl__conv_geom;
 
 /* Output rows per band (one im2col buffer's worth) and the per-thread workspace in floats. */
@@ -77,6 +78,9 @@ typedef struct cnnl__dnnl_conv cnnl__dnnl_conv;
  * engines in one build with it). */
 bool cnnl__dnnl_enabled(void);
 bool cnnl__dnnl_conv_ok(const cnnl__conv_geom *g);
+/* CNNL_OK when oneDNN runs bfloat16 convolutions natively on this CPU (AVX512_BF16 or AMX),
+ * else CNNL_EUNSUPPORTED with a message. */
+cnnl_status cnnl__dnnl_bf16_check(void);
 /* *@p finite is set false if a convolution output is not finite. */
 cnnl_status cnnl__dnnl_conv2d_forward(cnnl__dnnl_conv **state, const cnnl__conv_geom *g, const float *x,
                                       const float *wt, const float *b, float *y, uint8_t *arg, bool *finite);

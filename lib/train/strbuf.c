@@ -1,14 +1,12 @@
 /* Growable text buffer and atomic file replacement for the history and picture writers. */
 #include "train/strbuf.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
+
+#include "io/atomic_file.h"
 
 static bool reserve(cnnl__strbuf *sb, size_t extra)
 {
@@ -86,55 +84,11 @@ void cnnl__sb_free(cnnl__strbuf *sb)
     memset(sb, 0, sizeof *sb);
 }
 
-static bool write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return false;
-        p += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
-
 cnnl_status cnnl__sb_write_atomic(const cnnl__strbuf *sb, const char *path, const char *who)
 {
     if (sb->failed)
         return cnnl__error(CNNL_ENOMEM, "%s: %s: out of memory while formatting", who, path);
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    if (tmp == NULL)
-        return cnnl__error(CNNL_ENOMEM, "%s: %s: out of memory", who, path);
-    snprintf(tmp, plen + 16, "%s.tmpXXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        cnnl_status st = cnnl__error(CNNL_EIO, "%s: %s: cannot create a temporary file: %s",
-                                     who, path, strerror(errno));
-        free(tmp);
-        return st;
-    }
-    int err = 0;
-    if (!write_all(fd, sb->data ? sb->data : "", sb->len) || fsync(fd) != 0)
-        err = errno ? errno : EIO;
-    if (close(fd) != 0 && err == 0)
-        err = errno;
-    /* mkstemp creates 0600; a history or picture is an ordinary user file. */
-    if (err == 0) {
-        mode_t mask = umask(0);
-        umask(mask);
-        if (chmod(tmp, 0666 & ~mask) != 0)
-            err = errno;
-    }
-    if (err == 0 && rename(tmp, path) != 0)
-        err = errno;
-    if (err != 0) {
-        unlink(tmp);
-        free(tmp);
-        return cnnl__error(CNNL_EIO, "%s: %s: cannot write: %s", who, path, strerror(err));
-    }
-    free(tmp);
-    return CNNL_OK;
+    cnnl__io_chunk chunk = {sb->data ? sb->data : "", sb->len};
+    cnnl_status st = cnnl__atomic_write(path, &chunk, 1);
+    return st == CNNL_OK ? st : cnnl__error_context(st, "%s", who);
 }

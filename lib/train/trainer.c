@@ -59,7 +59,7 @@ CNNL_API cnnl_train_opts cnnl_train_opts_default(void)
     o.epochs = 15;
     o.loss = CNNL_LOSS_CROSS_ENTROPY;
     o.lr = 1e-3;
-    o.progress = CNNL_PROGRESS_AUTO;
+    o.progress = CNNL_PROGRESS_OFF; /* a library draws nothing unless its caller asks */
     o.checkpoint_every = 1;
     o.schedule = cnnl_schedule_opts_default();
     return o;

@@ -1,7 +1,6 @@
 /* Allocation-failure sweeps: for N = 0, 1, 2, ... the (N+1)-th allocation made by the library
  * fails (lib/core/alloc.c's hook; this program routes the library's malloc, calloc, realloc and
- * strdup through it with the linker's --wrap, and, with CNNL_TEST_FAULT_JSON set in the
- * environment, cJSON through cJSON_InitHooks). Until an
+ * strdup through it with the linker's --wrap, and cJSON through cJSON_InitHooks). Until an
  * operation completes without reaching its failure, every run must return CNNL_ENOMEM with a
  * message, hand back no half-made handle and leave the handles it was given usable: the same
  * operation, repeated without the failure, gives the reference result. Leaks are checked by
@@ -328,16 +327,54 @@ static void test_checkpoint_load(void **state)
     free(dir);
 }
 
+/* ---- the check that tells a malformed JSON text from a parse that ran out of memory */
+
+static void test_json_well_formed(void **state)
+{
+    (void)state;
+    static const char *const good[] = {
+        "{}", " [ ] ", "{\"a\": [1, -2.5e+3, 0, true, false, null, \"x\\u00e9\\n\"]}\n  ",
+        "\"\\ud83d\\ude00\"", "-0.0E-7", "{\"\": {\"\": []}}",
+    };
+    static const char *const bad[] = {
+        "", "{", "{\"a\" 1}", "{\"a\": 1,}", "[1 2]", "01", "1.", "+1", "1e", ".5", "tru", "nul",
+        "\"open", "\"\\x\"", "\"\\ud83d\"", "\"\\ude00\"", "\"tab\there\"", "{} {}", "{'a': 1}",
+        "[1, 2] x", "\"\\u12G4\"",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        assert_true(cnnl__json_well_formed(good[i], strlen(good[i])));
+        cJSON *j = cJSON_Parse(good[i]); /* cJSON agrees */
+        assert_non_null(j);
+        cJSON_Delete(j);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        if (cnnl__json_well_formed(bad[i], strlen(bad[i]))) {
+            print_error("accepted malformed JSON: %s\n", bad[i]);
+            fail();
+        }
+    /* A length excludes what follows; cJSON's limits: 1000 levels, 63-character numbers. */
+    assert_true(cnnl__json_well_formed("[1]garbage", 3));
+    char deep[2100];
+    memset(deep, '[', 1000);
+    memset(deep + 1000, ']', 1000);
+    assert_true(cnnl__json_well_formed(deep, 2000));
+    memset(deep, '[', 1001);
+    memset(deep + 1001, ']', 1001);
+    assert_false(cnnl__json_well_formed(deep, 2002));
+    char num[80];
+    memset(num, '7', 64);
+    assert_false(cnnl__json_well_formed(num, 64));
+    assert_true(cnnl__json_well_formed(num, 63));
+}
+
 int main(void)
 {
     cnnl_set_num_threads(1); /* one allocation order */
     cnnl_set_log_level(CNNL_LOG_ERROR);
     cJSON_Hooks hooks = {json_malloc, free};
-    /* cJSON's allocations join the sweep only on request: a failure inside cJSON_Parse is
-     * still reported as invalid JSON (CNNL_EFORMAT) by the model file and checkpoint readers. */
-    if (getenv("CNNL_TEST_FAULT_JSON"))
-        cJSON_InitHooks(&hooks);
+    cJSON_InitHooks(&hooks); /* cJSON's allocations join the sweep */
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_json_well_formed),
         cmocka_unit_test(test_training_step),
         cmocka_unit_test(test_model_load),
         cmocka_unit_test(test_dataset_load),

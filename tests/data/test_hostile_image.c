@@ -315,6 +315,20 @@ static void test_truncated_every_format(void **state)
         }
         assert_null(x);
     }
+    /* Radiance HDR (run-length scanlines): stb_image maps it to 8 bits by its own curve, so
+     * only the refusal of the cut file is compared. */
+    float *hdr = malloc(sizeof(float) * W * H * 3);
+    assert_non_null(hdr);
+    for (int i = 0; i < W * H * 3; i++)
+        hdr[i] = (float)rgb[i] / 255.0f;
+    const char *hdr_path = fx_path(fx_tmp, "a.hdr");
+    assert_true(stbi_write_hdr(hdr_path, W, H, 3, hdr) != 0);
+    free(hdr);
+    cnnl_tensor *x = NULL;
+    assert_ok(cnnl_image_load(&x, hdr_path, &o));
+    cnnl_tensor_free(x);
+    tu_cut_file(hdr_path, 1, 2);
+    expect_refused(hdr_path, &o, CNNL_EFORMAT, "truncated");
     cnnl_tensor_free(ref);
     cnnl_tensor_free(ref_gray);
     free(rgb);

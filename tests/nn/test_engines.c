@@ -67,13 +67,15 @@ static float *copy(const float *p, size_t n)
     return q;
 }
 
-static result run(const cfg *c, int n, bool portable)
+static result run_prec(const cfg *c, int n, bool portable, bool bf16)
 {
     if (portable)
         assert_int_equal(setenv("CNNLITE_CONV_ENGINE", "portable", 1), 0);
     else
         assert_int_equal(unsetenv("CNNLITE_CONV_ENGINE"), 0);
     cnnl_model *m = make(c);
+    if (bf16)
+        assert_ok(cnnl_model_set_precision(m, CNNL_PRECISION_BF16));
     int64_t shape[4] = {n, c->c, c->h, c->w};
     cnnl_tensor *x = NULL, *r = NULL;
     assert_ok(cnnl_tensor_create(&x, 4, shape));
@@ -99,6 +101,11 @@ static result run(const cfg *c, int n, bool portable)
     cnnl_model_free(m);
     assert_int_equal(unsetenv("CNNLITE_CONV_ENGINE"), 0);
     return res;
+}
+
+static result run(const cfg *c, int n, bool portable)
+{
+    return run_prec(c, n, portable, false);
 }
 
 static void result_free(result *r)
@@ -169,6 +176,45 @@ static void test_engine_reproducible(void **state)
     result_free(&b);
 }
 
+/* bfloat16 convolutions against float32 on the portable engine, at bfloat16's precision (8
+ * significant bits: about 4e-3 relative per value, sums of up to a few hundred products); or
+ * a clear CNNL_EUNSUPPORTED where the CPU cannot run them. */
+static void test_engine_bf16(void **state)
+{
+    (void)state;
+    assert_int_equal(unsetenv("CNNLITE_CONV_ENGINE"), 0);
+    cnnl_model *m = make(&configs[0]);
+    cnnl_status st = cnnl_model_set_precision(m, CNNL_PRECISION_BF16);
+    cnnl_model_free(m);
+    if (st != CNNL_OK) {
+        assert_int_equal(st, CNNL_EUNSUPPORTED);
+        assert_non_null(strstr(cnnl_last_error(), "AVX512_BF16"));
+        return;
+    }
+    for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++) {
+        const cfg *c = &configs[i];
+        result a = run_prec(c, 3, false, true), b = run(c, 3, true);
+        close_to(a.y, b.y, a.ny, 3e-2, "bf16 output");
+        /* Rounding may flip a ReLU near 0 or move a pool window's maximum, which routes a
+         * gradient elsewhere: gradients are compared where no activation follows. */
+        if (!c->relu) {
+            close_to(a.gx, b.gx, a.nx, 3e-2, "bf16 input gradient");
+            close_to(a.gw, b.gw, a.nw, 3e-2, "bf16 weight gradient");
+        }
+        /* Not float32 in disguise: the bfloat16 outputs differ from float32's. */
+        assert_memory_not_equal(a.y, b.y, a.ny * sizeof(float));
+        result_free(&a);
+        result_free(&b);
+    }
+    /* The portable engine has no bfloat16: an error, never a silent float32 run. */
+    assert_int_equal(setenv("CNNLITE_CONV_ENGINE", "portable", 1), 0);
+    m = make(&configs[0]);
+    assert_status_msg(cnnl_model_set_precision(m, CNNL_PRECISION_BF16), CNNL_EUNSUPPORTED, "portable");
+    assert_status_msg(cnnl_model_set_precision(m, (cnnl_precision)7), CNNL_EINVAL, "unknown precision");
+    cnnl_model_free(m);
+    assert_int_equal(unsetenv("CNNLITE_CONV_ENGINE"), 0);
+}
+
 /* A NaN in the raw output is reported although the fused ReLU would hide it. */
 static void test_engine_nonfinite(void **state)
 {
@@ -199,6 +245,7 @@ int main(void)
         cmocka_unit_test(test_engines_agree),
         cmocka_unit_test(test_engine_reproducible),
         cmocka_unit_test(test_engine_nonfinite),
+        cmocka_unit_test(test_engine_bf16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 #endif

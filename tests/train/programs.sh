@@ -81,6 +81,61 @@ expect 1 "$tmp/missing" "$bin/cnnlite-train" --data "$tmp/missing" --quiet
 "$bin/cnnlite-data" synth "$tmp/data" --count 48 --size 32 > /dev/null 2>&1 || fail "cnnlite-data synth"
 common="--data $tmp/data --size 32 --batch 8 --quiet"
 
+# outputs that cannot be written are reported before any training (--epochs 100000 would
+# otherwise run for hours)
+# shellcheck disable=SC2086
+for opt in save save-best checkpoint history plot confusion-plot; do
+  expect 1 "--$opt: $tmp/nowhere/f: cannot write in $tmp/nowhere" "$bin/cnnlite-train" $common --epochs 100000 --$opt "$tmp/nowhere/f"
+done
+expect 1 "--plot: $tmp: is a folder" "$bin/cnnlite-train" $common --epochs 100000 --plot "$tmp"
+expect 1 "--csv: $tmp/nowhere/c.csv: cannot write" "$bin/cnnlite-compare" $common --epochs 100000 --csv "$tmp/nowhere/c.csv"
+expect 1 "--plot: $tmp/nowhere/c.svg: cannot write" "$bin/cnnlite-metrics" --model "$tmp/none" --plot "$tmp/nowhere/c.svg"
+expect 1 "$tmp/nowhere/s.txt: cannot write" "$bin/cnnlite-data" split "$tmp/data" "$tmp/nowhere/s.txt"
+
+# files are created 0644 less the umask (split files and image folders too)
+for mask in 022 077; do
+  want=$([ "$mask" = 022 ] && echo 644 || echo 600)
+  rm -rf "$tmp/u"
+  mkdir "$tmp/u"
+  (umask $mask
+   # shellcheck disable=SC2086
+   "$bin/cnnlite-train" $common --epochs 1 --save "$tmp/u/m.st" --history "$tmp/u/h.csv" --plot "$tmp/u/p.svg" \
+     --checkpoint "$tmp/u/ck" > /dev/null 2>&1
+   "$bin/cnnlite-data" split "$tmp/data" "$tmp/u/split.txt" > /dev/null 2>&1
+   "$bin/cnnlite-data" load "$tmp/data" --size 16 --write "$tmp/u/png" > /dev/null 2>&1)
+  for f in m.st h.csv p.svg ck split.txt "png/glioma/$(ls "$tmp/data/glioma" | head -n 1 | sed 's/\.[^.]*$/.png/')"; do
+    m=$(stat -c %a "$tmp/u/$f" 2> /dev/null)
+    [ "$m" = "$want" ] || fail "umask $mask: $f has mode '$m', want $want"
+  done
+done
+
+# past the file size limit (ulimit -f, SIGXFSZ): an error naming the file, no temporary file
+# shellcheck disable=SC2086
+(ulimit -f 8 && "$bin/cnnlite-train" $common --epochs 1 --save "$tmp/u/big.st" > /dev/null 2> "$tmp/err")
+st=$?
+[ "$st" -eq 1 ] || fail "ulimit -f: exit $st, want 1: $(cat "$tmp/err")"
+grep -q "$tmp/u/big.st: .*File too large" "$tmp/err" || fail "ulimit -f message: $(cat "$tmp/err")"
+ls -a "$tmp/u" | grep -q 'big' && fail "ulimit -f: file left behind: $(ls -a "$tmp/u")"
+
+# a full disk: a small tmpfs when we may mount one
+mkdir "$tmp/full"
+if [ "$(id -u)" -eq 0 ] && mount -t tmpfs -o size=64k tmpfs "$tmp/full" 2> /dev/null; then
+  for out in "--history $tmp/full/h.csv" "--plot $tmp/full/p.svg" "--save $tmp/full/m.st"; do
+    head -c 1000000 /dev/zero > "$tmp/full/filler" 2> /dev/null
+    # shellcheck disable=SC2086
+    "$bin/cnnlite-train" $common --epochs 1 $out > /dev/null 2> "$tmp/err"
+    st=$?
+    f=${out#* }
+    [ "$st" -eq 1 ] || fail "full disk, $out: exit $st, want 1: $(cat "$tmp/err")"
+    grep -q "$f: .*No space left on device" "$tmp/err" || fail "full disk, $out: message: $(cat "$tmp/err")"
+    [ "$(ls -A "$tmp/full")" = filler ] || fail "full disk, $out: left behind: $(ls -A "$tmp/full")"
+    rm -f "$tmp/full/filler"
+  done
+  umount "$tmp/full"
+else
+  echo "SKIP: full disk (a tmpfs needs root and mount permission)"
+fi
+
 # training: the report's lines, files, checkpoint
 # shellcheck disable=SC2086
 "$bin/cnnlite-train" $common --epochs 2 --save "$tmp/m.safetensors" --history "$tmp/h.json" \

@@ -215,12 +215,21 @@ static void test_history_save_failure_keeps_file(void **state)
     rmdir(dir);
 }
 
+/* The library draws no progress bar unless its caller asks. */
+static void test_trainer_default_draws_nothing(void **state)
+{
+    (void)state;
+    cnnl_train_opts o = cnnl_train_opts_default();
+    assert_int_equal(o.progress, CNNL_PROGRESS_OFF);
+}
+
 int main(void)
 {
     umask(022);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_progress_format),
         cmocka_unit_test(test_progress_format_bound),
+        cmocka_unit_test(test_trainer_default_draws_nothing),
         cmocka_unit_test(test_progress_modes),
         cmocka_unit_test(test_history_best_and_at),
         cmocka_unit_test(test_history_csv_json),
