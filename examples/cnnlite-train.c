@@ -38,10 +38,47 @@ static void usage(FILE *out)
 "  --size N           input size, a multiple of 32 (default 512; demo %d)\n"
 "  --channels C       1 or 3 input channels (default 3, gray replicated)\n"
 "  --split F          training fraction, 0 < F < 1 (default 0.8)\n"
-"  --seed N           seed of initialisation, split, shuffling and dropout (default 0)\n"
+"  --seed N           seed of initialisation, split, shuffling, dropout, augmentation (default 0)\n"
 "  --threads N        compute threads (default: all processors)\n"
 "  --memory-budget MB memory for decoded images; a larger folder is streamed from disk\n"
-"                     by decoding threads (default: half of the physical memory)\n"
+"                     by decoding threads (default: half of the physical memory)\n",
+            DEMO_COUNT, DEMO_SIZE, DEMO_SIZE, DEMO_EPOCHS, DEMO_COUNT, DEMO_DIFFICULTY, DEMO_EPOCHS,
+            DEMO_SIZE);
+    fprintf(out,
+"  --augment          random transforms of the training images, per image and epoch:\n"
+"                     flip 0.5, rotate 10, scale 0.9..1.1, translate 0.05, roundtrip 0.3\n"
+"                     (down to 0.4), blur 0.3 (sigma 2 at 512), gamma 0.5, contrast 0.4,\n"
+"                     brightness 0.1, noise 0.05; each --aug-* below overrides one value\n"
+"  --aug-flip P       probability of a horizontal flip\n"
+"  --aug-rotate DEG   rotation uniform in +-DEG degrees\n"
+"  --aug-scale-min F, --aug-scale-max F  zoom factor range (random resized crop when > 1)\n"
+"  --aug-translate F  shift up to F of the size\n"
+"  --aug-roundtrip P, --aug-roundtrip-min F  probability of a resolution round trip through\n"
+"                     a side in [F * size, size]\n"
+"  --aug-blur P, --aug-blur-sigma S  probability of a Gaussian blur of sigma up to S pixels\n"
+"  --aug-gamma G      gamma log-uniform in [1/(1+G), 1+G]\n"
+"  --aug-contrast C   contrast factor in [1-C, 1+C] about the image mean\n"
+"  --aug-brightness B added brightness in [-B, B]\n"
+"  --aug-noise S      Gaussian noise of standard deviation up to S (images in [0, 1])\n"
+    );
+    fprintf(out,
+"  --optimizer NAME   adam (default), adamw (decoupled weight decay) or sgd\n"
+"  --weight-decay X   weight decay (L2 for adam and sgd, decoupled for adamw; default 0)\n"
+"  --momentum X       SGD momentum, 0 <= X < 1 (default 0)\n"
+"  --schedule NAME    learning rate: constant (default), step (x lr-factor every step-size\n"
+"                     epochs), cosine (warm-up, then cosine to 1%% of --lr), onecycle (--lr\n"
+"                     is the peak), plateau (x lr-factor when the test/validation loss stalls\n"
+"                     for more than plateau-patience epochs)\n"
+"  --warmup N         cosine warm-up epochs (default 1)\n"
+"  --step-size N      step schedule period in epochs (default 5)\n"
+"  --lr-factor F      step and plateau reduction factor, 0 < F <= 1 (default 0.1)\n"
+"  --plateau-patience N  epochs without improvement before a plateau reduction (default 2)\n"
+"  --patience N       early stopping: stop after N epochs without a better test (validation)\n"
+"                     accuracy and keep the best weights (default 0: off)\n"
+"  --label-smoothing E  cross-entropy label smoothing, 0 <= E < 1 (default 0)\n"
+"  --class-weights W  cross-entropy class weights: 'balanced' or one number per class, a,b,..\n"
+"  --val F            hold out F of the training images for validation: epoch lines, early\n"
+"                     stopping and schedules use it, the test split is only used at the end\n"
 "  --save FILE        save the final weights (safetensors with metadata)\n"
 "  --save-best FILE   save the weights of the best test accuracy\n"
 "  --checkpoint FILE  write a checkpoint after every epoch and on Ctrl-C\n"
@@ -51,15 +88,14 @@ static void usage(FILE *out)
 "  --confusion-plot FILE  SVG picture of the final confusion matrix\n"
 "  --quiet            no progress bar or informational messages on stderr\n"
 "  --help             show this text\n"
-"  --version          show the program's and the library's version\n",
-            DEMO_COUNT, DEMO_SIZE, DEMO_SIZE, DEMO_EPOCHS, DEMO_COUNT, DEMO_DIFFICULTY, DEMO_EPOCHS,
-            DEMO_SIZE);
+"  --version          show the program's and the library's version\n");
 }
 
 static const struct option options[] = {
     CL_STD_OPTIONS,
     CL_FLAG("quiet"),
     RUN_COMMON_OPTIONS,
+    RUN_TRAINING_OPTIONS,
     CL_ARG("save"),
     CL_ARG("save-best"),
     CL_ARG("checkpoint"),
@@ -82,7 +118,7 @@ static int parse(int argc, char **argv, run_config *c)
             c->quiet = true;
             continue;
         }
-        if ((r = run_common_option(&o, c)) != 0) {
+        if ((r = run_common_option(&o, c)) != 0 || (r = run_training_option(&o, c)) != 0) {
             if (r < 0)
                 return -1;
             continue;

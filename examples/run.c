@@ -4,10 +4,74 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
+
+/* --augment and one option per transform; explicit values override the preset whatever the
+ * order (kept in c->augment, with NaN meaning "not given"). */
+static const struct aug_option {
+    const char *name;
+    size_t offset;
+    double min, max;
+} aug_options[] = {
+    {"aug-flip", offsetof(cnnl_augment_opts, flip_p), 0, 1},
+    {"aug-rotate", offsetof(cnnl_augment_opts, rotate_deg), 0, 180},
+    {"aug-scale-min", offsetof(cnnl_augment_opts, scale_min), 0, 4},
+    {"aug-scale-max", offsetof(cnnl_augment_opts, scale_max), 0, 4},
+    {"aug-translate", offsetof(cnnl_augment_opts, translate), 0, 0.5},
+    {"aug-roundtrip", offsetof(cnnl_augment_opts, roundtrip_p), 0, 1},
+    {"aug-roundtrip-min", offsetof(cnnl_augment_opts, roundtrip_min), 0, 1},
+    {"aug-blur", offsetof(cnnl_augment_opts, blur_p), 0, 1},
+    {"aug-blur-sigma", offsetof(cnnl_augment_opts, blur_sigma), 0, 20},
+    {"aug-gamma", offsetof(cnnl_augment_opts, gamma), 0, 4},
+    {"aug-contrast", offsetof(cnnl_augment_opts, contrast), 0, 1},
+    {"aug-brightness", offsetof(cnnl_augment_opts, brightness), 0, 1},
+    {"aug-noise", offsetof(cnnl_augment_opts, noise_std), 0, 1},
+};
+
+static float *aug_field(cnnl_augment_opts *a, size_t offset)
+{
+    return (float *)(void *)((char *)a + offset);
+}
+
+static int run_augment_option(const cl_opt *o, run_config *c)
+{
+    if (cl_is(o, "augment")) {
+        c->augment_preset = true;
+        return 1;
+    }
+    for (size_t k = 0; k < sizeof aug_options / sizeof aug_options[0]; k++) {
+        if (!cl_is(o, aug_options[k].name))
+            continue;
+        double d;
+        if (!cl_parse_double(aug_options[k].name, o->value, aug_options[k].min, aug_options[k].max,
+                             false, false, &d))
+            return -1;
+        *aug_field(&c->augment, aug_options[k].offset) = (float)d;
+        return 1;
+    }
+    return 0;
+}
+
+/* The augmentation of a run: the preset (with --augment) or nothing, then each given field. */
+static cnnl_augment_opts run_augment(const run_config *c)
+{
+    cnnl_augment_opts a = c->augment_preset ? cnnl_augment_opts_preset(c->size) : cnnl_augment_opts_default();
+    cnnl_augment_opts given = c->augment;
+    for (size_t k = 0; k < sizeof aug_options / sizeof aug_options[0]; k++) {
+        float v = *aug_field(&given, aug_options[k].offset);
+        if (!isnan(v))
+            *aug_field(&a, aug_options[k].offset) = v;
+    }
+    if (a.scale_min > 0 && a.scale_max == 0)
+        a.scale_max = a.scale_min > 1 ? a.scale_min : 1;
+    if (a.roundtrip_p > 0 && a.roundtrip_min == 0)
+        a.roundtrip_min = 0.4f;
+    return a;
+}
 
 void run_config_default(run_config *c)
 {
@@ -24,6 +88,71 @@ void run_config_default(run_config *c)
     c->split = 0.8;
     c->print_epochs = true;
     c->print_metrics = true;
+    for (size_t k = 0; k < sizeof aug_options / sizeof aug_options[0]; k++)
+        *aug_field(&c->augment, aug_options[k].offset) = NAN;
+    c->optimizer = "adam";
+    c->schedule = cnnl_schedule_opts_default();
+}
+
+/* Options of the optimizer, schedule, early stopping, loss and validation split. */
+int run_training_option(const cl_opt *o, run_config *c)
+{
+    const char *v = o->value;
+    int r = 1;
+    int a = run_augment_option(o, c);
+    if (a != 0)
+        return a;
+#define OPT(name) cl_is(o, name)
+    if (OPT("optimizer")) {
+        if (r > 0 && strcmp(v, "adam") != 0 && strcmp(v, "adamw") != 0 && strcmp(v, "sgd") != 0) {
+            cl_error("--optimizer: '%s' is not adam, adamw or sgd", v);
+            return -1;
+        }
+        c->optimizer = v;
+    } else if (OPT("weight-decay")) {
+        if (r > 0 && !cl_parse_double("weight-decay", v, 0, 10, false, false, &c->weight_decay))
+            return -1;
+    } else if (OPT("momentum")) {
+        if (r > 0 && !cl_parse_double("momentum", v, 0, 1, false, true, &c->momentum))
+            return -1;
+    } else if (OPT("schedule")) {
+        static const char *const kinds[] = {"constant", "step", "cosine", "onecycle", "plateau"};
+        int k = 0;
+        while (r > 0 && k < 5 && strcmp(v, kinds[k]) != 0)
+            k++;
+        if (r > 0 && k == 5) {
+            cl_error("--schedule: '%s' is not constant, step, cosine, onecycle or plateau", v);
+            return -1;
+        }
+        c->schedule.kind = (cnnl_schedule_kind)k;
+    } else if (OPT("warmup")) {
+        if (r > 0 && !cl_parse_int("warmup", v, 0, 100000, &c->schedule.warmup_epochs))
+            return -1;
+    } else if (OPT("step-size")) {
+        if (r > 0 && !cl_parse_int("step-size", v, 1, 100000, &c->schedule.step_size))
+            return -1;
+    } else if (OPT("lr-factor")) {
+        if (r > 0 && !cl_parse_double("lr-factor", v, 0, 1, true, false, &c->schedule.gamma))
+            return -1;
+    } else if (OPT("plateau-patience")) {
+        if (r > 0 && !cl_parse_int("plateau-patience", v, 0, 100000, &c->schedule.plateau_patience))
+            return -1;
+    } else if (OPT("patience")) {
+        if (r > 0 && !cl_parse_int("patience", v, 0, 100000, &c->patience))
+            return -1;
+    } else if (OPT("label-smoothing")) {
+        if (r > 0 && !cl_parse_double("label-smoothing", v, 0, 1, false, true, &c->label_smoothing))
+            return -1;
+    } else if (OPT("class-weights")) {
+        c->class_weights = v;
+    } else if (OPT("val")) {
+        if (r > 0 && !cl_parse_double("val", v, 0, 1, true, true, &c->val))
+            return -1;
+    } else {
+        return 0;
+    }
+#undef OPT
+    return r < 0 ? -1 : 1;
 }
 
 int run_common_option(const cl_opt *o, run_config *c)
@@ -184,6 +313,20 @@ void run_describe(const run_config *c, const cnnl_dataset *ds)
                         "batch of %d; %d threads each\n", cl_prog, c->comm->size,
                 c->batch / c->comm->size, (c->batch + c->comm->size - 1) / c->comm->size, c->batch,
                 cnnl_get_num_threads());
+    cnnl_augment_opts a = run_augment(c);
+    if (a.flip_p > 0 || a.rotate_deg > 0 || a.scale_min > 0 || a.translate > 0 || a.roundtrip_p > 0 ||
+        a.blur_p > 0 || a.gamma > 0 || a.contrast > 0 || a.brightness > 0 || a.noise_std > 0)
+        fprintf(stderr, "%s: augmentation: flip %g, rotate %g, scale %g..%g, translate %g, roundtrip %g "
+                        "(min %g), blur %g (sigma %g), gamma %g, contrast %g, brightness %g, noise %g\n",
+                cl_prog, a.flip_p, a.rotate_deg, a.scale_min, a.scale_max, a.translate, a.roundtrip_p,
+                a.roundtrip_min, a.blur_p, a.blur_sigma, a.gamma, a.contrast, a.brightness, a.noise_std);
+    if (strcmp(c->optimizer, "adam") != 0 || c->weight_decay > 0 || c->schedule.kind != CNNL_SCHEDULE_CONSTANT ||
+        c->patience > 0 || c->label_smoothing > 0 || c->class_weights || c->val > 0)
+        fprintf(stderr, "%s: optimizer %s (weight decay %g, momentum %g), schedule %d, patience %d, "
+                        "label smoothing %g, class weights %s, validation %g%s\n",
+                cl_prog, c->optimizer, c->weight_decay, c->momentum, (int)c->schedule.kind, c->patience,
+                c->label_smoothing, c->class_weights ? c->class_weights : "none", c->val,
+                c->val > 0 ? " (epoch lines show the validation images; the metrics the test split)" : "");
     if (c->data == NULL)
         fprintf(stderr, "%s: demo on synthetic data, difficulty %g (the report's run: --data DIR "
                         "--size 512 --epochs 15, no batch norm)\n", cl_prog, c->difficulty);
@@ -217,7 +360,10 @@ typedef struct run_state {
     const run_config *c;
     const cnnl_dataset *ds;
     cnnl_split *split;
-    cnnl_loader *train, *test;
+    cnnl_loader *train, *test, *val;
+    size_t *train_idx, *val_idx; /* with --val: the training part cut in two */
+    size_t n_train, n_val;
+    float *class_weights;
     cnnl_model *model;
     cnnl_optimizer *opt;
     cnnl_trainer *trainer;
@@ -233,6 +379,10 @@ static void state_free(run_state *s)
     cnnl_model_free(s->model);
     cnnl_loader_free(s->train);
     cnnl_loader_free(s->test);
+    cnnl_loader_free(s->val);
+    free(s->train_idx);
+    free(s->val_idx);
+    free(s->class_weights);
     cnnl_split_free(s->split);
     free(s->names);
 }
@@ -403,6 +553,85 @@ static int resume(run_state *s)
     return rc == 0 ? 0 : EXIT_FAIL;
 }
 
+/* The training indices, and with --val a seeded share of them held out for validation. */
+static int carve_validation(run_state *s)
+{
+    size_t n = cnnl_split_count(s->split, CNNL_SUBSET_TRAIN);
+    const size_t *idx = cnnl_split_indices(s->split, CNNL_SUBSET_TRAIN);
+    size_t n_val = (size_t)floor((double)n * s->c->val);
+    s->train_idx = calloc(n ? n : 1, sizeof *s->train_idx);
+    s->val_idx = calloc(n_val ? n_val : 1, sizeof *s->val_idx);
+    size_t *perm = calloc(n ? n : 1, sizeof *perm);
+    cnnl_rng *rng = NULL;
+    if (!s->train_idx || !s->val_idx || !perm ||
+        cnnl_rng_create(&rng, s->c->seed, (uint64_t)CNNL_RNG_SPLIT | 1ULL << 32) != CNNL_OK) {
+        free(perm);
+        return cl_fail("memory", CNNL_ENOMEM);
+    }
+    memcpy(perm, idx, n * sizeof *perm);
+    for (size_t i = n; n_val > 0 && i > 1; i--) {
+        size_t j = (size_t)cnnl_rng_below(rng, i), t = perm[i - 1];
+        perm[i - 1] = perm[j];
+        perm[j] = t;
+    }
+    cnnl_rng_free(rng);
+    if (n_val > 0 && n_val >= n) {
+        free(perm);
+        cl_error("--val %g leaves no training images", s->c->val);
+        return -1;
+    }
+    /* the first n_val of the permutation validate; both parts keep ascending order */
+    bool *held = calloc(cnnl_dataset_count(s->ds) ? cnnl_dataset_count(s->ds) : 1, sizeof *held);
+    if (held == NULL) {
+        free(perm);
+        return cl_fail("memory", CNNL_ENOMEM);
+    }
+    for (size_t i = 0; i < n_val; i++)
+        held[perm[i]] = true;
+    for (size_t i = 0; i < n; i++) {
+        if (held[idx[i]])
+            s->val_idx[s->n_val++] = idx[i];
+        else
+            s->train_idx[s->n_train++] = idx[i];
+    }
+    free(held);
+    free(perm);
+    return 0;
+}
+
+/* --class-weights: "balanced" (n / (classes * count) over the training images) or a list. */
+static int class_weights(run_state *s)
+{
+    const char *v = s->c->class_weights;
+    s->class_weights = calloc((size_t)s->classes, sizeof *s->class_weights);
+    if (s->class_weights == NULL)
+        return cl_fail("memory", CNNL_ENOMEM);
+    if (strcmp(v, "balanced") == 0) {
+        size_t *count = calloc((size_t)s->classes, sizeof *count);
+        if (count == NULL)
+            return cl_fail("memory", CNNL_ENOMEM);
+        for (size_t i = 0; i < s->n_train; i++)
+            count[cnnl_dataset_label(s->ds, s->train_idx[i])]++;
+        for (int k = 0; k < s->classes; k++)
+            s->class_weights[k] = count[k] ? (float)((double)s->n_train / ((double)s->classes * (double)count[k])) : 1.0f;
+        free(count);
+        return 0;
+    }
+    const char *p = v;
+    for (int k = 0; k < s->classes; k++) {
+        char *end = NULL;
+        double w = strtod(p, &end);
+        if (end == p || !(w > 0) || !isfinite(w) || (k + 1 < s->classes ? *end != ',' : *end != '\0')) {
+            cl_error("--class-weights: '%s' is not 'balanced' or %d positive numbers separated by commas",
+                     v, s->classes);
+            return -1;
+        }
+        s->class_weights[k] = (float)w;
+        p = end + 1;
+    }
+    return 0;
+}
+
 static int build(run_state *s)
 {
     const run_config *c = s->c;
@@ -423,6 +652,8 @@ static int build(run_state *s)
                  cnnl_dataset_count(s->ds));
         return EXIT_FAIL;
     }
+    if (carve_validation(s) != 0)
+        return EXIT_FAIL;
     cnnl_loader_opts lo = cnnl_loader_opts_default();
     lo.batch_size = c->batch;
     lo.seed = c->seed;
@@ -431,12 +662,15 @@ static int build(run_state *s)
         lo.shard_count = c->comm->size;
         lo.shard_index = c->comm->rank;
     }
-    st = cnnl_loader_create(&s->train, s->ds, cnnl_split_indices(s->split, CNNL_SUBSET_TRAIN),
-                            cnnl_split_count(s->split, CNNL_SUBSET_TRAIN), &lo);
+    lo.augment = run_augment(c);
+    st = cnnl_loader_create(&s->train, s->ds, s->train_idx, s->n_train, &lo);
     lo.shuffle = false;
+    lo.augment = cnnl_augment_opts_default();
     if (st == CNNL_OK)
         st = cnnl_loader_create(&s->test, s->ds, cnnl_split_indices(s->split, CNNL_SUBSET_TEST),
                                 cnnl_split_count(s->split, CNNL_SUBSET_TEST), &lo);
+    if (st == CNNL_OK && s->n_val > 0)
+        st = cnnl_loader_create(&s->val, s->ds, s->val_idx, s->n_val, &lo);
     if (st != CNNL_OK)
         return cl_fail("loader", st);
     cnnl_report_opts ro = cnnl_report_opts_default();
@@ -457,11 +691,23 @@ static int build(run_state *s)
                  s->classes);
         return EXIT_FAIL;
     }
-    cnnl_adam_opts ao = cnnl_adam_opts_default();
-    ao.lr = c->lr;
-    st = cnnl_optimizer_adam(&s->opt, s->model, &ao);
+    if (strcmp(c->optimizer, "sgd") == 0) {
+        cnnl_sgd_opts so2 = cnnl_sgd_opts_default();
+        so2.lr = c->lr;
+        so2.momentum = c->momentum;
+        so2.weight_decay = c->weight_decay;
+        st = cnnl_optimizer_sgd(&s->opt, s->model, &so2);
+    } else {
+        cnnl_adam_opts ao = cnnl_adam_opts_default();
+        ao.lr = c->lr;
+        ao.weight_decay = c->weight_decay;
+        ao.decoupled = strcmp(c->optimizer, "adamw") == 0;
+        st = cnnl_optimizer_adam(&s->opt, s->model, &ao);
+    }
     if (st != CNNL_OK)
         return cl_fail("optimizer", st);
+    if (c->class_weights != NULL && class_weights(s) != 0)
+        return EXIT_FAIL;
     cnnl_train_opts to = cnnl_train_opts_default();
     to.epochs = c->epochs;
     to.keep_best = c->save_best != NULL;
@@ -470,6 +716,11 @@ static int build(run_state *s)
     to.on_checkpoint = c->checkpoint ? on_checkpoint : NULL;
     to.user = s;
     to.comm = c->comm;
+    to.schedule = c->schedule;
+    to.patience = c->patience;
+    to.label_smoothing = c->label_smoothing;
+    to.class_weights = s->class_weights;
+    to.num_class_weights = s->class_weights ? s->classes : 0;
     st = cnnl_trainer_create(&s->trainer, s->model, s->opt, &to);
     if (st != CNNL_OK)
         return cl_fail("trainer", st);
@@ -563,7 +814,7 @@ int run_train_on(const run_config *c, const cnnl_dataset *ds, run_result *res, F
         rc = resume(&s);
     cnnl_status st = CNNL_OK;
     if (rc == 0) {
-        st = cnnl_trainer_fit(s.trainer, s.train, s.test);
+        st = cnnl_trainer_fit(s.trainer, s.train, s.val ? s.val : s.test);
         if (st == CNNL_EINTERRUPTED) {
             res->interrupted = true;
             if (!c->quiet || c->checkpoint)

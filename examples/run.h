@@ -40,6 +40,15 @@ typedef struct run_config {
     bool set_dropout, set_channels;
     const cnnl_comm *comm;   /* data-parallel run over several processes, or NULL */
     int memory_budget_mb;    /* decoded images above this are streamed; 0: the library's default */
+    cnnl_augment_opts augment; /* training images' transforms (--augment and --aug-*) */
+    bool augment_preset;       /* --augment: the preset, then any --aug-* on top */
+    const char *optimizer;     /* "adam" (default), "adamw" or "sgd" */
+    double weight_decay, momentum;
+    cnnl_schedule_opts schedule;
+    int patience;              /* early stopping, 0 = off */
+    double label_smoothing;
+    const char *class_weights; /* NULL, "balanced" or a comma-separated list */
+    double val;                /* fraction of the training part held out for validation, 0 = none */
 } run_config;
 
 typedef struct run_result {
@@ -64,6 +73,21 @@ void run_config_default(run_config *c);
 /* Apply a shared option: 1 if consumed, 0 if not one of them, -1 after a message on a bad
  * value. */
 int run_common_option(const cl_opt *o, run_config *c);
+
+/* The training options of cnnlite-train: augmentation, optimizer, schedule, early stopping,
+ * loss, validation split. */
+#define RUN_TRAINING_OPTIONS                                                                   \
+    CL_FLAG("augment"), CL_ARG("aug-flip"), CL_ARG("aug-rotate"), CL_ARG("aug-scale-min"),     \
+        CL_ARG("aug-scale-max"), CL_ARG("aug-translate"), CL_ARG("aug-roundtrip"),             \
+        CL_ARG("aug-roundtrip-min"), CL_ARG("aug-blur"), CL_ARG("aug-blur-sigma"),             \
+        CL_ARG("aug-gamma"), CL_ARG("aug-contrast"), CL_ARG("aug-brightness"),                 \
+        CL_ARG("aug-noise"), CL_ARG("optimizer"), CL_ARG("weight-decay"), CL_ARG("momentum"),  \
+        CL_ARG("schedule"), CL_ARG("warmup"), CL_ARG("step-size"), CL_ARG("lr-factor"),        \
+        CL_ARG("plateau-patience"), CL_ARG("patience"), CL_ARG("label-smoothing"),             \
+        CL_ARG("class-weights"), CL_ARG("val")
+
+/* Apply a training option: 1 if consumed, 0 if not one of them, -1 after a message. */
+int run_training_option(const cl_opt *o, run_config *c);
 
 /* Apply the demo defaults and check combinations; 0 or -1 after a message. */
 int run_config_finish(run_config *c);

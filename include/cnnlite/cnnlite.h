@@ -19,5 +19,6 @@
 #include "comm.h"
 #include "train.h"
 #include "profile.h"
+#include "explain.h"
 
 #endif /* CNNLITE_CNNLITE_H */

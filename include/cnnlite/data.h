@@ -150,6 +150,14 @@ typedef struct cnnl_synthetic_opts {
                             spots in tumour-free images. */
 } cnnl_synthetic_opts;
 
+/** Where the synthetic generator planted the tumour of one image (see cnnl_synthetic_tumour()). */
+typedef struct cnnl_synthetic_region {
+    bool present;  /**< false for a notumor image (the other fields are then 0). */
+    float x;       /**< Centre, column in pixels (0 = centre of the first column). */
+    float y;       /**< Centre, row in pixels (0 = centre of the first row). */
+    float radius;  /**< Radius in pixels of a circle that covers the whole mass. */
+} cnnl_synthetic_region;
+
 /** Options of a train/test split (see cnnl_split_opts_default()). */
 typedef struct cnnl_split_opts {
     double train_fraction; /**< Share of images for training, 0 < f < 1 (default 0.8). */
@@ -163,17 +171,56 @@ typedef enum cnnl_subset {
     CNNL_SUBSET_TEST = 1   /**< The test images. */
 } cnnl_subset;
 
+/**
+ * @brief Per-image random transforms applied while batches are built (data augmentation).
+ *
+ * Every field at 0 turns its transform off (cnnl_augment_opts_default(): all off);
+ * cnnl_augment_opts_preset() gives a sensible set for MRI slices from other scanners. The
+ * transforms run in this order on the image in [0, 1] before normalization: horizontal flip,
+ * one affine resampling (rotation, scale, shift; bilinear, black outside the image), resolution
+ * round trip, Gaussian blur, gamma, contrast, brightness, Gaussian noise, clipping to [0, 1].
+ * Each image's draws come from its own generator seeded by (loader seed, epoch, dataset index)
+ * (stream #CNNL_RNG_AUGMENT), so a batch does not depend on the thread count, on the batch
+ * order or on where a run was resumed.
+ *
+ * With @c full_strength every enabled transform is applied to every image at the end of its
+ * range instead of a random draw (flip always; rotation +rotate_deg; scale scale_max; shift
+ * 0; round trip to roundtrip_min; blur blur_sigma; gamma 1 + gamma; contrast 1 - contrast;
+ * brightness +brightness; noise noise_std, still random per pixel): a fixed perturbation of a
+ * test set (cnnlite-metrics --perturb).
+ */
+typedef struct cnnl_augment_opts {
+    float flip_p;        /**< Probability of a horizontal flip, 0..1. */
+    float rotate_deg;    /**< Rotation by an angle uniform in [-rotate_deg, rotate_deg] degrees, 0..180. */
+    float scale_min;     /**< Zoom factor uniform in [scale_min, scale_max] (> 1 enlarges, a random
+                              resized crop; < 1 shrinks); both 0 = off, else 0 < min <= max <= 4. */
+    float scale_max;     /**< Upper end of the zoom factor (see @c scale_min). */
+    float translate;     /**< Shift by up to this fraction of the size along x and y, 0..0.5. */
+    float roundtrip_p;   /**< Probability of a resolution round trip, 0..1. */
+    float roundtrip_min; /**< Round trip through a side drawn in [roundtrip_min * size, size]
+                              (antialiased down, bilinear up), 0 < f <= 1 when roundtrip_p > 0. */
+    float blur_p;        /**< Probability of a Gaussian blur, 0..1. */
+    float blur_sigma;    /**< Blur standard deviation uniform in [0, blur_sigma] pixels, 0..20. */
+    float gamma;         /**< Gamma exponent log-uniform in [1 / (1 + gamma), 1 + gamma], 0..4. */
+    float contrast;      /**< Contrast factor uniform in [1 - contrast, 1 + contrast] about the image
+                              mean, 0..1. */
+    float brightness;    /**< Added brightness uniform in [-brightness, brightness], 0..1. */
+    float noise_std;     /**< Gaussian noise with a standard deviation uniform in [0, noise_std], 0..1. */
+    bool full_strength;  /**< Every enabled transform at full strength (see above). */
+} cnnl_augment_opts;
+
 /** Options of a batch loader (see cnnl_loader_opts_default()). */
 typedef struct cnnl_loader_opts {
     int batch_size;  /**< Images per batch, >= 1 (default 32); the last batch may be smaller. */
     bool shuffle;    /**< Shuffle the order every epoch (default false: the given order). */
-    uint64_t seed;   /**< Seed of the shuffling (default 0). */
+    uint64_t seed;   /**< Seed of the shuffling and of the augmentation (default 0). */
     /** Number of processes sharing every batch (default 1). With n > 1, batch b of the epoch
      *  order is the same global batch for every process, and cnnl_loader_batch() returns only
      *  this process's contiguous part of it: images [first + r*m/n, first + (r+1)*m/n) of its
      *  m images, for shard_index r. cnnl_loader_num_batches() still counts global batches. */
     int shard_count;
     int shard_index; /**< This process's part, 0..shard_count-1 (default 0). */
+    cnnl_augment_opts augment; /**< Per-image random transforms (default: none). */
 } cnnl_loader_opts;
 
 CNNL_BEGIN_DECLS
@@ -198,10 +245,29 @@ CNNL_API cnnl_synthetic_opts cnnl_synthetic_opts_default(void);
 CNNL_API cnnl_split_opts cnnl_split_opts_default(void);
 
 /**
- * @brief Default loader options: batches of 32, no shuffling, seed 0, one shard.
+ * @brief Default loader options: batches of 32, no shuffling, seed 0, one shard, no augmentation.
  * @return The defaults, by value.
  */
 CNNL_API cnnl_loader_opts cnnl_loader_opts_default(void);
+
+/**
+ * @brief No augmentation: every transform off.
+ * @return The defaults, by value.
+ */
+CNNL_API cnnl_augment_opts cnnl_augment_opts_default(void);
+
+/**
+ * @brief The augmentation preset of `cnnlite-train --augment`.
+ *
+ * Flip 0.5, rotation +-10 degrees, scale 0.9..1.1, shift 0.05, round trip with probability 0.3
+ * down to 0.4 of the size, blur with probability 0.3 up to sigma 2 (at 512 pixels; scaled
+ * with @p size), gamma 0.5, contrast 0.4, brightness 0.1, noise up to 0.05: ranges that cover
+ * the contrast, exposure, sharpness, noise, resolution and orientation of slices from other
+ * scanners.
+ * @param size The image size the preset is for (blur sigma scales with size / 512), >= 1.
+ * @return The preset, by value.
+ */
+CNNL_API cnnl_augment_opts cnnl_augment_opts_preset(int size);
 
 /**
  * @brief Load an image folder root/\<class\>/\<image\> into memory.
@@ -261,6 +327,21 @@ CNNL_API cnnl_status cnnl_dataset_load_folder(cnnl_dataset **out, const char *ro
  */
 CNNL_API cnnl_status cnnl_dataset_synthetic(cnnl_dataset **out, const cnnl_synthetic_opts *syn,
                                             const cnnl_dataset_opts *opts);
+
+/**
+ * @brief Where cnnl_dataset_synthetic() planted the tumour of image @p index.
+ *
+ * The ground truth for checking explanations (e.g. cnnl_gradcam()): the same generator draws
+ * as for the image itself, without rendering it.
+ * @param syn The generator options the dataset was made with, or NULL for the defaults.
+ * @param index Image index, below syn->count.
+ * @param size The dataset's image size (cnnl_dataset_opts::size), >= 1.
+ * @param[out] out Receives the region (caller-owned).
+ * @return #CNNL_OK; #CNNL_EINVAL for a NULL @p out, a size below 1 or bad options;
+ *         #CNNL_ERANGE if @p index is out of range.
+ */
+CNNL_API cnnl_status cnnl_synthetic_tumour(const cnnl_synthetic_opts *syn, size_t index, int size,
+                                           cnnl_synthetic_region *out);
 
 /**
  * @brief Release a dataset. NULL is accepted and ignored.
@@ -511,7 +592,9 @@ CNNL_API cnnl_status cnnl_split_load(cnnl_split **out, const cnnl_dataset *ds, c
  * @param n Number of @p indices (ignored when @p indices is NULL).
  * @param opts Options, or NULL for cnnl_loader_opts_default().
  * @return #CNNL_OK; #CNNL_EINVAL for NULL @p out / @p ds, a batch size below 1, a shard
- *         count below 1 or a shard index outside it, or an empty selection; #CNNL_ERANGE for an index outside the dataset; #CNNL_ENOMEM.
+ *         count below 1 or a shard index outside it, an augmentation value outside its range
+ *         (the message names the field) or an empty selection; #CNNL_ERANGE for an index
+ *         outside the dataset; #CNNL_ENOMEM.
  */
 CNNL_API cnnl_status cnnl_loader_create(cnnl_loader **out, const cnnl_dataset *ds,
                                         const size_t *indices, size_t n,
@@ -553,7 +636,8 @@ CNNL_API size_t cnnl_loader_num_batches(const cnnl_loader *loader);
  * @brief Build batch @p b of the current epoch.
  *
  * Images are converted to float with the dataset's normalisation, grayscale replicated into
- * every channel, in parallel on the library's threads. The batch storage belongs to the loader,
+ * every channel, in parallel on the library's threads; with augmentation
+ * (cnnl_loader_opts::augment) each image is transformed first, on the same threads. The batch storage belongs to the loader,
  * is allocated for a full batch by cnnl_loader_create() and reused: this call allocates nothing.
  * @param loader The loader.
  * @param b Batch index, 0 .. cnnl_loader_num_batches() - 1.

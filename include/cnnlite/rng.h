@@ -27,7 +27,8 @@ typedef enum cnnl_rng_stream {
     CNNL_RNG_SPLIT = 2,     /**< Train/test split. */
     CNNL_RNG_SHUFFLE = 3,   /**< Batch order in each epoch. */
     CNNL_RNG_DROPOUT = 4,   /**< Dropout masks. */
-    CNNL_RNG_SYNTHETIC = 5  /**< Synthetic data generation. */
+    CNNL_RNG_SYNTHETIC = 5, /**< Synthetic data generation. */
+    CNNL_RNG_AUGMENT = 6    /**< Per-image data augmentation. */
 } cnnl_rng_stream;
 
 /** Opaque generator. */

@@ -284,6 +284,29 @@ typedef int (*cnnl_epoch_callback)(cnnl_trainer *trainer, const cnnl_epoch_stats
 typedef cnnl_status (*cnnl_checkpoint_callback)(cnnl_trainer *trainer, void *user);
 /* With cnnl_train_opts::comm, the checkpoint callback is called on rank 0 only. */
 
+/** Learning-rate schedules (see ::cnnl_schedule_opts). */
+typedef enum cnnl_schedule_kind {
+    CNNL_SCHEDULE_CONSTANT = 0, /**< The optimizer's learning rate throughout (the default). */
+    CNNL_SCHEDULE_STEP = 1,     /**< lr * gamma^floor(epoch / step_size) (torch StepLR). */
+    CNNL_SCHEDULE_COSINE = 2,   /**< Linear warm-up over warmup_epochs, then cosine decay to
+                                     lr * min_factor at the last batch, per batch. */
+    CNNL_SCHEDULE_ONE_CYCLE = 3,/**< torch OneCycleLR (cosine, pct_start 0.3, div_factor 25,
+                                     final_div_factor 1e4) with max_lr = lr, per batch. */
+    CNNL_SCHEDULE_PLATEAU = 4   /**< torch ReduceLROnPlateau on the test (validation) loss: lr
+                                     times gamma after more than plateau_patience epochs without
+                                     a relative improvement of 1e-4. */
+} cnnl_schedule_kind;
+
+/** A learning-rate schedule (see cnnl_schedule_opts_default() and cnnl_schedule_lr()). */
+typedef struct cnnl_schedule_opts {
+    cnnl_schedule_kind kind; /**< The schedule (default #CNNL_SCHEDULE_CONSTANT). */
+    int warmup_epochs;       /**< Cosine: epochs of linear warm-up, >= 0 (default 1). */
+    int step_size;           /**< Step: epochs between reductions, >= 1 (default 5). */
+    double gamma;            /**< Step and plateau: factor of a reduction, in (0, 1] (default 0.1). */
+    double min_factor;       /**< Cosine: final rate as a fraction of lr, in [0, 1] (default 0.01). */
+    int plateau_patience;    /**< Plateau: epochs without improvement tolerated, >= 0 (default 2). */
+} cnnl_schedule_opts;
+
 /** Options of a trainer (see cnnl_train_opts_default()). */
 typedef struct cnnl_train_opts {
     int epochs;                    /**< Epochs to train, >= 1 (default 15). */
@@ -309,6 +332,18 @@ typedef struct cnnl_train_opts {
      *  with cnnl_comm::abort. */
     const cnnl_comm *comm;
     size_t comm_bucket_bytes;      /**< Gradient bucket size with a comm (default 4 MiB). */
+    cnnl_schedule_opts schedule;   /**< Learning-rate schedule around the optimizer's initial rate
+                                        (default constant). It is a function of the position and
+                                        the history only, so a resumed run follows it exactly. */
+    int patience;                  /**< Early stopping: end training after this many epochs without
+                                        a better test accuracy and restore the best weights
+                                        (implies keep_best); 0 (default) = off. */
+    double label_smoothing;        /**< Cross-entropy label smoothing in [0, 1) as torch's
+                                        CrossEntropyLoss(label_smoothing=...) (default 0). */
+    const float *class_weights;    /**< Cross-entropy class weights as torch's
+                                        CrossEntropyLoss(weight=...): one finite value > 0 per
+                                        class, copied at creation; NULL (default) = all 1. */
+    int num_class_weights;         /**< Entries of @c class_weights. */
 } cnnl_train_opts;
 
 /** Where a run stands; everything a checkpoint needs besides model, optimizer and history. */
@@ -325,10 +360,57 @@ CNNL_BEGIN_DECLS
 
 /**
  * @brief Default options: 15 epochs, cross-entropy, Adam lr 1e-3, automatic progress bar,
- *        checkpoints every epoch if a checkpoint callback is set.
+ *        checkpoints every epoch if a checkpoint callback is set, constant learning rate, no
+ *        early stopping, no label smoothing, no class weights.
  * @return The defaults, by value.
  */
 CNNL_API cnnl_train_opts cnnl_train_opts_default(void);
+
+/**
+ * @brief Default schedule: constant; warm-up 1 epoch, step size 5, gamma 0.1, min factor 0.01,
+ *        plateau patience 2 for the kinds that use them.
+ * @return The defaults, by value.
+ */
+CNNL_API cnnl_schedule_opts cnnl_schedule_opts_default(void);
+
+/**
+ * @brief The learning rate of a schedule at one batch of a run.
+ *
+ * A pure function of its arguments: for the plateau schedule the reductions are recounted from
+ * the test losses of @p history's epochs before @p epoch.
+ * @param sched The schedule.
+ * @param base_lr The initial (for one-cycle: the maximum) learning rate, > 0.
+ * @param epochs Epochs of the run, >= 1.
+ * @param batches Batches per epoch, >= 1.
+ * @param epoch 0-based epoch of the batch.
+ * @param batch 0-based batch within the epoch.
+ * @param history The run's history (needed for the plateau schedule only; may be NULL otherwise).
+ * @param[out] lr Receives the rate.
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments, a bad option (named) or a position out of range.
+ */
+CNNL_API cnnl_status cnnl_schedule_lr(const cnnl_schedule_opts *sched, double base_lr, int epochs,
+                                      int64_t batches, int epoch, int64_t batch,
+                                      const cnnl_history *history, double *lr);
+
+/**
+ * @brief Cross-entropy with label smoothing and class weights, as torch's
+ *        CrossEntropyLoss(weight=w, label_smoothing=e), mean reduction, and its gradient.
+ *
+ * Row i with label y contributes w[y] (1 - e) (-log p_y) + (e / C) sum_k w[k] (-log p_k); the
+ * mean divides by sum_i w[y_i].
+ * @param input Logits (N, C); borrowed.
+ * @param labels N class indices in [0, C); borrowed.
+ * @param n Number of labels; must equal N.
+ * @param smoothing e, in [0, 1).
+ * @param weights C weights > 0 (borrowed), or NULL for all 1.
+ * @param[out] loss Receives the loss.
+ * @param grad Optional: receives d loss / d input (same element count as @p input); caller-owned.
+ * @return #CNNL_OK; #CNNL_EINVAL for NULL arguments or @p smoothing out of range; #CNNL_ESHAPE;
+ *         #CNNL_ERANGE for a label outside [0, C); #CNNL_ENUMERIC for a non-finite input.
+ */
+CNNL_API cnnl_status cnnl_loss_cross_entropy_ex(const cnnl_tensor *input, const int32_t *labels, size_t n,
+                                                double smoothing, const float *weights, float *loss,
+                                                cnnl_tensor *grad);
 
 /**
  * @brief Create a trainer.

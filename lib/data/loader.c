@@ -9,8 +9,11 @@
 #include "core/internal.h"
 #include "core/rng_impl.h"
 #include "core/tensor_impl.h"
+#include "data/augment.h"
 #include "data/data_impl.h"
 #include "data/stream.h"
+
+#include <omp.h>
 
 struct cnnl_loader {
     const cnnl_dataset *ds;
@@ -22,6 +25,10 @@ struct cnnl_loader {
     int32_t *labels;
     cnnl__stream *stream; /* streamed dataset: decoding threads (stream.c) */
     size_t *seq, *start;  /* streamed: this shard's images in batch order, batch offsets */
+    int epoch;        /* current epoch (seeds the augmentation) */
+    bool augment;     /* any transform on */
+    float *aug_work;  /* augmentation scratch: aug_threads areas */
+    int aug_threads;
 };
 
 static void shard_range(const cnnl_loader *ld, size_t b, size_t *count, size_t *lo, size_t *n);
@@ -36,6 +43,7 @@ CNNL_API cnnl_loader_opts cnnl_loader_opts_default(void)
     o.seed = 0;
     o.shard_count = 1;
     o.shard_index = 0;
+    o.augment = cnnl_augment_opts_default();
     return o;
 }
 
@@ -49,6 +57,7 @@ CNNL_API void cnnl_loader_free(cnnl_loader *loader)
     cnnl__free(loader->base);
     cnnl__free(loader->order);
     cnnl__free(loader->labels);
+    cnnl__free(loader->aug_work);
     cnnl_tensor_free(loader->batch);
     free(loader);
 }
@@ -102,12 +111,16 @@ CNNL_API cnnl_status cnnl_loader_create(cnnl_loader **out, const cnnl_dataset *d
         return cnnl__error(CNNL_EINVAL, "cnnl_loader_create: shard_index %d of shard_count %d; need "
                            "shard_count >= 1 and 0 <= shard_index < shard_count", o.shard_index,
                            o.shard_count);
+    cnnl_status st = cnnl__augment_check("cnnl_loader_create", &o.augment);
+    if (st != CNNL_OK)
+        return st;
     cnnl_loader *ld = calloc(1, sizeof *ld);
     if (!ld)
         return cnnl__error(CNNL_ENOMEM, "cnnl_loader_create: out of memory");
     ld->ds = ds;
     ld->opts = o;
-    cnnl_status st = copy_indices(ld, indices, n);
+    ld->augment = cnnl__augment_enabled(&o.augment);
+    st = copy_indices(ld, indices, n);
     if (st == CNNL_OK)
         st = cnnl_loader_start_epoch(ld, 0);
     if (st != CNNL_OK) {
@@ -127,6 +140,7 @@ CNNL_API cnnl_status cnnl_loader_start_epoch(cnnl_loader *loader, int epoch)
     if (loader->stream)
         cnnl__stream_stop(loader->stream);
     memcpy(loader->order, loader->base, loader->n * sizeof(size_t));
+    loader->epoch = epoch;
     if (loader->opts.shuffle)
         shuffle(loader, epoch);
     if (loader->stream) { /* this shard's images of every batch, in order */
@@ -229,22 +243,53 @@ CNNL_API cnnl_status cnnl_loader_batch(cnnl_loader *loader, size_t b, const cnnl
     size_t per_image = (size_t)ds->channels * (size_t)ds->size * (size_t)ds->size;
     const size_t *idx = loader->order + first;
     long n = (long)count;
+    int threads = cnnl__num_threads();
+    size_t plane = (size_t)ds->size * (size_t)ds->size, work = 0;
+    if (loader->augment) {
+        /* scratch per thread, allocated when the thread count first reaches this value */
+        work = cnnl__augment_work_floats(ds->size);
+        if (threads > loader->aug_threads) {
+            float *w = cnnl__alloc_array((size_t)threads * work, sizeof(float), false);
+            if (!w)
+                return cnnl__error_context(CNNL_ENOMEM, "cnnl_loader_batch");
+            cnnl__free(loader->aug_work);
+            loader->aug_work = w;
+            loader->aug_threads = threads;
+        }
+    }
+    /* a streamed batch holds this shard's images in order, decoded by the stream's threads */
+    const uint8_t *spix = NULL, *sstored = NULL;
+    size_t ib = 0;
     if (loader->stream) {
-        const uint8_t *pix = NULL, *stored = NULL;
-        st = cnnl__stream_batch(loader->stream, b, &pix, &stored);
+        st = cnnl__stream_batch(loader->stream, b, &spix, &sstored);
         if (st != CNNL_OK)
             return cnnl__error_context(st, "cnnl_loader_batch: batch %zu", b);
-        size_t ib = cnnl__stream_image_bytes(loader->stream), plane = (size_t)ds->size * (size_t)ds->size;
-#pragma omp parallel for schedule(static) num_threads(cnnl__num_threads())
+        ib = cnnl__stream_image_bytes(loader->stream);
+    }
+    if (loader->augment) {
+        const cnnl_augment_opts *a = &loader->opts.augment;
+        uint64_t seed = loader->opts.seed;
+        int epoch = loader->epoch;
+        float *scratch = loader->aug_work;
+#pragma omp parallel for schedule(dynamic) num_threads(threads)
+        for (long i = 0; i < n; i++) {
+            const uint8_t *src = spix ? spix + (size_t)i * ib : ds->pixels[idx[i]];
+            int stored = spix ? sstored[i] : ds->stored[idx[i]];
+            cnnl__augment_convert(ds, idx[i], src, stored, a, seed, epoch,
+                                  scratch + (size_t)omp_get_thread_num() * work, data + (size_t)i * per_image);
+        }
+    } else if (spix) {
+#pragma omp parallel for schedule(static) num_threads(threads)
         for (long i = 0; i < n; i++)
-            cnnl__pixels_convert(pix + (size_t)i * ib, stored[i], ds->channels, plane,
+            cnnl__pixels_convert(spix + (size_t)i * ib, sstored[i], ds->channels, plane,
                                  (const float(*)[256])ds->lut, data + (size_t)i * per_image);
-        cnnl__stream_release(loader->stream, b);
     } else {
-#pragma omp parallel for schedule(static) num_threads(cnnl__num_threads())
+#pragma omp parallel for schedule(static) num_threads(threads)
         for (long i = 0; i < n; i++)
             cnnl__dataset_convert(ds, idx[i], data + (size_t)i * per_image);
     }
+    if (loader->stream)
+        cnnl__stream_release(loader->stream, b);
     for (size_t i = 0; i < count; i++)
         loader->labels[i] = ds->labels[idx[i]];
     *images = loader->batch;

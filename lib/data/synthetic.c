@@ -406,3 +406,48 @@ CNNL_API cnnl_status cnnl_dataset_synthetic(cnnl_dataset **out, const cnnl_synth
     *out = ds;
     return CNNL_OK;
 }
+
+CNNL_API cnnl_status cnnl_synthetic_tumour(const cnnl_synthetic_opts *syn, size_t index, int size,
+                                           cnnl_synthetic_region *out)
+{
+    static const char who[] = "cnnl_synthetic_tumour";
+    if (out == NULL || size < 1)
+        return cnnl__error(CNNL_EINVAL, "%s: %s", who, out == NULL ? "out is NULL" : "size must be >= 1");
+    memset(out, 0, sizeof *out);
+    cnnl_synthetic_opts s = syn ? *syn : cnnl_synthetic_opts_default();
+    if (!(s.difficulty >= 0.0f && s.difficulty <= 1.0f))
+        return cnnl__error(CNNL_EINVAL, "%s: difficulty is %g; must be in [0, 1]", who, (double)s.difficulty);
+    if (index >= s.count)
+        return cnnl__error(CNNL_ERANGE, "%s: index %zu; the set has %zu images", who, index, s.count);
+    /* the class of the index, as name_items() deals them */
+    size_t per = s.count / 4, extra = s.count % 4, first = 0;
+    int cls = 0;
+    for (; cls < 3; cls++) {
+        size_t n = per + ((size_t)cls < extra);
+        if (index < first + n)
+            break;
+        first += n;
+    }
+    cnnl_rng r;
+    cnnl__rng_seed(&r, s.seed, CNNL_RNG_SYNTHETIC | ((uint64_t)index + 1) << 8);
+    mri *m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return cnnl__error(CNNL_ENOMEM, "%s: out of memory", who);
+    m->cls = cls;
+    draw_anatomy(m, &r, s.difficulty);
+    draw_lesion(m, &r, s.difficulty);
+    if (m->lesion) {
+        /* head frame -> image frame -> pixels (render() maps pixel p to (p + 0.5) / size * 2 - 1) */
+        float x = m->ct * m->lx - m->st * m->ly, y = m->st * m->lx + m->ct * m->ly;
+        float boundary = 1.0f;
+        for (int k = 0; k < HARMONICS; k++)
+            boundary += m->harm_amp[k];
+        float reach = m->lr * boundary * (m->aspect < 1.0f ? 1.0f / m->aspect : 1.0f);
+        out->present = true;
+        out->x = (x + m->cx + 1.0f) * 0.5f * (float)size - 0.5f;
+        out->y = (y + m->cy + 1.0f) * 0.5f * (float)size - 0.5f;
+        out->radius = reach * 0.5f * (float)size;
+    }
+    free(m);
+    return CNNL_OK;
+}

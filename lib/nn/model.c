@@ -282,6 +282,16 @@ CNNL_API cnnl_status cnnl_model_forward(cnnl_model *m, const cnnl_tensor *input,
     return CNNL_OK;
 }
 
+size_t cnnl__model_num_layers(const cnnl_model *m)
+{
+    return m->n;
+}
+
+cnnl_layer *cnnl__model_layer(const cnnl_model *m, size_t i)
+{
+    return i < m->n ? m->layers[i] : NULL;
+}
+
 static bool has_params(const cnnl_layer *l)
 {
     for (int i = 0; i < l->nstate; i++)

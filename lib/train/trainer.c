@@ -36,6 +36,8 @@ struct cnnl_trainer {
     double best_accuracy;
     cnnl__dist *dist;        /* with opts.comm */
     bool stop_all;           /* with opts.comm: some process asked to stop */
+    double base_lr;          /* the optimizer's rate at creation: the schedule's reference */
+    float *class_weights;    /* copy of opts.class_weights, or NULL */
 };
 
 CNNL_API void cnnl_trainer_request_stop(void)
@@ -64,6 +66,7 @@ CNNL_API cnnl_train_opts cnnl_train_opts_default(void)
     o.checkpoint_every = 1;
     o.comm = NULL;
     o.comm_bucket_bytes = (size_t)4 << 20;
+    o.schedule = cnnl_schedule_opts_default();
     return o;
 }
 
@@ -81,10 +84,27 @@ static cnnl_status check_opts(const cnnl_train_opts *o)
         return cnnl__error(CNNL_EINVAL, "%s: checkpoint_every is %d; must be >= 0", who,
                            o->checkpoint_every);
     if (o->comm != NULL) {
-        cnnl_status st = cnnl_comm_check(o->comm);
-        if (st != CNNL_OK)
-            return cnnl__error_context(st, "%s: opts.comm", who);
+        cnnl_status cst = cnnl_comm_check(o->comm);
+        if (cst != CNNL_OK)
+            return cnnl__error_context(cst, "%s: opts.comm", who);
     }
+    cnnl_status st = cnnl__schedule_check(who, &o->schedule);
+    if (st != CNNL_OK)
+        return st;
+    if (o->patience < 0)
+        return cnnl__error(CNNL_EINVAL, "%s: patience is %d; must be >= 0", who, o->patience);
+    if (!(o->label_smoothing >= 0.0 && o->label_smoothing < 1.0))
+        return cnnl__error(CNNL_EINVAL, "%s: label_smoothing is %g; must be in [0, 1)", who,
+                           o->label_smoothing);
+    if (o->class_weights != NULL && o->num_class_weights < 1)
+        return cnnl__error(CNNL_EINVAL, "%s: num_class_weights is %d; must be >= 1", who,
+                           o->num_class_weights);
+    for (int k = 0; o->class_weights != NULL && k < o->num_class_weights; k++)
+        if (!(o->class_weights[k] > 0.0f) || !isfinite(o->class_weights[k]))
+            return cnnl__error(CNNL_EINVAL, "%s: class_weights[%d] is %g; must be a positive number",
+                               who, k, (double)o->class_weights[k]);
+    if ((o->label_smoothing > 0.0 || o->class_weights != NULL) && o->loss != CNNL_LOSS_CROSS_ENTROPY)
+        return cnnl__error(CNNL_EINVAL, "%s: label_smoothing and class_weights need the cross-entropy loss", who);
     return CNNL_OK;
 }
 
@@ -102,7 +122,10 @@ CNNL_API cnnl_status cnnl_trainer_create(cnnl_trainer **out, cnnl_model *model, 
     if (t == NULL)
         return cnnl__error(CNNL_ENOMEM, "cnnl_trainer_create: out of memory");
     t->model = model;
+    if (o.patience > 0)
+        o.keep_best = true;
     t->opts = o;
+    t->opts.class_weights = NULL;
     t->opt = optimizer;
     if (optimizer == NULL) {
         cnnl_adam_opts ao = cnnl_adam_opts_default();
@@ -110,6 +133,16 @@ CNNL_API cnnl_status cnnl_trainer_create(cnnl_trainer **out, cnnl_model *model, 
         st = cnnl_optimizer_adam(&t->opt, model, &ao);
         t->owns_opt = true;
     }
+    if (st == CNNL_OK && o.class_weights != NULL) {
+        t->class_weights = malloc((size_t)o.num_class_weights * sizeof(float));
+        if (t->class_weights == NULL)
+            st = cnnl__error(CNNL_ENOMEM, "cnnl_trainer_create: out of memory");
+        else
+            memcpy(t->class_weights, o.class_weights, (size_t)o.num_class_weights * sizeof(float));
+        t->opts.class_weights = t->class_weights;
+    }
+    if (st == CNNL_OK)
+        t->base_lr = cnnl_optimizer_get_lr(t->opt);
     if (st == CNNL_OK)
         st = cnnl_history_create(&t->history);
     if (st == CNNL_OK)
@@ -135,6 +168,7 @@ CNNL_API void cnnl_trainer_free(cnnl_trainer *trainer)
     cnnl_progress_free(trainer->progress);
     cnnl_tensor_free(trainer->grad);
     free(trainer->best);
+    free(trainer->class_weights);
     free(trainer);
 }
 
@@ -275,7 +309,13 @@ static cnnl_status local_step(cnnl_trainer *t, cnnl_loader *train, int64_t b, do
         st = count_correct(who, out, y, n, correct);
     if (st == CNNL_OK)
         st = cnnl__tensor_ensure(&t->grad, out->ndim, out->shape);
-    if (st == CNNL_OK)
+    if (st == CNNL_OK && t->opts.class_weights != NULL && out->shape[1] != t->opts.num_class_weights)
+        st = cnnl__error(CNNL_ESHAPE, "%s: the model has %lld classes, class_weights %d entries", who,
+                         (long long)out->shape[1], t->opts.num_class_weights);
+    if (st == CNNL_OK && (t->opts.label_smoothing > 0.0 || t->opts.class_weights != NULL))
+        st = cnnl_loss_cross_entropy_ex(out, y, (size_t)n, t->opts.label_smoothing, t->opts.class_weights,
+                                        &l, t->grad);
+    else if (st == CNNL_OK)
         st = cnnl_loss_class(t->opts.loss, out, y, (size_t)n, CNNL_REDUCE_MEAN, &l, t->grad);
     if (st == CNNL_OK && !isfinite(l))
         st = cnnl__error(CNNL_ENUMERIC, "%s: the loss of batch %lld is not finite", who, (long long)b);
@@ -485,6 +525,18 @@ static cnnl_status interrupted(cnnl_trainer *t)
                        "batch %lld", t->pos.epoch + (t->pos.batch > 0), (long long)t->pos.batch);
 }
 
+/* The schedule's rate for the next batch. */
+static cnnl_status set_scheduled_lr(cnnl_trainer *t, int64_t batches)
+{
+    double lr = t->base_lr;
+    cnnl_status st = cnnl_schedule_lr(&t->opts.schedule, t->base_lr, t->opts.epochs, batches,
+                                      t->pos.epoch, t->pos.batch < batches ? t->pos.batch : batches - 1,
+                                      t->history, &lr);
+    if (st == CNNL_OK)
+        st = cnnl_optimizer_set_lr(t->opt, lr);
+    return st == CNNL_OK ? st : cnnl__error_context(st, "cnnl_trainer_fit: learning-rate schedule");
+}
+
 /* The training batches of the current epoch, from pos.batch on. */
 static cnnl_status train_epoch(cnnl_trainer *t, cnnl_loader *train, bool *stop)
 {
@@ -494,6 +546,10 @@ static cnnl_status train_epoch(cnnl_trainer *t, cnnl_loader *train, bool *stop)
     cnnl_status st = cnnl_model_set_training(t->model, true);
     while (st == CNNL_OK && t->pos.batch < nb && !*stop) {
         double t0 = cnnl__now();
+        if (t->opts.schedule.kind != CNNL_SCHEDULE_CONSTANT)
+            st = set_scheduled_lr(t, nb);
+        if (st != CNNL_OK)
+            break;
         cnnl_batch_info info = {0};
         info.epoch = t->pos.epoch + 1;
         info.epochs = t->opts.epochs;
@@ -562,8 +618,12 @@ CNNL_API cnnl_status cnnl_trainer_fit(cnnl_trainer *trainer, cnnl_loader *train,
     bool stop = false;
     cnnl_status st = t->dist != NULL ? dist_start(t, train) : CNNL_OK;
     while (st == CNNL_OK && !stop && t->pos.epoch < t->opts.epochs) {
+        int64_t batches = (int64_t)cnnl_loader_num_batches(train);
+        if (t->opts.schedule.kind != CNNL_SCHEDULE_CONSTANT && batches > 0)
+            st = set_scheduled_lr(t, batches);
         double lr = cnnl_optimizer_get_lr(t->opt);
-        st = cnnl_loader_start_epoch(train, t->pos.epoch);
+        if (st == CNNL_OK)
+            st = cnnl_loader_start_epoch(train, t->pos.epoch);
         if (st == CNNL_OK)
             st = train_epoch(t, train, &stop);
         if (st != CNNL_OK)
@@ -575,6 +635,12 @@ CNNL_API cnnl_status cnnl_trainer_fit(cnnl_trainer *trainer, cnnl_loader *train,
         st = close_epoch(t, test, nb, lr, &s);
         if (st == CNNL_OK && t->opts.on_epoch != NULL)
             st = callback_result(t->opts.on_epoch(t, &s, t->opts.user), "epoch", &stop);
+        if (st == CNNL_OK && t->opts.patience > 0 && test != NULL) {
+            int best_epoch = 0;
+            cnnl_history_best(t->history, NULL, &best_epoch);
+            if (s.epoch - best_epoch >= t->opts.patience)
+                stop = true; /* early stopping: no better test accuracy for patience epochs */
+        }
         bool due = t->opts.checkpoint_every > 0 && (s.epoch % t->opts.checkpoint_every == 0 ||
                                                     s.epoch == t->opts.epochs);
         if (st == CNNL_OK && due)
@@ -587,6 +653,8 @@ CNNL_API cnnl_status cnnl_trainer_fit(cnnl_trainer *trainer, cnnl_loader *train,
                                      "after epoch %d", s.epoch)
                        : interrupted(t);
     }
+    if (st == CNNL_OK && t->opts.patience > 0 && t->have_best)
+        st = cnnl_trainer_restore_best(t); /* early stopping ends on the best weights */
     cnnl_model_set_training(t->model, false);
     return st;
 }

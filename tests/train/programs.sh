@@ -33,7 +33,7 @@ expect() {
 # --help, --version and bad options, in every program
 version=$("$bin/cnnlite-hello" | sed -n 's/^libcnnlite \([^,]*\),.*/\1/p')
 for p in cnnlite-train cnnlite-compare cnnlite-metrics cnnlite-predict cnnlite-data cnnlite-bench \
-         cnnlite-classify cnnlite-hello; do
+         cnnlite-classify cnnlite-hello cnnlite-explain; do
   "$bin/$p" --help > "$tmp/out" 2> "$tmp/err" || fail "$p --help exits non-zero"
   grep -q "^usage: $p" "$tmp/out" || fail "$p --help prints no usage on stdout"
   [ -s "$tmp/err" ] && fail "$p --help writes to stderr: $(cat "$tmp/err")"
@@ -45,7 +45,7 @@ for p in cnnlite-train cnnlite-compare cnnlite-metrics cnnlite-predict cnnlite-d
   [ -s "$tmp/out" ] && fail "$p --bogus writes to stdout: $(cat "$tmp/out")"
   grep -q "^usage: $p" "$tmp/err" || fail "$p --bogus: no usage on stderr: $(cat "$tmp/err")"
 done
-for p in cnnlite-train cnnlite-compare cnnlite-metrics cnnlite-predict cnnlite-data cnnlite-bench; do
+for p in cnnlite-train cnnlite-compare cnnlite-metrics cnnlite-predict cnnlite-data cnnlite-bench cnnlite-explain; do
   expect 2 "unknown option '--bogus'" "$bin/$p" --bogus
 done
 expect 2 "option --json takes no value" "$bin/cnnlite-predict" --json=1 --model m x.png
@@ -270,6 +270,46 @@ expect 1 "bad.safetensors" "$bin/cnnlite-predict" --model "$tmp/bad.safetensors"
 expect 1 "none.safetensors" "$bin/cnnlite-predict" --model "$tmp/none.safetensors" "$img1"
 expect 1 "$tmp/missing" "$bin/cnnlite-metrics" --model "$tmp/m.safetensors" --data "$tmp/missing"
 expect 1 "bad.safetensors" "$bin/cnnlite-train" $common --resume "$tmp/bad.safetensors"
+
+# augmentation and the regularized recipe: a resumed run stays identical to an uninterrupted one
+recipe="--augment --optimizer adamw --weight-decay 0.05 --schedule cosine --label-smoothing 0.1"
+# shellcheck disable=SC2086
+"$bin/cnnlite-train" $common $recipe --epochs 2 --checkpoint "$tmp/aug.ck" > /dev/null 2>&1 || fail "train $recipe"
+# shellcheck disable=SC2086
+"$bin/cnnlite-train" $common $recipe --epochs 3 --resume "$tmp/aug.ck" > "$tmp/aug1.out" 2>&1 || fail "resume $recipe"
+# shellcheck disable=SC2086
+"$bin/cnnlite-train" $common $recipe --epochs 3 > "$tmp/aug2.out" 2>&1 || fail "run $recipe"
+[ "$(grep '^Epoch \[3/3\]' "$tmp/aug1.out")" = "$(grep '^Epoch \[3/3\]' "$tmp/aug2.out")" ] &&
+  [ -n "$(grep '^Epoch \[3/3\]' "$tmp/aug2.out")" ] ||
+  fail "augmented resumed epoch 3 differs: $(grep '^Epoch \[3' "$tmp/aug1.out") vs $(grep '^Epoch \[3' "$tmp/aug2.out")"
+# early stopping with a validation split ends early and says so in the epoch count
+# shellcheck disable=SC2086
+"$bin/cnnlite-train" $common --epochs 30 --patience 1 --val 0.25 --lr 1e-9 > "$tmp/es.out" 2>&1 || fail "early stopping run"
+[ "$(grep -c '^Epoch ' "$tmp/es.out")" -eq 2 ] || fail "early stopping: $(grep -c '^Epoch ' "$tmp/es.out") epochs, want 2"
+expect 2 "--aug-rotate: 200 is out of range" "$bin/cnnlite-train" --aug-rotate 200
+expect 2 "--schedule: 'x' is not" "$bin/cnnlite-train" --schedule x
+expect 2 "--optimizer: 'x' is not adam, adamw or sgd" "$bin/cnnlite-train" --optimizer x
+# shellcheck disable=SC2086
+expect 1 "--class-weights: '1,2' is not" "$bin/cnnlite-train" $common --class-weights 1,2
+
+# perturbations: one row per kind; an unknown kind is refused
+"$bin/cnnlite-metrics" --model "$tmp/m.safetensors" --data "$tmp/data" --perturb all > "$tmp/pert.out" 2> /dev/null ||
+  fail "cnnlite-metrics --perturb all"
+for k in clean contrast gamma blur noise 224 rotation; do
+  grep -q "^$k  *[0-9.]*" "$tmp/pert.out" || fail "--perturb all lacks $k: $(cat "$tmp/pert.out")"
+done
+grep -q "^clean  *$final\$" "$tmp/pert.out" || fail "--perturb all: clean is not $final: $(cat "$tmp/pert.out")"
+expect 2 "--perturb: unknown kind 'x'" "$bin/cnnlite-metrics" --model "$tmp/m.safetensors" --perturb x
+
+# explanations: one PNG per image and a contact sheet
+"$bin/cnnlite-explain" --model "$tmp/m.safetensors" --out "$tmp/explain" "$img1" "$img2" > "$tmp/expl.out" 2> "$tmp/expl.err" ||
+  fail "cnnlite-explain: $(cat "$tmp/expl.err")"
+for f in "$(basename "${img1%.*}").png" "$(basename "${img2%.*}").png" contact-sheet.png; do
+  head -c 8 "$tmp/explain/$f" 2> /dev/null | grep -q PNG || fail "cnnlite-explain did not write $f"
+done
+expect 1 "fake.png" "$bin/cnnlite-explain" --model "$tmp/m.safetensors" --out "$tmp/explain" "$tmp/fake.png"
+expect 1 "no layer named 'x'" "$bin/cnnlite-explain" --model "$tmp/m.safetensors" --out "$tmp/explain" --layer x "$img1"
+expect 2 "--out DIR is required" "$bin/cnnlite-explain" --model "$tmp/m.safetensors" "$img1"
 
 # compare: a table row per configuration and a picture
 "$bin/cnnlite-compare" --data "$tmp/data" --size 32 --batch 8 --epochs 1 --seeds 2 --quiet \

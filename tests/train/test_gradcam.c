@@ -1,0 +1,131 @@
+/*
+ * Grad-CAM checked where the truth is known: for a network trained on the synthetic MRI set,
+ * the heat map's peak falls inside the tumour the generator planted far more often than a
+ * point drawn at random would (the share of the image the tumour covers). Also the map's range,
+ * a chosen layer and the errors.
+ */
+#include "test_util.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { COUNT = 800, SIZE = 128, EPOCHS = 10 };
+
+static void test_peak_inside_tumour(void **state)
+{
+    (void)state;
+    cnnl_synthetic_opts syn = cnnl_synthetic_opts_default();
+    syn.count = COUNT;
+    cnnl_dataset_opts o = cnnl_dataset_opts_default();
+    o.size = SIZE;
+    cnnl_dataset *ds = NULL;
+    assert_ok(cnnl_dataset_synthetic(&ds, &syn, &o));
+    cnnl_split *sp = NULL;
+    cnnl_split_opts so = cnnl_split_opts_default();
+    assert_ok(cnnl_split_create(&sp, ds, &so));
+    cnnl_loader_opts lo = cnnl_loader_opts_default();
+    lo.shuffle = true;
+    cnnl_loader *train = NULL;
+    assert_ok(cnnl_loader_create(&train, ds, cnnl_split_indices(sp, CNNL_SUBSET_TRAIN),
+                                 cnnl_split_count(sp, CNNL_SUBSET_TRAIN), &lo));
+    cnnl_report_opts ro = cnnl_report_opts_default();
+    ro.size = SIZE;
+    ro.batchnorm = true;
+    cnnl_model *m = NULL;
+    assert_ok(cnnl_report_net_create(&m, &ro));
+    cnnl_train_opts to = cnnl_train_opts_default();
+    to.epochs = EPOCHS;
+    to.progress = CNNL_PROGRESS_OFF;
+    cnnl_trainer *t = NULL;
+    assert_ok(cnnl_trainer_create(&t, m, NULL, &to));
+    assert_ok(cnnl_trainer_fit(t, train, NULL));
+
+    size_t n = cnnl_split_count(sp, CNNL_SUBSET_TEST);
+    const size_t *idx = cnnl_split_indices(sp, CNNL_SUBSET_TEST);
+    int64_t shape[4] = {1, 3, SIZE, SIZE};
+    cnnl_tensor *x = NULL;
+    assert_ok(cnnl_tensor_create(&x, 4, shape));
+    float *heat = malloc(SIZE * SIZE * sizeof *heat);
+    assert_non_null(heat);
+    int tumours = 0, inside = 0, correct = 0;
+    double chance = 0;
+    for (size_t i = 0; i < n; i++) {
+        int label = cnnl_dataset_label(ds, idx[i]);
+        assert_ok(cnnl_dataset_get(ds, idx[i], cnnl_tensor_data(x)));
+        cnnl_gradcam_info info;
+        assert_ok(cnnl_gradcam(m, x, NULL, -1, heat, &info));
+        assert_int_equal(info.target, info.predicted);
+        assert_true(info.probability > 0.0f && info.probability <= 1.0f);
+        correct += info.predicted == label;
+        cnnl_synthetic_region r;
+        assert_ok(cnnl_synthetic_tumour(&syn, idx[i], SIZE, &r));
+        assert_int_equal(r.present, label != 2); /* notumor */
+        if (!r.present || info.predicted != label)
+            continue;
+        /* the map is in [0, 1] with its maximum at 1 */
+        size_t peak = 0;
+        float lo_v = 1, hi_v = 0;
+        for (size_t p = 0; p < SIZE * SIZE; p++) {
+            if (heat[p] > heat[peak])
+                peak = p;
+            lo_v = fminf(lo_v, heat[p]);
+            hi_v = fmaxf(hi_v, heat[p]);
+        }
+        assert_true(lo_v >= 0.0f);
+        if (info.raw_max > 0)
+            assert_float_equal(hi_v, 1.0f, 1e-6);
+        float px = (float)(peak % SIZE), py = (float)(peak / SIZE);
+        tumours++;
+        inside += hypotf(px - r.x, py - r.y) <= r.radius;
+        /* a random point's chance: the share of the image inside the circle */
+        int covered = 0;
+        for (int yy = 0; yy < SIZE; yy++)
+            for (int xx = 0; xx < SIZE; xx++)
+                covered += hypotf((float)xx - r.x, (float)yy - r.y) <= r.radius;
+        chance += (double)covered / (SIZE * SIZE);
+    }
+    double acc = 100.0 * correct / (double)n, share = 100.0 * inside / (double)(tumours ? tumours : 1);
+    chance = 100.0 * chance / (double)(tumours ? tumours : 1);
+    printf("gradcam: test accuracy %.2f%%; peak inside the tumour for %d of %d correctly classified "
+           "tumour images (%.1f%%; a random point: %.1f%%)\n", acc, inside, tumours, share, chance);
+    assert_true(acc >= 80.0);
+    assert_true(tumours >= 50);
+    assert_true(share >= 3.0 * chance);
+
+    /* errors */
+    cnnl_gradcam_info info;
+    assert_status_msg(cnnl_gradcam(m, x, "features.99", -1, heat, &info), CNNL_EINVAL, "no layer named 'features.99'");
+    assert_status_msg(cnnl_gradcam(m, x, NULL, 4, heat, &info), CNNL_EINVAL, "target class 4");
+    assert_status_msg(cnnl_gradcam(NULL, x, NULL, -1, heat, &info), CNNL_EINVAL, "model is NULL");
+    /* a chosen layer: the first convolution block's output (after the input's 2x2 average pool
+     * and the block's 2x2 max pool) gives a finer map */
+    assert_ok(cnnl_gradcam(m, x, "features.4", 0, heat, &info));
+    assert_int_equal(info.target, 0);
+    assert_int_equal(info.map_height, SIZE / 4);
+    cnnl_model *dense = NULL;
+    cnnl_layer *fl = NULL, *lin = NULL;
+    assert_ok(cnnl_model_create(&dense));
+    assert_ok(cnnl_flatten_create(&fl));
+    assert_ok(cnnl_model_add(dense, "0", fl));
+    assert_ok(cnnl_linear_create(&lin, 3 * SIZE * SIZE, 4, true));
+    assert_ok(cnnl_model_add(dense, "1", lin));
+    assert_status_msg(cnnl_gradcam(dense, x, NULL, -1, heat, &info), CNNL_EINVAL, "no Conv2d");
+    cnnl_model_free(dense);
+    free(heat);
+    cnnl_tensor_free(x);
+    cnnl_trainer_free(t);
+    cnnl_model_free(m);
+    cnnl_loader_free(train);
+    cnnl_split_free(sp);
+    cnnl_dataset_free(ds);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_peak_inside_tumour),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
