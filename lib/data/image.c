@@ -439,7 +439,23 @@ static void decode_stb(img_format fmt, const uint8_t *data, size_t len, int dw, 
      * filler is 0x81 (a run of one), which always advances; the result is refused anyway. */
     mem_reader r = {data, len, 0, false, fmt == FMT_HDR};
     int comp = 0;
-    *img = stbi_load_from_callbacks(&io, &r, w, h, &comp, req);
+    /* stb_image 2.27's PIC decoder converts the channels of a failed decode from a NULL
+     * buffer (a crash on any corrupt PIC body) unless 4 channels are asked for, where no
+     * conversion is needed: ask for 4 and convert here, as stb_image would. */
+    int ask = fmt == FMT_PIC ? 4 : req;
+    *img = stbi_load_from_callbacks(&io, &r, w, h, &comp, ask);
+    if (*img && ask != req && !r.past_end) {
+        size_t npix = (size_t)*w * (size_t)*h;
+        uint8_t *p = *img;
+        for (size_t i = 0; i < npix; i++) {
+            const uint8_t *q = p + 4 * i;
+            if (req == 1) /* stb_image's luma: (77 R + 150 G + 29 B) >> 8 */
+                p[i] = (uint8_t)((q[0] * 77 + q[1] * 150 + q[2] * 29) >> 8);
+            else
+                for (int k = 0; k < req; k++)
+                    p[(size_t)req * i + (size_t)k] = q[k];
+        }
+    }
     if (!*img) {
         /* Some of stb_image's allocation failures leave an older failure reason behind: if
          * memory for the decoded pixels cannot be had now, that was the cause. */
