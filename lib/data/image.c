@@ -461,7 +461,8 @@ static void decode_stb(img_format fmt, const uint8_t *data, size_t len, int dw, 
          * memory for the decoded pixels cannot be had now, that was the cause. */
         const char *why = stbi_failure_reason();
         size_t need = (size_t)dw * (size_t)dh * (size_t)(src_channels > req ? src_channels + 1 : req + 1);
-        void *probe = is_oom_message(why) ? NULL : malloc(need);
+        /* volatile: a compiler may otherwise elide an allocation that is only tested */
+        void *volatile probe = is_oom_message(why) ? NULL : malloc(need);
         free(probe);
         if (!probe)
             fail(res, CNNL_ENOMEM, "out of memory while decoding %dx%d pixels", dw, dh);
