@@ -442,31 +442,13 @@ static int cmp_str(const void *a, const void *b)
  * components, and no name twice. */
 static cnnl_status split_from_json(const char *path, const char *key, const char *text, char ***items, size_t *n)
 {
-    *items = NULL;
-    *n = 0;
-    cJSON *arr = cJSON_Parse(text);
-    if (!arr && cnnl__json_well_formed(text, strlen(text)))
-        return cnnl__error(CNNL_ENOMEM, "%s: out of memory reading metadata \"%s\"", path, key);
-    if (!cJSON_IsArray(arr)) {
-        cJSON_Delete(arr);
-        return cnnl__error(CNNL_EFORMAT, "%s: metadata \"%s\" is not a JSON array of file names", path, key);
-    }
-    size_t count = (size_t)cJSON_GetArraySize(arr);
-    char **out = calloc(count ? count : 1, sizeof *out);
-    cnnl_status st = out ? CNNL_OK : cnnl__error(CNNL_ENOMEM, "%s: out of memory", path);
-    const cJSON *it;
-    size_t i = 0;
-    cJSON_ArrayForEach(it, arr) {
-        if (st != CNNL_OK)
-            break;
-        const char *why = NULL;
-        char *name = split_name(it, &why);
-        if (!name) {
-            st = why ? cnnl__error(CNNL_EFORMAT, "%s: metadata \"%s\": entry %zu %s", path, key, i, why)
-                     : cnnl__error(CNNL_ENOMEM, "%s: out of memory", path);
-            break;
-        }
-        out[i] = name;
+    size_t count = 0;
+    char **out = NULL;
+    cnnl_status st = cnnl__json_parse_array(path, key, text, "file name", split_name, &out, &count);
+    if (st != CNNL_OK)
+        return st;
+    for (size_t i = 0; i < count && st == CNNL_OK; i++) {
+        const char *name = out[i];
         const char *bad = !*name ? "is empty" : name[0] == '/' ? "is an absolute path" : NULL;
         for (const char *c = name; !bad && *c; c = strchr(c, '/') ? strchr(c, '/') + 1 : c + strlen(c)) {
             size_t k = strcspn(c, "/");
@@ -475,9 +457,7 @@ static cnnl_status split_from_json(const char *path, const char *key, const char
         }
         if (bad)
             st = cnnl__error(CNNL_EFORMAT, "%s: metadata \"%s\": file name %zu %s", path, key, i, bad);
-        i++;
     }
-    cJSON_Delete(arr);
     if (st == CNNL_OK && count > 1) {
         char **sorted = malloc(count * sizeof *sorted);
         if (!sorted) {

@@ -304,8 +304,17 @@ char *cnnl__json_string_array(const char *const *items, size_t n)
     return text;
 }
 
-cnnl_status cnnl__json_parse_string_array(const char *path, const char *key, const char *text, char ***items,
-                                          size_t *n)
+static char *string_item(const cJSON *item, const char **why)
+{
+    if (!cJSON_IsString(item)) {
+        *why = "is not a string";
+        return NULL;
+    }
+    return strdup(item->valuestring);
+}
+
+cnnl_status cnnl__json_parse_array(const char *path, const char *key, const char *text, const char *what,
+                                   cnnl__json_item_reader read, char ***items, size_t *n)
 {
     *items = NULL;
     *n = 0;
@@ -314,8 +323,11 @@ cnnl_status cnnl__json_parse_string_array(const char *path, const char *key, con
         return cnnl__error(CNNL_ENOMEM, "%s: out of memory reading metadata \"%s\"", path, key);
     if (!cJSON_IsArray(arr)) {
         cJSON_Delete(arr);
-        return cnnl__error(CNNL_EFORMAT, "%s: metadata \"%s\" is not a JSON array of strings", path, key);
+        return cnnl__error(CNNL_EFORMAT, "%s: metadata \"%s\" is not a JSON array of %ss", path, key,
+                           read ? what : "string");
     }
+    if (!read)
+        read = string_item;
     size_t count = (size_t)cJSON_GetArraySize(arr);
     char **out = calloc(count ? count : 1, sizeof *out);
     cnnl_status st = out ? CNNL_OK : cnnl__error(CNNL_ENOMEM, "%s: out of memory", path);
@@ -324,10 +336,11 @@ cnnl_status cnnl__json_parse_string_array(const char *path, const char *key, con
     cJSON_ArrayForEach(it, arr) {
         if (st != CNNL_OK)
             break;
-        if (!cJSON_IsString(it))
-            st = cnnl__error(CNNL_EFORMAT, "%s: metadata \"%s\": entry %zu is not a string", path, key, i);
-        else if (!(out[i++] = strdup(it->valuestring)))
-            st = cnnl__error(CNNL_ENOMEM, "%s: out of memory", path);
+        const char *why = NULL;
+        if (!(out[i] = read(it, &why)))
+            st = why ? cnnl__error(CNNL_EFORMAT, "%s: metadata \"%s\": %s %zu %s", path, key, what, i, why)
+                     : cnnl__error(CNNL_ENOMEM, "%s: out of memory", path);
+        i++;
     }
     cJSON_Delete(arr);
     if (st != CNNL_OK) {
@@ -339,6 +352,12 @@ cnnl_status cnnl__json_parse_string_array(const char *path, const char *key, con
     *items = out;
     *n = count;
     return CNNL_OK;
+}
+
+cnnl_status cnnl__json_parse_string_array(const char *path, const char *key, const char *text, char ***items,
+                                          size_t *n)
+{
+    return cnnl__json_parse_array(path, key, text, "entry", NULL, items, n);
 }
 
 cnnl_status cnnl__arch_meta_add(cnnl__st_list *l, cnnl_model *model, const char *format)

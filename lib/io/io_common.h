@@ -64,6 +64,16 @@ char *cnnl__json_string_array(const char *const *items, size_t n);
 cnnl_status cnnl__json_parse_string_array(const char *path, const char *key, const char *text, char ***items,
                                           size_t *n);
 
+struct cJSON;
+/* Reads one array entry into a malloc'd string; NULL with *why set if the entry is malformed,
+ * NULL with *why untouched if out of memory. */
+typedef char *(*cnnl__json_item_reader)(const struct cJSON *item, const char **why);
+
+/* As cnnl__json_parse_string_array(), with @p read turning each entry into a string (NULL:
+ * entries must be strings). @p what names an entry in messages ("entry", "file name"). */
+cnnl_status cnnl__json_parse_array(const char *path, const char *key, const char *text, const char *what,
+                                   cnnl__json_item_reader read, char ***items, size_t *n);
+
 /* Names of user-chosen keys: [A-Za-z0-9_.-]{1,64}. */
 bool cnnl__valid_key(const char *key);
 
