@@ -41,7 +41,10 @@ static void usage(FILE *out)
 "  --seed N           seed of initialisation, split, shuffling, dropout, augmentation (default 0)\n"
 "  --threads N        compute threads (default: all processors)\n"
 "  --memory-budget MB memory for decoded images; a larger folder is streamed from disk\n"
-"                     by decoding threads (default: half of the physical memory)\n",
+"                     by decoding threads (default: half of the physical memory)\n"
+"  --precision P      fp32 (default) or bf16: bfloat16 inputs and weights inside the\n"
+"                     convolutions, float32 master weights, accumulation and optimizer\n"
+"                     (needs AVX512_BF16 or AMX and the oneDNN engine; an error otherwise)\n",
             DEMO_COUNT, DEMO_SIZE, DEMO_SIZE, DEMO_EPOCHS, DEMO_COUNT, DEMO_DIFFICULTY, DEMO_EPOCHS,
             DEMO_SIZE);
     fprintf(out,

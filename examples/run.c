@@ -197,6 +197,12 @@ int run_common_option(const cl_opt *o, run_config *c)
             cl_error("--channels: must be 1 or 3");
             return -1;
         }
+    } else if (OPT("precision")) {
+        if (strcmp(v, "fp32") != 0 && strcmp(v, "bf16") != 0) {
+            cl_error("--precision '%s': give fp32 or bf16", v);
+            return -1;
+        }
+        c->bf16 = strcmp(v, "bf16") == 0;
     } else if (OPT("memory-budget")) {
         if (!cl_parse_int("memory-budget", v, 1, 1 << 24, &c->memory_budget_mb))
             return -1;
@@ -684,6 +690,8 @@ static int build(run_state *s)
         st = cnnl_model_from_json_file(&s->model, c->arch, c->seed);
     else
         st = cnnl_report_net_create(&s->model, &ro);
+    if (st == CNNL_OK && c->bf16)
+        st = cnnl_model_set_precision(s->model, CNNL_PRECISION_BF16);
     if (st != CNNL_OK)
         return cl_fail(c->arch ? c->arch : "model", st);
     if (c->arch && cnnl_model_num_outputs(s->model) != (size_t)s->classes) {

@@ -40,6 +40,7 @@ typedef struct run_config {
     bool set_dropout, set_channels;
     const cnnl_comm *comm;   /* data-parallel run over several processes, or NULL */
     int memory_budget_mb;    /* decoded images above this are streamed; 0: the library's default */
+    bool bf16;               /* --precision bf16: bfloat16 inside the convolutions */
     cnnl_augment_opts augment; /* training images' transforms (--augment and --aug-*) */
     bool augment_preset;       /* --augment: the preset, then any --aug-* on top */
     const char *optimizer;     /* "adam" (default), "adamw" or "sgd" */
@@ -68,7 +69,7 @@ void run_config_default(run_config *c);
     CL_FLAG("batchnorm"), CL_FLAG("no-batchnorm"), CL_ARG("data"), CL_ARG("arch"), CL_ARG("count"), \
         CL_ARG("difficulty"), CL_ARG("epochs"), CL_ARG("batch"), CL_ARG("size"),               \
         CL_ARG("channels"), CL_ARG("threads"), CL_ARG("lr"), CL_ARG("dropout"), CL_ARG("split"), \
-        CL_ARG("seed"), CL_ARG("memory-budget")
+        CL_ARG("seed"), CL_ARG("memory-budget"), CL_ARG("precision")
 
 /* Apply a shared option: 1 if consumed, 0 if not one of them, -1 after a message on a bad
  * value. */

@@ -50,6 +50,10 @@ for p in cnnlite-train cnnlite-compare cnnlite-metrics cnnlite-predict cnnlite-d
 done
 expect 2 "option --json takes no value" "$bin/cnnlite-predict" --json=1 --model m x.png
 expect 2 "unexpected argument 'extra'" "$bin/cnnlite-train" extra
+expect 2 "--precision 'fp16': give fp32 or bf16" "$bin/cnnlite-train" --precision fp16
+# bfloat16 without the engine that runs it is an error, never a silent float32 run
+expect 1 "bfloat16" env CNNLITE_CONV_ENGINE=portable "$bin/cnnlite-train" --precision bf16 --epochs 1 \
+  --count 16 --size 32 --quiet
 # cnnlite-data: whole numbers within range, one message naming the path once
 expect 2 "--count: '3x' is not an integer" "$bin/cnnlite-data" synth "$tmp/s" --count 3x
 expect 2 "--threads: -1 is out of range" "$bin/cnnlite-data" load "$tmp" --threads -1
