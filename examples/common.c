@@ -15,10 +15,27 @@
 const char *cl_prog = "cnnlite";
 static const char *cl_synopsis = "[options]";
 
+/* Set once the library reported running out of memory (see cl_fail()). */
+static volatile int out_of_memory;
+
+/* Exit handler: after an out-of-memory failure, leave without running the libraries'
+ * destructors. OpenBLAS's shutdown joins its server threads, and a server thread that could
+ * not get its work buffer (under `ulimit -v`) retries forever, so a normal exit would hang
+ * after the message was printed. */
+static void exit_after_oom(int status, void *arg)
+{
+    (void)arg;
+    if (out_of_memory) {
+        fflush(NULL);
+        _exit(status ? status : EXIT_FAIL);
+    }
+}
+
 void cl_init(const char *prog, const char *synopsis)
 {
     cl_prog = prog;
     cl_synopsis = synopsis;
+    on_exit(exit_after_oom, NULL);
     /* past the file size limit (ulimit -f) a write then fails with EFBIG, which the library
      * reports with the file's name and cleans up after, instead of the signal killing us */
     signal(SIGXFSZ, SIG_IGN);
@@ -76,6 +93,8 @@ void cl_error(const char *fmt, ...)
 
 int cl_fail(const char *what, cnnl_status st)
 {
+    if (st == CNNL_ENOMEM)
+        out_of_memory = 1;
     const char *detail = cnnl_last_error();
     if (detail[0] == '\0') {
         cl_error("%s: %s", what, cnnl_status_string(st));

@@ -15,6 +15,7 @@
 #include "nn/layer.h"
 #include "nn/model_impl.h"
 #include "nn/profile_impl.h"
+#include "ops/gemm.h"
 #include "ops/kernels.h"
 
 typedef struct state_ref {
@@ -266,6 +267,9 @@ CNNL_API cnnl_status cnnl_model_forward(cnnl_model *m, const cnnl_tensor *input,
     m->have_forward = m->have_backward = m->gin_ready = false;
     if (!cnnl__finite(input->data, input->numel))
         return cnnl__error(CNNL_ENUMERIC, "cnnl_model_forward: the input holds a non-finite value (NaN or infinity)");
+    cnnl_status rs = cnnl__blas_reserve("cnnl_model_forward");
+    if (rs != CNNL_OK)
+        return rs;
     const cnnl_tensor *cur = input;
     for (size_t i = 0; i < m->n; i++) {
         cnnl_layer *l = m->layers[i];

@@ -4,6 +4,7 @@
  * split depends only on the shape and the thread count, so results are reproducible.
  */
 #include <cblas.h>
+#include <stdlib.h>
 
 #include "cnnlite/tensor.h"
 #include "core/internal.h"
@@ -17,6 +18,42 @@ void cnnl__sgemm_serial(bool trans_a, bool trans_b, int m, int n, int k, float a
         return;
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n,
                 k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+/* OpenBLAS takes a work buffer of BLAS_BUFFER_BYTES on the first product of a thread whose
+ * buffers are all in use, and when malloc fails it retries forever (under `ulimit -v`, say).
+ * Reserving that address space once per thread count, up front, turns the hang into
+ * CNNL_ENOMEM. Virtual memory only: the probe's pages are never touched. */
+#define BLAS_BUFFER_BYTES ((size_t)128 << 20)
+
+static int blas_reserved; /* the largest thread count whose buffers were found to fit */
+
+cnnl_status cnnl__blas_reserve(const char *who)
+{
+#ifdef CNNL_HAVE_OPENBLAS
+    int threads = cnnl__num_threads();
+    if (__atomic_load_n(&blas_reserved, __ATOMIC_ACQUIRE) >= threads)
+        return CNNL_OK;
+    void *probe[1024];
+    int n = threads < 1024 ? threads : 1024, got = 0;
+    for (; got < n; got++) {
+        /* volatile: a compiler may otherwise elide an allocation that is only tested */
+        void *volatile p = malloc(BLAS_BUFFER_BYTES + 4096);
+        if (!p)
+            break;
+        probe[got] = p;
+    }
+    for (int i = 0; i < got; i++)
+        free(probe[i]);
+    if (got < n)
+        return cnnl__error(CNNL_ENOMEM, "%s: out of memory: OpenBLAS needs %zu MiB of address space per "
+                           "thread for its work buffers (%d threads) and cannot have it", who,
+                           BLAS_BUFFER_BYTES >> 20, n);
+    __atomic_store_n(&blas_reserved, n, __ATOMIC_RELEASE);
+#else
+    (void)who;
+#endif
+    return CNNL_OK;
 }
 
 /* Below this many multiply-adds a product is not worth splitting. */
@@ -70,7 +107,9 @@ CNNL_API cnnl_status cnnl_tensor_matmul(cnnl_tensor **out, const cnnl_tensor *a,
     if (m > INT32_MAX || n > INT32_MAX || ka > INT32_MAX)
         return cnnl__error(CNNL_EINVAL, "cnnl_tensor_matmul: dimensions exceed the BLAS integer range");
     int64_t shape[2] = {m, n};
-    cnnl_status st = cnnl__tensor_new("cnnl_tensor_matmul", out, 2, shape, false);
+    cnnl_status st = cnnl__blas_reserve("cnnl_tensor_matmul");
+    if (st == CNNL_OK)
+        st = cnnl__tensor_new("cnnl_tensor_matmul", out, 2, shape, false);
     if (st != CNNL_OK)
         return st;
     cnnl__sgemm(trans_a, trans_b, (int)m, (int)n, (int)ka, 1.0f, a->data, (int)a->shape[1], b->data,

@@ -121,6 +121,23 @@ st=$?
 grep -q "$tmp/u/big.st: .*File too large" "$tmp/err" || fail "ulimit -f message: $(cat "$tmp/err")"
 ls -a "$tmp/u" | grep -q 'big' && fail "ulimit -f: file left behind: $(ls -a "$tmp/u")"
 
+# little address space (ulimit -v): an out-of-memory message and exit 1, never a hang inside
+# OpenBLAS's allocator (a sanitizer's shadow memory needs more than any such limit)
+if ldd "$bin/cnnlite-predict" 2> /dev/null | grep -q 'libasan\|libtsan'; then
+  echo "SKIP: ulimit -v (sanitizer build)"
+else
+  img="$tmp/data/glioma/$(ls "$tmp/data/glioma" | head -n 1)"
+  (ulimit -v 150000 && timeout 120 "$bin/cnnlite-predict" --model "$tmp/u/m.st" "$img" > /dev/null 2> "$tmp/err")
+  st=$?
+  [ "$st" -eq 1 ] || fail "ulimit -v predict: exit $st, want 1: $(cat "$tmp/err")"
+  grep -q "out of memory" "$tmp/err" || fail "ulimit -v predict message: $(cat "$tmp/err")"
+  # shellcheck disable=SC2086
+  (ulimit -v 150000 && timeout 120 "$bin/cnnlite-train" $common --epochs 1 > /dev/null 2> "$tmp/err")
+  st=$?
+  [ "$st" -eq 1 ] || fail "ulimit -v train: exit $st, want 1: $(cat "$tmp/err")"
+  grep -q "out of memory" "$tmp/err" || fail "ulimit -v train message: $(cat "$tmp/err")"
+fi
+
 # a full disk: a small tmpfs when we may mount one
 mkdir "$tmp/full"
 if [ "$(id -u)" -eq 0 ] && mount -t tmpfs -o size=64k tmpfs "$tmp/full" 2> /dev/null; then
