@@ -221,6 +221,14 @@ if command -v timeout > /dev/null 2>&1; then
   [ "$st" -eq 130 ] || fail "Ctrl-C: exit $st, want 130: $(cat "$tmp/int.err")"
   grep -q "stopped after the current batch; checkpoint saved to $tmp/int.ck" "$tmp/int.err" ||
     fail "Ctrl-C message: $(cat "$tmp/int.err")"
+  # SIGTERM (a service manager's stop) is taken as Ctrl-C is
+  # shellcheck disable=SC2086
+  timeout --foreground -s TERM --preserve-status 3 "$bin/cnnlite-train" $common --epochs 1000 \
+    --checkpoint "$tmp/term.ck" > /dev/null 2> "$tmp/term.err"
+  st=$?
+  [ "$st" -eq 130 ] || fail "SIGTERM: exit $st, want 130: $(cat "$tmp/term.err")"
+  grep -q "stopped after the current batch; checkpoint saved to $tmp/term.ck" "$tmp/term.err" ||
+    fail "SIGTERM message: $(cat "$tmp/term.err")"
   # the run may have finished epochs before the signal came: resume to the end of the next one
   # shellcheck disable=SC2086
   "$bin/cnnlite-train" $common --epochs 1 --resume "$tmp/int.ck" > "$tmp/int.out" 2> "$tmp/int.err"
