@@ -631,8 +631,8 @@ static inline void pool4(const float *q0, const float *q1, int B, float *out, in
  * @p y / @p arg (plane stride @p plane). Returns x * 0 summed over the inputs (NaN if any is
  * not finite). The lanes of a block are computed side by side, TILE columns at a time, then
  * stored to the block's planes. */
-static float pool_row_blocked(const float *p0, const float *p1, int B, int nch, int pw, float *y, uint8_t *arg,
-                              size_t plane)
+static float pool_row_blocked(int level, const float *p0, const float *p1, int B, int nch, int pw, float *y,
+                              uint8_t *arg, size_t plane)
 {
     float out[TILE][16];
     int32_t idx[TILE][16];
@@ -640,7 +640,9 @@ static float pool_row_blocked(const float *p0, const float *p1, int B, int nch, 
 #if defined(__SSE2__)
     __m128 fv = _mm_setzero_ps();
 #endif
-    for (int pc0 = 0; pc0 < pw; pc0 += TILE) {
+    /* Whole tiles at AVX-512 / AVX2 width when the CPU has it (lib/ops/pool_simd.c). */
+    int done = cnnl__pool_blocked_simd(level, p0, p1, B, nch, pw, y, arg, plane, &fin);
+    for (int pc0 = done; pc0 < pw; pc0 += TILE) {
         int tn = pw - pc0 < TILE ? pw - pc0 : TILE;
         for (int t = 0; t < tn; t++) {
             const float *q0 = p0 + (size_t)(2 * (pc0 + t)) * B, *q1 = p1 + (size_t)(2 * (pc0 + t)) * B;
@@ -677,12 +679,13 @@ static float pool_row_blocked(const float *p0, const float *p1, int B, int nch, 
 /* The reverse for backward: the pooled gradient (masked by output > 0) of one pooled row of
  * one channel block goes to the maximum's position in rows @p p0 / @p p1 (blocked, pixel
  * stride B); the other three positions of each window get 0. */
-static void unpool_row_blocked(const float *gr, const float *yr, const uint8_t *ar, size_t plane, int B, int nch,
-                               int pw, float *p0, float *p1)
+static void unpool_row_blocked(int level, const float *gr, const float *yr, const uint8_t *ar, size_t plane, int B,
+                               int nch, int pw, float *p0, float *p1)
 {
     float gt[TILE][16];
     int32_t idx[TILE][16];
-    for (int pc0 = 0; pc0 < pw; pc0 += TILE) {
+    int done = cnnl__unpool_blocked_simd(level, gr, yr, ar, plane, B, nch, pw, p0, p1);
+    for (int pc0 = done; pc0 < pw; pc0 += TILE) {
         int tn = pw - pc0 < TILE ? pw - pc0 : TILE;
         for (int j = 0; j < B; j++)
             for (int t = 0; t < tn; t++) {
@@ -732,7 +735,7 @@ static bool epilogue(const cnnl__conv_geom *g, const float *src, const layout *l
                      int threads)
 {
     int oh = g->oh, ow = g->ow, ph = oh / 2, pw = ow / 2;
-    int bad = 0;
+    int bad = 0, level = cnnl__simd_level();
     int groups = (g->oc + l->b - 1) / l->b;
     int rows = g->pool ? ph : oh;
     size_t plane = g->pool ? (size_t)ph * pw : (size_t)oh * ow;
@@ -745,7 +748,7 @@ static bool epilogue(const cnnl__conv_geom *g, const float *src, const layout *l
                 if (g->pool && fast_blocked(l)) {
                     const float *p0 = src + at(l, n, c0, 2 * r, 0), *p1 = p0 + l->sy;
                     size_t o = ((size_t)n * g->oc + c0) * plane + (size_t)r * pw;
-                    fin += pool_row_blocked(p0, p1, l->b, c1 - c0, pw, y + o, arg + o, plane);
+                    fin += pool_row_blocked(level, p0, p1, l->b, c1 - c0, pw, y + o, arg + o, plane);
                     /* Raw values of the odd last row/column the pool drops are checked too. */
                     for (int j = 0; j < c1 - c0; j++) {
                         if (ow & 1)
@@ -805,7 +808,7 @@ static bool epilogue(const cnnl__conv_geom *g, const float *src, const layout *l
 static void grad_prologue(const cnnl__conv_geom *g, const float *gy, const float *y, const uint8_t *arg, int nb,
                           const layout *l, float *dst, size_t dst_floats, int threads)
 {
-    int oh = g->oh, ow = g->ow, ph = oh / 2, pw = ow / 2;
+    int oh = g->oh, ow = g->ow, ph = oh / 2, pw = ow / 2, level = cnnl__simd_level();
     int groups = (g->oc + l->b - 1) / l->b;
     size_t plane = g->pool ? (size_t)ph * pw : (size_t)oh * ow;
     bool fast = g->pool && fast_blocked(l);
@@ -822,7 +825,7 @@ static void grad_prologue(const cnnl__conv_geom *g, const float *gy, const float
                 if (fast) {
                     size_t o = ((size_t)n * g->oc + c0) * plane + (size_t)r * pw;
                     float *p0 = dst + at(l, n, c0, 2 * r, 0), *p1 = p0 + l->sy;
-                    unpool_row_blocked(gy + o, y + o, arg + o, plane, l->b, c1 - c0, pw, p0, p1);
+                    unpool_row_blocked(level, gy + o, y + o, arg + o, plane, l->b, c1 - c0, pw, p0, p1);
                     continue;
                 }
                 for (int c = c0; c < c1; c++) {

@@ -66,6 +66,24 @@ void cnnl__conv_direct_weight_grad(const cnnl__conv_geom *g, const float *xp, in
                                    float *acc);
 void cnnl__conv_direct_reduce(const cnnl__conv_geom *g, const float *acc, float *gw_t);
 
+/* ---- vector kernels dispatched at run time (lib/ops/pool_simd.c) ---- */
+enum { CNNL__SIMD_SSE2 = 0, CNNL__SIMD_AVX2 = 1, CNNL__SIMD_AVX512 = 2 };
+/* The widest level this CPU runs (AVX-512F; AVX2 with FMA; else SSE2 or plain C), lowered by
+ * the environment variable CNNLITE_ISA=avx2|sse2 (never raised). Cheap enough to call once per
+ * layer call, so tests can switch levels in one process. */
+int cnnl__simd_level(void);
+/* ReLU + 2x2 max pool of whole tiles of one pooled row of a channel block (B = 16 or 8
+ * channels per pixel, dense pixels; rows @p p0 / @p p1) into NCHW planes @p y / @p arg (plane
+ * stride @p plane), as conv_dnnl.c's portable loop does, bit for bit; adds x * 0 of the
+ * inputs read to @p fin. Returns how many leading pooled columns it did (0 when @p level or
+ * the block does not suit); the caller does the rest. */
+int cnnl__pool_blocked_simd(int level, const float *p0, const float *p1, int B, int nch, int pw, float *y,
+                            uint8_t *arg, size_t plane, float *fin);
+/* The reverse: the pooled gradient @p gr masked by @p yr > 0 goes to the position @p ar of each
+ * window in the blocked rows @p p0 / @p p1, zeros elsewhere. Returns the columns done. */
+int cnnl__unpool_blocked_simd(int level, const float *gr, const float *yr, const uint8_t *ar, size_t plane, int B,
+                              int nch, int pw, float *p0, float *p1);
+
 /* ---- convolution on oneDNN (lib/ops/conv_dnnl.c; only in builds with CNNL_HAVE_DNNL) ----
  * Same contract as cnnl__conv2d_forward/backward; the layer keeps one engine state
  * (*@p state, created on first use, freed by cnnl__dnnl_conv_free()) holding the primitives

@@ -177,6 +177,45 @@ static void test_engine_reproducible(void **state)
     result_free(&b);
 }
 
+/* The epilogue's vector kernels (AVX-512, AVX2) against the SSE2/plain loops: the same
+ * comparisons on the same values, so the output, the pool positions and every gradient are
+ * bit-identical whatever CNNLITE_ISA says. Widths that leave a tail after whole tiles, two
+ * channel blocks, and fewer channels than a block. */
+static void test_engine_isa_levels(void **state)
+{
+    (void)state;
+    static const cfg isa_cfgs[] = {
+        {3, 16, 3, 1, 1, 40, 70, true, true, true},  /* 35 pooled columns: 2x16 + 3, 4x8 + 3 */
+        {16, 32, 3, 1, 1, 34, 66, true, true, true}, /* two blocks of 16, odd row dropped */
+        {4, 8, 3, 1, 1, 18, 36, false, true, true},  /* one block of 8 */
+        {5, 12, 3, 1, 1, 20, 64, true, true, true},  /* 12 channels in a block of 16 */
+    };
+    for (size_t i = 0; i < sizeof isa_cfgs / sizeof isa_cfgs[0]; i++) {
+        const cfg *c = &isa_cfgs[i];
+        assert_int_equal(setenv("CNNLITE_ISA", "sse2", 1), 0);
+        assert_int_equal(cnnl__simd_level(), CNNL__SIMD_SSE2);
+        result ref = run(c, 3, false);
+        const char *levels[] = {"avx2", NULL};
+        for (int k = 0; k < 2; k++) {
+            if (levels[k])
+                assert_int_equal(setenv("CNNLITE_ISA", levels[k], 1), 0);
+            else
+                assert_int_equal(unsetenv("CNNLITE_ISA"), 0);
+            result r = run(c, 3, false);
+            assert_int_equal(r.ny, ref.ny);
+            assert_memory_equal(r.y, ref.y, r.ny * sizeof(float));
+            assert_memory_equal(r.gx, ref.gx, r.nx * sizeof(float));
+            assert_memory_equal(r.gw, ref.gw, r.nw * sizeof(float));
+            if (c->bias)
+                assert_memory_equal(r.gb, ref.gb, r.nb * sizeof(float));
+            result_free(&r);
+        }
+        result_free(&ref);
+    }
+    assert_int_equal(unsetenv("CNNLITE_ISA"), 0);
+    print_message("vector level of this CPU: %d (0 SSE2, 1 AVX2, 2 AVX-512)\n", cnnl__simd_level());
+}
+
 /* bfloat16 convolutions against float32 on the portable engine, at bfloat16's precision (8
  * significant bits: about 4e-3 relative per value, sums of up to a few hundred products); or
  * a clear CNNL_EUNSUPPORTED where the CPU cannot run them. */
@@ -248,6 +287,7 @@ int main(void)
         cmocka_unit_test(test_engines_agree),
         cmocka_unit_test(test_engine_reproducible),
         cmocka_unit_test(test_engine_nonfinite),
+        cmocka_unit_test(test_engine_isa_levels),
         cmocka_unit_test(test_engine_bf16),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
