@@ -73,6 +73,7 @@ typedef struct shape_state {
     /* bfloat16: the output gradient is built in float32 in the forward output's layout and
      * converted into the weight-gradient primitive's bfloat16 layout (region sz_pre). */
     bool bf16;
+    bool wino; /* forward (and backward where oneDNN takes it) by Winograd */
     layout dst_l, ddst_l;
     /* Weights in the forward and backward-data layouts (shared, read-only in the region). */
     reorder r_fw, r_dw;
@@ -254,24 +255,56 @@ static void geometry(const cnnl__conv_geom *g, dnnl_dims_t src, dnnl_dims_t wt, 
 /* Creates a primitive from an op descriptor (optionally with a forward hint). Its scratchpad
  * is ours (@p scr receives its descriptor): each thread passes its own, since primitives run
  * concurrently on several threads. */
-static cnnl_status make_prim(dnnl_primitive_t *prim, dnnl_primitive_desc_t *pd_out, const void *desc,
-                             dnnl_engine_t eng, const_dnnl_primitive_desc_t hint, dnnl_memory_desc_t *scr)
+static dnnl_status_t try_prim(dnnl_primitive_t *prim, dnnl_primitive_desc_t *pd_out, const void *desc,
+                              dnnl_engine_t eng, const_dnnl_primitive_desc_t hint, dnnl_memory_desc_t *scr)
 {
     dnnl_primitive_desc_t pd;
     dnnl_primitive_attr_t attr;
-    DN(dnnl_primitive_attr_create(&attr));
-    dnnl_status_t st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
+    dnnl_status_t st = dnnl_primitive_attr_create(&attr);
+    if (st != dnnl_success)
+        return st;
+    st = dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user);
     if (st == dnnl_success)
         st = dnnl_primitive_desc_create(&pd, desc, attr, eng, hint);
     dnnl_primitive_attr_destroy(attr);
-    DN(st);
-    st = dnnl_primitive_create(prim, pd);
     if (st != dnnl_success)
+        return st;
+    st = dnnl_primitive_create(prim, pd);
+    if (st != dnnl_success) {
         dnnl_primitive_desc_destroy(pd);
-    DN(st);
+        return st;
+    }
     *scr = *dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     *pd_out = pd;
+    return dnnl_success;
+}
+
+static cnnl_status make_prim(dnnl_primitive_t *prim, dnnl_primitive_desc_t *pd_out, const void *desc,
+                             dnnl_engine_t eng, const_dnnl_primitive_desc_t hint, dnnl_memory_desc_t *scr)
+{
+    DN(try_prim(prim, pd_out, desc, eng, hint, scr));
     return CNNL_OK;
+}
+
+/* Winograd F(4x4, 3x3) (oneDNN's AVX-512 kernels) for float32 3x3 stride-1 convolutions whose
+ * channel counts fill 16-lane blocks, on CPUs where oneDNN runs AVX-512: 2.25x fewer
+ * multiplications than direct at a rounding error still well inside the 1e-4 parity tolerance
+ * (tests/nn/test_engines.c and the parity suite check it). Elsewhere, or when oneDNN declines
+ * a shape, the direct algorithm runs. CNNLITE_CONV_ALGO=direct turns it off. */
+static bool want_winograd(const cnnl__conv_geom *g)
+{
+    const char *e = getenv("CNNLITE_CONV_ALGO");
+    if (e && strcmp(e, "direct") == 0)
+        return false;
+    if (g->bf16 || g->k != 3 || g->stride != 1 || g->pad != 1 || g->c % 16 || g->oc % 16)
+        return false;
+    unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+    return (isa & (unsigned)dnnl_cpu_isa_avx512_core) == (unsigned)dnnl_cpu_isa_avx512_core;
+}
+
+bool cnnl__dnnl_conv_winograd(const cnnl__dnnl_conv *d)
+{
+    return d && d->s.wino;
 }
 
 /* The primitives for chunks of s->nb images (made while the caller's default team is one
@@ -292,11 +325,23 @@ static cnnl_status make_primitives(cnnl__dnnl_conv *d, shape_state *s)
     DN(dnnl_memory_desc_init_by_tag(&s->src_plain, 4, sd, dnnl_f32, dnnl_nchw));
     DN(dnnl_memory_desc_init_by_tag(&s->w_plain, 4, wd, dnnl_f32, dnnl_oihw));
     dnnl_convolution_desc_t cd;
-    DN(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct, &src_any, &w_any,
-                                          &s->b_md, &dst_any, strides, pl, pr));
     dnnl_primitive_desc_t pd;
-    if ((st = make_prim(&s->fwd, &pd, &cd, d->eng, NULL, &s->scr_f)) != CNNL_OK)
-        return st;
+    s->wino = want_winograd(&s->g) &&
+              dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_winograd, &src_any,
+                                                 &w_any, &s->b_md, &dst_any, strides, pl, pr) == dnnl_success &&
+              try_prim(&s->fwd, &pd, &cd, d->eng, NULL, &s->scr_f) == dnnl_success;
+    if (s->wino && !layout_of(query(pd, dnnl_query_dst_md), &s->dst_l)) {
+        dnnl_primitive_destroy(s->fwd);
+        s->fwd = NULL;
+        dnnl_primitive_desc_destroy(pd);
+        s->wino = false;
+    }
+    if (!s->wino) {
+        DN(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct, &src_any, &w_any,
+                                              &s->b_md, &dst_any, strides, pl, pr));
+        if ((st = make_prim(&s->fwd, &pd, &cd, d->eng, NULL, &s->scr_f)) != CNNL_OK)
+            return st;
+    }
     if (!layout_of(query(pd, dnnl_query_dst_md), &s->dst_l)) {
         /* An unexpected layout: ask for plain NCHW output instead. */
         dnnl_primitive_destroy(s->fwd);
@@ -324,14 +369,23 @@ static cnnl_status make_primitives(cnnl__dnnl_conv *d, shape_state *s)
     DN(dnnl_memory_desc_init_by_tag(&grad_any, 4, dd, dnnl_bf16, dnnl_format_tag_any));
     const dnnl_memory_desc_t *gmd = s->bf16 ? &grad_any : &s->dst_md;
     st = CNNL_OK;
-    if (dnnl_convolution_backward_data_desc_init(&bdd, dnnl_convolution_direct, &dsrc_any, &w_any, gmd, strides, pl,
-                                                 pr) != dnnl_success ||
-        dnnl_convolution_backward_weights_desc_init(&bwd, dnnl_convolution_direct, &src_any, &dw_f32, &s->b_md, gmd,
-                                                    strides, pl, pr) != dnnl_success)
+    /* Backward data and weights by Winograd too where oneDNN takes it, else direct. */
+    bool wino_d = s->wino &&
+              dnnl_convolution_backward_data_desc_init(&bdd, dnnl_convolution_winograd, &dsrc_any, &w_any, gmd,
+                                                       strides, pl, pr) == dnnl_success &&
+              try_prim(&s->bwd_d, &pd_d, &bdd, d->eng, pd, &s->scr_d) == dnnl_success;
+    bool wino_w = s->wino &&
+              dnnl_convolution_backward_weights_desc_init(&bwd, dnnl_convolution_winograd, &src_any, &dw_f32,
+                                                          &s->b_md, gmd, strides, pl, pr) == dnnl_success &&
+              try_prim(&s->bwd_w, &pd_w, &bwd, d->eng, pd, &s->scr_w) == dnnl_success;
+    if ((!wino_d && dnnl_convolution_backward_data_desc_init(&bdd, dnnl_convolution_direct, &dsrc_any, &w_any, gmd,
+                                                         strides, pl, pr) != dnnl_success) ||
+        (!wino_w && dnnl_convolution_backward_weights_desc_init(&bwd, dnnl_convolution_direct, &src_any, &dw_f32,
+                                                            &s->b_md, gmd, strides, pl, pr) != dnnl_success))
         st = cnnl__error(CNNL_EUNSUPPORTED, "convolution (oneDNN): backward descriptors failed");
-    if (st == CNNL_OK)
+    if (st == CNNL_OK && !wino_d)
         st = make_prim(&s->bwd_d, &pd_d, &bdd, d->eng, pd, &s->scr_d);
-    if (st == CNNL_OK)
+    if (st == CNNL_OK && !wino_w)
         st = make_prim(&s->bwd_w, &pd_w, &bwd, d->eng, pd, &s->scr_w);
     if (st == CNNL_OK) {
         s->dw_md = *query(pd_d, dnnl_query_weights_md);

@@ -106,6 +106,8 @@ cnnl_status cnnl__dnnl_conv2d_backward(cnnl__dnnl_conv **state, const cnnl__conv
                                        const float *wt, const float *y, const uint8_t *arg, const float *gy,
                                        float *gx, float *gw, float *gb);
 void cnnl__dnnl_conv_free(cnnl__dnnl_conv *state);
+/* True when the current shape of @p state runs by Winograd (NULL: false). */
+bool cnnl__dnnl_conv_winograd(const cnnl__dnnl_conv *state);
 /* Bytes of unpooled output per chunk of images (at least one image per chunk); tests lower it
  * to exercise several chunks and a shorter last one. */
 extern size_t cnnl__dnnl_chunk_bytes;

@@ -22,6 +22,7 @@ static const cfg configs[] = {
     {3, 20, 3, 1, 1, 6, 5, false, true, false},   /* channels not a multiple of the block */
     {17, 5, 5, 2, 2, 11, 10, true, false, false}, /* stride 2, no activation */
     {16, 32, 3, 1, 1, 12, 12, true, true, true},
+    {64, 128, 3, 1, 1, 18, 20, true, true, true}, /* Winograd on AVX-512 CPUs, as the report's conv4 */
 };
 
 static uint64_t lcg(uint64_t *s)
