@@ -928,6 +928,9 @@ cnnl_status cnnl__dnnl_conv2d_forward(cnnl__dnnl_conv **dp, const cnnl__conv_geo
     cnnl_status first = CNNL_OK;
 #pragma omp parallel num_threads(threads) reduction(| : bad, err)
     {
+        /* Primitives are planned for one thread: a region they open inside must not fork
+         * (with threads == 1 this region is inactive and would let it fork). */
+        omp_set_num_threads(1);
         tctx *t = &s->t[omp_get_thread_num()];
         cnnl_status ts = bind(s, t, true, false, false);
         if (ts == CNNL_OK && dnnl_memory_set_data_handle(t->f_b, (void *)(b ? b : zero_b)) != dnnl_success)
@@ -991,6 +994,7 @@ cnnl_status cnnl__dnnl_conv2d_backward(cnnl__dnnl_conv **dp, const cnnl__conv_ge
     /* Chunks belong to fixed slots; a thread takes a whole slot and sums its chunks in order. */
 #pragma omp parallel num_threads(threads) reduction(| : err)
     {
+        omp_set_num_threads(1); /* as in forward */
         tctx *t = &s->t[omp_get_thread_num()];
         cnnl_status ts = bind(s, t, false, gw || gb, gx != NULL);
 #pragma omp for schedule(dynamic, 1)
