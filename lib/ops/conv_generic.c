@@ -73,10 +73,11 @@ bool cnnl__conv_generic_forward(const cnnl__conv_geom *g, const float *x, const 
                         int iy = oy * s - p + ky * d;
                         if (iy < 0 || iy >= g->h)
                             continue;
-                        const float *xr = xp + (size_t)iy * g->w - p + kx * d;
+                        const float *xr = xp + (size_t)iy * g->w;
+                        const int off = kx * d - p; /* input column of output column ox: ox*s + off */
                         float *yr = yp + (size_t)oy * g->ow;
                         for (int ox = lo; ox < hi; ox++)
-                            yr[ox] += wv * xr[(size_t)ox * s];
+                            yr[ox] += wv * xr[ox * s + off];
                     }
                 }
         }
@@ -122,10 +123,11 @@ void cnnl__conv_generic_backward(const cnnl__conv_geom *g, const float *x, const
                             int iy = oy * s - p + ky * d;
                             if (iy < 0 || iy >= g->h)
                                 continue;
-                            float *gr = gp + (size_t)iy * g->w - p + kx * d;
+                            float *gr = gp + (size_t)iy * g->w;
+                            const int off = kx * d - p;
                             const float *gyr = gyp + (size_t)oy * g->ow;
                             for (int ox = lo; ox < hi; ox++)
-                                gr[(size_t)ox * s] += wv * gyr[ox];
+                                gr[ox * s + off] += wv * gyr[ox];
                         }
                     }
             }
@@ -166,10 +168,11 @@ void cnnl__conv_generic_backward(const cnnl__conv_geom *g, const float *x, const
                             int iy = oy * s - p + ky * d;
                             if (iy < 0 || iy >= g->h)
                                 continue;
-                            const float *xr = xp + (size_t)iy * g->w - p + kx * d;
+                            const float *xr = xp + (size_t)iy * g->w;
+                            const int off = kx * d - p;
                             const float *gyr = gyp + (size_t)oy * g->ow;
                             for (int ox = lo; ox < hi; ox++)
-                                sum += gyr[ox] * xr[(size_t)ox * s];
+                                sum += gyr[ox] * xr[ox * s + off];
                         }
                         aw[(size_t)ci * kk + (size_t)(ky * k + kx)] += sum;
                     }
