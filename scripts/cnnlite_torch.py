@@ -55,7 +55,8 @@ def _layer(spec, shape):
     elif t == "MaxPool2d":
         m = nn.MaxPool2d(g("kernel_size"), stride=g("stride"), padding=g("padding", 0))
     elif t == "AvgPool2d":
-        m = nn.AvgPool2d(g("kernel_size"), stride=g("stride"), padding=g("padding", 0))
+        m = nn.AvgPool2d(g("kernel_size"), stride=g("stride"), padding=g("padding", 0),
+                         count_include_pad=g("count_include_pad", True))
     elif t == "AdaptiveAvgPool2d":
         m = nn.AdaptiveAvgPool2d(g("output_size"))
     elif t == "Flatten":

@@ -62,6 +62,17 @@ static cnnl_status check_classes(const char *path, cnnl_model *model, const cnnl
     if (o->num_classes > 0 && cnnl_model_report_opts(model, &r) == CNNL_OK && r.classes != o->num_classes)
         return cnnl__error(CNNL_EINVAL, "%s: %d class names for a model with %d classes", path, o->num_classes,
                            r.classes);
+    /* A network from a description: as many names as flat outputs (what loading checks). */
+    const char *desc = NULL;
+    if (o->num_classes > 0 && cnnl_model_to_json(model, &desc) == CNNL_OK) {
+        size_t outs = cnnl_model_num_outputs(model);
+        if (outs == 0)
+            return cnnl__error(CNNL_EINVAL, "%s: %d class names but the network's output is not flat features "
+                               "(end it with Flatten and Linear)", path, o->num_classes);
+        if (outs != (size_t)o->num_classes)
+            return cnnl__error(CNNL_EINVAL, "%s: %d class names but the network has %zu outputs", path,
+                               o->num_classes, outs);
+    }
     cnnl_clear_error();
     return CNNL_OK;
 }

@@ -7,11 +7,13 @@
 
 #include "core/internal.h"
 #include "nn/layer.h"
+#include "ops/conv_generic.h"
 #include "ops/kernels.h"
 
 typedef struct conv {
     struct cnnl_layer base;
     int in_c, out_c, k, stride, pad;
+    int dil, groups;  /* other than 1: the generic engine (lib/ops/conv_generic.c), never fused */
     bool bias;
     bool relu;        /* the following ReLU layer is fused into this one */
     bool pool;        /* and the MaxPool2d(2, 2) after it */
@@ -28,9 +30,10 @@ static cnnl_status conv_geom(cnnl_layer *l, const cnnl_tensor *x, cnnl__conv_geo
 {
     conv *C = (conv *)l;
     char want[96];
-    snprintf(want, sizeof want, "N x %d x H x W with H, W + 2*%d >= %d", C->in_c, C->pad, C->k);
-    if (x->ndim != 4 || x->shape[1] != C->in_c || x->shape[2] + 2 * C->pad < C->k ||
-        x->shape[3] + 2 * C->pad < C->k || x->shape[2] > 1 << 20 || x->shape[3] > 1 << 20)
+    int span = C->dil * (C->k - 1) + 1; /* input extent of one window */
+    snprintf(want, sizeof want, "N x %d x H x W with H, W + 2*%d >= %d", C->in_c, C->pad, span);
+    if (x->ndim != 4 || x->shape[1] != C->in_c || x->shape[2] + 2 * C->pad < span ||
+        x->shape[3] + 2 * C->pad < span || x->shape[2] > 1 << 20 || x->shape[3] > 1 << 20)
         return cnnl__layer_shape_error(l, x, want);
     g->n = (int)x->shape[0];
     g->c = C->in_c;
@@ -40,11 +43,13 @@ static cnnl_status conv_geom(cnnl_layer *l, const cnnl_tensor *x, cnnl__conv_geo
     g->k = C->k;
     g->stride = C->stride;
     g->pad = C->pad;
-    g->oh = (g->h + 2 * g->pad - g->k) / g->stride + 1;
-    g->ow = (g->w + 2 * g->pad - g->k) / g->stride + 1;
+    g->oh = (g->h + 2 * g->pad - span) / g->stride + 1;
+    g->ow = (g->w + 2 * g->pad - span) / g->stride + 1;
     g->relu = C->relu;
     g->pool = C->pool;
     g->bf16 = C->bf16;
+    g->dil = C->dil;
+    g->groups = C->groups;
     if (C->pool && (g->oh < 2 || g->ow < 2))
         return cnnl__layer_shape_error(l, x, "an input whose convolution output is at least 2x2 (a 2x2 max pool follows)");
     return CNNL_OK;
@@ -59,6 +64,14 @@ static cnnl_status conv_begin(cnnl_layer *l, const cnnl_tensor *x, cnnl__conv_ge
     if (st != CNNL_OK)
         return st;
     *threads = cnnl__num_threads();
+    if (cnnl__conv_is_generic(g)) {
+        if (g->bf16)
+            return cnnl__error(CNNL_EUNSUPPORTED, "%s: bfloat16 is not supported with dilation %d, groups %d "
+                               "(only the float32 generic convolution runs them)", cnnl__layer_label(l), g->dil,
+                               g->groups);
+        int64_t shape[1] = {(int64_t)cnnl__conv_generic_acc_floats(g)};
+        return cnnl__tensor_ensure(&C->acc, 1, shape);
+    }
 #ifdef CNNL_HAVE_DNNL
     if (cnnl__dnnl_conv_ok(g))
         return CNNL_OK; /* the oneDNN engine keeps its own workspaces */
@@ -87,6 +100,12 @@ static cnnl_status conv_forward(cnnl_layer *l, const cnnl_tensor *x)
             return st;
     }
     l->out = l->out_ws;
+    if (cnnl__conv_is_generic(&g)) {
+        if (!cnnl__conv_generic_forward(&g, x->data, l->state[0].data, C->bias ? l->state[1].data : NULL,
+                                        l->out_ws->data, threads))
+            return cnnl__error(CNNL_ENUMERIC, "%s: the output is not finite", cnnl__layer_label(l));
+        return CNNL_OK;
+    }
 #ifdef CNNL_HAVE_DNNL
     if (cnnl__dnnl_conv_ok(&g)) {
         bool finite = true;
@@ -115,6 +134,17 @@ static cnnl_status conv_backward(cnnl_layer *l, const cnnl_tensor *x, const cnnl
     cnnl_status st = conv_begin(l, x, &g, &threads);
     if (st != CNNL_OK)
         return st;
+    if (cnnl__conv_is_generic(&g)) {
+        if (want_gin) {
+            if ((st = cnnl__tensor_ensure(&l->gin_ws, x->ndim, x->shape)) != CNNL_OK)
+                return st;
+            l->gin = l->gin_ws;
+        }
+        cnnl__conv_generic_backward(&g, x->data, l->state[0].data, gy->data, want_gin ? l->gin_ws->data : NULL,
+                                    param_grads ? l->state[0].grad : NULL,
+                                    param_grads && C->bias ? l->state[1].grad : NULL, C->acc->data, threads);
+        return CNNL_OK;
+    }
 #ifdef CNNL_HAVE_DNNL
     if (cnnl__dnnl_conv_ok(&g)) {
         if (want_gin) {
@@ -158,6 +188,8 @@ static void conv_destroy(cnnl_layer *l)
 static bool conv_fuse_next(cnnl_layer *l, cnnl_layer *next)
 {
     conv *C = (conv *)l;
+    if (C->dil != 1 || C->groups != 1)
+        return false; /* the generic engine has no fused epilogue: the ReLU and pool layers run */
     if (!C->relu)
         return C->relu = cnnl__relu_make_passthrough(next);
     if (!C->pool)
@@ -190,17 +222,27 @@ static const cnnl__layer_ops conv_ops = {"Conv2d", conv_forward, conv_backward, 
 CNNL_API cnnl_status cnnl_conv2d_create(cnnl_layer **out, int in_channels, int out_channels, int kernel,
                                         int stride, int padding, bool bias)
 {
+    return cnnl__conv2d_create_ex(out, in_channels, out_channels, kernel, stride, padding, 1, 1, bias);
+}
+
+cnnl_status cnnl__conv2d_create_ex(cnnl_layer **out, int in_channels, int out_channels, int kernel, int stride,
+                                   int padding, int dilation, int groups, bool bias)
+{
     if (!out)
         return cnnl__error(CNNL_EINVAL, "cnnl_conv2d_create: out is NULL");
     *out = NULL;
     const char *bad = in_channels < 1 ? "in_channels" : out_channels < 1 ? "out_channels" : kernel < 1 ? "kernel"
-                      : stride < 1 ? "stride" : padding < 0 ? "padding" : NULL;
+                      : stride < 1 ? "stride" : padding < 0 ? "padding" : dilation < 1 ? "dilation"
+                      : groups < 1 ? "groups" : NULL;
     if (bad)
         return cnnl__error(CNNL_EINVAL, "cnnl_conv2d_create: %s is out of range (in_channels %d, out_channels %d, "
-                           "kernel %d, stride %d, padding %d)", bad, in_channels, out_channels, kernel, stride,
-                           padding);
-    if (in_channels > 65536 || out_channels > 65536 || kernel > 64 || padding > 64)
+                           "kernel %d, stride %d, padding %d, dilation %d, groups %d)", bad, in_channels,
+                           out_channels, kernel, stride, padding, dilation, groups);
+    if (in_channels > 65536 || out_channels > 65536 || kernel > 64 || padding > 64 || dilation > 64)
         return cnnl__error(CNNL_EINVAL, "cnnl_conv2d_create: sizes too large");
+    if (in_channels % groups != 0 || out_channels % groups != 0)
+        return cnnl__error(CNNL_EINVAL, "cnnl_conv2d_create: groups %d does not divide in_channels %d and "
+                           "out_channels %d", groups, in_channels, out_channels);
     conv *C = (conv *)cnnl__layer_new(sizeof(conv), &conv_ops);
     if (!C)
         return CNNL_ENOMEM;
@@ -209,9 +251,11 @@ CNNL_API cnnl_status cnnl_conv2d_create(cnnl_layer **out, int in_channels, int o
     C->k = kernel;
     C->stride = stride;
     C->pad = padding;
+    C->dil = dilation;
+    C->groups = groups;
     C->bias = bias;
-    size_t fan_in = (size_t)in_channels * kernel * kernel;
-    int64_t ws[4] = {out_channels, in_channels, kernel, kernel}, bs[1] = {out_channels};
+    size_t fan_in = (size_t)(in_channels / groups) * kernel * kernel;
+    int64_t ws[4] = {out_channels, in_channels / groups, kernel, kernel}, bs[1] = {out_channels};
     cnnl_status st = cnnl__layer_add_state(&C->base, "weight", 4, ws, CNNL_DTYPE_F32, true, fan_in,
                                            CNNL__INIT_KAIMING);
     if (st == CNNL_OK && bias)

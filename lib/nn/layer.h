@@ -63,6 +63,10 @@ struct cnnl_layer {
  * message otherwise), and switching a layer (no effect unless it is a Conv2d). */
 cnnl_status cnnl__conv_bf16_check(void);
 void cnnl__conv_set_bf16(cnnl_layer *l, bool on);
+/* cnnl_conv2d_create() with PyTorch's dilation and groups (weights (out, in/groups, k, k));
+ * in and out channels must be multiples of @p groups (CNNL_EINVAL otherwise). */
+cnnl_status cnnl__conv2d_create_ex(cnnl_layer **out, int in_channels, int out_channels, int kernel, int stride,
+                                   int padding, int dilation, int groups, bool bias);
 
 /* Allocate a zeroed layer of @p size bytes (>= sizeof(struct cnnl_layer)) with @p ops. */
 cnnl_layer *cnnl__layer_new(size_t size, const cnnl__layer_ops *ops);
@@ -100,6 +104,9 @@ static inline void cnnl__layer_pass_gradient(cnnl_layer *l, const cnnl_tensor *g
 bool cnnl__relu_make_passthrough(cnnl_layer *l);
 /* The same for a MaxPool2d with kernel 2 and stride 2. */
 bool cnnl__maxpool2_make_passthrough(cnnl_layer *l);
+/* MaxPool2d (@p max) or AvgPool2d with PyTorch's padding (0..kernel/2; max pooling pads with
+ * -inf, average pooling counts the zeros); CNNL_EINVAL naming the option otherwise. */
+cnnl_status cnnl__pool2d_create_ex(cnnl_layer **out, int kernel, int stride, int padding, bool max);
 
 /* Set a BatchNorm2d layer's eps (> 0) and momentum (in [0, 1]). */
 cnnl_status cnnl__batchnorm2d_configure(cnnl_layer *l, float eps, float momentum);

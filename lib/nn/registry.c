@@ -36,8 +36,8 @@ static const cnnl__arch_opt conv_opts[] = {
     {"kernel_size", 'i', true, NONE, 1, 64},
     {"stride", 'i', false, 1, 1, 64},
     {"padding", 'i', false, 0, 0, 64},
-    {"dilation", 'i', false, 1, 1, 1},
-    {"groups", 'i', false, 1, 1, 1},
+    {"dilation", 'i', false, 1, 1, 64},
+    {"groups", 'i', false, 1, 1, BIG},
     {"bias", 'b', false, 1, 0, 1},
     {NULL, 0, false, 0, 0, 0}};
 
@@ -50,10 +50,17 @@ static bool conv_infer(double *v, const cnnl__ashape *in, cnnl__ashape *out, cha
         return false;
     }
     int64_t k = (int64_t)v[C_K], s = (int64_t)v[C_STRIDE], p = (int64_t)v[C_PAD], d = (int64_t)v[C_DIL];
+    int64_t groups = (int64_t)v[C_GROUPS];
+    if (in->d[0] % groups != 0 || (int64_t)v[C_OUT] % groups != 0) {
+        snprintf(why, len, "option \"groups\" %lld must divide in_channels %lld and out_channels %lld",
+                 (long long)groups, (long long)in->d[0], (long long)v[C_OUT]);
+        return false;
+    }
     int64_t oh = out_side(in->d[1], k, s, p, d), ow = out_side(in->d[2], k, s, p, d);
     if (oh < 1 || ow < 1) {
-        snprintf(why, len, "option \"kernel_size\" %lld does not fit the %lldx%lld input with padding %lld",
-                 (long long)k, (long long)in->d[1], (long long)in->d[2], (long long)p);
+        snprintf(why, len, "option \"kernel_size\" %lld does not fit the %lldx%lld input with padding %lld "
+                 "and dilation %lld", (long long)k, (long long)in->d[1], (long long)in->d[2], (long long)p,
+                 (long long)d);
         return false;
     }
     *out = (cnnl__ashape){3, {(int64_t)v[C_OUT], oh, ow}};
@@ -70,8 +77,8 @@ static int conv_states(const double *v, const cnnl__ashape *in, cnnl__arch_state
 
 static cnnl_status conv_create(const double *v, const cnnl__ashape *in, cnnl_layer **out)
 {
-    return cnnl_conv2d_create(out, (int)in->d[0], (int)v[C_OUT], (int)v[C_K], (int)v[C_STRIDE], (int)v[C_PAD],
-                              v[C_BIAS] != 0.0);
+    return cnnl__conv2d_create_ex(out, (int)in->d[0], (int)v[C_OUT], (int)v[C_K], (int)v[C_STRIDE], (int)v[C_PAD],
+                                  (int)v[C_DIL], (int)v[C_GROUPS], v[C_BIAS] != 0.0);
 }
 
 static const cnnl__arch_type conv_type = {"Conv2d", conv_opts, conv_infer, conv_states, conv_create};
@@ -111,12 +118,21 @@ static cnnl_status bn_create(const double *v, const cnnl__ashape *in, cnnl_layer
 
 static const cnnl__arch_type bn_type = {"BatchNorm2d", bn_opts, bn_infer, bn_states, bn_create};
 
-/* ---- MaxPool2d, AvgPool2d ---- */
-enum { P_K, P_STRIDE, P_PAD };
-static const cnnl__arch_opt pool_opts[] = {
+/* ---- MaxPool2d, AvgPool2d ----
+ * Floor mode only (ceil_mode is not an option). padding as PyTorch: at most half the kernel;
+ * MaxPool2d pads with -inf, AvgPool2d counts the padded zeros (count_include_pad=True, the only
+ * value supported; divisor_override is not an option). */
+enum { P_K, P_STRIDE, P_PAD, P_INCLUDE };
+static const cnnl__arch_opt maxpool_opts[] = {
     {"kernel_size", 'i', true, NONE, 1, 1024},
     {"stride", 'i', false, NONE, 1, 1024},
-    {"padding", 'i', false, 0, 0, 0},
+    {"padding", 'i', false, 0, 0, 512},
+    {NULL, 0, false, 0, 0, 0}};
+static const cnnl__arch_opt avgpool_opts[] = {
+    {"kernel_size", 'i', true, NONE, 1, 1024},
+    {"stride", 'i', false, NONE, 1, 1024},
+    {"padding", 'i', false, 0, 0, 512},
+    {"count_include_pad", 'b', false, 1, 1, 1},
     {NULL, 0, false, 0, 0, 0}};
 
 static bool pool_infer(double *v, const cnnl__ashape *in, cnnl__ashape *out, char *why, size_t len)
@@ -126,30 +142,44 @@ static bool pool_infer(double *v, const cnnl__ashape *in, cnnl__ashape *out, cha
     if (isnan(v[P_STRIDE]))
         v[P_STRIDE] = v[P_K]; /* PyTorch: stride defaults to kernel_size */
     int64_t k = (int64_t)v[P_K], s = (int64_t)v[P_STRIDE], p = (int64_t)v[P_PAD];
+    if (p > k / 2) {
+        snprintf(why, len, "option \"padding\" %lld is more than half of kernel_size %lld", (long long)p,
+                 (long long)k);
+        return false;
+    }
     int64_t oh = out_side(in->d[1], k, s, p, 1), ow = out_side(in->d[2], k, s, p, 1);
     if (oh < 1 || ow < 1) {
-        snprintf(why, len, "option \"kernel_size\" %lld is larger than the %lldx%lld input", (long long)k,
-                 (long long)in->d[1], (long long)in->d[2]);
+        snprintf(why, len, "option \"kernel_size\" %lld is larger than the %lldx%lld input with padding %lld",
+                 (long long)k, (long long)in->d[1], (long long)in->d[2], (long long)p);
         return false;
     }
     *out = (cnnl__ashape){3, {in->d[0], oh, ow}};
     return true;
 }
 
+static bool avgpool_infer(double *v, const cnnl__ashape *in, cnnl__ashape *out, char *why, size_t len)
+{
+    if (v[P_INCLUDE] == 0.0) {
+        snprintf(why, len, "option \"count_include_pad\" false is not supported (only true, PyTorch's default)");
+        return false;
+    }
+    return pool_infer(v, in, out, why, len);
+}
+
 static cnnl_status maxpool_create(const double *v, const cnnl__ashape *in, cnnl_layer **out)
 {
     (void)in;
-    return cnnl_maxpool2d_create(out, (int)v[P_K], (int)v[P_STRIDE]);
+    return cnnl__pool2d_create_ex(out, (int)v[P_K], (int)v[P_STRIDE], (int)v[P_PAD], true);
 }
 
 static cnnl_status avgpool_create(const double *v, const cnnl__ashape *in, cnnl_layer **out)
 {
     (void)in;
-    return cnnl_avgpool2d_create(out, (int)v[P_K], (int)v[P_STRIDE]);
+    return cnnl__pool2d_create_ex(out, (int)v[P_K], (int)v[P_STRIDE], (int)v[P_PAD], false);
 }
 
-static const cnnl__arch_type maxpool_type = {"MaxPool2d", pool_opts, pool_infer, NULL, maxpool_create};
-static const cnnl__arch_type avgpool_type = {"AvgPool2d", pool_opts, pool_infer, NULL, avgpool_create};
+static const cnnl__arch_type maxpool_type = {"MaxPool2d", maxpool_opts, pool_infer, NULL, maxpool_create};
+static const cnnl__arch_type avgpool_type = {"AvgPool2d", avgpool_opts, avgpool_infer, NULL, avgpool_create};
 
 /* ---- AdaptiveAvgPool2d(1) ---- */
 static const cnnl__arch_opt gap_opts[] = {{"output_size", 'i', true, NONE, 1, 1}, {NULL, 0, false, 0, 0, 0}};

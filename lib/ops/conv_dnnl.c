@@ -125,7 +125,8 @@ cnnl_status cnnl__dnnl_bf16_check(void)
 
 bool cnnl__dnnl_conv_ok(const cnnl__conv_geom *g)
 {
-    return g->stride >= 1 && g->k >= 1 && g->oh >= 1 && g->ow >= 1 && cnnl__dnnl_enabled();
+    return g->stride >= 1 && g->k >= 1 && g->oh >= 1 && g->ow >= 1 && g->dil <= 1 && g->groups <= 1 &&
+           cnnl__dnnl_enabled();
 }
 
 static void reorder_free(reorder *r)

@@ -18,6 +18,10 @@ typedef struct cnnl__conv_geom {
     bool relu;             /* a ReLU follows, fused into the kernels */
     bool pool;             /* and then a 2x2 stride-2 max pool (requires relu) */
     bool bf16;             /* bfloat16 inputs and weights (oneDNN engine only) */
+    /* Appended for lib/ops/conv_generic.c; 0 and 1 both mean the default (an initializer that
+     * leaves them out means dilation 1, one group). */
+    int dil;               /* dilation: taps are dil apart */
+    int groups;            /* c and oc are multiples; output channel o reads group o / (oc/groups) */
 } cnnl__conv_geom;
 
 /* Output rows per band (one im2col buffer's worth) and the per-thread workspace in floats. */
@@ -113,13 +117,17 @@ bool cnnl__dnnl_conv_winograd(const cnnl__dnnl_conv *state);
 extern size_t cnnl__dnnl_chunk_bytes;
 #endif
 
-/* ---- pooling over planes (n*c planes of h x w), no padding, floor mode ---- */
-void cnnl__maxpool_forward(const float *x, size_t planes, int h, int w, int k, int s, int oh, int ow, float *y);
-/* gx = 0 then, per window, gy goes to the first maximal input. */
+/* ---- pooling over planes (n*c planes of h x w), floor mode ----
+ * @p pad (0 <= pad <= k/2) pads as PyTorch does: -inf for max pooling (windows keep only their
+ * inputs), zeros counted in the k*k divisor for average pooling (count_include_pad=True). */
+void cnnl__maxpool_forward(const float *x, size_t planes, int h, int w, int k, int s, int pad, int oh, int ow,
+                           float *y);
+/* gx = 0 then, per window, gy goes to the first maximal input (row-major order). */
 void cnnl__maxpool_backward(const float *x, const float *y, const float *gy, size_t planes, int h, int w, int k,
-                            int s, int oh, int ow, float *gx);
-void cnnl__avgpool_forward(const float *x, size_t planes, int h, int w, int k, int s, int oh, int ow, float *y);
-void cnnl__avgpool_backward(const float *gy, size_t planes, int h, int w, int k, int s, int oh, int ow,
+                            int s, int pad, int oh, int ow, float *gx);
+void cnnl__avgpool_forward(const float *x, size_t planes, int h, int w, int k, int s, int pad, int oh, int ow,
+                           float *y);
+void cnnl__avgpool_backward(const float *gy, size_t planes, int h, int w, int k, int s, int pad, int oh, int ow,
                             float *gx);
 
 /* ---- batch normalisation over channels of (n, c, h, w) ---- */

@@ -1,13 +1,50 @@
 /* Max and average pooling over independent planes, parallel over planes (handed out
- * dynamically; each plane is computed by one thread, so results do not depend on scheduling). */
+ * dynamically; each plane is computed by one thread, so results do not depend on scheduling).
+ * Padding follows PyTorch: max pooling pads with -inf (pad <= k/2, so every window holds an
+ * input), average pooling counts the padded zeros (count_include_pad=True, floor mode: the
+ * divisor is always k*k). */
 #include <omp.h>
 #include <string.h>
 
 #include "core/internal.h"
 #include "ops/kernels.h"
 
-static void maxpool_plane(const float *x, int w, int k, int s, int oh, int ow, float *y)
+/* Window rows [*y0, *y1) and columns [*x0, *x1) of output (oy, ox), clipped to the input. */
+static void window(int oy, int ox, int h, int w, int k, int s, int pad, int *y0, int *y1, int *x0, int *x1)
 {
+    int a = oy * s - pad, b = ox * s - pad;
+    *y0 = a < 0 ? 0 : a;
+    *y1 = a + k > h ? h : a + k;
+    *x0 = b < 0 ? 0 : b;
+    *x1 = b + k > w ? w : b + k;
+}
+
+/* Index in the plane of the first maximal input of window (oy, ox), in row-major order. */
+static size_t argmax_window(const float *x, int oy, int ox, int h, int w, int k, int s, int pad)
+{
+    int y0, y1, x0, x1;
+    window(oy, ox, h, w, k, s, pad, &y0, &y1, &x0, &x1);
+    size_t best = (size_t)y0 * w + (size_t)x0;
+    float m = x[best];
+    for (int iy = y0; iy < y1; iy++)
+        for (int ix = x0; ix < x1; ix++) {
+            size_t idx = (size_t)iy * w + (size_t)ix;
+            if (x[idx] > m) {
+                m = x[idx];
+                best = idx;
+            }
+        }
+    return best;
+}
+
+static void maxpool_plane(const float *x, int h, int w, int k, int s, int pad, int oh, int ow, float *y)
+{
+    if (pad > 0) {
+        for (int oy = 0; oy < oh; oy++)
+            for (int ox = 0; ox < ow; ox++)
+                y[(size_t)oy * ow + ox] = x[argmax_window(x, oy, ox, h, w, k, s, pad)];
+        return;
+    }
     if (k == 2 && s == 2) {
         for (int oy = 0; oy < oh; oy++) {
             const float *r0 = x + (size_t)(2 * oy) * w, *r1 = r0 + w;
@@ -33,12 +70,13 @@ static void maxpool_plane(const float *x, int w, int k, int s, int oh, int ow, f
         }
 }
 
-void cnnl__maxpool_forward(const float *x, size_t planes, int h, int w, int k, int s, int oh, int ow, float *y)
+void cnnl__maxpool_forward(const float *x, size_t planes, int h, int w, int k, int s, int pad, int oh, int ow,
+                           float *y)
 {
     size_t in = (size_t)h * w, out = (size_t)oh * ow;
 #pragma omp parallel for num_threads(cnnl__num_threads()) schedule(dynamic, 4)
     for (size_t p = 0; p < planes; p++)
-        maxpool_plane(x + p * in, w, k, s, oh, ow, y + p * out);
+        maxpool_plane(x + p * in, h, w, k, s, pad, oh, ow, y + p * out);
 }
 
 /* 2x2 windows, stride 2: every input gets exactly one write, so no clearing pass is needed
@@ -71,18 +109,24 @@ static void maxpool2_backward_plane(const float *x, const float *y, const float 
 }
 
 void cnnl__maxpool_backward(const float *x, const float *y, const float *gy, size_t planes, int h, int w, int k,
-                            int s, int oh, int ow, float *gx)
+                            int s, int pad, int oh, int ow, float *gx)
 {
     size_t in = (size_t)h * w, out = (size_t)oh * ow;
 #pragma omp parallel for num_threads(cnnl__num_threads()) schedule(dynamic, 4)
     for (size_t p = 0; p < planes; p++) {
         const float *xp = x + p * in, *yp = y + p * out, *gp = gy + p * out;
         float *gxp = gx + p * in;
-        if (k == 2 && s == 2) {
+        if (k == 2 && s == 2 && pad == 0) {
             maxpool2_backward_plane(xp, yp, gp, h, w, oh, ow, gxp);
             continue;
         }
         memset(gxp, 0, sizeof(float) * in);
+        if (pad > 0) {
+            for (int oy = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++)
+                    gxp[argmax_window(xp, oy, ox, h, w, k, s, pad)] += gp[(size_t)oy * ow + ox];
+            continue;
+        }
         for (int oy = 0; oy < oh; oy++)
             for (int ox = 0; ox < ow; ox++) {
                 size_t base = (size_t)(oy * s) * w + (size_t)ox * s, o = (size_t)oy * ow + ox;
@@ -101,15 +145,28 @@ void cnnl__maxpool_backward(const float *x, const float *y, const float *gy, siz
     }
 }
 
-void cnnl__avgpool_forward(const float *x, size_t planes, int h, int w, int k, int s, int oh, int ow, float *y)
+void cnnl__avgpool_forward(const float *x, size_t planes, int h, int w, int k, int s, int pad, int oh, int ow,
+                           float *y)
 {
     size_t in = (size_t)h * w, out = (size_t)oh * ow;
     float inv = 1.0f / (float)(k * k);
-    (void)h;
 #pragma omp parallel for num_threads(cnnl__num_threads()) schedule(dynamic, 4)
     for (size_t p = 0; p < planes; p++) {
         const float *xp = x + p * in;
         float *yp = y + p * out;
+        if (pad > 0) {
+            for (int oy = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++) {
+                    int y0, y1, x0, x1;
+                    window(oy, ox, h, w, k, s, pad, &y0, &y1, &x0, &x1);
+                    float sum = 0.0f;
+                    for (int iy = y0; iy < y1; iy++)
+                        for (int ix = x0; ix < x1; ix++)
+                            sum += xp[(size_t)iy * w + ix];
+                    yp[(size_t)oy * ow + ox] = sum * inv;
+                }
+            continue;
+        }
         if (k == 2 && s == 2) {
             for (int oy = 0; oy < oh; oy++) {
                 const float *r0 = xp + (size_t)(2 * oy) * w, *r1 = r0 + w;
@@ -130,7 +187,8 @@ void cnnl__avgpool_forward(const float *x, size_t planes, int h, int w, int k, i
     }
 }
 
-void cnnl__avgpool_backward(const float *gy, size_t planes, int h, int w, int k, int s, int oh, int ow, float *gx)
+void cnnl__avgpool_backward(const float *gy, size_t planes, int h, int w, int k, int s, int pad, int oh, int ow,
+                            float *gx)
 {
     size_t in = (size_t)h * w, out = (size_t)oh * ow;
     float inv = 1.0f / (float)(k * k);
@@ -139,6 +197,18 @@ void cnnl__avgpool_backward(const float *gy, size_t planes, int h, int w, int k,
         const float *gp = gy + p * out;
         float *gxp = gx + p * in;
         memset(gxp, 0, sizeof(float) * in);
+        if (pad > 0) {
+            for (int oy = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++) {
+                    float v = gp[(size_t)oy * ow + ox] * inv;
+                    int y0, y1, x0, x1;
+                    window(oy, ox, h, w, k, s, pad, &y0, &y1, &x0, &x1);
+                    for (int iy = y0; iy < y1; iy++)
+                        for (int ix = x0; ix < x1; ix++)
+                            gxp[(size_t)iy * w + ix] += v;
+                }
+            continue;
+        }
         for (int oy = 0; oy < oh; oy++)
             for (int ox = 0; ox < ow; ox++) {
                 float v = gp[(size_t)oy * ow + ox] * inv;

@@ -640,6 +640,19 @@ static void test_description_round_trip(void **state)
     assert_ok(cnnl_model_forward(m, x, &y)); /* training mode: batch-norm statistics move */
     cnnl_save_opts so = cnnl_save_opts_default();
     so.class_names = CLASSES;
+    /* Saving checks the class names against the description's outputs, as loading does, and
+     * leaves no file behind. */
+    assert_int_equal(cnnl_model_num_outputs(m), 4);
+    so.num_classes = 3;
+    assert_status_msg(cnnl_model_save(m, fx->file, &so), CNNL_EINVAL, "3 class names but the network has 4 outputs");
+    assert_non_null(strstr(cnnl_last_error(), fx->file));
+    assert_int_equal(access(fx->file, F_OK), -1);
+    cnnl_model *conv = NULL;
+    assert_ok(cnnl_model_from_json(&conv, "{\"input\": [1, 4, 4], \"layers\": [{\"type\": \"Conv2d\", "
+                                          "\"out_channels\": 2, \"kernel_size\": 3}]}", 0));
+    so.num_classes = 2;
+    assert_status_msg(cnnl_model_save(conv, fx->file, &so), CNNL_EINVAL, "output is not flat features");
+    cnnl_model_free(conv);
     so.num_classes = 4;
     assert_ok(cnnl_model_save(m, fx->file, &so));
     cnnl_model_meta *meta = NULL;

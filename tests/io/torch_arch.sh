@@ -1,8 +1,9 @@
 #!/bin/sh
-# PyTorch both ways for descriptions: a network trained by cnnlite-train --arch gives the same
-# probabilities in cnnlite-predict and in PyTorch (scripts/cnnlite_torch.py, built from the
-# file's description, strict load), and networks PyTorch initialised and saved give the same
-# probabilities in cnnlite-predict. Tolerance 1e-4 on every probability.
+# PyTorch both ways for descriptions: networks trained by cnnlite-train --arch (small.json and
+# the depthwise-residual.json acceptance run) give the same probabilities in cnnlite-predict and
+# in PyTorch (scripts/cnnlite_torch.py, built from the file's description, strict load), and
+# networks PyTorch initialised and saved (including one with dilation, groups and padded pools)
+# give the same probabilities in cnnlite-predict. Tolerance 1e-4 on every probability.
 # usage: torch_arch.sh CNNLITE_TRAIN CNNLITE_PREDICT SOURCE_ROOT [PYTHON]
 # Exit 77 (skipped) when the Python interpreter or torch is missing.
 train=$1
@@ -52,9 +53,35 @@ status=0
 "$py" "$script" predict "$dir/ours.safetensors" $images >"$dir/torch.jsonl" || exit 1
 compare "$dir/ours.jsonl" "$dir/torch.jsonl" "small.json trained by cnnlite-train" || status=1
 
+# The issue's example network (strided Conv2d, BatchNorm2d, a Residual around a depthwise
+# convolution, global average pooling, Dropout, Linear), as the acceptance runs it: three
+# epochs at 64x64 on the synthetic set, then the saved file alone in both programs.
+"$train" --arch "$src/examples/nets/depthwise-residual.json" --size 64 --epochs 3 --quiet \
+    --save "$dir/dw.safetensors" >"$dir/train-dw.log" 2>&1 || { cat "$dir/train-dw.log"; exit 1; }
+"$predict" --model "$dir/dw.safetensors" --json $images >"$dir/dw-ours.jsonl" || exit 1
+"$py" "$script" predict "$dir/dw.safetensors" $images >"$dir/dw-torch.jsonl" || exit 1
+compare "$dir/dw-ours.jsonl" "$dir/dw-torch.jsonl" "depthwise-residual.json trained by cnnlite-train" || status=1
+
+# Every option of the generic convolution and the padded pools in one network.
+cat >"$dir/options.json" <<'JSON'
+{"input": [3, 64, 64], "layers": [
+ {"type": "Conv2d", "out_channels": 6, "kernel_size": 3, "stride": 2, "padding": 2, "dilation": 2},
+ {"type": "MaxPool2d", "kernel_size": 3, "stride": 2, "padding": 1},
+ {"type": "Conv2d", "out_channels": 12, "kernel_size": 3, "padding": 1, "groups": 3, "bias": false},
+ {"type": "BatchNorm2d"}, {"type": "ReLU"},
+ {"type": "Residual", "layers": [
+   {"type": "Conv2d", "out_channels": 12, "kernel_size": 3, "padding": 2, "dilation": 2, "groups": 12},
+   {"type": "Tanh"}]},
+ {"type": "AvgPool2d", "kernel_size": 3, "stride": 2, "padding": 1},
+ {"type": "AdaptiveAvgPool2d", "output_size": 1}, {"type": "Flatten"},
+ {"type": "Linear", "out_features": 4}]}
+JSON
+
 # PyTorch -> libcnnlite: networks initialised and saved by PyTorch.
-for net in small global-pool; do
-  "$py" "$script" export "$src/examples/nets/$net.json" "$dir/$net.safetensors" --seed 3 || exit 1
+for net in small global-pool depthwise-residual options; do
+  desc=$src/examples/nets/$net.json
+  [ "$net" = options ] && desc=$dir/options.json
+  "$py" "$script" export "$desc" "$dir/$net.safetensors" --seed 3 || exit 1
   "$predict" --model "$dir/$net.safetensors" --json $images >"$dir/$net-ours.jsonl" || exit 1
   "$py" "$script" predict "$dir/$net.safetensors" $images >"$dir/$net-torch.jsonl" || exit 1
   compare "$dir/$net-ours.jsonl" "$dir/$net-torch.jsonl" "$net.json saved by PyTorch" || status=1

@@ -152,7 +152,24 @@ static void test_errors(void **state)
     expect_error("[1, 2", "not a JSON object");
     expect_error("{\"input\": [3, 8, 8], \"layers\": [{\"type\": \"Conv2d\", \"out_channels\": 4, \"kernel_size\": 3, "
                  "\"groups\": 2}]}",
-                 "layers[0] (Conv2d): option \"groups\" is 2; only 1 is supported");
+                 "layers[0] (Conv2d), input 3x8x8: option \"groups\" 2 must divide in_channels 3 and out_channels 4");
+    expect_error("{\"input\": [4, 8, 8], \"layers\": [{\"type\": \"ReLU\"}, {\"type\": \"Conv2d\", \"out_channels\": 6, "
+                 "\"kernel_size\": 3, \"groups\": 4}]}",
+                 "layers[1] (Conv2d), input 4x8x8: option \"groups\" 4 must divide in_channels 4 and out_channels 6");
+    expect_error("{\"input\": [3, 8, 8], \"layers\": [{\"type\": \"Conv2d\", \"out_channels\": 3, \"kernel_size\": 3, "
+                 "\"groups\": 0}]}",
+                 "layers[0] (Conv2d): option \"groups\" is 0; must be in [1, 65536]");
+    expect_error("{\"input\": [3, 8, 8], \"layers\": [{\"type\": \"Conv2d\", \"out_channels\": 3, \"kernel_size\": 3, "
+                 "\"dilation\": 4}]}",
+                 "layers[0] (Conv2d), input 3x8x8: option \"kernel_size\" 3 does not fit the 8x8 input with padding 0 "
+                 "and dilation 4");
+    expect_error("{\"input\": [3, 8, 8], \"layers\": [{\"type\": \"MaxPool2d\", \"kernel_size\": 3, \"padding\": 2}]}",
+                 "layers[0] (MaxPool2d), input 3x8x8: option \"padding\" 2 is more than half of kernel_size 3");
+    expect_error("{\"input\": [3, 8, 8], \"layers\": [{\"type\": \"AvgPool2d\", \"kernel_size\": 2, \"padding\": 1, "
+                 "\"count_include_pad\": false}]}",
+                 "layers[0] (AvgPool2d), input 3x8x8: option \"count_include_pad\" false is not supported");
+    expect_error("{\"input\": [3, 8, 8], \"layers\": [{\"type\": \"MaxPool2d\", \"kernel_size\": 2, \"ceil_mode\": true}]}",
+                 "layers[0] (MaxPool2d): unknown option \"ceil_mode\"");
     /* Bounds on what would be allocated, checked before anything is. */
     expect_error("{\"input\": [4096, 65536, 65536], \"layers\": [{\"type\": \"ReLU\"}]}", "values per sample");
     expect_error("{\"input\": [1, 1024, 1024], \"layers\": [{\"type\": \"Flatten\"}, {\"type\": \"Linear\", "
@@ -213,6 +230,90 @@ static void test_residual_gradients(void **state)
     cnnl_model_free(m);
 }
 
+/* Finite-difference checks of the options the generic convolution and padded pools add:
+ * dilation (with stride), groups with several channels per group, depthwise with a channel
+ * multiplier, and max / average pooling with padding, each in a description. Max-pool inputs
+ * are spread so that no step of the check changes a window's maximum. */
+static void gc_description(const char *json, int64_t n, uint64_t seed, bool distinct)
+{
+    cnnl_model *m = NULL;
+    assert_ok(cnnl_model_from_json(&m, json, 13));
+    assert_ok(cnnl_model_set_training(m, false));
+    int64_t in[3];
+    assert_ok(cnnl_model_input_shape(m, in));
+    int64_t xs[4] = {n, in[0], in[1], in[2]};
+    cnnl_tensor *x = NULL;
+    assert_ok(cnnl_tensor_create(&x, 4, xs));
+    for (size_t i = 0; i < x->numel; i++)
+        x->data[i] = gc_rand(&seed, -1.0f, 1.0f);
+    if (distinct) /* values 0.1 apart in a random order: |step| 0.01 never reorders two */
+        for (size_t i = 0; i < x->numel; i++) {
+            size_t j = (size_t)(gc_rand(&seed, 0.0f, 1.0f) * (float)(i + 1));
+            float t = (float)i * 0.1f - (float)x->numel * 0.05f;
+            x->data[i] = x->data[j < i ? j : i];
+            x->data[j < i ? j : i] = t;
+        }
+    gc_check(m, x, NULL);
+    cnnl_tensor_free(x);
+    cnnl_model_free(m);
+}
+
+static void test_generic_gradients(void **state)
+{
+    (void)state;
+    /* dilation 2 with padding; dilation 3 with stride 2, no bias */
+    gc_description("{\"input\": [2, 7, 6], \"layers\": [{\"type\": \"Conv2d\", \"out_channels\": 3, \"kernel_size\": 3, "
+                   "\"padding\": 2, \"dilation\": 2}]}", 2, 31, false);
+    gc_description("{\"input\": [2, 9, 8], \"layers\": [{\"type\": \"Conv2d\", \"out_channels\": 2, \"kernel_size\": 2, "
+                   "\"stride\": 2, \"padding\": 1, \"dilation\": 3, \"bias\": false}]}", 1, 32, false);
+    /* groups 2, two input and three output channels per group */
+    gc_description("{\"input\": [4, 5, 5], \"layers\": [{\"type\": \"Conv2d\", \"out_channels\": 6, \"kernel_size\": 3, "
+                   "\"padding\": 1, \"groups\": 2}]}", 2, 33, false);
+    /* depthwise, then depthwise with a channel multiplier of 2, stride 2 */
+    gc_description("{\"input\": [3, 5, 6], \"layers\": [{\"type\": \"Conv2d\", \"out_channels\": 3, \"kernel_size\": 3, "
+                   "\"padding\": 1, \"groups\": 3}]}", 2, 34, false);
+    gc_description("{\"input\": [2, 7, 7], \"layers\": [{\"type\": \"Conv2d\", \"out_channels\": 4, \"kernel_size\": 3, "
+                   "\"stride\": 2, \"padding\": 1, \"groups\": 2}]}", 2, 35, false);
+    /* padded pools */
+    gc_description("{\"input\": [2, 7, 6], \"layers\": [{\"type\": \"MaxPool2d\", \"kernel_size\": 3, \"stride\": 2, "
+                   "\"padding\": 1}]}", 2, 36, true);
+    gc_description("{\"input\": [1, 5, 5], \"layers\": [{\"type\": \"MaxPool2d\", \"kernel_size\": 2, \"stride\": 1, "
+                   "\"padding\": 1}]}", 2, 37, true);
+    gc_description("{\"input\": [2, 7, 6], \"layers\": [{\"type\": \"AvgPool2d\", \"kernel_size\": 3, \"stride\": 2, "
+                   "\"padding\": 1}]}", 2, 38, false);
+    /* a depthwise convolution followed by ReLU and a 2x2 max pool: not fused, both layers run */
+    gc_description("{\"input\": [2, 6, 6], \"layers\": [{\"type\": \"Conv2d\", \"out_channels\": 2, \"kernel_size\": 3, "
+                   "\"padding\": 1, \"groups\": 2}, {\"type\": \"Tanh\"}, {\"type\": \"AvgPool2d\", \"kernel_size\": 2}]}",
+                   2, 39, false);
+}
+
+/* Padding values: max pooling ignores the padding (an all-negative input keeps negative
+ * maxima, as with -inf padding), average pooling divides by k*k including the padded zeros. */
+static void test_pool_padding_values(void **state)
+{
+    (void)state;
+    const float xv[4] = {-1, -2, -3, -4};
+    int64_t shape[4] = {1, 1, 2, 2};
+    cnnl_tensor *x = NULL;
+    assert_ok(cnnl_tensor_from_data(&x, 4, shape, xv));
+    const cnnl_tensor *y = NULL;
+    cnnl_model *m = NULL;
+    assert_ok(cnnl_model_from_json(&m, "{\"input\": [1, 2, 2], \"layers\": [{\"type\": \"MaxPool2d\", "
+                                       "\"kernel_size\": 3, \"stride\": 1, \"padding\": 1}]}", 0));
+    assert_ok(cnnl_model_forward(m, x, &y));
+    assert_int_equal(cnnl_tensor_numel(y), 4);
+    for (int i = 0; i < 4; i++)
+        assert_float_equal(y->data[i], -1.0f, 0.0f);
+    cnnl_model_free(m);
+    assert_ok(cnnl_model_from_json(&m, "{\"input\": [1, 2, 2], \"layers\": [{\"type\": \"AvgPool2d\", "
+                                       "\"kernel_size\": 3, \"stride\": 1, \"padding\": 1}]}", 0));
+    assert_ok(cnnl_model_forward(m, x, &y));
+    for (int i = 0; i < 4; i++)
+        assert_float_equal(y->data[i], -10.0f / 9.0f, 1e-6);
+    cnnl_model_free(m);
+    cnnl_tensor_free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -220,6 +321,8 @@ int main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_residual_gradients),
+        cmocka_unit_test(test_generic_gradients),
+        cmocka_unit_test(test_pool_padding_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

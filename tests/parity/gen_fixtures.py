@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Write the PyTorch reference values that tests/parity/ compares libcnnlite against.
 
-Run with Debian's python3-torch (1.13):  /usr/bin/python3 tests/parity/gen_fixtures.py
+Run with Debian's python3-torch (1.13):  /usr/bin/python3 tests/parity/gen_fixtures.py [arch]
+(with "arch", only fixtures/arch.bin is written)
 CI does not run this; the fixture files it writes are committed.
 
 File format (little-endian), read by tests/parity/fixture.c:
@@ -286,15 +287,66 @@ def report():
     fx.write("report.bin")
 
 
+# Networks from architecture descriptions, built by scripts/cnnlite_torch.py (the same
+# builder the torch-arch test uses): "<case>.json" holds the description's UTF-8 bytes (one
+# float per byte), "<case>.<state name>" the state_dict before the pass, then x, y, gy, gx,
+# "<case>.grad.<name>" and "<case>.after.<buffer>" as run_module writes them. Training mode.
+ARCH_CASES = {
+    "conv_strided": ([2, 7, 7], 2, [{"type": "Conv2d", "out_channels": 3, "kernel_size": 3, "stride": 2,
+                                     "padding": 1}]),
+    "conv_dilated": ([2, 7, 8], 2, [{"type": "Conv2d", "out_channels": 3, "kernel_size": 3, "padding": 2,
+                                     "dilation": 2}]),
+    "conv_dilated_strided": ([2, 9, 8], 1, [{"type": "Conv2d", "out_channels": 2, "kernel_size": 2, "stride": 2,
+                                             "padding": 1, "dilation": 3, "bias": False}]),
+    "conv_depthwise": ([3, 6, 6], 2, [{"type": "Conv2d", "out_channels": 3, "kernel_size": 3, "padding": 1,
+                                       "groups": 3}]),
+    "conv_depthwise_mult": ([2, 7, 7], 2, [{"type": "Conv2d", "out_channels": 4, "kernel_size": 3, "stride": 2,
+                                            "padding": 2, "dilation": 2, "groups": 2}]),
+    "conv_grouped": ([4, 5, 6], 2, [{"type": "Conv2d", "out_channels": 6, "kernel_size": 3, "padding": 1,
+                                     "groups": 2}]),
+    "maxpool_pad": ([2, 7, 6], 2, [{"type": "MaxPool2d", "kernel_size": 3, "stride": 2, "padding": 1}]),
+    "maxpool_pad_k2": ([2, 5, 5], 1, [{"type": "MaxPool2d", "kernel_size": 2, "stride": 1, "padding": 1}]),
+    "avgpool_pad": ([2, 7, 6], 2, [{"type": "AvgPool2d", "kernel_size": 3, "stride": 2, "padding": 1}]),
+    "avgpool_pad_s1": ([2, 5, 5], 1, [{"type": "AvgPool2d", "kernel_size": 3, "stride": 1, "padding": 1}]),
+    "global_pool": ([3, 5, 4], 2, [{"type": "AdaptiveAvgPool2d", "output_size": 1}, {"type": "Flatten"}]),
+    "residual": ([3, 6, 6], 2, [
+        # No bias before a training-mode BatchNorm: its gradient is zero up to rounding.
+        {"type": "Conv2d", "out_channels": 4, "kernel_size": 3, "stride": 2, "padding": 1, "bias": False},
+        {"type": "BatchNorm2d"}, {"type": "ReLU"},
+        {"type": "Residual", "layers": [
+            {"type": "Conv2d", "out_channels": 4, "kernel_size": 3, "padding": 1, "groups": 4, "bias": False},
+            {"type": "BatchNorm2d"}, {"type": "ReLU"},
+            {"type": "Conv2d", "out_channels": 4, "kernel_size": 1}]},
+        {"type": "AdaptiveAvgPool2d", "output_size": 1}, {"type": "Flatten"},
+        {"type": "Linear", "out_features": 2}]),
+}
+
+
+def arch():
+    sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts"))
+    import json
+    import cnnlite_torch
+    fx = Fixture()
+    for case, (shape, n, layer_list) in ARCH_CASES.items():
+        text = json.dumps({"input": shape, "layers": layer_list})
+        net = cnnlite_torch.build(text)
+        fx.add(case + ".json", list(text.encode()))
+        run_module(fx, case, net, torch.randn(n, *shape), [n])
+    fx.write("arch.bin")
+
+
 def main():
     torch.manual_seed(20261128)
     torch.set_num_threads(1)
     os.makedirs(OUT, exist_ok=True)
     print("torch", torch.__version__, file=sys.stderr)
-    layers()
-    losses()
-    optimizers()
-    report()
+    if sys.argv[1:] != ["arch"]:  # "arch": only arch.bin, leaving the other files as they are
+        layers()
+        losses()
+        optimizers()
+        report()
+    torch.manual_seed(20261202)
+    arch()
 
 
 if __name__ == "__main__":

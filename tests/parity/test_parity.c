@@ -1,7 +1,8 @@
 /*
  * Parity with PyTorch 1.13: every layer's forward and backward, every loss and its gradient,
- * one or two steps of each optimizer, and the whole report network with and without batch
- * norm, against the reference values written by gen_fixtures.py.
+ * one or two steps of each optimizer, the whole report network with and without batch
+ * norm, and small networks from architecture descriptions (arch.bin: dilation, groups, pool
+ * padding, global pooling, a residual block), against the reference values written by gen_fixtures.py.
  *
  * Comparison (fx_compare in fixture.c): for each tensor,
  *     max_i |got_i - want_i| / max(|want_i|, rms(want)) <= 1e-4.
@@ -15,7 +16,7 @@
 
 #define PARITY_TOL 1e-4
 
-static fx_file *layers_fx, *losses_fx, *optim_fx, *report_fx;
+static fx_file *layers_fx, *losses_fx, *optim_fx, *report_fx, *arch_fx;
 
 static int load_all(void **state)
 {
@@ -24,7 +25,8 @@ static int load_all(void **state)
     losses_fx = fx_load("losses.bin");
     optim_fx = fx_load("optim.bin");
     report_fx = fx_load("report.bin");
-    return layers_fx && losses_fx && optim_fx && report_fx ? 0 : -1;
+    arch_fx = fx_load("arch.bin");
+    return layers_fx && losses_fx && optim_fx && report_fx && arch_fx ? 0 : -1;
 }
 
 static int free_all(void **state)
@@ -34,6 +36,7 @@ static int free_all(void **state)
     fx_free(losses_fx);
     fx_free(optim_fx);
     fx_free(report_fx);
+    fx_free(arch_fx);
     return 0;
 }
 
@@ -588,6 +591,81 @@ static void test_report_net_batchnorm(void **state)
     run_report(true);
 }
 
+/* ---- networks from descriptions ----------------------------------------------------------- */
+
+/*
+ * One description of arch.bin ("<case>.json", one float per byte), built by
+ * cnnl_model_from_json as PyTorch built it from the same text: state loaded by its state_dict
+ * name, one training-mode forward and backward, output, input gradient, parameter gradients and
+ * buffers afterwards compared.
+ */
+static void run_arch_case(const char *c)
+{
+    const fx_file *F = arch_fx;
+    const fx_tensor *jt = need(F, "%s.json", c);
+    char *json = malloc(jt->numel + 1);
+    assert_non_null(json);
+    for (size_t i = 0; i < jt->numel; i++)
+        json[i] = (char)(int)jt->data[i];
+    json[jt->numel] = 0;
+    cnnl_model *m = NULL;
+    char label[256];
+    assert_ok(cnnl_model_from_json(&m, json, 1));
+    free(json);
+    assert_ok(cnnl_model_set_training(m, true));
+    for (size_t i = 0; i < cnnl_model_state_count(m); i++) {
+        cnnl_param_info info;
+        assert_ok(cnnl_model_state_at(m, i, &info));
+        load_state(&info, need(F, "%s.%s", c, info.name));
+    }
+    cnnl_tensor *x = to_tensor(need(F, "%s.x", c)), *gy = to_tensor(need(F, "%s.gy", c));
+    const cnnl_tensor *y = NULL, *gx = NULL;
+    assert_ok(cnnl_model_forward(m, x, &y));
+    snprintf(label, sizeof label, "%s output", c);
+    check_tensor(label, y, need(F, "%s.y", c));
+    assert_ok(cnnl_model_zero_grad(m));
+    assert_ok(cnnl_model_backward(m, gy));
+    assert_ok(cnnl_model_input_grad(m, &gx));
+    snprintf(label, sizeof label, "%s input grad", c);
+    check_tensor(label, gx, need(F, "%s.gx", c));
+    for (size_t i = 0; i < cnnl_model_state_count(m); i++) {
+        cnnl_param_info info;
+        assert_ok(cnnl_model_state_at(m, i, &info));
+        if (info.trainable) {
+            snprintf(label, sizeof label, "%s %s grad", c, info.name);
+            check(label, info.grad, info.numel, need(F, "%s.grad.%s", c, info.name));
+        } else {
+            snprintf(label, sizeof label, "%s %s after", c, info.name);
+            check_state(label, &info, need(F, "%s.after.%s", c, info.name));
+        }
+    }
+    cnnl_tensor_free(x);
+    cnnl_tensor_free(gy);
+    cnnl_model_free(m);
+}
+
+/* Strided, dilated, depthwise (with and without a channel multiplier) and grouped convolutions
+ * on the generic engine (the strided one on the fast engines). */
+static void test_arch_conv(void **state)
+{
+    (void)state;
+    static const char *cases[] = {"conv_strided", "conv_dilated", "conv_dilated_strided", "conv_depthwise",
+                                  "conv_depthwise_mult", "conv_grouped"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        run_arch_case(cases[i]);
+}
+
+/* Padded max and average pools (count_include_pad=True), global average pooling, and a
+ * residual block with a depthwise convolution and batch norm in training mode. */
+static void test_arch_pools_residual(void **state)
+{
+    (void)state;
+    static const char *cases[] = {"maxpool_pad", "maxpool_pad_k2", "avgpool_pad", "avgpool_pad_s1", "global_pool",
+                                  "residual"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        run_arch_case(cases[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -602,6 +680,8 @@ int main(void)
         cmocka_unit_test(test_optimizers),
         cmocka_unit_test(test_report_net_plain),
         cmocka_unit_test(test_report_net_batchnorm),
+        cmocka_unit_test(test_arch_conv),
+        cmocka_unit_test(test_arch_pools_residual),
     };
     return cmocka_run_group_tests(tests, load_all, free_all);
 }
