@@ -172,6 +172,13 @@ CNNL_API void cnnl_trainer_free(cnnl_trainer *trainer)
     free(trainer);
 }
 
+CNNL_API cnnl_status cnnl_trainer_set_sync_bn(cnnl_trainer *trainer, bool on)
+{
+    if (trainer == NULL)
+        return cnnl__error(CNNL_EINVAL, "cnnl_trainer_set_sync_bn: trainer is NULL");
+    return trainer->dist != NULL ? cnnl__dist_set_sync_bn(trainer->dist, on) : CNNL_OK;
+}
+
 CNNL_API cnnl_history *cnnl_trainer_history(cnnl_trainer *trainer)
 {
     return trainer == NULL ? NULL : trainer->history;
