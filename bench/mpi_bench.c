@@ -7,7 +7,8 @@
  * parameter count at --size, float32; the ranks' mean time per repetition) and the median
  * time of a data-parallel training step (global batch --batch, each rank its share, buckets
  * reduced during backward), the first step left out. --batchnorm trains the network with batch
- * norm, --sync-bn synchronises its statistics (cnnl_trainer_set_sync_bn); with --batchnorm the
+ * norm, --sync-bn synchronises its statistics (cnnl_trainer_set_sync_bn; with -np 1 over a
+ * one-process communicator, to time the synchronised code alone); with --batchnorm the
  * program also times the reductions synchronised batch norm adds to a step on their own (per
  * BatchNorm2d layer of C channels, float64 sums of C + 2, C + 1 and 2C + 1 values, as
  * lib/train/dist.c sends them) over --reps repetitions.
@@ -190,7 +191,10 @@ int main(int argc, char **argv)
     cnnl_train_opts to = cnnl_train_opts_default();
     to.epochs = 1;
     to.progress = CNNL_PROGRESS_OFF;
-    to.comm = comm->size > 1 ? comm : NULL;
+    /* One process trains without a communicator, except with --sync-bn: then over a
+     * one-process communicator, so that the synchronised layers' code runs (its reductions
+     * are identities) and its cost shows without any waiting for another process. */
+    to.comm = comm->size > 1 || sync_bn ? comm : NULL;
     to.on_batch = on_batch;
     to.user = &s;
     cnnl_trainer *tr = NULL;
@@ -215,8 +219,8 @@ int main(int argc, char **argv)
                (batch + comm->size - 1) / comm->size, step, step_cpu, s.n - 1);
         if (batchnorm)
             printf("synchronised batch norm's reductions of one step alone (%d allreduces, %zu bytes): "
-                   "median %.3f ms wall, %.3f ms CPU of rank 0, over %d repetitions\n", bn_calls, bn_bytes,
-                   bn_wall * 1e3, bn_cpu * 1e3, reps);
+                   "median %.1f us wall, %.1f us CPU of rank 0, over %d repetitions\n", bn_calls, bn_bytes,
+                   bn_wall * 1e6, bn_cpu * 1e6, reps);
     }
     cnnl_trainer_free(tr);
     cnnl_loader_free(train);
