@@ -321,6 +321,8 @@ void run_describe(const run_config *c, const cnnl_dataset *ds)
                         "batch of %d; %d threads each%s\n", cl_prog, c->comm->size,
                 c->batch / c->comm->size, (c->batch + c->comm->size - 1) / c->comm->size, c->batch,
                 cnnl_get_num_threads(), c->sync_bn ? "; batch-norm statistics over all processes" : "");
+    else if (c->sync_bn)
+        fprintf(stderr, "%s: --sync-bn has no effect in a single process\n", cl_prog);
     cnnl_augment_opts a = run_augment(c);
     if (a.flip_p > 0 || a.rotate_deg > 0 || a.scale_min > 0 || a.translate > 0 || a.roundtrip_p > 0 ||
         a.blur_p > 0 || a.gamma > 0 || a.contrast > 0 || a.brightness > 0 || a.noise_std > 0)
