@@ -2,12 +2,18 @@
  * mpi_bench: the figures of docs/scaling.md. Run with mpirun -np N (N = 1 gives the
  * single-process step):
  *   mpirun -np 2 --allow-run-as-root build/bench/mpi_bench [--size 512] [--batch 32]
- *          [--steps 6] [--reps 30] [--threads 1]
+ *          [--steps 6] [--reps 30] [--threads 1] [--batchnorm] [--sync-bn]
  * prints the median time of a sum-allreduce of the report network's gradient (its trainable
  * parameter count at --size, float32; the ranks' mean time per repetition) and the median
  * time of a data-parallel training step (global batch --batch, each rank its share, buckets
- * reduced during backward), the first step left out.
+ * reduced during backward), the first step left out. --batchnorm trains the network with batch
+ * norm, --sync-bn synchronises its statistics (cnnl_trainer_set_sync_bn; with -np 1 over a
+ * one-process communicator, to time the synchronised code alone); with --batchnorm the
+ * program also times the reductions synchronised batch norm adds to a step on their own (per
+ * BatchNorm2d layer of C channels, float64 sums of C + 2, C + 1 and 2C + 1 values, as
+ * lib/train/dist.c sends them) over --reps repetitions.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,9 +80,16 @@ static int die(const cnnl_comm *c, const char *what)
 int main(int argc, char **argv)
 {
     int size = 512, batch = 32, nsteps = 6, reps = 30, threads = 1;
+    bool batchnorm = false, sync_bn = false;
     MPI_Init(&argc, &argv);
-    for (int i = 1; i + 1 < argc; i += 2) {
-        int v = atoi(argv[i + 1]);
+    for (int i = 1; i < argc; i += 2) {
+        if (strcmp(argv[i], "--batchnorm") == 0 || strcmp(argv[i], "--sync-bn") == 0) {
+            batchnorm = true;
+            sync_bn = sync_bn || strcmp(argv[i], "--sync-bn") == 0;
+            i--;
+            continue;
+        }
+        int v = i + 1 < argc ? atoi(argv[i + 1]) : 0;
         if (strcmp(argv[i], "--size") == 0) size = v;
         else if (strcmp(argv[i], "--batch") == 0) batch = v;
         else if (strcmp(argv[i], "--steps") == 0) nsteps = v;
@@ -95,6 +108,7 @@ int main(int argc, char **argv)
     cnnl_report_opts ro = cnnl_report_opts_default();
     ro.size = size;
     ro.dropout = 0.0f;
+    ro.batchnorm = batchnorm;
     cnnl_model *model = NULL;
     if (cnnl_report_net_create(&model, &ro) != CNNL_OK)
         return die(comm, "model");
@@ -121,6 +135,43 @@ int main(int argc, char **argv)
     double ar = median(t, reps), ar_cpu = median(cpu, reps);
     free(g);
 
+    /* The reductions of synchronised batch norm in one step, alone: for each BatchNorm2d layer
+     * (channels of the report network's convolutions) C + 2 and C + 1 doubles in forward,
+     * 2C + 1 in backward. */
+    static const int widths[] = {16, 32, 64, 128};
+    double bn_wall = 0, bn_cpu = 0;
+    size_t bn_bytes = 0;
+    int bn_calls = 0;
+    if (batchnorm) {
+        double red[2 * 128 + 2] = {0};
+        for (int r = -3; r < reps; r++) {
+            comm->barrier(comm);
+            double t0 = now(), c0 = cpu_now();
+            bn_bytes = 0;
+            bn_calls = 0;
+            for (int pass = 0; pass < 2; pass++)
+                for (int k = 0; k < 4; k++) {
+                    int c = widths[pass == 0 ? k : 3 - k];
+                    size_t counts[2] = {(size_t)c + 2, (size_t)c + 1};
+                    for (int j = 0; j < (pass == 0 ? 2 : 1); j++) {
+                        size_t n = pass == 0 ? counts[j] : 2 * (size_t)c + 1;
+                        if (comm->allreduce_sum(comm, red, n, CNNL_COMM_F64) != CNNL_OK)
+                            return die(comm, "allreduce");
+                        bn_bytes += n * sizeof(double);
+                        bn_calls++;
+                    }
+                }
+            double dt = now() - t0;
+            if (r >= 0)
+                cpu[r] = cpu_now() - c0;
+            comm->allreduce_sum(comm, &dt, 1, CNNL_COMM_F64);
+            if (r >= 0)
+                t[r] = dt / comm->size;
+        }
+        bn_wall = median(t, reps);
+        bn_cpu = median(cpu, reps);
+    }
+
     /* Training steps. */
     cnnl_synthetic_opts so = cnnl_synthetic_opts_default();
     so.count = (size_t)batch * (size_t)nsteps;
@@ -140,12 +191,17 @@ int main(int argc, char **argv)
     cnnl_train_opts to = cnnl_train_opts_default();
     to.epochs = 1;
     to.progress = CNNL_PROGRESS_OFF;
-    to.comm = comm->size > 1 ? comm : NULL;
+    /* One process trains without a communicator, except with --sync-bn: then over a
+     * one-process communicator, so that the synchronised layers' code runs (its reductions
+     * are identities) and its cost shows without any waiting for another process. */
+    to.comm = comm->size > 1 || sync_bn ? comm : NULL;
     to.on_batch = on_batch;
     to.user = &s;
     cnnl_trainer *tr = NULL;
     if (cnnl_trainer_create(&tr, model, NULL, &to) != CNNL_OK)
         return die(comm, "trainer");
+    if (cnnl_trainer_set_sync_bn(tr, sync_bn) != CNNL_OK)
+        return die(comm, "sync-bn");
     comm->barrier(comm);
     s.last = now();
     s.last_cpu = cpu_now();
@@ -153,13 +209,18 @@ int main(int argc, char **argv)
         return die(comm, "training");
     double step = median(t + 1, s.n - 1), step_cpu = median(cpu + 1, s.n - 1);
     if (comm->rank == 0) {
-        printf("ranks %d, threads per rank %d, report network at %dx%d: %zu parameters (%.2f MB of float32 gradients)\n",
-               comm->size, threads, size, size, np, (double)np * 4 / 1e6);
+        printf("ranks %d, threads per rank %d, report network at %dx%d%s: %zu parameters (%.2f MB of float32 gradients)\n",
+               comm->size, threads, size, size, !batchnorm ? "" : sync_bn ? " with synchronised batch norm"
+               : " with batch norm per rank", np, (double)np * 4 / 1e6);
         printf("allreduce (sum) of the gradients: median %.2f ms wall, %.2f ms CPU of rank 0, over %d "
                "repetitions\n", ar * 1e3, ar_cpu * 1e3, reps);
         printf("training step, global batch %d (%d or %d images per rank): median %.3f s wall, %.3f s CPU "
                "of rank 0, over %d steps (first left out)\n", batch, batch / comm->size,
                (batch + comm->size - 1) / comm->size, step, step_cpu, s.n - 1);
+        if (batchnorm)
+            printf("synchronised batch norm's reductions of one step alone (%d allreduces, %zu bytes): "
+                   "median %.1f us wall, %.1f us CPU of rank 0, over %d repetitions\n", bn_calls, bn_bytes,
+                   bn_wall * 1e6, bn_cpu * 1e6, reps);
     }
     cnnl_trainer_free(tr);
     cnnl_loader_free(train);

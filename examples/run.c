@@ -103,7 +103,9 @@ int run_training_option(const cl_opt *o, run_config *c)
     if (a != 0)
         return a;
 #define OPT(name) cl_is(o, name)
-    if (OPT("optimizer")) {
+    if (OPT("sync-bn")) {
+        c->sync_bn = true;
+    } else if (OPT("optimizer")) {
         if (r > 0 && strcmp(v, "adam") != 0 && strcmp(v, "adamw") != 0 && strcmp(v, "sgd") != 0) {
             cl_error("--optimizer: '%s' is not adam, adamw or sgd", v);
             return -1;
@@ -316,9 +318,11 @@ void run_describe(const run_config *c, const cnnl_dataset *ds)
             c->size, c->size, c->channels, c->split, c->seed, cnnl_get_num_threads());
     if (c->comm != NULL)
         fprintf(stderr, "%s: data-parallel over %d processes: each takes %d or %d images of every "
-                        "batch of %d; %d threads each\n", cl_prog, c->comm->size,
+                        "batch of %d; %d threads each%s\n", cl_prog, c->comm->size,
                 c->batch / c->comm->size, (c->batch + c->comm->size - 1) / c->comm->size, c->batch,
-                cnnl_get_num_threads());
+                cnnl_get_num_threads(), c->sync_bn ? "; batch-norm statistics over all processes" : "");
+    else if (c->sync_bn)
+        fprintf(stderr, "%s: --sync-bn has no effect in a single process\n", cl_prog);
     cnnl_augment_opts a = run_augment(c);
     if (a.flip_p > 0 || a.rotate_deg > 0 || a.scale_min > 0 || a.translate > 0 || a.roundtrip_p > 0 ||
         a.blur_p > 0 || a.gamma > 0 || a.contrast > 0 || a.brightness > 0 || a.noise_std > 0)
@@ -730,6 +734,8 @@ static int build(run_state *s)
     to.class_weights = s->class_weights;
     to.num_class_weights = s->class_weights ? s->classes : 0;
     st = cnnl_trainer_create(&s->trainer, s->model, s->opt, &to);
+    if (st == CNNL_OK && c->sync_bn) /* nothing to do in one process */
+        st = cnnl_trainer_set_sync_bn(s->trainer, true);
     if (st != CNNL_OK)
         return cl_fail("trainer", st);
     return 0;

@@ -50,6 +50,7 @@ typedef struct run_config {
     double label_smoothing;
     const char *class_weights; /* NULL, "balanced" or a comma-separated list */
     double val;                /* fraction of the training part held out for validation, 0 = none */
+    bool sync_bn;              /* --sync-bn: batch-norm statistics over all processes */
 } run_config;
 
 typedef struct run_result {
@@ -85,7 +86,7 @@ int run_common_option(const cl_opt *o, run_config *c);
         CL_ARG("aug-noise"), CL_ARG("optimizer"), CL_ARG("weight-decay"), CL_ARG("momentum"),  \
         CL_ARG("schedule"), CL_ARG("warmup"), CL_ARG("step-size"), CL_ARG("lr-factor"),        \
         CL_ARG("plateau-patience"), CL_ARG("patience"), CL_ARG("label-smoothing"),             \
-        CL_ARG("class-weights"), CL_ARG("val")
+        CL_ARG("class-weights"), CL_ARG("val"), CL_FLAG("sync-bn")
 
 /* Apply a training option: 1 if consumed, 0 if not one of them, -1 after a message. */
 int run_training_option(const cl_opt *o, run_config *c);

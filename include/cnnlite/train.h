@@ -326,7 +326,8 @@ typedef struct cnnl_train_opts {
      *  trainer copies rank 0's model state to all at the start of cnnl_trainer_fit(), sums the
      *  gradients (each process's share of the global batch mean) in buckets while backward
      *  runs, reduces the figures, so the history is the same everywhere, agrees on stop
-     *  requests, copies rank 0's buffers (batch-norm running statistics) to all before each
+     *  requests, copies rank 0's buffers (batch-norm running statistics, per process unless
+     *  cnnl_trainer_set_sync_bn()) to all before each
      *  evaluation and compares a checksum of the weights after every epoch. A failing process
      *  returns its error; the others wait in the next collective, so a program ends the job
      *  with cnnl_comm::abort. */
@@ -430,6 +431,29 @@ CNNL_API cnnl_status cnnl_trainer_create(cnnl_trainer **out, cnnl_model *model, 
  * @param trainer The trainer, or NULL.
  */
 CNNL_API void cnnl_trainer_free(cnnl_trainer *trainer);
+
+/**
+ * @brief Synchronised batch norm: in data-parallel training (cnnl_train_opts::comm), every
+ *        BatchNorm2d layer normalises with the statistics of the global batch instead of this
+ *        process's part of it (as PyTorch's SyncBatchNorm).
+ *
+ * In training steps each BatchNorm2d layer sums the element count and per-channel sums over
+ * the processes before normalising (two reductions: the sums of x, then of squared
+ * deviations from the global mean) and, in backward, the per-channel sums of the output
+ * gradient and of its product with the normalised input (one reduction); the running mean and
+ * variance are updated with the global statistics (unbiased variance with the global count),
+ * so every process keeps identical running statistics. A process with no image in a step (a
+ * last batch smaller than the process count) takes part with nothing to add. With one process
+ * the results are bit-identical to those without synchronisation. Off by default (statistics
+ * per process, as PyTorch DDP). Every process must make the same call before
+ * cnnl_trainer_fit(). The buffers are allocated here, once; steps allocate nothing more.
+ * @param trainer The trainer.
+ * @param on Whether to synchronise.
+ * @return #CNNL_OK (also, doing nothing, for a trainer without a communicator: one process,
+ *         nothing to synchronise; and for a model without BatchNorm2d layers); #CNNL_EINVAL
+ *         for a NULL @p trainer; #CNNL_ENOMEM (synchronisation stays off).
+ */
+CNNL_API cnnl_status cnnl_trainer_set_sync_bn(cnnl_trainer *trainer, bool on);
 
 /**
  * @brief Train from the current position up to opts.epochs epochs.

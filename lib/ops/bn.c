@@ -221,3 +221,57 @@ void cnnl__bn_backward(const float *x, const float *y, const uint8_t *arg, const
         }
     }
 }
+
+void cnnl__bn_channel_sums(const float *x, int n, int c, size_t hw, double *sum)
+{
+#pragma omp parallel for num_threads(cnnl__num_threads()) schedule(dynamic, 1)
+    for (int ch = 0; ch < c; ch++) {
+        double s = 0.0;
+        for (int i = 0; i < n; i++)
+            s += plane_sum(x + ((size_t)i * c + ch) * hw, hw);
+        sum[ch] = s;
+    }
+}
+
+void cnnl__bn_channel_sq_dev(const float *x, int n, int c, size_t hw, const float *mean, double *q)
+{
+#pragma omp parallel for num_threads(cnnl__num_threads()) schedule(dynamic, 1)
+    for (int ch = 0; ch < c; ch++) {
+        double s = 0.0;
+        for (int i = 0; i < n; i++)
+            s += plane_sq_dev(x + ((size_t)i * c + ch) * hw, hw, mean[ch]);
+        q[ch] = s;
+    }
+}
+
+void cnnl__bn_grad_sums(const float *x, const float *y, const uint8_t *arg, const float *gy, int n, int c, int h,
+                        int w, const float *mean, cnnl__bn_fuse fuse, double *sg, double *sgx)
+{
+    size_t hw = (size_t)h * w, out = fuse == CNNL__BN_RELU_POOL ? (size_t)(h / 2) * (size_t)(w / 2) : hw;
+#pragma omp parallel for num_threads(cnnl__num_threads()) schedule(dynamic, 1)
+    for (int ch = 0; ch < c; ch++) {
+        double a = 0.0, b = 0.0;
+        for (int i = 0; i < n; i++) {
+            size_t p = (size_t)i * c + ch;
+            plane_grad_sums(x + p * hw, gy + p * out, y + p * out, arg ? arg + p * out : NULL, h, w, fuse, mean[ch],
+                            &a, &b);
+        }
+        sg[ch] = a;
+        sgx[ch] = b;
+    }
+}
+
+void cnnl__bn_grad_input(const float *x, const float *y, const uint8_t *arg, const float *gy, int n, int c, int h,
+                         int w, const float *mean, const float *invstd, const float *gamma, const float *mg,
+                         const float *mx, cnnl__bn_fuse fuse, float *gx)
+{
+    size_t hw = (size_t)h * w, out = fuse == CNNL__BN_RELU_POOL ? (size_t)(h / 2) * (size_t)(w / 2) : hw;
+    size_t planes = (size_t)n * c;
+#pragma omp parallel for num_threads(cnnl__num_threads()) schedule(dynamic, 4)
+    for (size_t p = 0; p < planes; p++) {
+        int ch = (int)(p % (size_t)c);
+        float is = invstd[ch], k = gamma[ch] * is;
+        plane_grad_input(x + p * hw, gy + p * out, y + p * out, arg ? arg + p * out : NULL, h, w, fuse, mean[ch], is,
+                         k, mg[ch], mx[ch], gx + p * hw);
+    }
+}

@@ -149,6 +149,19 @@ bool cnnl__bn_apply(const float *x, int n, int c, int h, int w, const float *mea
 void cnnl__bn_backward(const float *x, const float *y, const uint8_t *arg, const float *gy, int n, int c, int h,
                        int w, const float *mean, const float *invstd, const float *gamma, bool batch_stats,
                        cnnl__bn_fuse fuse, float *gx, float *ggamma, float *gbeta);
+/* The same computations split at the per-channel sums, for statistics summed over several
+ * processes (synchronised batch norm); with the sums of one process they give bit for bit what
+ * cnnl__bn_stats and cnnl__bn_backward give. Sums of x per channel (double, per plane in
+ * cnnl__bn_stats's order); sums of (x - mean)^2; raw sums of g and g * (x - mean) (g routed
+ * through the fused ReLU / pool); and gx from the batch's means mg = sum g / count and
+ * mx = invstd * sum g (x - mean) / count. */
+void cnnl__bn_channel_sums(const float *x, int n, int c, size_t hw, double *sum);
+void cnnl__bn_channel_sq_dev(const float *x, int n, int c, size_t hw, const float *mean, double *q);
+void cnnl__bn_grad_sums(const float *x, const float *y, const uint8_t *arg, const float *gy, int n, int c, int h,
+                        int w, const float *mean, cnnl__bn_fuse fuse, double *sg, double *sgx);
+void cnnl__bn_grad_input(const float *x, const float *y, const uint8_t *arg, const float *gy, int n, int c, int h,
+                         int w, const float *mean, const float *invstd, const float *gamma, const float *mg,
+                         const float *mx, cnnl__bn_fuse fuse, float *gx);
 
 /* ---- element-wise activations ---- */
 typedef enum cnnl__act { CNNL__RELU, CNNL__LEAKY, CNNL__ELU, CNNL__TANH, CNNL__SIGMOID } cnnl__act;

@@ -8,6 +8,14 @@
  * backward goes on with the layers below. After backward the remaining buckets are started,
  * all are waited for in order, and the sums are copied back. Each process scales its loss
  * gradient by its share of the global batch, so the sum is the global batch's mean gradient.
+ *
+ * Synchronised batch norm (cnnl_trainer_set_sync_bn): the BatchNorm2d layers get a hook
+ * (nn/bn_sync.h) that sums their per-channel statistics over the processes during the step,
+ * three blocking reductions per layer (two in forward, one in backward). Collectives must come
+ * in the same order everywhere, so a process without images in a step replays the layers'
+ * reductions with nothing to add (in finish_step, before the buckets), and each reduction
+ * carries one more double, the number of such processes: when it is not zero, the processes
+ * with images start no bucket during backward but all of them after it, as the empty one does.
  */
 #include "train/dist.h"
 
@@ -16,6 +24,8 @@
 #include <string.h>
 
 #include "core/internal.h"
+#include "nn/bn_sync.h"
+#include "nn/layer.h"
 #include "nn/model_impl.h"
 
 typedef struct bucket {
@@ -37,6 +47,16 @@ struct cnnl__dist {
     size_t nb, next;      /* buckets; the next one to start */
     float *flat;
     size_t total;
+    /* synchronised batch norm */
+    bool sync_bn;
+    cnnl__bn_sync bn;     /* the hook the BatchNorm2d layers hold */
+    cnnl_layer **bns;     /* the model's BatchNorm2d layers, in order */
+    size_t nbn;
+    double *red;          /* reduction buffer: the largest layer's 2c doubles + 1 */
+    size_t red_cap;
+    size_t reductions;    /* batch-norm reductions in this step */
+    bool empty;           /* replaying the reductions for a process without images */
+    bool defer;           /* some process has no image in this step: buckets start after backward */
 };
 
 static bool reduced(const cnnl_param_info *p)
@@ -49,6 +69,10 @@ void cnnl__dist_free(cnnl__dist *d)
     if (d == NULL)
         return;
     cnnl__model_set_grads_hook(d->model, NULL, NULL);
+    for (size_t i = 0; i < d->nbn; i++)
+        cnnl__batchnorm2d_set_sync(d->bns[i], NULL);
+    free(d->bns);
+    cnnl__free(d->red);
     free(d->bucket_of);
     free(d->offset_of);
     free(d->packed);
@@ -86,7 +110,7 @@ static cnnl_status grads_ready(void *user, size_t first, size_t end)
     cnnl__dist *d = user;
     for (size_t i = first; i < end && i < d->nstates; i++)
         pack(d, i);
-    cnnl_status st = start_ready(d);
+    cnnl_status st = d->defer ? CNNL_OK : start_ready(d);
     d->comm->progress(d->comm);
     return st;
 }
@@ -141,8 +165,83 @@ cnnl_status cnnl__dist_create(cnnl__dist **out, cnnl_model *model, const cnnl_co
     return CNNL_OK;
 }
 
+/* The batch-norm layers' reduction: sums over the processes, plus whether any has no image. */
+static cnnl_status bn_reduce(void *user, double *data, size_t count)
+{
+    cnnl__dist *d = user;
+    if (count + 1 > d->red_cap)
+        return cnnl__error(CNNL_EINVAL, "synchronised batch norm: %zu values; at most %zu", count,
+                           d->red_cap - 1);
+    memcpy(d->red, data, count * sizeof *data);
+    d->red[count] = d->empty ? 1.0 : 0.0;
+    cnnl_status st = d->comm->allreduce_sum(d->comm, d->red, count + 1, CNNL_COMM_F64);
+    if (st != CNNL_OK)
+        return st;
+    memcpy(data, d->red, count * sizeof *data);
+    if (d->red[count] > 0.0)
+        d->defer = true;
+    d->reductions++;
+    return CNNL_OK;
+}
+
+cnnl_status cnnl__dist_set_sync_bn(cnnl__dist *d, bool on)
+{
+    if (on && d->bns == NULL) {
+        size_t n = 0, nbn = 0, widest = 0;
+        cnnl_layer *const *layers = cnnl__model_layers(d->model, &n);
+        for (size_t i = 0; i < n; i++)
+            if (cnnl__is_batchnorm2d(layers[i])) {
+                nbn++;
+                size_t c = (size_t)cnnl__batchnorm2d_channels(layers[i]);
+                widest = c > widest ? c : widest;
+            }
+        d->bns = calloc(nbn ? nbn : 1, sizeof *d->bns);
+        d->red = cnnl__alloc_array(2 * widest + 2, sizeof *d->red, true);
+        if (d->bns == NULL || d->red == NULL) {
+            free(d->bns);
+            cnnl__free(d->red);
+            d->bns = NULL;
+            d->red = NULL;
+            return cnnl__error(CNNL_ENOMEM, "cnnl_trainer_set_sync_bn: out of memory");
+        }
+        d->red_cap = 2 * widest + 2;
+        for (size_t i = 0; i < n; i++)
+            if (cnnl__is_batchnorm2d(layers[i]))
+                d->bns[d->nbn++] = layers[i];
+        d->bn.reduce = bn_reduce;
+        d->bn.user = d;
+    }
+    for (size_t i = 0; i < d->nbn; i++) {
+        cnnl_status st = cnnl__batchnorm2d_set_sync(d->bns[i], on ? &d->bn : NULL);
+        if (st != CNNL_OK) {
+            for (size_t j = 0; j < i; j++)
+                cnnl__batchnorm2d_set_sync(d->bns[j], NULL);
+            d->sync_bn = false;
+            return cnnl__error_context(st, "cnnl_trainer_set_sync_bn");
+        }
+    }
+    d->sync_bn = on;
+    return CNNL_OK;
+}
+
+/* A process without images in this step: the reductions the others' batch-norm layers make. */
+static cnnl_status replay_empty(cnnl__dist *d)
+{
+    cnnl_status st = CNNL_OK;
+    d->empty = true;
+    for (size_t i = 0; i < d->nbn && st == CNNL_OK; i++)
+        st = cnnl__batchnorm2d_sync_empty_forward(d->bns[i]);
+    for (size_t i = d->nbn; i-- > 0 && st == CNNL_OK;)
+        st = cnnl__batchnorm2d_sync_empty_backward(d->bns[i]);
+    d->empty = false;
+    return st;
+}
+
 void cnnl__dist_begin_step(cnnl__dist *d)
 {
+    d->reductions = 0;
+    d->defer = false;
+    d->bn.active = d->sync_bn;
     memset(d->packed, 0, d->nstates);
     for (size_t k = 0; k < d->nb; k++) {
         d->b[k].pending = d->b[k].states;
@@ -154,9 +253,15 @@ void cnnl__dist_begin_step(cnnl__dist *d)
 
 cnnl_status cnnl__dist_finish_step(cnnl__dist *d)
 {
+    cnnl_status st = CNNL_OK;
+    d->bn.active = false;
+    if (d->sync_bn && d->nbn > 0 && d->reductions == 0)
+        st = replay_empty(d);
+    if (st != CNNL_OK)
+        return st;
     for (size_t i = d->nstates; i-- > 0;)
         pack(d, i);
-    cnnl_status st = start_ready(d);
+    st = start_ready(d);
     /* Every started bucket is waited for, even after a failure, so that no request leaks. */
     for (size_t k = 0; k < d->nb; k++) {
         if (!d->b[k].started)

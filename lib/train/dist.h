@@ -18,10 +18,15 @@ cnnl_status cnnl__dist_create(cnnl__dist **out, cnnl_model *model, const cnnl_co
 /* Remove the hook and free. */
 void cnnl__dist_free(cnnl__dist *d);
 
-/* Before a step's backward: no bucket started yet. */
+/* Synchronised batch norm on or off (see nn/bn_sync.h); the first call with @p on allocates
+ * the reduction buffers. */
+cnnl_status cnnl__dist_set_sync_bn(cnnl__dist *d, bool on);
+
+/* Before a step's forward: no bucket started yet, batch-norm synchronisation active if on. */
 void cnnl__dist_begin_step(cnnl__dist *d);
-/* After backward (or instead of it, for a process without images in this batch): start the
- * buckets not started yet, wait for all, and write the sums back into the gradients. */
+/* After backward (or instead of it, for a process without images in this batch: it then makes
+ * the batch-norm reductions of the others first): start the buckets not started yet, wait for
+ * all, and write the sums back into the gradients. */
 cnnl_status cnnl__dist_finish_step(cnnl__dist *d);
 
 /* Copy every state tensor (parameters and buffers) of the model from rank 0 to all. */

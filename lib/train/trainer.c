@@ -172,6 +172,13 @@ CNNL_API void cnnl_trainer_free(cnnl_trainer *trainer)
     free(trainer);
 }
 
+CNNL_API cnnl_status cnnl_trainer_set_sync_bn(cnnl_trainer *trainer, bool on)
+{
+    if (trainer == NULL)
+        return cnnl__error(CNNL_EINVAL, "cnnl_trainer_set_sync_bn: trainer is NULL");
+    return trainer->dist != NULL ? cnnl__dist_set_sync_bn(trainer->dist, on) : CNNL_OK;
+}
+
 CNNL_API cnnl_history *cnnl_trainer_history(cnnl_trainer *trainer)
 {
     return trainer == NULL ? NULL : trainer->history;
@@ -295,12 +302,21 @@ static cnnl_status local_step(cnnl_trainer *t, cnnl_loader *train, int64_t b, do
     cnnl_status st = cnnl_loader_batch_sizes(train, (size_t)b, &global, &local);
     *loss = 0.0;
     *correct = *images = 0;
-    if (st != CNNL_OK || local == 0)
-        return st;
     const cnnl_tensor *x = NULL, *out = NULL;
     const int32_t *y = NULL;
-    st = cnnl_loader_batch(train, (size_t)b, &x, &y);
-    if (st != CNNL_OK)
+    if (st == CNNL_OK && local > 0)
+        st = cnnl_loader_batch(train, (size_t)b, &x, &y);
+    /* With class weights the loss is a weighted mean: a process's share of the global batch is
+     * its part of the batch's weight sum, summed over the processes before forward. */
+    double wpart = 0.0, wall = 0.0;
+    if (st == CNNL_OK && t->dist != NULL && t->opts.class_weights != NULL) {
+        for (size_t i = 0; i < local; i++)
+            if (y[i] >= 0 && y[i] < t->opts.num_class_weights)
+                wpart += t->opts.class_weights[y[i]];
+        wall = wpart;
+        st = t->opts.comm->allreduce_sum(t->opts.comm, &wall, 1, CNNL_COMM_F64);
+    }
+    if (st != CNNL_OK || local == 0)
         return st;
     int64_t n = cnnl_tensor_dim(x, 0);
     float l = 0.0f;
@@ -319,7 +335,12 @@ static cnnl_status local_step(cnnl_trainer *t, cnnl_loader *train, int64_t b, do
         st = cnnl_loss_class(t->opts.loss, out, y, (size_t)n, CNNL_REDUCE_MEAN, &l, t->grad);
     if (st == CNNL_OK && !isfinite(l))
         st = cnnl__error(CNNL_ENUMERIC, "%s: the loss of batch %lld is not finite", who, (long long)b);
-    if (st == CNNL_OK && local != global) {
+    if (st == CNNL_OK && wall > 0.0 && wpart != wall) {
+        float share = (float)(wpart / wall);
+        for (size_t i = 0; i < t->grad->numel; i++)
+            t->grad->data[i] *= share;
+        *loss = (double)l * wpart / wall;
+    } else if (st == CNNL_OK && wall == 0.0 && local != global) {
         float share = (float)local / (float)global;
         for (size_t i = 0; i < t->grad->numel; i++)
             t->grad->data[i] *= share;

@@ -3,8 +3,9 @@
 # per rank: the library checks of test_mpi (equivalence with one process, bit-identical runs,
 # sharded evaluation, weight checksum), a failing rank ending the job, then cnnlite-train: the
 # same test accuracy with 2 processes as with 1 after 2 epochs at 64x64, two 2-process runs
-# bit-identical, a checkpoint resumed over 2 processes (and refused in one), and a rank killed
-# mid-run ending the job with a message.
+# bit-identical, a checkpoint resumed over 2 processes (and refused in one), with batch norm and
+# --sync-bn the same test accuracies as one process and a checkpoint resumed bit for bit, and a
+# rank killed mid-run ending the job with a message.
 set -u
 mpirun=$1 test_mpi=$2 train=${3:-}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -36,6 +37,13 @@ rc=$?
 cat "$tmp/equiv.out"; cat "$tmp/equiv.err"
 check "library checks over 2 processes (exit $rc)" [ "$rc" -eq 0 ]
 check "the equivalence figure is printed" grep -q "2 processes vs 1 after 5 steps" "$tmp/equiv.out"
+
+echo "== test_mpi syncbn"
+run2 300 $MPI "$test_mpi" syncbn >"$tmp/syncbn.out" 2>"$tmp/syncbn.err"
+rc=$?
+cat "$tmp/syncbn.out"; cat "$tmp/syncbn.err"
+check "synchronised batch norm over 2 processes (exit $rc)" [ "$rc" -eq 0 ]
+check "the synchronised equivalence figure is printed" grep -q "synchronised batch norm, 2 processes vs 1 after 5 steps" "$tmp/syncbn.out"
 
 echo "== a failing rank ends the job"
 start=$(date +%s)
@@ -82,6 +90,29 @@ if [ -n "$train" ]; then
   cat "$tmp/resume1.err"
   check "resuming it in one process is refused (exit $rc)" all '[ "$rc" -ne 0 ]'
   check "the message says why" grep -q "over 2 processes; resume it with as many" "$tmp/resume1.err"
+
+  echo "== cnnlite-train --sync-bn"
+  check "--help lists --sync-bn" sh -c "'$train' --help | grep -q -- '--sync-bn'"
+  bn="--threads 1 --count 400 --difficulty 0 --size 64 --batch 16 --dropout 0 --batchnorm --sync-bn --quiet"
+  run2 300 "$train" $bn --epochs 2 >"$tmp/bn1.out" 2>&1
+  rc1=$?
+  run2 300 $MPI "$train" $bn --epochs 2 --save "$tmp/bn2.safetensors" >"$tmp/bn2.out" 2>"$tmp/bn2.err"
+  rc2=$?
+  run2 300 $MPI "$train" $bn --epochs 1 --checkpoint "$tmp/bnck.safetensors" >/dev/null 2>"$tmp/bnck.err"
+  rc3=$?
+  run2 300 $MPI "$train" $bn --epochs 2 --resume "$tmp/bnck.safetensors" --save "$tmp/bnres.safetensors" \
+    >/dev/null 2>"$tmp/bnres.err"
+  rc4=$?
+  grep "^Epoch\|^Test Accuracy" "$tmp/bn1.out" | sed 's/^/  1 process:   /'
+  grep "^Epoch\|^Test Accuracy" "$tmp/bn2.out" | sed 's/^/  2 processes: /'
+  cat "$tmp/bn2.err" "$tmp/bnck.err" "$tmp/bnres.err"
+  check "batch-norm runs with --sync-bn succeed (exit $rc1, $rc2, $rc3, $rc4)" all '[ "$rc1" -eq 0 ]' '[ "$rc2" -eq 0 ]' '[ "$rc3" -eq 0 ]' '[ "$rc4" -eq 0 ]'
+  grep -o "Test Accuracy: [0-9.]*%" "$tmp/bn1.out" >"$tmp/bnacc1"
+  grep -o "Test Accuracy: [0-9.]*%" "$tmp/bn2.out" >"$tmp/bnacc2"
+  check "synchronised batch norm: the same test accuracies with 2 processes as with 1" all \
+    '[ "$(wc -l <"$tmp/bnacc1")" -eq 3 ]' 'cmp -s "$tmp/bnacc1" "$tmp/bnacc2"'
+  check "a --sync-bn checkpoint resumes over 2 processes to the uninterrupted run's weights" \
+    cmp "$tmp/bnres.safetensors" "$tmp/bn2.safetensors"
 
   echo "== a rank killed mid-run"
   run2 300 $MPI "$train" --threads 1 --count 400 --size 64 --epochs 100 --no-batchnorm --quiet \
