@@ -57,8 +57,8 @@ typedef struct tctx {
     dnnl_stream_t strm;
     dnnl_memory_t f_src, f_w, f_b, f_dst, d_dsrc, d_w, d_ddst, w_src, w_dw, w_db, w_ddst;
     reorder r_fsrc, r_wsrc, r_dsrc, r_ddst, r_dwout, r_pre;
-    float *b_dwt, *b_dwo, *b_db, *b_scr;
-    dnnl_memory_t m_sf, m_sd, m_sw; /* the primitives' scratchpads, all in b_scr */
+    float *b_dwt, *b_dwo, *b_db;
+    dnnl_memory_t m_sf, m_sd, m_sw; /* the primitives' scratchpads, in the arena */
     float *b_dst, *b_src, *b_ddst2, *b_pre;
 } tctx;
 
@@ -151,7 +151,6 @@ static void tctx_free(tctx *t)
     cnnl__free(t->b_dwt);
     cnnl__free(t->b_dwo);
     cnnl__free(t->b_db);
-    cnnl__free(t->b_scr);
     memset(t, 0, sizeof *t);
 }
 
@@ -287,17 +286,19 @@ static cnnl_status make_prim(dnnl_primitive_t *prim, dnnl_primitive_desc_t *pd_o
     return CNNL_OK;
 }
 
-/* Winograd F(4x4, 3x3) (oneDNN's AVX-512 kernels; forward only) for float32 3x3
- * stride-1 convolutions whose channel counts fill 16-lane blocks, on CPUs where oneDNN runs
- * AVX-512: 4x fewer multiplications than direct at a rounding error still well inside the 1e-4 parity tolerance
- * (tests/nn/test_engines.c and the parity suite check it). Elsewhere, or when oneDNN declines
- * a shape, the direct algorithm runs. CNNLITE_CONV_ALGO=direct turns it off. */
+/* Winograd F(4x4, 3x3) (oneDNN's AVX-512 kernels; forward only) for float32 3x3 stride-1
+ * convolutions with at least 32 input channels and channel counts that fill 16-lane blocks,
+ * on CPUs where oneDNN runs AVX-512: 4x fewer multiplications than direct, at a rounding
+ * error (1e-6 relative) well inside the 1e-4 parity tolerance (tests/nn/test_engines.c and the
+ * parity suite check it). With 16 input channels it measured no faster than direct. oneDNN's
+ * Winograd kernels hold about 15 MB more memory. Elsewhere, or when oneDNN declines a shape,
+ * the direct algorithm runs. CNNLITE_CONV_ALGO=direct turns it off. */
 static bool want_winograd(const cnnl__conv_geom *g)
 {
     const char *e = getenv("CNNLITE_CONV_ALGO");
     if (e && strcmp(e, "direct") == 0)
         return false;
-    if (g->bf16 || g->k != 3 || g->stride != 1 || g->pad != 1 || g->c % 16 || g->oc % 16)
+    if (g->bf16 || g->k != 3 || g->stride != 1 || g->pad != 1 || g->c % 16 || g->oc % 16 || g->c < 32)
         return false;
     unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
     return (isa & (unsigned)dnnl_cpu_isa_avx512_core) == (unsigned)dnnl_cpu_isa_avx512_core;
@@ -438,15 +439,9 @@ static cnnl_status make_tctx(cnnl__dnnl_conv *d, const shape_state *s, tctx *t)
         (st = mem(&t->w_ddst, &s->wdd_md, e, NULL)) || (st = buf(&t->b_dwo, &s->w_plain)) ||
         (st = make_reorder(&t->r_dwout, &s->wdw_md, &s->w_plain, e)))
         return st;
-    size_t scr = dnnl_memory_desc_get_size(&s->scr_f);
-    if (dnnl_memory_desc_get_size(&s->scr_d) > scr)
-        scr = dnnl_memory_desc_get_size(&s->scr_d);
-    if (dnnl_memory_desc_get_size(&s->scr_w) > scr)
-        scr = dnnl_memory_desc_get_size(&s->scr_w);
-    if (!(t->b_scr = cnnl__alloc(scr + 64)))
-        return cnnl__error(CNNL_ENOMEM, "convolution (oneDNN): cannot allocate %zu bytes of scratchpad", scr);
-    if ((st = mem(&t->m_sf, &s->scr_f, e, t->b_scr)) != CNNL_OK || (st = mem(&t->m_sd, &s->scr_d, e, t->b_scr)) ||
-        (st = mem(&t->m_sw, &s->scr_w, e, t->b_scr)))
+    /* The scratchpads live in the thread's arena (bind() points them there). */
+    if ((st = mem(&t->m_sf, &s->scr_f, e, NULL)) != CNNL_OK || (st = mem(&t->m_sd, &s->scr_d, e, NULL)) ||
+        (st = mem(&t->m_sw, &s->scr_w, e, NULL)))
         return st;
     if (!s->fsrc_plain && (st = make_reorder(&t->r_fsrc, &s->src_plain, &s->fsrc_md, e)) != CNNL_OK)
         return st;
@@ -528,10 +523,25 @@ static cnnl_status bind(const shape_state *s, tctx *t, bool fwd, bool wgrad, boo
         src = dnnl_memory_desc_get_size(&s->dsrc_md);
     size_t a = round64(s->sz_dst), b = round64(src), c = dgrad ? round64(s->sz_ddst2) : 0;
     size_t e = fwd ? 0 : round64(s->sz_pre);
-    char *base = (char *)arena_get(a + b + c + e);
+    /* The scratchpad of the primitives the call runs (Winograd's is several MiB): in the
+     * arena, so that layers share it instead of each holding its own. */
+    size_t f = fwd ? dnnl_memory_desc_get_size(&s->scr_f) : 0;
+    if (wgrad && dnnl_memory_desc_get_size(&s->scr_w) > f)
+        f = dnnl_memory_desc_get_size(&s->scr_w);
+    if (dgrad && dnnl_memory_desc_get_size(&s->scr_d) > f)
+        f = dnnl_memory_desc_get_size(&s->scr_d);
+    f = round64(f);
+    char *base = (char *)arena_get(a + b + c + e + f);
     if (!base)
         return cnnl__error(CNNL_ENOMEM, "convolution (oneDNN): cannot allocate %zu bytes of workspace",
-                           a + b + c + e);
+                           a + b + c + e + f);
+    char *scr = base + a + b + c + e;
+    if (fwd)
+        DN(dnnl_memory_set_data_handle(t->m_sf, scr));
+    if (wgrad)
+        DN(dnnl_memory_set_data_handle(t->m_sw, scr));
+    if (dgrad)
+        DN(dnnl_memory_set_data_handle(t->m_sd, scr));
     t->b_dst = (float *)(void *)base;
     t->b_src = (float *)(void *)(base + a);
     t->b_ddst2 = c ? (float *)(void *)(base + a + b) : NULL;
