@@ -137,8 +137,22 @@ static cnnl_status dropout_forward(cnnl_layer *l, const cnnl_tensor *x)
         return st;
     float keep = 1.0f / (1.0f - D->p);
     float *m = D->mask->data;
-    for (size_t i = 0; i < x->numel; i++)
-        m[i] = cnnl__rng_uniform(l->rng) < D->p ? 0.0f : keep;
+    /* One draw of the layer's generator per batch keys a counter-based stream: element i's
+     * uniform is a SplitMix64 hash of (key, i), so the mask is drawn in parallel and still
+     * depends only on the seed and the batch (not on threads); a resumed run restores the
+     * generator and gets the same masks. The serial generator took 2.5% of a training step. */
+    uint64_t key = cnnl__rng_u64(l->rng);
+    size_t n = x->numel;
+    const float p = D->p;
+#pragma omp parallel for num_threads(cnnl__num_threads()) schedule(static) if (n >= ((size_t)1 << 16))
+    for (size_t i = 0; i < n; i++) {
+        uint64_t z = key + (uint64_t)(i + 1) * 0x9E3779B97F4A7C15ULL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+        z ^= z >> 31;
+        float u = (float)(z >> 40) * (1.0f / 16777216.0f); /* 24 bits: uniform in [0, 1) */
+        m[i] = u < p ? 0.0f : keep;
+    }
     cnnl__mul(x->data, m, l->out_ws->data, x->numel);
     l->out = l->out_ws;
     return CNNL_OK;

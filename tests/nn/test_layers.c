@@ -275,6 +275,51 @@ static void reseed_dropout(cnnl_model *m)
     assert_ok(cnnl_model_set_rng_state(m, s));
 }
 
+/* A mask large enough to be drawn by several threads: the same bits with 1 and 2 threads, and
+ * the fraction of zeros within 1% of p. */
+static void test_dropout_parallel(void **state)
+{
+    (void)state;
+    const int64_t n = 3, f = 70001;
+    float *out[2] = {NULL, NULL};
+    int threads = cnnl_get_num_threads();
+    for (int k = 0; k < 2; k++) {
+        assert_ok(cnnl_set_num_threads(k + 1));
+        cnnl_model *m = NULL;
+        cnnl_layer *d = NULL;
+        assert_ok(cnnl_model_create(&m));
+        assert_ok(cnnl_dropout_create(&d, 0.3f));
+        assert_ok(cnnl_model_add(m, "drop", d));
+        assert_ok(cnnl_model_init(m, 9));
+        int64_t shape[2] = {n, f};
+        cnnl_tensor *x = NULL;
+        assert_ok(cnnl_tensor_create(&x, 2, shape));
+        for (size_t i = 0; i < x->numel; i++)
+            x->data[i] = 1.0f;
+        const cnnl_tensor *y = NULL;
+        assert_ok(cnnl_model_forward(m, x, &y));
+        out[k] = malloc(sizeof(float) * y->numel);
+        assert_non_null(out[k]);
+        memcpy(out[k], y->data, sizeof(float) * y->numel);
+        size_t zeros = 0;
+        for (size_t i = 0; i < y->numel; i++) {
+            assert_true(y->data[i] == 0.0f || y->data[i] == 1.0f / 0.7f);
+            zeros += y->data[i] == 0.0f;
+        }
+        double frac = (double)zeros / (double)y->numel;
+        assert_true(fabs(frac - 0.3) < 0.01);
+        /* A second batch draws another mask. */
+        assert_ok(cnnl_model_forward(m, x, &y));
+        assert_true(memcmp(out[k], y->data, sizeof(float) * y->numel) != 0);
+        cnnl_tensor_free(x);
+        cnnl_model_free(m);
+    }
+    assert_ok(cnnl_set_num_threads(threads));
+    assert_memory_equal(out[0], out[1], sizeof(float) * (size_t)(n * f));
+    free(out[0]);
+    free(out[1]);
+}
+
 static void test_dropout(void **state)
 {
     (void)state;
@@ -579,6 +624,7 @@ int main(void)
         cmocka_unit_test(test_batchnorm_grad),
         cmocka_unit_test(test_batchnorm_running_stats),
         cmocka_unit_test(test_dropout),
+        cmocka_unit_test(test_dropout_parallel),
         cmocka_unit_test(test_activation_grads),
         cmocka_unit_test(test_activation_values),
         cmocka_unit_test(test_errors),
