@@ -2,7 +2,7 @@
 """PyTorch half of the batch-norm lockstep comparison (docs/bn-gap.md).
 
 usage:
-  bn_lockstep.py compare OUT [--threads 2] [--json FILE]
+  bn_lockstep.py compare OUT [--threads 2] [--json FILE] [--baseline]
   bn_lockstep.py pixels OUT
 
 OUT is the folder that `bn_lockstep` (bench/bn_lockstep.c) wrote. `compare` builds the same
@@ -17,6 +17,8 @@ batch's checksum is recomputed from the floats PyTorch receives), and compares:
   - the test split's logits and predictions after every epoch, in evaluation mode and in
     training mode (batch statistics), from PyTorch's own weights and from libcnnlite's.
 Differences are max |a - b| and max |a - b| / max |b| per tensor; the worst tensor is named.
+With --baseline, a second PyTorch run from initial weights changed by a relative 2^-24 is
+compared with the first in the same way: how far rounding alone carries a run.
 `pixels` decodes and resizes every dumped image with Pillow (torchvision's ImageFolder +
 Resize: RGB, BILINEAR) and compares the bytes with libcnnlite's.
 """
@@ -55,22 +57,28 @@ def diff(a, b):
     return d, d / scale if scale > 0 else (0.0 if d == 0 else math.inf)
 
 
-def compare_state(mine, ref_path):
-    """Worst differences of a PyTorch state_dict against a libcnnlite file, by kind."""
-    ref, _ = cnnlite_torch.load_file(ref_path)
+def pre_bn_biases(net):
+    """Names of the biases of convolutions that a BatchNorm2d follows: their gradient is zero
+    up to rounding, so Adam's normalised step moves them by about lr in a direction set by
+    rounding noise on either side (and they have no effect on a training-mode output)."""
+    leaves = [(n, m) for n, m in net.named_modules() if not list(m.children())]
+    return {f"{n}.bias" for (n, m), (_, nxt) in zip(leaves, leaves[1:])
+            if isinstance(m, torch.nn.Conv2d) and m.bias is not None and isinstance(nxt, torch.nn.BatchNorm2d)}
+
+
+def kind_of(name, biases):
+    for k in ("num_batches_tracked", "running_mean", "running_var"):
+        if name.endswith(k):
+            return k
+    return "pre_bn_bias" if name in biases else "parameters"
+
+
+def compare_state(mine, ref, biases):
+    """Worst differences of state @mine against state @ref (name -> tensor), by kind."""
     kinds = {}
     for name, t in mine.items():
-        r = ref[name]
-        if name.endswith("num_batches_tracked"):
-            kind = "num_batches_tracked"
-        elif name.endswith("running_mean"):
-            kind = "running_mean"
-        elif name.endswith("running_var"):
-            kind = "running_var"
-        else:
-            kind = "parameters"
-        a, rel = diff(t, r)
-        k = kinds.setdefault(kind, {"max_abs": 0.0, "max_rel": 0.0, "worst": None, "tensors": 0})
+        a, rel = diff(t, ref[name])
+        k = kinds.setdefault(kind_of(name, biases), {"max_abs": 0.0, "max_rel": 0.0, "worst": None, "tensors": 0})
         k["tensors"] += 1
         if k["worst"] is None or rel > k["max_rel"]:
             k["max_rel"], k["worst"] = rel, name
@@ -86,7 +94,6 @@ def logits_of(net, x_u8, training, batch=32):
     with torch.no_grad():
         for s in range(0, len(x_u8), batch):
             out.append(net(torch.from_numpy(x_u8[s:s + batch]).float() / 255.0))
-    with torch.no_grad():
         for n, b in net.named_buffers():
             b.copy_(keep[n])
     return torch.cat(out)
@@ -96,11 +103,99 @@ def accuracy(logits, labels):
     return 100.0 * (logits.argmax(1) == labels).double().mean().item()
 
 
-def load_c_net(desc, path):
+def build_net(desc, tensors):
     net = cnnlite_torch.build(desc)
-    t, _ = cnnlite_torch.load_file(path)
-    net.load_state_dict(t, strict=True)
+    net.load_state_dict(tensors, strict=True)
     return net
+
+
+def state_copy(net):
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+
+class Data:
+    """The dumped batches, each checked against libcnnlite's checksum when first read."""
+
+    def __init__(self, out, man):
+        self.out, self.man, self.bs = out, man, man["batch"]
+        self.test_x = images(out, man["test"], man)
+        self.test_y = torch.tensor(man["test"]["labels"], dtype=torch.int64)
+        for b, want in enumerate(man["test"]["checksums"]):
+            got = checksum(torch.from_numpy(self.test_x[b * self.bs:(b + 1) * self.bs]).float() / 255.0)
+            assert got == int(want, 16), f"test batch {b + 1}: checksum {got:016x}, libcnnlite {want}"
+        self.checked = set()
+
+    def epoch(self, e):
+        entry = self.man[f"train_e{e}"]
+        x_all = images(self.out, entry, self.man)
+        y_all = torch.tensor(entry["labels"], dtype=torch.int64)
+        for b in range(self.man["batches"]):
+            x = torch.from_numpy(x_all[b * self.bs:(b + 1) * self.bs]).float() / 255.0
+            if (e, b) not in self.checked:
+                got = checksum(x)
+                assert got == int(entry["checksums"][b], 16), \
+                    f"epoch {e} batch {b + 1}: checksum {got:016x}, libcnnlite {entry['checksums'][b]}"
+                self.checked.add((e, b))
+            yield b, x, y_all[b * self.bs:(b + 1) * self.bs]
+
+
+def torch_run(net, data, lr, snap_batches):
+    """Train @net in PyTorch on the dumped batches; per epoch its losses, states and logits."""
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    runs = []
+    for e in range(1, data.man["epochs"] + 1):
+        ep = {"loss": [], "states": {}}
+        for b, x, y in data.epoch(e):
+            net.train()
+            loss = F.cross_entropy(net(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            ep["loss"].append(loss.item())
+            if e == 1 and b + 1 in snap_batches:
+                ep["states"][f"batch {b + 1}"] = state_copy(net)
+        ep["states"]["end"] = state_copy(net)
+        ep["eval"] = logits_of(net, data.test_x, False)
+        ep["train_mode"] = logits_of(net, data.test_x, True)
+        runs.append(ep)
+    return runs
+
+
+def c_reference(out, man, snap_batches):
+    """libcnnlite's side in the layout of torch_run()."""
+    runs, nb = [], man["batches"]
+    for e in range(1, man["epochs"] + 1):
+        ep = {"loss": man["loss"][(e - 1) * nb:e * nb], "states": {}}
+        if e == 1:
+            for b in snap_batches:
+                ep["states"][f"batch {b}"] = cnnlite_torch.load_file(os.path.join(out, f"state_e1_b{b}.safetensors"))[0]
+        ep["states"]["end"] = cnnlite_torch.load_file(os.path.join(out, f"state_e{e}.safetensors"))[0]
+        for mode, name in (("eval", "eval"), ("train_mode", "train")):
+            ep[mode] = torch.from_numpy(np.fromfile(os.path.join(out, f"logits_e{e}_{name}.f32"), dtype=np.float32)
+                                        .reshape(man["n_test"], -1))
+        runs.append(ep)
+    return runs
+
+
+def compare_runs(a, b, labels, biases):
+    """Differences of run @a against reference run @b, per epoch."""
+    res = []
+    for ea, eb in zip(a, b):
+        ld = [abs(x - y) for x, y in zip(ea["loss"], eb["loss"])]
+        r = {"loss_abs": ld, "loss_a": ea["loss"], "loss_b": eb["loss"],
+             "states": {w: compare_state(ea["states"][w], eb["states"][w], biases) for w in eb["states"]}}
+        for mode in ("eval", "train_mode"):
+            r[f"logits_{mode}"] = diff(ea[mode], eb[mode])
+            r[f"acc_{mode}"] = [accuracy(ea[mode], labels), accuracy(eb[mode], labels)]
+            r[f"agree_{mode}"] = int((ea[mode].argmax(1) == eb[mode].argmax(1)).sum())
+        res.append(r)
+    return res
+
+
+def perturbed(tensors, rel, seed):
+    g = torch.Generator().manual_seed(seed)
+    return {k: (v * (1 + rel * torch.randn(v.shape, generator=g)) if v.is_floating_point() else v.clone())
+            for k, v in tensors.items()}
 
 
 def compare(args):
@@ -109,83 +204,50 @@ def compare(args):
     torch.set_num_threads(args.threads)
     init, meta = cnnlite_torch.load_file(os.path.join(out, "init.safetensors"))
     desc = json.loads(meta["description"])
-    net = cnnlite_torch.build(desc)
-    net.load_state_dict(init, strict=True)
+    net = build_net(desc, init)
     for m in net.modules():
         if isinstance(m, torch.nn.Dropout) and m.p != 0:
             print(f"warning: Dropout p={m.p}: the masks of the two sides differ", file=sys.stderr)
-    opt = torch.optim.Adam(net.parameters(), lr=man["lr"])
-    nb = man["batches"]
-    bs = man["batch"]
-    test_x = images(out, man["test"], man)
-    test_y = torch.tensor(man["test"]["labels"], dtype=torch.int64)
-    assert len(test_x) == man["n_test"]
-    for b, want in enumerate(man["test"]["checksums"]):
-        got = checksum(torch.from_numpy(test_x[b * bs:(b + 1) * bs]).float() / 255.0)
-        assert got == int(want, 16), f"test batch {b + 1}: checksum {got:016x}, libcnnlite {want}"
+    biases = pre_bn_biases(net)
+    nb, bs = man["batches"], man["batch"]
+    snaps = (1, 10, nb - 1)
+    data = Data(out, man)
     res = {"size": man["size"], "seed": man["seed"], "n_train": man["n_train"], "n_test": man["n_test"],
            "batches": nb, "last_batch": man["n_train"] - (nb - 1) * bs, "threads_c": man["threads"],
-           "threads_torch": args.threads, "epochs": []}
-    loss_c = man["loss"]
-    for e in range(1, man["epochs"] + 1):
-        entry = man[f"train_e{e}"]
-        x_all = images(out, entry, man)
-        y_all = torch.tensor(entry["labels"], dtype=torch.int64)
-        ep = {"epoch": e, "loss": [], "states": {}}
-        for b in range(nb):
-            x = torch.from_numpy(x_all[b * bs:(b + 1) * bs]).float() / 255.0
-            y = y_all[b * bs:(b + 1) * bs]
-            got = checksum(x)
-            assert got == int(entry["checksums"][b], 16), \
-                f"epoch {e} batch {b + 1}: checksum {got:016x}, libcnnlite {entry['checksums'][b]}"
-            if e == 1 and b == nb - 1:
-                # The last (partial) batch's running-statistics update on its own, from
-                # libcnnlite's state before it, against libcnnlite's state after it.
-                ref = load_c_net(desc, os.path.join(out, f"state_e1_b{nb - 1}.safetensors"))
-                ref.train()
-                with torch.no_grad():
-                    ref(x)
-                ep["last_batch_update"] = {
-                    k: v for k, v in compare_state(ref.state_dict(), os.path.join(out, "state_e1.safetensors")).items()
-                    if k != "parameters"}
-            net.train()
-            logits = net(x)
-            loss = F.cross_entropy(logits, y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            lc = loss_c[(e - 1) * nb + b]
-            ep["loss"].append([loss.item(), lc])
-            if e == 1 and b + 1 in (1, 10, nb - 1):
-                ep["states"][f"batch {b + 1}"] = compare_state(
-                    net.state_dict(), os.path.join(out, f"state_e1_b{b + 1}.safetensors"))
-        ep["states"]["end"] = compare_state(net.state_dict(), os.path.join(out, f"state_e{e}.safetensors"))
-        # Test split: PyTorch's weights and libcnnlite's, each mode.
-        c_eval = torch.from_numpy(np.fromfile(os.path.join(out, f"logits_e{e}_eval.f32"), dtype=np.float32)
-                                  .reshape(man["n_test"], -1))
-        c_train = torch.from_numpy(np.fromfile(os.path.join(out, f"logits_e{e}_train.f32"), dtype=np.float32)
-                                   .reshape(man["n_test"], -1))
-        t_eval = logits_of(net, test_x, False)
-        t_train = logits_of(net, test_x, True)
-        cnet = load_c_net(desc, os.path.join(out, f"state_e{e}.safetensors"))
-        ct_eval = logits_of(cnet, test_x, False)
-        ct_train = logits_of(cnet, test_x, True)
-        ep["test"] = {
-            "acc_c_eval": accuracy(c_eval, test_y), "acc_torch_eval": accuracy(t_eval, test_y),
-            "acc_c_train_mode": accuracy(c_train, test_y), "acc_torch_train_mode": accuracy(t_train, test_y),
-            "acc_torch_on_c_weights_eval": accuracy(ct_eval, test_y),
-            "loss_c_eval": F.cross_entropy(c_eval, test_y).item(), "loss_torch_eval": F.cross_entropy(t_eval, test_y).item(),
-            "logits_eval_vs_torch_run": diff(c_eval, t_eval),
-            "logits_train_mode_vs_torch_run": diff(c_train, t_train),
-            "logits_eval_same_weights": diff(c_eval, ct_eval),
-            "logits_train_mode_same_weights": diff(c_train, ct_train),
-            "pred_agree_eval": int((c_eval.argmax(1) == t_eval.argmax(1)).sum()),
-            "pred_agree_eval_same_weights": int((c_eval.argmax(1) == ct_eval.argmax(1)).sum()),
-            "n": man["n_test"],
-        }
-        res["epochs"].append(ep)
-        report_epoch(ep, nb)
-        net.train()
+           "threads_torch": args.threads, "pre_bn_biases": sorted(biases)}
+    cref = c_reference(out, man, snaps)
+
+    # The last (partial) batch's running-statistics update on its own: PyTorch's forward in
+    # training mode from libcnnlite's state before it, against libcnnlite's state after it.
+    ref = build_net(desc, cref[0]["states"][f"batch {nb - 1}"])
+    ref.train()
+    last_x = [x for b, x, _ in data.epoch(1) if b == nb - 1][0]
+    with torch.no_grad():
+        ref(last_x)
+    res["last_batch_update"] = {k: v for k, v in compare_state(ref.state_dict(), cref[0]["states"]["end"], biases).items()
+                                if k not in ("parameters", "pre_bn_bias")}
+    # Evaluation of libcnnlite's final weights by PyTorch: the forward passes alone.
+    same = []
+    for e, ep in enumerate(cref, 1):
+        cnet = build_net(desc, ep["states"]["end"])
+        same.append({mode: diff(ep[mode], logits_of(cnet, data.test_x, mode == "train_mode"))
+                     for mode in ("eval", "train_mode")})
+    res["same_weights_logits"] = same
+
+    trun = torch_run(net, data, man["lr"], snaps)
+    res["torch_vs_cnnlite"] = compare_runs(trun, cref, data.test_y, biases)
+    report("PyTorch against libcnnlite", res["torch_vs_cnnlite"], nb)
+    if args.baseline:
+        # PyTorch against itself: the same run from initial weights changed by a relative
+        # 2^-24 (about half a float32 unit in the last place).
+        t2 = torch_run(build_net(desc, perturbed(init, 2.0 ** -24, 1)), data, man["lr"], snaps)
+        res["torch_vs_torch_perturbed"] = compare_runs(t2, trun, data.test_y, biases)
+        report("PyTorch against PyTorch from initial weights x (1 + 2^-24 N(0,1))", res["torch_vs_torch_perturbed"], nb)
+    print(f"last partial batch ({res['last_batch']} images) alone, from libcnnlite's state before it: " +
+          ", ".join(f"{k} {fmt(v)}" for k, v in res["last_batch_update"].items()))
+    for e, s in enumerate(same, 1):
+        print(f"epoch {e}: libcnnlite's weights in PyTorch, test logits: eval mode {s['eval'][0]:.3g} abs / "
+              f"{s['eval'][1]:.3g} rel, training mode {s['train_mode'][0]:.3g} / {s['train_mode'][1]:.3g}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(res, f, indent=1)
@@ -193,37 +255,24 @@ def compare(args):
 
 
 def fmt(d):
+    if d["worst"] and d["worst"].endswith("num_batches_tracked"):
+        return f"max abs {d['max_abs']:.0f}"
     return f"{d['max_abs']:.3g} abs / {d['max_rel']:.3g} rel ({d['worst']})"
 
 
-def report_epoch(ep, nb):
-    e = ep["epoch"]
-    losses = ep["loss"]
-    ld = [abs(a - b) for a, b in losses]
-    lr = [abs(a - b) / abs(b) for a, b in losses]
-    print(f"epoch {e}: batch loss |torch - cnnlite|: batch 1 {ld[0]:.3g}, batch 10 {ld[min(9, nb - 1)]:.3g}, "
-          f"last {ld[-1]:.3g}, max {max(ld):.3g} (rel {max(lr):.3g}); "
-          f"losses batch 1 {losses[0][0]:.6f} / {losses[0][1]:.6f}, last {losses[-1][0]:.6f} / {losses[-1][1]:.6f}")
-    for when, kinds in ep["states"].items():
-        line = ", ".join(f"{k} {fmt(v)}" for k, v in kinds.items() if k != "num_batches_tracked")
-        nbt = kinds.get("num_batches_tracked")
-        if nbt:
-            line += f", num_batches_tracked max abs {nbt['max_abs']:.0f}"
-        print(f"  state after {when}: {line}")
-    if "last_batch_update" in ep:
-        u = ep["last_batch_update"]
-        print("  last partial batch alone (from libcnnlite's state before it): " +
-              ", ".join(f"{k} {fmt(v)}" for k, v in u.items() if k != "num_batches_tracked"))
-    t = ep["test"]
-    print(f"  test accuracy eval mode: cnnlite {t['acc_c_eval']:.2f}, torch {t['acc_torch_eval']:.2f} "
-          f"(torch on cnnlite's weights {t['acc_torch_on_c_weights_eval']:.2f}); training mode: cnnlite "
-          f"{t['acc_c_train_mode']:.2f}, torch {t['acc_torch_train_mode']:.2f}")
-    print(f"  test logits eval: vs torch run {t['logits_eval_vs_torch_run'][0]:.3g} abs / "
-          f"{t['logits_eval_vs_torch_run'][1]:.3g} rel, same weights {t['logits_eval_same_weights'][0]:.3g} / "
-          f"{t['logits_eval_same_weights'][1]:.3g}; training mode: vs torch run "
-          f"{t['logits_train_mode_vs_torch_run'][0]:.3g} / {t['logits_train_mode_vs_torch_run'][1]:.3g}, same weights "
-          f"{t['logits_train_mode_same_weights'][0]:.3g} / {t['logits_train_mode_same_weights'][1]:.3g}; "
-          f"predictions agree {t['pred_agree_eval']}/{t['n']} (same weights {t['pred_agree_eval_same_weights']})")
+def report(title, runs, nb):
+    print(title)
+    for e, r in enumerate(runs, 1):
+        ld = r["loss_abs"]
+        print(f" epoch {e}: batch loss abs diff: batch 1 {ld[0]:.3g}, batch 10 {ld[min(9, nb - 1)]:.3g}, "
+              f"last {ld[-1]:.3g}, max {max(ld):.3g}; mean loss {np.mean(r['loss_a']):.6f} / {np.mean(r['loss_b']):.6f}")
+        for when, kinds in r["states"].items():
+            print(f"  state after {when}: " + ", ".join(f"{k} {fmt(v)}" for k, v in kinds.items()))
+        for mode in ("eval", "train_mode"):
+            d = r[f"logits_{mode}"]
+            acc = r[f"acc_{mode}"]
+            print(f"  test {mode}: accuracy {acc[0]:.2f} / {acc[1]:.2f}, logits {d[0]:.3g} abs / {d[1]:.3g} rel, "
+                  f"predictions agree {r[f'agree_{mode}']}")
     sys.stdout.flush()
 
 
@@ -256,6 +305,8 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json")
+    ap.add_argument("--baseline", action="store_true",
+                    help="also train PyTorch from slightly perturbed initial weights and compare it with itself")
     args = ap.parse_args()
     return compare(args) if args.command == "compare" else pixels(args)
 
