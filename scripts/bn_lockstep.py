@@ -4,6 +4,7 @@
 usage:
   bn_lockstep.py compare OUT [--threads 2] [--json FILE] [--baseline]
   bn_lockstep.py pixels OUT
+  bn_lockstep.py step1 OUT [--threads 2] [--json FILE]
 
 OUT is the folder that `bn_lockstep` (bench/bn_lockstep.c) wrote. `compare` builds the same
 network in PyTorch from OUT/init.safetensors (description and initial weights), trains it
@@ -19,7 +20,8 @@ batch's checksum is recomputed from the floats PyTorch receives), and compares:
 Differences are max |a - b| and max |a - b| / max |b| per tensor; the worst tensor is named.
 With --baseline, a second PyTorch run from initial weights changed by a relative 2^-24 is
 compared with the first in the same way: how far rounding alone carries a run.
-`pixels` decodes and resizes every dumped image with Pillow (torchvision's ImageFolder +
+`step1` compares the first step's gradients of both sides with PyTorch's in float64 (see
+step1()). `pixels` decodes and resizes every dumped image with Pillow (torchvision's ImageFolder +
 Resize: RGB, BILINEAR) and compares the bytes with libcnnlite's.
 """
 import argparse
@@ -276,6 +278,58 @@ def report(title, runs, nb):
     sys.stdout.flush()
 
 
+def step1(args):
+    """The first step's gradients against a float64 reference (PyTorch in double precision).
+
+    Adam's first step moves every parameter by -lr * g / (|g| + eps), so libcnnlite's state
+    after batch 1 gives the sign of its gradient wherever |g| >> eps. Counts, per tensor, the
+    elements whose first step has the sign opposite to the float64 gradient's, for libcnnlite
+    and for PyTorch in float32, and the largest float64 gradient among them."""
+    out = args.out
+    man = json.load(open(os.path.join(out, "manifest.json")))
+    torch.set_num_threads(args.threads)
+    init, meta = cnnlite_torch.load_file(os.path.join(out, "init.safetensors"))
+    desc = json.loads(meta["description"])
+    after, _ = cnnlite_torch.load_file(os.path.join(out, "state_e1_b1.safetensors"))
+    data = Data(out, man)
+    _, x, y = next(iter(data.epoch(1)))
+    grads = {}
+    for dtype in (torch.float32, torch.float64):
+        net = build_net(desc, init).to(dtype)
+        net.train()
+        F.cross_entropy(net(x.to(dtype)), y).backward()
+        grads[dtype] = {n: p.grad.double() for n, p in net.named_parameters()}
+    biases = pre_bn_biases(build_net(desc, init))
+    lr, eps = man["lr"], 1e-8
+    rows = []
+    for name, g64 in grads[torch.float64].items():
+        g32 = grads[torch.float32][name]
+        step_c = (after[name].double() - init[name].double()) / lr
+        step_t = -g32 / (g32.abs() + eps)
+        want = -torch.sign(g64)
+        flip_c = (torch.sign(step_c) != want) & (step_c.abs() > 0.5)
+        flip_t = (torch.sign(step_t) != want) & (step_t.abs() > 0.5)
+        rows.append({"tensor": name, "pre_bn_bias": name in biases, "max_abs_g64": g64.abs().max().item(),
+                     "torch32_max_err": (g32 - g64).abs().max().item(),
+                     "cnnlite_flips": int(flip_c.sum()), "torch32_flips": int(flip_t.sum()),
+                     "cnnlite_flip_max_g64": g64.abs()[flip_c].max().item() if flip_c.any() else 0.0,
+                     "torch32_flip_max_g64": g64.abs()[flip_t].max().item() if flip_t.any() else 0.0,
+                     "numel": g64.numel()})
+    print(f"first step (batch 1, {man['size']}x{man['size']}): elements whose Adam step has the wrong sign "
+          f"against the float64 gradient")
+    print(f"{'tensor':22s} {'numel':>8s} {'max|g64|':>9s} {'torch32 err':>11s} | {'cnnlite':>7s} {'max|g64|':>9s} |"
+          f" {'torch32':>7s} {'max|g64|':>9s}")
+    for r in rows:
+        print(f"{r['tensor'] + (' *' if r['pre_bn_bias'] else ''):22s} {r['numel']:8d} {r['max_abs_g64']:9.3g} "
+              f"{r['torch32_max_err']:11.3g} | {r['cnnlite_flips']:7d} {r['cnnlite_flip_max_g64']:9.3g} | "
+              f"{r['torch32_flips']:7d} {r['torch32_flip_max_g64']:9.3g}")
+    print("(* a convolution bias that a BatchNorm2d follows: its exact gradient is 0)")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    return 0
+
+
 def pixels(args):
     from PIL import Image
     out = args.out
@@ -301,14 +355,14 @@ def pixels(args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["compare", "pixels"])
+    ap.add_argument("command", choices=["compare", "pixels", "step1"])
     ap.add_argument("out")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json")
     ap.add_argument("--baseline", action="store_true",
                     help="also train PyTorch from slightly perturbed initial weights and compare it with itself")
     args = ap.parse_args()
-    return compare(args) if args.command == "compare" else pixels(args)
+    return {"compare": compare, "pixels": pixels, "step1": step1}[args.command](args)
 
 
 if __name__ == "__main__":
