@@ -2,7 +2,7 @@
 """PyTorch half of the batch-norm lockstep comparison (docs/bn-gap.md).
 
 usage:
-  bn_lockstep.py compare OUT [--threads 2] [--json FILE] [--baseline]
+  bn_lockstep.py compare OUT [--threads 2] [--json FILE] [--baseline] [--check]
   bn_lockstep.py pixels OUT
   bn_lockstep.py step1 OUT [--threads 2] [--json FILE]
 
@@ -19,7 +19,10 @@ batch's checksum is recomputed from the floats PyTorch receives), and compares:
     training mode (batch statistics), from PyTorch's own weights and from libcnnlite's.
 Differences are max |a - b| and max |a - b| / max |b| per tensor; the worst tensor is named.
 With --baseline, a second PyTorch run from initial weights changed by a relative 2^-24 is
-compared with the first in the same way: how far rounding alone carries a run.
+compared with the first in the same way: how far rounding alone carries a run. With --check,
+the exit status says whether what must agree whatever rounding does did agree: the first
+batch's loss (1e-5), the last partial batch's running statistics on their own (1e-5 relative),
+num_batches_tracked, and PyTorch's test logits from libcnnlite's weights in both modes (1e-4).
 `step1` compares the first step's gradients of both sides with PyTorch's in float64 (see
 step1()). `pixels` decodes and resizes every dumped image with Pillow (torchvision's ImageFolder +
 Resize: RGB, BILINEAR) and compares the bytes with libcnnlite's.
@@ -88,8 +91,9 @@ def compare_state(mine, ref, biases):
     return kinds
 
 
-def logits_of(net, x_u8, training, batch=32):
-    """Test-split logits in one mode; training mode leaves the buffers untouched."""
+def logits_of(net, x_u8, training, batch):
+    """Test-split logits in one mode, in batches as libcnnlite ran them (training mode normalises
+    with each batch's statistics); the buffers are left untouched."""
     keep = {n: b.clone() for n, b in net.named_buffers()}
     net.train(training)
     out = []
@@ -157,8 +161,8 @@ def torch_run(net, data, lr, snap_batches):
             if e == 1 and b + 1 in snap_batches:
                 ep["states"][f"batch {b + 1}"] = state_copy(net)
         ep["states"]["end"] = state_copy(net)
-        ep["eval"] = logits_of(net, data.test_x, False)
-        ep["train_mode"] = logits_of(net, data.test_x, True)
+        ep["eval"] = logits_of(net, data.test_x, False, data.bs)
+        ep["train_mode"] = logits_of(net, data.test_x, True, data.bs)
         runs.append(ep)
     return runs
 
@@ -212,7 +216,8 @@ def compare(args):
             print(f"warning: Dropout p={m.p}: the masks of the two sides differ", file=sys.stderr)
     biases = pre_bn_biases(net)
     nb, bs = man["batches"], man["batch"]
-    snaps = (1, 10, nb - 1)
+    assert nb >= 2, "the comparison needs at least two batches per epoch"
+    snaps = tuple(sorted({b for b in (1, 10, nb - 1) if 1 <= b < nb}))
     data = Data(out, man)
     res = {"size": man["size"], "seed": man["seed"], "n_train": man["n_train"], "n_test": man["n_test"],
            "batches": nb, "last_batch": man["n_train"] - (nb - 1) * bs, "threads_c": man["threads"],
@@ -232,7 +237,7 @@ def compare(args):
     same = []
     for e, ep in enumerate(cref, 1):
         cnet = build_net(desc, ep["states"]["end"])
-        same.append({mode: diff(ep[mode], logits_of(cnet, data.test_x, mode == "train_mode"))
+        same.append({mode: diff(ep[mode], logits_of(cnet, data.test_x, mode == "train_mode", data.bs))
                      for mode in ("eval", "train_mode")})
     res["same_weights_logits"] = same
 
@@ -253,7 +258,31 @@ def compare(args):
     if args.json:
         with open(args.json, "w") as f:
             json.dump(res, f, indent=1)
-    return 0
+    return check(res) if args.check else 0
+
+
+def check(res):
+    """--check: what must hold whatever rounding does to the trajectories. Returns 0 or 1."""
+    bad = []
+    r1 = res["torch_vs_cnnlite"][0]
+    lb = r1["loss_b"][0]
+    if r1["loss_abs"][0] > 1e-5 * max(1.0, abs(lb)):
+        bad.append(f"batch 1 loss differs by {r1['loss_abs'][0]:.3g}")
+    for k, v in res["last_batch_update"].items():
+        limit = 0 if k == "num_batches_tracked" else 1e-5
+        if v["max_rel"] > limit:
+            bad.append(f"last partial batch alone: {k} differs by {v['max_rel']:.3g} relative ({v['worst']})")
+    for e, r in enumerate(res["torch_vs_cnnlite"], 1):
+        for when, kinds in r["states"].items():
+            if kinds.get("num_batches_tracked", {"max_abs": 0})["max_abs"] != 0:
+                bad.append(f"epoch {e}, after {when}: num_batches_tracked differs")
+    for e, s in enumerate(res["same_weights_logits"], 1):
+        for mode, (_, rel) in s.items():
+            if rel > 1e-4:
+                bad.append(f"epoch {e}: libcnnlite's weights in PyTorch give {mode} logits {rel:.3g} relative apart")
+    for b in bad:
+        print(f"FAIL: {b}")
+    return 1 if bad else 0
 
 
 def fmt(d):
@@ -359,6 +388,9 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json")
+    ap.add_argument("--check", action="store_true",
+                    help="compare: exit 1 unless batch 1's loss, the last partial batch's running statistics "
+                         "and PyTorch's forward passes on libcnnlite's weights agree")
     ap.add_argument("--baseline", action="store_true",
                     help="also train PyTorch from slightly perturbed initial weights and compare it with itself")
     args = ap.parse_args()
