@@ -5,6 +5,7 @@ usage:
   bn_lockstep.py compare OUT [--threads 2] [--json FILE] [--baseline] [--check]
   bn_lockstep.py pixels OUT
   bn_lockstep.py step1 OUT [--threads 2] [--json FILE]
+  bn_lockstep.py seeds HISTORY.csv...
 
 OUT is the folder that `bn_lockstep` (bench/bn_lockstep.c) wrote. `compare` builds the same
 network in PyTorch from OUT/init.safetensors (description and initial weights), trains it
@@ -25,7 +26,8 @@ batch's loss (1e-5), the last partial batch's running statistics on their own (1
 num_batches_tracked, and PyTorch's test logits from libcnnlite's weights in both modes (1e-4).
 `step1` compares the first step's gradients of both sides with PyTorch's in float64 (see
 step1()). `pixels` decodes and resizes every dumped image with Pillow (torchvision's ImageFolder +
-Resize: RGB, BILINEAR) and compares the bytes with libcnnlite's.
+Resize: RGB, BILINEAR) and compares the bytes with libcnnlite's. `seeds` summarises
+cnnlite-train --history files (see seeds()).
 """
 import argparse
 import json
@@ -359,6 +361,32 @@ def step1(args):
     return 0
 
 
+def seeds(args):
+    """Best and final test accuracy of cnnlite-train histories (--history CSV), mean ± sd over
+    the files, and the volatility of the per-epoch test accuracy: the mean absolute change from
+    one epoch to the next over the second half of the run and the largest drop."""
+    import csv
+    best, final, rows = [], [], []
+    for path in args.out:
+        acc = [float(r["test_accuracy"]) for r in csv.DictReader(open(path))]
+        half = acc[len(acc) // 2:]
+        steps = [b - a for a, b in zip(half, half[1:])]
+        best.append(max(acc))
+        final.append(acc[-1])
+        rows.append((path, acc, sum(abs(d) for d in steps) / max(1, len(steps)), -min(min(steps, default=0), 0)))
+    for path, acc, vol, drop in rows:
+        print(f"{os.path.basename(path)}: best {max(acc):.2f}, final {acc[-1]:.2f}, mean |change| over the second half "
+              f"{vol:.2f}, largest drop {drop:.2f}; per epoch " + " ".join(f"{a:.1f}" for a in acc))
+
+    def ms(v):
+        m = sum(v) / len(v)
+        sd = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else 0.0
+        return f"{m:.2f} ± {sd:.2f}"
+    print(f"{len(rows)} runs: best {ms(best)}, final {ms(final)} (sample sd); mean |change| per epoch over the "
+          f"second half {sum(r[2] for r in rows) / len(rows):.2f}")
+    return 0
+
+
 def pixels(args):
     from PIL import Image
     out = args.out
@@ -384,8 +412,8 @@ def pixels(args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["compare", "pixels", "step1"])
-    ap.add_argument("out")
+    ap.add_argument("command", choices=["compare", "pixels", "step1", "seeds"])
+    ap.add_argument("out", nargs="+", help="the bn_lockstep folder (seeds: cnnlite-train --history CSV files)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json")
     ap.add_argument("--check", action="store_true",
@@ -394,7 +422,11 @@ def main():
     ap.add_argument("--baseline", action="store_true",
                     help="also train PyTorch from slightly perturbed initial weights and compare it with itself")
     args = ap.parse_args()
-    return {"compare": compare, "pixels": pixels, "step1": step1}[args.command](args)
+    if args.command != "seeds":
+        if len(args.out) != 1:
+            ap.error(f"{args.command} takes one folder")
+        args.out = args.out[0]
+    return {"compare": compare, "pixels": pixels, "step1": step1, "seeds": seeds}[args.command](args)
 
 
 if __name__ == "__main__":
