@@ -6,6 +6,7 @@ usage:
   bn_lockstep.py pixels OUT
   bn_lockstep.py step1 OUT [--threads 2] [--json FILE]
   bn_lockstep.py seeds HISTORY.csv...
+  bn_lockstep.py recalibrate OUT --model MODEL.safetensors
 
 OUT is the folder that `bn_lockstep` (bench/bn_lockstep.c) wrote. `compare` builds the same
 network in PyTorch from OUT/init.safetensors (description and initial weights), trains it
@@ -387,6 +388,32 @@ def seeds(args):
     return 0
 
 
+def recalibrate(args):
+    """A model file of cnnlite-train evaluated on the test split of a bn_lockstep folder (same
+    size, seed and split) in PyTorch: as saved, and with every BatchNorm2d's running statistics
+    recomputed as exact averages over the training images (momentum None) with the weights
+    unchanged. A large gain means the saved running statistics, not the weights, failed."""
+    out = args.out
+    man = json.load(open(os.path.join(out, "manifest.json")))
+    torch.set_num_threads(args.threads)
+    tensors, meta = cnnlite_torch.load_file(args.model)
+    net = build_net(json.loads(meta["description"]), tensors)
+    data = Data(out, man)
+    saved = accuracy(logits_of(net, data.test_x, False, data.bs), data.test_y)
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None
+    net.train()
+    with torch.no_grad():
+        for _, x, _ in data.epoch(1):
+            net(x)
+    fresh = accuracy(logits_of(net, data.test_x, False, data.bs), data.test_y)
+    print(f"{os.path.basename(args.model)}: test accuracy {saved:.2f} with its running statistics, {fresh:.2f} with "
+          f"statistics recomputed over the {man['n_train']} training images")
+    return 0
+
+
 def pixels(args):
     from PIL import Image
     out = args.out
@@ -412,10 +439,11 @@ def pixels(args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["compare", "pixels", "step1", "seeds"])
+    ap.add_argument("command", choices=["compare", "pixels", "step1", "seeds", "recalibrate"])
     ap.add_argument("out", nargs="+", help="the bn_lockstep folder (seeds: cnnlite-train --history CSV files)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json")
+    ap.add_argument("--model", help="recalibrate: a cnnlite-train --save file")
     ap.add_argument("--check", action="store_true",
                     help="compare: exit 1 unless batch 1's loss, the last partial batch's running statistics "
                          "and PyTorch's forward passes on libcnnlite's weights agree")
@@ -426,7 +454,10 @@ def main():
         if len(args.out) != 1:
             ap.error(f"{args.command} takes one folder")
         args.out = args.out[0]
-    return {"compare": compare, "pixels": pixels, "step1": step1, "seeds": seeds}[args.command](args)
+    if args.command == "recalibrate" and not args.model:
+        ap.error("recalibrate needs --model")
+    return {"compare": compare, "pixels": pixels, "step1": step1, "seeds": seeds,
+            "recalibrate": recalibrate}[args.command](args)
 
 
 if __name__ == "__main__":
