@@ -103,16 +103,16 @@ static int parse(int argc, char **argv, options *o)
             o->data = v;
         else if (strcmp(a, "--out") == 0)
             o->out = v;
-        else if (strcmp(a, "--size") == 0 && (ok = parse_long(v, 32, 4096, &n)))
-            o->size = (int)n;
-        else if (strcmp(a, "--seed") == 0 && (ok = parse_long(v, 0, 1L << 30, &n)))
-            o->seed = (uint64_t)n;
-        else if (strcmp(a, "--epochs") == 0 && (ok = parse_long(v, 1, 1000, &n)))
-            o->epochs = (int)n;
-        else if (strcmp(a, "--batch") == 0 && (ok = parse_long(v, 2, 4096, &n)))
-            o->batch = (int)n;
-        else if (strcmp(a, "--threads") == 0 && (ok = parse_long(v, 1, 1024, &n)))
-            o->threads = (int)n;
+        else if (strcmp(a, "--size") == 0)
+            ok = parse_long(v, 32, 4096, &n) && (o->size = (int)n) > 0;
+        else if (strcmp(a, "--seed") == 0)
+            ok = parse_long(v, 0, 1L << 30, &n) && ((o->seed = (uint64_t)n), true);
+        else if (strcmp(a, "--epochs") == 0)
+            ok = parse_long(v, 1, 1000, &n) && (o->epochs = (int)n) > 0;
+        else if (strcmp(a, "--batch") == 0)
+            ok = parse_long(v, 2, 4096, &n) && (o->batch = (int)n) > 0;
+        else if (strcmp(a, "--threads") == 0)
+            ok = parse_long(v, 1, 1024, &n) && (o->threads = (int)n) > 0;
         else if (strcmp(a, "--lr") == 0)
             ok = parse_double(v, 0.0, 1.0, &o->lr);
         else if (strcmp(a, "--dropout") == 0)
