@@ -14,7 +14,7 @@ py=${4:-/usr/bin/python3}
 "$py" -c 'import torch, numpy' 2>/dev/null || { echo "torch or numpy is not installed for $py: skipping"; exit 77; }
 dir=$(mktemp -d "${TMPDIR:-/tmp}/cnnl-bnlock-XXXXXX") || exit 1
 trap 'rm -rf "$dir"' EXIT
-# 96 images: 76 to train in batches of 16, the last one of 12.
+# 96 images: 77 to train in batches of 16, the last one of 13.
 "$data" synth "$dir/images" --count 96 --size 64 --seed 3 >"$dir/synth.log" 2>&1 || { cat "$dir/synth.log"; exit 1; }
 "$lockstep" --data "$dir/images" --out "$dir/out" --size 64 --batch 16 --seed 2 --threads 2 >"$dir/run.log" 2>&1 ||
   { cat "$dir/run.log"; exit 1; }
