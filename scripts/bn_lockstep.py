@@ -14,7 +14,7 @@ with torch.optim.Adam on the very input bytes libcnnlite trained on, in the same
 batch's checksum is recomputed from the floats PyTorch receives), and compares:
   - every batch's loss;
   - every tensor of the state (weights, running_mean, running_var, num_batches_tracked)
-    after batches 1 and 10 of the first epoch and after every epoch;
+    after batches 1, 10 and the last but one of the first epoch and after every epoch;
   - the running statistics after the last (partial) batch on their own: the forward of that
     batch in training mode from libcnnlite's state before it;
   - the test split's logits and predictions after every epoch, in evaluation mode and in
@@ -28,7 +28,9 @@ num_batches_tracked, and PyTorch's test logits from libcnnlite's weights in both
 `step1` compares the first step's gradients of both sides with PyTorch's in float64 (see
 step1()). `pixels` decodes and resizes every dumped image with Pillow (torchvision's ImageFolder +
 Resize: RGB, BILINEAR) and compares the bytes with libcnnlite's. `seeds` summarises
-cnnlite-train --history files (see seeds()).
+cnnlite-train --history files (see seeds()). `recalibrate` evaluates a saved model with its
+running statistics and with statistics recomputed over the training images (see
+recalibrate()).
 """
 import argparse
 import json
