@@ -8,6 +8,8 @@
  */
 #include "test_util.h"
 
+#include "data/data_impl.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,7 +66,7 @@ static void test_peak_inside_tumour(void **state)
     assert_ok(cnnl_tensor_create(&x, 4, shape));
     float *heat = malloc(SIZE * SIZE * sizeof *heat);
     assert_non_null(heat);
-    int tumours = 0, inside = 0, inside_mean = 0, correct = 0;
+    int tumours = 0, inside = 0, inside_mask = 0, inside_mean = 0, correct = 0;
     double chance = 0;
     for (size_t i = 0; i < n; i++) {
         int label = cnnl_dataset_label(ds, idx[i]);
@@ -99,6 +101,10 @@ static void test_peak_inside_tumour(void **state)
         float px = (float)(peak % SIZE), py = (float)(peak / SIZE);
         tumours++;
         inside += hypotf(px - r.x, py - r.y) <= r.radius;
+        /* stricter: inside the mass itself, not only the circle that covers it */
+        bool in_mass = false;
+        assert_ok(cnnl__synthetic_in_tumour(&syn, idx[i], SIZE, px, py, &in_mass));
+        inside_mask += in_mass;
         /* the original Grad-CAM weighting on the same layer */
         cnnl_gradcam_opts go = cnnl_gradcam_opts_default();
         go.weighting = CNNL_CAM_CHANNEL_MEAN;
@@ -119,11 +125,11 @@ static void test_peak_inside_tumour(void **state)
     }
     double acc = 100.0 * correct / (double)n, share = 100.0 * inside / (double)(tumours ? tumours : 1);
     double share_mean = 100.0 * inside_mean / (double)(tumours ? tumours : 1);
+    double share_mask = 100.0 * inside_mask / (double)(tumours ? tumours : 1);
     chance = 100.0 * chance / (double)(tumours ? tumours : 1);
     printf("gradcam: seed %llu, test accuracy %.2f%%; peak inside the tumour for %d of %d correctly classified "
-           "tumour images (%.1f%%; channel-mean weighting: %.1f%%; a random point: %.1f%%)\n",
-           (unsigned long long)seed, acc, inside,
-           tumours, share, share_mean, chance);
+           "tumour images (%.1f%%; inside the mass itself: %.1f%%; channel-mean weighting: %.1f%%; a random "
+           "point: %.1f%%)\n", (unsigned long long)seed, acc, inside, tumours, share, share_mask, share_mean, chance);
     assert_true(acc >= 80.0);
     assert_true(tumours >= 50);
     assert_true(share >= 80.0);
@@ -175,9 +181,46 @@ static void test_peak_inside_tumour(void **state)
     cnnl_dataset_free(ds);
 }
 
+/* The ground truth itself: the planted mass contains its centre, lies inside the circle
+ * cnnl_synthetic_tumour() gives, and fills a good part of it; notumor images have none. */
+static void test_truth(void **state)
+{
+    (void)state;
+    cnnl_synthetic_opts syn = cnnl_synthetic_opts_default();
+    syn.count = 200;
+    for (size_t i = 0; i < syn.count; i += 9) {
+        cnnl_synthetic_region r;
+        assert_ok(cnnl_synthetic_tumour(&syn, i, SIZE, &r));
+        bool in = true;
+        if (!r.present) {
+            assert_ok(cnnl__synthetic_in_tumour(&syn, i, SIZE, (float)SIZE / 2, (float)SIZE / 2, &in));
+            assert_false(in);
+            continue;
+        }
+        assert_ok(cnnl__synthetic_in_tumour(&syn, i, SIZE, r.x, r.y, &in));
+        assert_true(in);
+        int mass = 0, disc = 0; /* over the circle's bounding box and 2 pixels around it */
+        int x0 = (int)floorf(r.x - r.radius) - 2, x1 = (int)ceilf(r.x + r.radius) + 2;
+        int y0 = (int)floorf(r.y - r.radius) - 2, y1 = (int)ceilf(r.y + r.radius) + 2;
+        for (int y = y0; y <= y1; y++)
+            for (int x = x0; x <= x1; x++) {
+                float d = hypotf((float)x - r.x, (float)y - r.y);
+                assert_ok(cnnl__synthetic_in_tumour(&syn, i, SIZE, (float)x, (float)y, &in));
+                if (in)
+                    assert_true(d <= r.radius + 0.01f);
+                mass += in;
+                disc += d <= r.radius;
+            }
+        assert_true(mass >= disc / 4);
+    }
+    bool in;
+    assert_status_msg(cnnl__synthetic_in_tumour(&syn, 200, SIZE, 0, 0, &in), CNNL_ERANGE, "index 200");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_truth),
         cmocka_unit_test(test_peak_inside_tumour),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
