@@ -27,8 +27,8 @@
  * for the class with positions that speak against it: on the synthetic set, the element-wise
  * map put its peak inside the planted tumour far more often (see tests/train/test_gradcam.c).
  *
- * The map is scaled to the input's size (bilinear, pixel centres aligned, as OpenCV's and
- * PyTorch's resize of common Grad-CAM code) and to [0, 1] by its maximum. Its peak can only be
+ * The map is scaled to the input's size (bilinear with pixel centres aligned, as the OpenCV
+ * resize of common Grad-CAM code) and to [0, 1] by its maximum. Its peak can only be
  * as precise as the layer's cells: a 4x4 map (the last block of the report network at 128x128)
  * places it at one of 16 points. So the default layer is the output of the deepest
  * convolution block (the Conv2d with the BatchNorm2d, ReLU and MaxPool2d layers after it;
