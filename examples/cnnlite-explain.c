@@ -31,11 +31,16 @@ static void usage(FILE *out)
 "\n"
 "  --model FILE       model saved by cnnlite-train (safetensors with metadata; required)\n"
 "  --out DIR          output folder, created if missing (required)\n"
-"  --layer NAME       layer to explain, e.g. features.8 (default: the last convolution block)\n"
+"  --layer NAME       layer to explain, e.g. features.8 (default: the deepest convolution\n"
+"                     block whose map has at least --min-map cells per side)\n"
+"  --min-map N        cells per side of the default layer's map (default %d; 1: the last\n"
+"                     convolution block)\n"
+"  --weighting W      hirescam (default: gradient times activation at each position) or\n"
+"                     gradcam (each channel weighed by its mean gradient)\n"
 "  --class K          explain class index K instead of the predicted class\n"
 "  --thumb N          side of the contact sheet's tiles in pixels (default 256)\n"
 "  --help             show this text\n"
-"  --version          show the program's and the library's version\n");
+"  --version          show the program's and the library's version\n", CNNL_GRADCAM_MIN_MAP);
 }
 
 typedef struct image_rgb {
@@ -185,11 +190,12 @@ static void place_tile(image_rgb *sheet, const image_rgb *src, int tx, int ty, i
 int main(int argc, char **argv)
 {
     cl_init("cnnlite-explain", "--model FILE --out DIR [options] IMAGE...");
-    const char *model_path = NULL, *out_dir = NULL, *layer = NULL;
-    int target = -1, thumb = 256, nimages = 0;
+    const char *model_path = NULL, *out_dir = NULL;
+    int thumb = 256, nimages = 0;
+    cnnl_gradcam_opts go = cnnl_gradcam_opts_default();
     static const struct option long_options[] = {
         CL_STD_OPTIONS, CL_ARG("model"), CL_ARG("out"), CL_ARG("layer"), CL_ARG("class"), CL_ARG("thumb"),
-        CL_END_OPTIONS,
+        CL_ARG("min-map"), CL_ARG("weighting"), CL_END_OPTIONS,
     };
     cl_opt op;
     int r;
@@ -201,9 +207,21 @@ int main(int argc, char **argv)
         else if (cl_is(&op, "out"))
             out_dir = op.value;
         else if (cl_is(&op, "layer"))
-            layer = op.value;
-        else if (cl_is(&op, "class") && !cl_parse_int("class", op.value, 0, 100000, &target))
+            go.layer = op.value;
+        else if (cl_is(&op, "class") && !cl_parse_int("class", op.value, 0, 100000, &go.target))
             return EXIT_USAGE;
+        else if (cl_is(&op, "min-map") && !cl_parse_int("min-map", op.value, 1, 1 << 20, &go.min_map))
+            return EXIT_USAGE;
+        else if (cl_is(&op, "weighting")) {
+            if (strcmp(op.value, "hirescam") == 0)
+                go.weighting = CNNL_CAM_ELEMENTWISE;
+            else if (strcmp(op.value, "gradcam") == 0)
+                go.weighting = CNNL_CAM_CHANNEL_MEAN;
+            else {
+                cl_error("--weighting: unknown weighting '%s' (hirescam, gradcam)", op.value);
+                return EXIT_USAGE;
+            }
+        }
         else if (cl_is(&op, "thumb") && !cl_parse_int("thumb", op.value, 16, 4096, &thumb))
             return EXIT_USAGE;
     }
@@ -242,7 +260,7 @@ int main(int argc, char **argv)
         cnnl_gradcam_info info;
         cnnl_status st = cnnl_image_load(&x, images[i], &prep);
         if (st == CNNL_OK)
-            st = cnnl_gradcam(model, x, layer, target, heat, &info);
+            st = cnnl_gradcam_ex(model, x, &go, heat, &info);
         if (st != CNNL_OK) {
             rc = cl_fail(images[i], st);
             cnnl_tensor_free(x);
@@ -262,7 +280,8 @@ int main(int argc, char **argv)
         out_name(out_dir, images[i], path, sizeof path);
         rc = write_png(path, &img);
         if (rc == 0)
-            printf("%s: %s (p = %.3f) -> %s\n", images[i], name ? name : "?", (double)info.probability, path);
+            printf("%s: %s (p = %.3f; map of %s, %dx%d) -> %s\n", images[i], name ? name : "?",
+                   (double)info.probability, info.layer, info.map_height, info.map_width, path);
         place_tile(&sheet, &img, (i % cols) * thumb, (i / cols) * thumb, thumb);
     }
     if (rc == 0) {

@@ -93,4 +93,10 @@ int cnnl__image_resize(const uint8_t *in, int w, int h, int channels, uint8_t *o
  * with EACCES, as an unreadable file would for a non-root user. */
 extern const char *cnnl__data_fail_open_suffix;
 
+/* For tests of explanations: whether pixel (@p px, @p py) (column, row; 0 = centre of the first
+ * pixel) of image @p index at @p size x @p size lies inside the mass the generator planted
+ * there (false for notumor images); the covering circle is cnnl_synthetic_tumour(). */
+cnnl_status cnnl__synthetic_in_tumour(const cnnl_synthetic_opts *syn, size_t index, int size, float px, float py,
+                                      bool *inside);
+
 #endif

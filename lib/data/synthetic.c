@@ -407,13 +407,9 @@ CNNL_API cnnl_status cnnl_dataset_synthetic(cnnl_dataset **out, const cnnl_synth
     return CNNL_OK;
 }
 
-CNNL_API cnnl_status cnnl_synthetic_tumour(const cnnl_synthetic_opts *syn, size_t index, int size,
-                                           cnnl_synthetic_region *out)
+/* The drawn parameters of image @p index (allocated; the caller frees them). */
+static cnnl_status draw_image(const char *who, const cnnl_synthetic_opts *syn, size_t index, mri **out)
 {
-    static const char who[] = "cnnl_synthetic_tumour";
-    if (out == NULL || size < 1)
-        return cnnl__error(CNNL_EINVAL, "%s: %s", who, out == NULL ? "out is NULL" : "size must be >= 1");
-    memset(out, 0, sizeof *out);
     cnnl_synthetic_opts s = syn ? *syn : cnnl_synthetic_opts_default();
     if (!(s.difficulty >= 0.0f && s.difficulty <= 1.0f))
         return cnnl__error(CNNL_EINVAL, "%s: difficulty is %g; must be in [0, 1]", who, (double)s.difficulty);
@@ -436,6 +432,21 @@ CNNL_API cnnl_status cnnl_synthetic_tumour(const cnnl_synthetic_opts *syn, size_
     m->cls = cls;
     draw_anatomy(m, &r, s.difficulty);
     draw_lesion(m, &r, s.difficulty);
+    *out = m;
+    return CNNL_OK;
+}
+
+CNNL_API cnnl_status cnnl_synthetic_tumour(const cnnl_synthetic_opts *syn, size_t index, int size,
+                                           cnnl_synthetic_region *out)
+{
+    static const char who[] = "cnnl_synthetic_tumour";
+    if (out == NULL || size < 1)
+        return cnnl__error(CNNL_EINVAL, "%s: %s", who, out == NULL ? "out is NULL" : "size must be >= 1");
+    memset(out, 0, sizeof *out);
+    mri *m = NULL;
+    cnnl_status st = draw_image(who, syn, index, &m);
+    if (st != CNNL_OK)
+        return st;
     if (m->lesion) {
         /* head frame -> image frame -> pixels (render() maps pixel p to (p + 0.5) / size * 2 - 1) */
         float x = m->ct * m->lx - m->st * m->ly, y = m->st * m->lx + m->ct * m->ly;
@@ -447,6 +458,28 @@ CNNL_API cnnl_status cnnl_synthetic_tumour(const cnnl_synthetic_opts *syn, size_
         out->x = (x + m->cx + 1.0f) * 0.5f * (float)size - 0.5f;
         out->y = (y + m->cy + 1.0f) * 0.5f * (float)size - 0.5f;
         out->radius = reach * 0.5f * (float)size;
+    }
+    free(m);
+    return CNNL_OK;
+}
+
+cnnl_status cnnl__synthetic_in_tumour(const cnnl_synthetic_opts *syn, size_t index, int size, float px, float py,
+                                      bool *inside)
+{
+    static const char who[] = "cnnl__synthetic_in_tumour";
+    if (inside == NULL || size < 1)
+        return cnnl__error(CNNL_EINVAL, "%s: %s", who, inside == NULL ? "inside is NULL" : "size must be >= 1");
+    *inside = false;
+    mri *m = NULL;
+    cnnl_status st = draw_image(who, syn, index, &m);
+    if (st != CNNL_OK)
+        return st;
+    if (m->lesion) {
+        /* as render(): pixel -> image frame -> head frame */
+        float x = (px + 0.5f) / (float)size * 2.0f - 1.0f - m->cx;
+        float y = (py + 0.5f) / (float)size * 2.0f - 1.0f - m->cy;
+        float hx = m->ct * x + m->st * y, hy = -m->st * x + m->ct * y;
+        *inside = lesion_radius(m, hx, hy) <= 1.0f;
     }
     free(m);
     return CNNL_OK;

@@ -4,6 +4,12 @@
  * The layer output and its gradient are read from the model's layers after the passes
  * (nn/model_impl.h): the backward pass computes every layer's input gradient above the first
  * layer with parameters, so the gradient of any later layer's output is there.
+ *
+ * The weighting is element-wise by default (HiResCAM): with a Flatten + Linear head each map
+ * position has its own weights, and their channel mean (the original Grad-CAM) lets positive
+ * and negative positions cancel; on the synthetic set it put the peak on the tumour for 10-50%
+ * of the images at every layer, the element-wise product for 60-100%. With a global average
+ * pool after the layer the gradient is the same at every position and both agree.
  */
 #include "cnnlite/explain.h"
 
@@ -24,36 +30,68 @@ static bool block_follower(const cnnl_layer *l)
     return strcmp(k, "BatchNorm2d") == 0 || strcmp(k, "ReLU") == 0 || strcmp(k, "MaxPool2d") == 0;
 }
 
-/* Index of the layer whose output is explained, or an error. */
-static cnnl_status pick_layer(const cnnl_model *m, const char *name, size_t *index)
+/* Index of the layer named @p name, or an error. */
+static cnnl_status find_layer(const cnnl_model *m, const char *name, size_t *index)
 {
     static const char who[] = "cnnl_gradcam";
     size_t n = cnnl__model_num_layers(m);
-    if (name != NULL) {
-        for (size_t i = 0; i < n; i++) {
-            const cnnl_layer *l = cnnl__model_layer(m, i);
-            if (l->name != NULL && strcmp(l->name, name) == 0) {
-                if (i + 1 >= n)
-                    return cnnl__error(CNNL_EINVAL, "%s: layer '%s' is the last layer; its output "
-                                       "gradient is the class score's", who, name);
-                *index = i;
-                return CNNL_OK;
-            }
+    for (size_t i = 0; i < n; i++) {
+        const cnnl_layer *l = cnnl__model_layer(m, i);
+        if (l->name != NULL && strcmp(l->name, name) == 0) {
+            if (i + 1 >= n)
+                return cnnl__error(CNNL_EINVAL, "%s: layer '%s' is the last layer; its output "
+                                   "gradient is the class score's", who, name);
+            *index = i;
+            return CNNL_OK;
         }
-        return cnnl__error(CNNL_EINVAL, "%s: the model has no layer named '%s'", who, name);
     }
-    size_t conv = n;
+    return cnnl__error(CNNL_EINVAL, "%s: the model has no layer named '%s'", who, name);
+}
+
+/* Whether the model has a Conv2d layer (checked before any pass). */
+static bool has_conv(const cnnl_model *m)
+{
+    size_t n = cnnl__model_num_layers(m);
     for (size_t i = 0; i < n; i++)
         if (strcmp(cnnl__model_layer(m, i)->ops->kind, "Conv2d") == 0)
-            conv = i;
-    if (conv == n)
-        return cnnl__error(CNNL_EINVAL, "%s: the model has no Conv2d layer", who);
-    size_t k = conv;
-    while (k + 2 < n && block_follower(cnnl__model_layer(m, k + 1)))
-        k++;
-    if (k + 1 >= n)
-        return cnnl__error(CNNL_EINVAL, "%s: the last convolution ends the model", who);
-    *index = k;
+            return true;
+    return false;
+}
+
+/* The default layer, after a forward pass (the outputs' sizes are known then): the output of
+ * the deepest convolution block (Conv2d and the BatchNorm2d/ReLU/MaxPool2d layers after it)
+ * whose map has at least @p min_map cells per side; if none has, the block with the largest
+ * map (the earliest of equals). */
+static cnnl_status pick_default(const cnnl_model *m, int min_map, size_t *index)
+{
+    static const char who[] = "cnnl_gradcam";
+    size_t n = cnnl__model_num_layers(m), fine = n, deep = n;
+    int64_t fine_side = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(cnnl__model_layer(m, i)->ops->kind, "Conv2d") != 0)
+            continue;
+        size_t k = i;
+        while (k + 2 < n && block_follower(cnnl__model_layer(m, k + 1)))
+            k++;
+        if (k + 1 >= n)
+            continue; /* the convolution ends the model */
+        const cnnl_tensor *o = cnnl__model_layer(m, k)->out;
+        if (o == NULL || o->ndim != 4)
+            continue;
+        int64_t side = o->shape[2] < o->shape[3] ? o->shape[2] : o->shape[3];
+        if (side >= min_map)
+            deep = k;
+        if (side > fine_side) {
+            fine_side = side;
+            fine = k;
+        }
+    }
+    if (deep == n)
+        deep = fine;
+    if (deep == n)
+        return cnnl__error(CNNL_EINVAL, "%s: no convolution of the model has a 4-D output with a layer "
+                           "after it", who);
+    *index = deep;
     return CNNL_OK;
 }
 
@@ -77,16 +115,58 @@ static void upsample(const float *cam, int h, int w, float *out, int H, int W)
     }
 }
 
-CNNL_API cnnl_status cnnl_gradcam(cnnl_model *model, const cnnl_tensor *image, const char *layer, int target,
-                                  float *heatmap, cnnl_gradcam_info *info)
+CNNL_API cnnl_gradcam_opts cnnl_gradcam_opts_default(void)
+{
+    cnnl_gradcam_opts o;
+    memset(&o, 0, sizeof o);
+    o.layer = NULL;
+    o.target = -1;
+    o.weighting = CNNL_CAM_ELEMENTWISE;
+    o.min_map = CNNL_GRADCAM_MIN_MAP;
+    return o;
+}
+
+/* The map of layer output @p A (channels x plane) and its gradient @p dA, before the ReLU. */
+static void weigh(const float *A, const float *dA, int64_t ch, size_t plane, cnnl_cam_weighting how, float *cam)
+{
+    memset(cam, 0, plane * sizeof *cam);
+    for (int64_t c = 0; c < ch; c++) {
+        const float *a = A + (size_t)c * plane, *d = dA + (size_t)c * plane;
+        if (how == CNNL_CAM_ELEMENTWISE) {
+            for (size_t i = 0; i < plane; i++)
+                cam[i] += d[i] * a[i];
+            continue;
+        }
+        double alpha = 0;
+        for (size_t i = 0; i < plane; i++)
+            alpha += d[i];
+        alpha /= (double)plane;
+        for (size_t i = 0; i < plane; i++)
+            cam[i] += (float)alpha * a[i];
+    }
+}
+
+CNNL_API cnnl_status cnnl_gradcam_ex(cnnl_model *model, const cnnl_tensor *image, const cnnl_gradcam_opts *opts,
+                                     float *heatmap, cnnl_gradcam_info *info)
 {
     static const char who[] = "cnnl_gradcam";
     if (model == NULL || image == NULL || heatmap == NULL)
         return cnnl__error(CNNL_EINVAL, "%s: %s is NULL", who, !model ? "model" : !image ? "image" : "heatmap");
+    cnnl_gradcam_opts o = opts ? *opts : cnnl_gradcam_opts_default();
     if (image->ndim != 4 || image->shape[0] != 1)
         return cnnl__error(CNNL_EINVAL, "%s: image must be (1, C, H, W)", who);
+    if (o.weighting != CNNL_CAM_ELEMENTWISE && o.weighting != CNNL_CAM_CHANNEL_MEAN)
+        return cnnl__error(CNNL_EINVAL, "%s: weighting is %d; must be CNNL_CAM_ELEMENTWISE (0) or "
+                           "CNNL_CAM_CHANNEL_MEAN (1)", who, (int)o.weighting);
+    if (o.layer == NULL && o.min_map < 1)
+        return cnnl__error(CNNL_EINVAL, "%s: min_map is %d; must be >= 1", who, o.min_map);
+    if (o.target < -1)
+        return cnnl__error(CNNL_EINVAL, "%s: target class %d; must be -1 (the predicted class) or a class",
+                           who, o.target);
     size_t k = 0;
-    cnnl_status st = pick_layer(model, layer, &k);
+    cnnl_status st = o.layer != NULL ? find_layer(model, o.layer, &k)
+                     : has_conv(model) ? CNNL_OK
+                     : cnnl__error(CNNL_EINVAL, "%s: the model has no Conv2d layer", who);
     if (st != CNNL_OK)
         return st;
     bool was_training = cnnl_model_is_training(model);
@@ -98,6 +178,8 @@ CNNL_API cnnl_status cnnl_gradcam(cnnl_model *model, const cnnl_tensor *image, c
         st = cnnl_model_forward(model, image, &out);
     if (st == CNNL_OK && (out->ndim != 2 || out->shape[0] != 1 || out->shape[1] < 1))
         st = cnnl__error(CNNL_ESTATE, "%s: the model's output must be (1, classes)", who);
+    if (st == CNNL_OK && o.layer == NULL)
+        st = pick_default(model, o.min_map, &k);
     cnnl_gradcam_info res;
     memset(&res, 0, sizeof res);
     int classes = st == CNNL_OK ? (int)out->shape[1] : 0;
@@ -112,9 +194,9 @@ CNNL_API cnnl_status cnnl_gradcam(cnnl_model *model, const cnnl_tensor *image, c
             sum += exp((double)z[c] - (double)z[best]);
         res.predicted = best;
         res.probability = (float)(1.0 / sum);
-        res.target = target < 0 ? best : target;
-        if (target >= classes)
-            st = cnnl__error(CNNL_EINVAL, "%s: target class %d; the model has %d classes", who, target, classes);
+        res.target = o.target < 0 ? best : o.target;
+        if (o.target >= classes)
+            st = cnnl__error(CNNL_EINVAL, "%s: target class %d; the model has %d classes", who, o.target, classes);
         else
             res.target_probability = (float)(exp((double)z[res.target] - (double)z[best]) / sum);
     }
@@ -133,19 +215,11 @@ CNNL_API cnnl_status cnnl_gradcam(cnnl_model *model, const cnnl_tensor *image, c
     if (st == CNNL_OK) {
         int64_t ch = A->shape[1], h = A->shape[2], w = A->shape[3];
         size_t plane = (size_t)(h * w);
-        cam = calloc(plane, sizeof *cam);
+        cam = malloc(plane * sizeof *cam);
         if (cam == NULL)
             st = cnnl__error(CNNL_ENOMEM, "%s: out of memory", who);
-        for (int64_t c = 0; st == CNNL_OK && c < ch; c++) {
-            const float *a = A->data + (size_t)c * plane, *d = dA->data + (size_t)c * plane;
-            double alpha = 0;
-            for (size_t i = 0; i < plane; i++)
-                alpha += d[i];
-            alpha /= (double)plane;
-            for (size_t i = 0; i < plane; i++)
-                cam[i] += (float)alpha * a[i];
-        }
         if (st == CNNL_OK) {
+            weigh(A->data, dA->data, ch, plane, o.weighting, cam);
             float mx = 0;
             for (size_t i = 0; i < plane; i++) {
                 cam[i] = cam[i] > 0 ? cam[i] : 0;
@@ -154,6 +228,7 @@ CNNL_API cnnl_status cnnl_gradcam(cnnl_model *model, const cnnl_tensor *image, c
             res.map_height = (int)h;
             res.map_width = (int)w;
             res.raw_max = mx;
+            res.layer = L->name;
             int H = (int)image->shape[2], W = (int)image->shape[3];
             upsample(cam, (int)h, (int)w, heatmap, H, W);
             size_t n = (size_t)H * (size_t)W;
@@ -173,4 +248,13 @@ CNNL_API cnnl_status cnnl_gradcam(cnnl_model *model, const cnnl_tensor *image, c
     if (info != NULL)
         *info = res;
     return st2;
+}
+
+CNNL_API cnnl_status cnnl_gradcam(cnnl_model *model, const cnnl_tensor *image, const char *layer, int target,
+                                  float *heatmap, cnnl_gradcam_info *info)
+{
+    cnnl_gradcam_opts o = cnnl_gradcam_opts_default();
+    o.layer = layer;
+    o.target = target;
+    return cnnl_gradcam_ex(model, image, &o, heatmap, info);
 }

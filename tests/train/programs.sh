@@ -337,7 +337,9 @@ for f in "$(basename "${img1%.*}").png" "$(basename "${img2%.*}").png" contact-s
   head -c 8 "$tmp/explain/$f" 2> /dev/null | grep -q PNG || fail "cnnlite-explain did not write $f"
 done
 expect 1 "fake.png" "$bin/cnnlite-explain" --model "$tmp/m.safetensors" --out "$tmp/explain" "$tmp/fake.png"
+grep -q "map of features\.[0-9]*, [0-9]*x[0-9]*" "$tmp/expl.out" || fail "cnnlite-explain names no layer: $(cat "$tmp/expl.out")"
 expect 1 "no layer named 'x'" "$bin/cnnlite-explain" --model "$tmp/m.safetensors" --out "$tmp/explain" --layer x "$img1"
+expect 2 "--weighting: unknown weighting 'x'" "$bin/cnnlite-explain" --model "$tmp/m.safetensors" --out "$tmp/explain" --weighting x "$img1"
 expect 2 "--out DIR is required" "$bin/cnnlite-explain" --model "$tmp/m.safetensors" "$img1"
 
 # compare: a table row per configuration and a picture
