@@ -6,6 +6,12 @@
  * SSE kernel has no fused multiply-add: it issues a multiply and an add per lane, still 2
  * flops. Each kernel is compiled for its instruction set with a target attribute and only
  * called when the CPU reports that set (__builtin_cpu_supports).
+ *
+ * The bfloat16 row (bench_peak_bf16()) runs AVX512_BF16's VDPBF16PS: per float32 lane it adds
+ * the two products of a pair of bfloat16 values, 64 flops per 512-bit instruction. Some CPUs
+ * issue it only every other cycle or so with a long latency, so it runs BF16_CHAINS = 24
+ * independent chains, which keeps latency from bounding it wherever it issues once per cycle
+ * or less often.
  */
 #include <immintrin.h>
 #include <pthread.h>
@@ -16,6 +22,7 @@
 #include "bench_peak.h"
 
 #define CHAINS 12
+#define BF16_CHAINS 24
 
 /* 1.0, read at run time: distinct, unknown start values keep the compiler from merging the
  * chains or computing them ahead. */
@@ -57,12 +64,40 @@ KERNEL(kernel_avx2, __attribute__((target("avx2,fma"))), __m256, _mm256_set1_ps,
 KERNEL(kernel_avx512, __attribute__((target("avx512f"))), __m512, _mm512_set1_ps, _mm512_fmadd_ps,
        _mm512_add_ps, _mm512_storeu_ps, 16)
 
+/* acc += x0 * y0 + x1 * y1 per lane with the pairs (s, s) and (t, -t): the products cancel
+ * exactly while the accumulators stay in [1, 2), so they keep their values for any run length. */
+#define BF16_STEP(c) a[c] = _mm512_dpbf16_ps(a[c], x, y);
+__attribute__((target("avx512f,avx512bf16"))) static double kernel_bf16(long iters)
+{
+    const float seed = seed_one;
+    /* alternating signs: after the conversion each 32-bit lane holds the pair (t, -t) */
+    const __m512 t = _mm512_mask_blend_ps((__mmask16)0xAAAA, _mm512_set1_ps(0.25f * seed),
+                                          _mm512_set1_ps(-0.25f * seed));
+    const __m512bh x = _mm512_cvtne2ps_pbh(_mm512_set1_ps(0.5f * seed), _mm512_set1_ps(0.5f * seed));
+    const __m512bh y = _mm512_cvtne2ps_pbh(t, t);
+    __m512 a[BF16_CHAINS];
+    for (int c = 0; c < BF16_CHAINS; c++)
+        a[c] = _mm512_set1_ps(seed + 0.01f * (float)c);
+    for (long i = 0; i < iters; i++) {
+        BF16_STEP(0) BF16_STEP(1) BF16_STEP(2) BF16_STEP(3) BF16_STEP(4) BF16_STEP(5)
+        BF16_STEP(6) BF16_STEP(7) BF16_STEP(8) BF16_STEP(9) BF16_STEP(10) BF16_STEP(11)
+        BF16_STEP(12) BF16_STEP(13) BF16_STEP(14) BF16_STEP(15) BF16_STEP(16) BF16_STEP(17)
+        BF16_STEP(18) BF16_STEP(19) BF16_STEP(20) BF16_STEP(21) BF16_STEP(22) BF16_STEP(23)
+    }
+    for (int c = 1; c < BF16_CHAINS; c++)
+        a[0] = _mm512_add_ps(a[0], a[c]);
+    float out[16];
+    _mm512_storeu_ps(out, a[0]);
+    return out[0];
+}
+
 typedef double (*kernel_fn)(long);
 
 typedef struct isa {
     const char *name;
     kernel_fn fn;
     int lanes;
+    double flops; /* per iteration of the kernel's loop */
 } isa;
 
 static int isa_list(isa *out)
@@ -70,11 +105,11 @@ static int isa_list(isa *out)
     int n = 0;
     __builtin_cpu_init();
     if (__builtin_cpu_supports("sse2"))
-        out[n++] = (isa){"SSE (mul+add, 4 lanes)", kernel_sse, 4};
+        out[n++] = (isa){"SSE (mul+add, 4 lanes)", kernel_sse, 4, CHAINS * 4 * 2.0};
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        out[n++] = (isa){"AVX2/FMA3 (8 lanes)", kernel_avx2, 8};
+        out[n++] = (isa){"AVX2/FMA3 (8 lanes)", kernel_avx2, 8, CHAINS * 8 * 2.0};
     if (__builtin_cpu_supports("avx512f"))
-        out[n++] = (isa){"AVX-512 (16 lanes)", kernel_avx512, 16};
+        out[n++] = (isa){"AVX-512 (16 lanes)", kernel_avx512, 16, CHAINS * 16 * 2.0};
     return n;
 }
 
@@ -118,7 +153,7 @@ static double measure(const isa *k, int threads, long iters)
     double dt = now() - t0;
     if (started != threads || jobs[0].sink != jobs[0].sink) /* NaN would mean a broken kernel */
         return 0.0;
-    return (double)threads * (double)iters * CHAINS * k->lanes * 2.0 / dt * 1e-9;
+    return (double)threads * (double)iters * k->flops / dt * 1e-9;
 }
 
 /* Best of 3 runs of about 0.2 s each, after a calibration run. */
@@ -153,4 +188,20 @@ int bench_peak_measure(int threads, bool all_widths, bench_peak_result *out, int
         out[k].gflops_n = threads > 1 ? best_gflops(&list[i], threads) : out[k].gflops_1;
     }
     return k;
+}
+
+bool bench_peak_bf16(int threads, bool one_thread, bench_peak_result *out)
+{
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bf16"))
+        return false;
+    /* 16 float32 lanes, each 2 products and 2 additions per instruction */
+    isa k = {"AVX512_BF16 dot (16 lanes)", kernel_bf16, 16, BF16_CHAINS * 16 * 4.0};
+    if (threads > BENCH_PEAK_MAX_THREADS)
+        threads = BENCH_PEAK_MAX_THREADS;
+    out->name = k.name;
+    out->lanes = k.lanes;
+    out->gflops_1 = one_thread || threads == 1 ? best_gflops(&k, 1) : 0.0;
+    out->gflops_n = threads > 1 ? best_gflops(&k, threads) : out->gflops_1;
+    return true;
 }

@@ -9,9 +9,12 @@
  * widest vector unit measured in the same process (bench_peak.c). With --json the last line of
  * stdout is
  *   {"train_img_s": X, "infer_img_s": Y, "peak_rss_mb": Z, "train_gflops": A,
- *    "infer_gflops": B, "peak_gflops": P, "train_peak_frac": F, "infer_peak_frac": G}
- * --peak prints the peak at every vector width with 1 and N threads; --profile prints the
- * forward and backward time of each layer.
+ *    "infer_gflops": B, "peak_gflops": P, "train_peak_frac": F, "infer_peak_frac": G,
+ *    "bf16_peak_gflops": Q}
+ * where Q is the bfloat16 dot-product peak (AVX512_BF16) with N threads, measured with --peak
+ * or --precision bf16 on CPUs that have it, else 0. --peak prints the peak at every vector
+ * width with 1 and N threads, and the bfloat16 one; --profile prints the forward and backward
+ * time of each layer.
  */
 #include <cnnlite/cnnlite.h>
 #include <stdio.h>
@@ -27,6 +30,7 @@ typedef struct bench_opts {
     int batch, size, threads, steps;
     bool batchnorm, json, peak, profile, infer_only;
     const char *precision; /* "fp32" (default) or "bf16" */
+    bool bf16;             /* --precision bf16 */
     const char *arch;      /* description file, or NULL for the report network */
 } bench_opts;
 
@@ -45,6 +49,7 @@ static void usage(FILE *f)
             "  --precision P fp32 (default) or bf16 arithmetic inside convolutions and Linear\n"
             "  --infer-only  time inference only (train_img_s is then 0)\n"
             "  --peak        also print the float32 multiply-add peak at each vector width\n"
+            "                and the bfloat16 dot-product peak (CPUs with AVX512_BF16)\n"
             "  --profile     also print the forward and backward time of each layer\n"
             "  --json        end the output with one JSON line\n"
             "  --help        show this text\n"
@@ -90,10 +95,8 @@ static int parse_args(int argc, char **argv, bench_opts *o)
         else if (cl_is(&op, "profile"))
             o->profile = true;
         else if (cl_is(&op, "precision")) {
-            if (strcmp(v, "fp32") && strcmp(v, "bf16")) {
-                cl_error("--precision: '%s'; give fp32 or bf16", v);
+            if (!cl_parse_precision(v, &o->bf16))
                 return 2;
-            }
             o->precision = v;
         }
         else if (cl_is(&op, "batch") && !cl_parse_int("batch", v, 1, 4096, &o->batch))
@@ -267,22 +270,35 @@ static cnnl_status print_profile(bench *b, int steps)
     return cnnl_model_set_profiling(b->model, false);
 }
 
-static void print_peaks(const bench_peak_result *r, int n, int threads)
+/* The float32 rows, then the bfloat16 row (@p bf16, or NULL without AVX512_BF16) with its
+ * ratio to the widest float32 row. */
+static void print_peaks(const bench_peak_result *r, int n, const bench_peak_result *bf16, int threads)
 {
     printf("\nfloat32 multiply-add peak (GFLOP/s)\n  %-24s %10s %7d threads\n", "vector width", "1 thread", threads);
     for (int i = 0; i < n; i++)
         printf("  %-24s %10.1f %10.1f\n", r[i].name, r[i].gflops_1, r[i].gflops_n);
+    if (!bf16) {
+        printf("\nbfloat16 dot-product peak: none (no AVX512_BF16)\n");
+        return;
+    }
+    printf("\nbfloat16 dot-product peak (GFLOP/s; VDPBF16PS, 64 flops per instruction)\n");
+    printf("  %-24s %10.1f %10.1f\n", bf16->name, bf16->gflops_1, bf16->gflops_n);
+    if (n > 0 && r[n - 1].gflops_1 > 0 && r[n - 1].gflops_n > 0)
+        printf("  %-24s %9.2fx %9.2fx\n", "ratio to float32", bf16->gflops_1 / r[n - 1].gflops_1,
+               bf16->gflops_n / r[n - 1].gflops_n);
 }
 
-/* The precision of the arithmetic inside convolutions and Linear. fp32 is what the library
- * computes; bf16 needs a library option that this build does not have yet. */
-static cnnl_status apply_precision(bench *b, const char *precision)
+/* The precision of the arithmetic inside the convolutions: bf16 where the library and CPU
+ * run it (an error otherwise), with a note where it cannot be faster (cl_bf16_note()). */
+static cnnl_status apply_precision(bench *b, const bench_opts *o)
 {
-    if (!strcmp(precision, "fp32"))
+    if (!o->bf16)
         return CNNL_OK;
     cnnl_status st = cnnl_model_set_precision(b->model, CNNL_PRECISION_BF16);
     if (st != CNNL_OK)
-        fprintf(stderr, "cnnlite-bench: --precision %s: %s\n", precision, cnnl_last_error());
+        fprintf(stderr, "cnnlite-bench: --precision %s: %s\n", o->precision, cnnl_last_error());
+    else
+        cl_bf16_note();
     return st;
 }
 
@@ -297,7 +313,7 @@ int main(int argc, char **argv)
     bench b = {0};
     if (st == CNNL_OK)
         st = setup(&b, &o);
-    if (st == CNNL_OK && apply_precision(&b, o.precision) != CNNL_OK) {
+    if (st == CNNL_OK && apply_precision(&b, &o) != CNNL_OK) {
         cnnl_optimizer_free(b.opt);
         cnnl_model_free(b.model);
         cnnl_tensor_free(b.x);
@@ -329,6 +345,8 @@ int main(int argc, char **argv)
     bench_peak_result peaks[4];
     int npeaks = st == CNNL_OK ? bench_peak_measure(threads, o.peak, peaks, 4) : 0;
     double peak = npeaks ? peaks[npeaks - 1].gflops_n : 0.0;
+    bench_peak_result bf16_peak = {0};
+    bool have_bf16 = st == CNNL_OK && (o.peak || o.bf16) && bench_peak_bf16(threads, o.peak, &bf16_peak);
     if (st == CNNL_OK) {
         double tg = train * train_macs * 2e-9, ig = infer * fwd_macs * 2e-9;
         double tf = peak > 0 ? tg / peak : 0.0, inf = peak > 0 ? ig / peak : 0.0;
@@ -343,15 +361,18 @@ int main(int argc, char **argv)
         printf("infer: %.1f img/s, %.1f GFLOP/s, %.1f%% of peak\n", infer, ig, 100.0 * inf);
         printf("peak: %.1f GFLOP/s float32, %s, %d threads (measured now)\npeak RSS: %.0f MB\n", peak,
                npeaks ? peaks[npeaks - 1].name : "none", threads, rss_mb);
+        if (have_bf16)
+            printf("bf16 peak: %.1f GFLOP/s bfloat16 dot product, %s, %d threads (%.2fx the float32 peak)\n",
+                   bf16_peak.gflops_n, bf16_peak.name, threads, peak > 0 ? bf16_peak.gflops_n / peak : 0.0);
         if (o.peak)
-            print_peaks(peaks, npeaks, threads);
+            print_peaks(peaks, npeaks, have_bf16 ? &bf16_peak : NULL, threads);
         if (o.profile)
             st = print_profile(&b, o.steps);
         if (st == CNNL_OK && o.json)
             printf("{\"train_img_s\": %.2f, \"infer_img_s\": %.2f, \"peak_rss_mb\": %.1f, \"train_gflops\": %.2f, "
                    "\"infer_gflops\": %.2f, \"peak_gflops\": %.2f, \"train_peak_frac\": %.4f, "
-                   "\"infer_peak_frac\": %.4f}\n",
-                   train, infer, rss_mb, tg, ig, peak, tf, inf);
+                   "\"infer_peak_frac\": %.4f, \"bf16_peak_gflops\": %.2f}\n",
+                   train, infer, rss_mb, tg, ig, peak, tf, inf, have_bf16 ? bf16_peak.gflops_n : 0.0);
     }
     if (st != CNNL_OK)
         fprintf(stderr, "cnnlite-bench: %s: %s\n", cnnl_status_string(st), cnnl_last_error());

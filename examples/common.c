@@ -338,3 +338,39 @@ void cl_install_stop_handler(void)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 }
+
+bool cl_parse_precision(const char *s, bool *bf16)
+{
+    if (strcmp(s, "fp32") != 0 && strcmp(s, "bf16") != 0) {
+        cl_error("--precision '%s': give fp32 or bf16", s);
+        return false;
+    }
+    *bf16 = strcmp(s, "bf16") == 0;
+    return true;
+}
+
+void cl_bf16_note(void)
+{
+    /* the programs call this from their main thread only */
+    static bool shown;
+    double ratio = 0.0;
+    bool amx = false;
+    if (shown || cnnl_bf16_speed_ratio(&ratio, &amx) != CNNL_OK || amx || ratio >= CL_BF16_MIN_RATIO)
+        return;
+    shown = true;
+    fprintf(stderr,
+            "%s: note: bfloat16 is not faster than float32 on this CPU: its bf16 dot product runs at %.2fx the "
+            "float32 multiply-add rate (no AMX); expect bf16 to be slower\n",
+            cl_prog, ratio);
+}
+
+int cl_set_precision(cnnl_model *model, bool bf16, const char *what)
+{
+    if (!bf16)
+        return 0;
+    cnnl_status st = cnnl_model_set_precision(model, CNNL_PRECISION_BF16);
+    if (st != CNNL_OK)
+        return cl_fail(what, st);
+    cl_bf16_note();
+    return 0;
+}

@@ -87,6 +87,24 @@ void cl_print_metrics(FILE *out, const cnnl_confusion *cm, const char *const *na
 /* The report's epoch line. */
 void cl_print_epoch(FILE *out, const cnnl_epoch_stats *s, int epochs);
 
+/* --precision: "fp32" or "bf16" into *@p bf16; otherwise a message and false. */
+bool cl_parse_precision(const char *s, bool *bf16);
+
+/* Ratio of cnnl_bf16_speed_ratio() below which bfloat16 convolutions cannot be faster than
+ * float32 ones (without AMX): they also convert their inputs and weights, so they need a
+ * clearly faster dot product to gain anything. */
+#define CL_BF16_MIN_RATIO 1.2
+
+/* After a model was switched to bfloat16: print one note on stderr (once per process) when this
+ * CPU's bfloat16 dot product is below CL_BF16_MIN_RATIO times its float32 multiply-add rate and
+ * oneDNN has no AMX, i.e. when bfloat16 will be slower. Silent when the rate cannot be
+ * measured. The first call takes a few milliseconds (the library's probe). */
+void cl_bf16_note(void);
+
+/* Switch @p model to bfloat16 convolutions when @p bf16 (cnnl_model_set_precision()), then
+ * cl_bf16_note(). On failure prints "prog: what: error" (cl_fail()). Returns 0 or EXIT_FAIL. */
+int cl_set_precision(cnnl_model *model, bool bf16, const char *what);
+
 /* Install a SIGINT/SIGTERM handler that calls cnnl_trainer_request_stop() (a second Ctrl-C
  * kills the program as usual). */
 void cl_install_stop_handler(void);

@@ -200,11 +200,8 @@ int run_common_option(const cl_opt *o, run_config *c)
             return -1;
         }
     } else if (OPT("precision")) {
-        if (strcmp(v, "fp32") != 0 && strcmp(v, "bf16") != 0) {
-            cl_error("--precision '%s': give fp32 or bf16", v);
+        if (!cl_parse_precision(v, &c->bf16))
             return -1;
-        }
-        c->bf16 = strcmp(v, "bf16") == 0;
     } else if (OPT("memory-budget")) {
         if (!cl_parse_int("memory-budget", v, 1, 1 << 24, &c->memory_budget_mb))
             return -1;
@@ -694,10 +691,10 @@ static int build(run_state *s)
         st = cnnl_model_from_json_file(&s->model, c->arch, c->seed);
     else
         st = cnnl_report_net_create(&s->model, &ro);
-    if (st == CNNL_OK && c->bf16)
-        st = cnnl_model_set_precision(s->model, CNNL_PRECISION_BF16);
     if (st != CNNL_OK)
         return cl_fail(c->arch ? c->arch : "model", st);
+    if (cl_set_precision(s->model, c->bf16, c->arch ? c->arch : "model") != 0)
+        return EXIT_FAIL;
     if (c->arch && cnnl_model_num_outputs(s->model) != (size_t)s->classes) {
         cl_error("%s: the network has %zu outputs for %d classes", c->arch, cnnl_model_num_outputs(s->model),
                  s->classes);

@@ -232,6 +232,39 @@ typedef enum cnnl_precision {
 CNNL_API cnnl_status cnnl_model_set_precision(cnnl_model *model, cnnl_precision precision);
 
 /**
+ * @brief How fast this CPU runs bfloat16 dot products against float32 multiply-adds.
+ *
+ * bfloat16 convolutions (#CNNL_PRECISION_BF16) run on AVX512_BF16's VDPBF16PS, or on AMX tiles
+ * where oneDNN has them. One 512-bit VDPBF16PS does 64 flops, twice a float32 FMA; it pays
+ * only on CPUs that issue it as often as the FMA. The first call measures both rates on the
+ * calling thread's core (register-only kernels with enough independent chains that latency
+ * does not bound them, the best of several short runs each, a few milliseconds in all) and
+ * keeps the result for the process; later calls return it at once. Thread-safe: concurrent
+ * first calls wait for the one measurement.
+ *
+ * Typical ratios: about 2 where VDPBF16PS issues at the FMA's rate (AMD Zen 4 and Zen 5),
+ * below 1 on Intel Xeons without AMX, where it issues once per cycle against two FMAs. A
+ * ratio below about 1.2 without AMX means bfloat16 convolutions cannot be faster than float32
+ * ones (they also convert their inputs): the programs print a note then.
+ *
+ * The limits of the library's instruction sets apply: `CNNLITE_ISA=avx2` or `sse2` (the
+ * library's own kernels) and, in builds with oneDNN, `ONEDNN_MAX_CPU_ISA` below
+ * AVX512_CORE_BF16 (read by oneDNN once per process) make it CNNL_EUNSUPPORTED, as if the CPU
+ * had no AVX512_BF16. The convolution engine (`CNNLITE_CONV_ENGINE`) does not matter.
+ *
+ * @param[out] ratio receives the bfloat16 flop rate of VDPBF16PS divided by the float32 flop
+ *             rate of 512-bit FMAs on one core (> 0 and finite); 0 on any error. Not NULL.
+ * @param[out] amx receives true when oneDNN runs bfloat16 convolutions on AMX tiles on this
+ *             CPU (the ratio then does not bound their speed), false otherwise and on any
+ *             error. May be NULL.
+ * @return CNNL_OK; CNNL_EINVAL when @p ratio is NULL; CNNL_EUNSUPPORTED when the CPU has no
+ *         AVX512_BF16 (or is not x86-64), or an instruction-set limit above excludes it;
+ *         CNNL_ENUMERIC when the timing gave no usable figure (then later calls fail too).
+ *         Nothing is allocated; the caller owns nothing.
+ */
+CNNL_API cnnl_status cnnl_bf16_speed_ratio(double *ratio, bool *amx);
+
+/**
  * @brief Run the model forward on a batch.
  * @param model The model.
  * @param input Input batch; borrowed, must stay unchanged until cnnl_model_backward() (and
