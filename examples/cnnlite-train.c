@@ -44,7 +44,8 @@ static void usage(FILE *out)
 "                     by decoding threads (default: half of the physical memory)\n"
 "  --precision P      fp32 (default) or bf16: bfloat16 inputs and weights inside the\n"
 "                     convolutions, float32 master weights, accumulation and optimizer\n"
-"                     (needs AVX512_BF16 or AMX and the oneDNN engine; an error otherwise)\n",
+"                     (needs AVX512_BF16 or AMX and the oneDNN engine; an error otherwise,\n"
+"                     and a note on CPUs where it cannot be faster than fp32)\n",
             DEMO_COUNT, DEMO_SIZE, DEMO_SIZE, DEMO_EPOCHS, DEMO_COUNT, DEMO_DIFFICULTY, DEMO_EPOCHS,
             DEMO_SIZE);
     fprintf(out,
