@@ -8,10 +8,9 @@
  * called when the CPU reports that set (__builtin_cpu_supports).
  *
  * The bfloat16 row (bench_peak_bf16()) runs AVX512_BF16's VDPBF16PS: per float32 lane it adds
- * the two products of a pair of bfloat16 values, 64 flops per 512-bit instruction. Some CPUs
- * issue it only every other cycle or so with a long latency, so it runs BF16_CHAINS = 24
- * independent chains, which keeps latency from bounding it wherever it issues once per cycle
- * or less often.
+ * the two products of a pair of bfloat16 values, 64 flops per 512-bit instruction. It runs
+ * BF16_CHAINS = 24 independent chains, so that latency does not bound it even on a CPU that
+ * issues it once per cycle with a latency of up to 24 cycles.
  */
 #include <immintrin.h>
 #include <pthread.h>

@@ -4,12 +4,13 @@
  *
  * bfloat16 convolutions run on AVX512_BF16's VDPBF16PS (or on AMX tiles). One 512-bit
  * VDPBF16PS does 16 lanes x 2 products x 2 flops = 64 flops, twice a float32 FMA's 32; it pays
- * only where it issues as often as the FMA. AMD Zen 4/5 issue it at the FMA's rate (ratio
- * about 2); Intel Xeons issue it about once per cycle against two FMAs, with a long latency
- * (ratio below 1): without AMX, bfloat16 cannot be faster there.
+ * only where it issues as often as the FMA: AMD Zen 4/5 should give a ratio of about 2; an
+ * Intel Xeon without AMX (family 6, model 207, in a VM) gives 0.50, VDPBF16PS issuing about
+ * every other cycle against two FMAs per cycle: without AMX, bfloat16 cannot be faster there.
  *
- * Both kernels run CHAINS independent accumulator chains in registers, enough that the
- * instructions' latency does not bound them (VDPBF16PS needs about 24 on such Xeons). Each is
+ * Both kernels run CHAINS = 24 independent accumulator chains in registers, so that latency
+ * does not bound them even for an instruction issued once per cycle with a latency of up to 24
+ * cycles. Each is
  * timed in short runs, the two alternating, and the best run of each counts, so an
  * interruption (another process on the core) or the first AVX-512 frequency change lowers
  * neither figure. The measurement runs once per process (pthread_once) and takes a few ms.
