@@ -243,9 +243,9 @@ CNNL_API cnnl_status cnnl_model_set_precision(cnnl_model *model, cnnl_precision 
  * first calls wait for the one measurement.
  *
  * Typical ratios: about 2 where VDPBF16PS issues at the FMA's rate (AMD Zen 4 and Zen 5),
- * below 1 on Intel Xeons without AMX, where it issues once per cycle against two FMAs. A
- * ratio below about 1.2 without AMX means bfloat16 convolutions cannot be faster than float32
- * ones (they also convert their inputs): the programs print a note then.
+ * below 1 on Intel Xeons without AMX, which issue it far less often than the FMA (0.50 on
+ * one). A ratio below about 1.2 without AMX means bfloat16 convolutions cannot be faster than
+ * float32 ones (they also convert their inputs and weights): the programs print a note then.
  *
  * The limits of the library's instruction sets apply: `CNNLITE_ISA=avx2` or `sse2` (the
  * library's own kernels) and, in builds with oneDNN, `ONEDNN_MAX_CPU_ISA` below

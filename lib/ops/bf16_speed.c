@@ -10,10 +10,10 @@
  *
  * Both kernels run CHAINS = 24 independent accumulator chains in registers, so that latency
  * does not bound them even for an instruction issued once per cycle with a latency of up to 24
- * cycles. Each is
- * timed in short runs, the two alternating, and the best run of each counts, so an
- * interruption (another process on the core) or the first AVX-512 frequency change lowers
- * neither figure. The measurement runs once per process (pthread_once) and takes a few ms.
+ * cycles. Each is timed in short runs, the two alternating, and the best run of each counts,
+ * so an interruption (another process on the core) or the first AVX-512 frequency change
+ * lowers neither figure. The measurement runs once per process (pthread_once) and takes a few
+ * milliseconds.
  */
 #include <math.h>
 #include <pthread.h>
