@@ -263,7 +263,7 @@ int main(int argc, char **argv)
     int rc = cl_load_model(o.model, &fallback, &model, &meta, &ro, &o.c.norm);
     if (rc != 0)
         return rc;
-    if (cl_set_precision(model, o.c.bf16, o.model) != 0) {
+    if (cl_set_precision(model, o.c.bf16, "--precision bf16") != 0) {
         cnnl_model_meta_free(meta);
         cnnl_model_free(model);
         return EXIT_FAIL;

@@ -422,7 +422,7 @@ int main(int argc, char **argv)
     cnnl_dataset_opts dopt = cnnl_dataset_opts_default();
     int rc = cl_load_model(o.model, &fallback, &model, &meta, &ro, &dopt.norm);
     if (rc == 0)
-        rc = cl_set_precision(model, o.bf16, o.model);
+        rc = cl_set_precision(model, o.bf16, "--precision bf16");
     const char *names[MAX_CLASSES];
     if (rc == 0 && ro.classes > MAX_CLASSES) {
         cl_error("%s: %d classes; at most %d supported", o.model, ro.classes, MAX_CLASSES);
