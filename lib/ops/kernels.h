@@ -125,7 +125,8 @@ void cnnl__maxpool_forward(const float *x, size_t planes, int h, int w, int k, i
 /* gx = 0 then, per window, gy goes to the first maximal input (row-major order). */
 void cnnl__maxpool_backward(const float *x, const float *y, const float *gy, size_t planes, int h, int w, int k,
                             int s, int pad, int oh, int ow, float *gx);
-void cnnl__avgpool_forward(const float *x, size_t planes, int h, int w, int k, int s, int pad, int oh, int ow,
+/* Returns whether every output is finite (checked as the outputs are written). */
+bool cnnl__avgpool_forward(const float *x, size_t planes, int h, int w, int k, int s, int pad, int oh, int ow,
                            float *y);
 void cnnl__avgpool_backward(const float *gy, size_t planes, int h, int w, int k, int s, int pad, int oh, int ow,
                             float *gx);

@@ -424,6 +424,43 @@ static void test_activation_values(void **state)
     cnnl_tensor_free(x);
 }
 
+/* A first AvgPool2d that covers its input takes over the model's check for NaN and infinity
+ * (no separate pass): every position in every plane is still caught, with the model's message;
+ * an overflowing sum is the layer's; a pool that leaves elements out keeps the separate check. */
+static void test_avgpool_input_check(void **state)
+{
+    (void)state;
+    const float bad[3] = {NAN, INFINITY, -INFINITY};
+    for (int odd = 0; odd < 2; odd++) {
+        cnnl_layer *l = NULL;
+        assert_ok(cnnl_avgpool2d_create(&l, 2, 2));
+        cnnl_model *m = single(l);
+        int h = 6 + odd, w = 8 + odd;
+        cnnl_tensor *x = rand_tensor(4, 2, 3, h, w, -1, 1, 72);
+        const cnnl_tensor *y = NULL;
+        size_t pos[4] = {0, (size_t)w - 1, x->numel / 2 + 3, x->numel - 1};
+        for (int p = 0; p < 4; p++)
+            for (int b = 0; b < 3; b++) {
+                float keep = x->data[pos[p]];
+                x->data[pos[p]] = bad[b];
+                assert_status_msg(cnnl_model_forward(m, x, &y), CNNL_ENUMERIC,
+                                  "cnnl_model_forward: the input holds a non-finite value");
+                assert_null(y);
+                x->data[pos[p]] = keep;
+            }
+        assert_ok(cnnl_model_forward(m, x, &y));
+        assert_int_equal(y->shape[2], h / 2);
+        assert_float_equal(y->data[0], (x->data[0] + x->data[1] + x->data[w] + x->data[w + 1]) / 4, 1e-6);
+        if (!odd) {
+            /* finite values whose sum overflows: the layer's output, not the input */
+            x->data[0] = x->data[1] = 3e38f;
+            assert_status_msg(cnnl_model_forward(m, x, &y), CNNL_ENUMERIC, "layer 0 (AvgPool2d): the output is not finite");
+        }
+        cnnl_tensor_free(x);
+        cnnl_model_free(m);
+    }
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -628,6 +665,7 @@ int main(void)
         cmocka_unit_test(test_activation_grads),
         cmocka_unit_test(test_activation_values),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_avgpool_input_check),
         cmocka_unit_test(test_fused_conv_relu_pool),
         cmocka_unit_test(test_fused_bn_relu_pool),
     };
