@@ -461,6 +461,83 @@ static void test_avgpool_input_check(void **state)
     }
 }
 
+/* Linear: each row of a batch gives exactly what it gives alone (output and input gradient), at every vector level the
+ * CPU has (and 1 or 2 threads), within float rounding of a double-precision product; odd sizes
+ * exercise the edge tiles and the tail of the dot products. */
+static void test_linear_rows_independent(void **state)
+{
+    (void)state;
+    const char *levels[3] = {"sse2", "avx2", NULL}; /* NULL: the CPU's own */
+    const int ins[3] = {1029, 16, 37}, outs[3] = {130, 4, 1}, n = 11;
+    for (int s = 0; s < 3; s++) {
+        int in = ins[s], out = outs[s];
+        cnnl_layer *l = NULL;
+        assert_ok(cnnl_linear_create(&l, in, out, true));
+        cnnl_model *m = single(l);
+        assert_ok(cnnl_model_init(m, 3));
+        cnnl_param_info w, b;
+        assert_ok(cnnl_model_state_find(m, "0.weight", &w));
+        assert_ok(cnnl_model_state_find(m, "0.bias", &b));
+        cnnl_tensor *x = rand_tensor(2, n, in, 1, 1, -1, 1, 80 + s), *one = rand_tensor(2, 1, in, 1, 1, 0, 0, 1);
+        for (int li = 0; li < 3; li++) {
+            if (levels[li])
+                assert_int_equal(setenv("CNNLITE_ISA", levels[li], 1), 0);
+            else
+                assert_int_equal(unsetenv("CNNLITE_ISA"), 0);
+            for (int threads = 1; threads <= 2; threads++) {
+                assert_ok(cnnl_set_num_threads(threads));
+                const cnnl_tensor *y = NULL;
+                assert_ok(cnnl_model_forward(m, x, &y));
+                float *batch = malloc(sizeof(float) * (size_t)n * out);
+                assert_non_null(batch);
+                memcpy(batch, y->data, sizeof(float) * (size_t)n * out);
+                for (int i = 0; i < n; i++) {
+                    memcpy(one->data, x->data + (size_t)i * in, sizeof(float) * (size_t)in);
+                    assert_ok(cnnl_model_forward(m, one, &y));
+                    assert_memory_equal(y->data, batch + (size_t)i * out, sizeof(float) * (size_t)out);
+                    for (int o = 0; o < out; o++) {
+                        double want = b.data[o];
+                        for (int k = 0; k < in; k++)
+                            want += (double)x->data[(size_t)i * in + k] * w.data[(size_t)o * in + k];
+                        assert_true(fabs(batch[(size_t)i * out + o] - want) <= 1e-5 * (1 + fabs(want)));
+                    }
+                }
+                free(batch);
+                /* the input gradient, row by row the same */
+                cnnl_tensor *gy = rand_tensor(2, n, out, 1, 1, -1, 1, 90 + s), *g1 = rand_tensor(2, 1, out, 1, 1, 0, 0, 1);
+                const cnnl_tensor *gx = NULL;
+                assert_ok(cnnl_model_forward(m, x, &y));
+                assert_ok(cnnl_model_backward(m, gy));
+                assert_ok(cnnl_model_input_grad(m, &gx));
+                float *gb = malloc(sizeof(float) * (size_t)n * in);
+                assert_non_null(gb);
+                memcpy(gb, gx->data, sizeof(float) * (size_t)n * in);
+                for (int i = 0; i < n; i++) {
+                    memcpy(one->data, x->data + (size_t)i * in, sizeof(float) * (size_t)in);
+                    memcpy(g1->data, gy->data + (size_t)i * out, sizeof(float) * (size_t)out);
+                    assert_ok(cnnl_model_forward(m, one, &y));
+                    assert_ok(cnnl_model_backward(m, g1));
+                    assert_ok(cnnl_model_input_grad(m, &gx));
+                    assert_memory_equal(gx->data, gb + (size_t)i * in, sizeof(float) * (size_t)in);
+                    for (int k = 0; k < in; k += 7) {
+                        double want = 0;
+                        for (int o = 0; o < out; o++)
+                            want += (double)gy->data[(size_t)i * out + o] * w.data[(size_t)o * in + k];
+                        assert_true(fabs(gb[(size_t)i * in + k] - want) <= 1e-5 * (1 + fabs(want)));
+                    }
+                }
+                free(gb);
+                cnnl_tensor_free(gy);
+                cnnl_tensor_free(g1);
+            }
+        }
+        assert_int_equal(unsetenv("CNNLITE_ISA"), 0);
+        cnnl_tensor_free(x);
+        cnnl_tensor_free(one);
+        cnnl_model_free(m);
+    }
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -665,6 +742,7 @@ int main(void)
         cmocka_unit_test(test_activation_grads),
         cmocka_unit_test(test_activation_values),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_linear_rows_independent),
         cmocka_unit_test(test_avgpool_input_check),
         cmocka_unit_test(test_fused_conv_relu_pool),
         cmocka_unit_test(test_fused_bn_relu_pool),
