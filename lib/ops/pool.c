@@ -175,16 +175,17 @@ bool cnnl__avgpool_forward(const float *x, size_t planes, int h, int w, int k, i
             for (int oy = 0; oy < oh; oy++) {
                 const float *r0 = xp + (size_t)(2 * oy) * w, *r1 = r0 + w;
                 float *yr = yp + (size_t)oy * ow;
-                uint32_t top = 0; /* the largest |y| as bits: an integer max, which vectorises */
+                /* |y| as bits plus one exponent step reaches the sign bit exactly when y is
+                 * an infinity or a NaN: an integer OR over the row, which vectorises */
+                uint32_t any = 0;
                 for (int ox = 0; ox < ow; ox++) {
                     float v = ((r0[2 * ox] + r0[2 * ox + 1]) + (r1[2 * ox] + r1[2 * ox + 1])) * 0.25f;
                     uint32_t bits;
                     memcpy(&bits, &v, sizeof bits);
-                    bits &= 0x7fffffffu;
-                    top = bits > top ? bits : top;
+                    any |= (bits & 0x7fffffffu) + 0x00800000u;
                     yr[ox] = v;
                 }
-                if (top >= 0x7f800000u) /* an infinity or a NaN */
+                if (any & 0x80000000u)
                     zero = NAN;
             }
         } else {
