@@ -40,8 +40,7 @@ static cnnl_status linear_backward(cnnl_layer *l, const cnnl_tensor *x, const cn
     linear *L = (linear *)l;
     int n = (int)x->shape[0];
     if (param_grads) {
-        cnnl__sgemm(true, false, L->out, L->in, n, 1.0f, gy->data, L->out, x->data, L->in, 1.0f, l->state[0].grad,
-                    L->in);
+        cnnl__linear_backward_weights(cnnl__simd_level(), gy->data, x->data, l->state[0].grad, n, L->in, L->out);
         if (L->bias)
             cnnl__sum_rows_into(gy->data, n, L->out, l->state[1].grad);
     }

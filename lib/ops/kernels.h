@@ -95,6 +95,9 @@ void cnnl__linear_forward(int level, const float *x, const float *w, const float
                           int out);
 /* Its input gradient gx (n x in) = gy (n x out) W, in the same way: row by row independent. */
 void cnnl__linear_backward_data(int level, const float *gy, const float *w, float *gx, int n, int in, int out);
+/* The weight gradient gw (out x in) += gy^T x, each element summed over the rows in order;
+ * threads split the input columns, so the result does not depend on the thread count. */
+void cnnl__linear_backward_weights(int level, const float *gy, const float *x, float *gw, int n, int in, int out);
 
 /* ---- convolution on oneDNN (lib/ops/conv_dnnl.c; only in builds with CNNL_HAVE_DNNL) ----
  * Same contract as cnnl__conv2d_forward/backward; the layer keeps one engine state

@@ -1,6 +1,6 @@
 /*
- * Linear's forward pass, y = x W^T + b, and its gradient with respect to x, gx = gy W, at
- * AVX-512 and AVX2 width (plain C below AVX2).
+ * Linear's forward pass, y = x W^T + b, its gradient with respect to x, gx = gy W, and the
+ * weight gradient, gW += gy^T x, at AVX-512 and AVX2 width (plain C below AVX2).
  *
  * Every output y[i][o] (and every gx[i][k], over o) is one chain of fused multiply-adds over k in vector lanes (16 or 8),
  * in order, then a fixed horizontal sum and the bias. The chain is the same whatever the
@@ -229,6 +229,117 @@ static void bstrip_simd(int level, const float *gy, const float *w, float *gx, i
     }
 }
 #endif
+
+#ifdef CNNL_X86_SIMD
+/* Weight gradient, dW[o][k..k+64) += sum over rows i, in order, of gy[i][o] * x[i][k..k+64),
+ * four outputs at a time. */
+T512 static void wstrip512(const float *gy, const float *x, float *gw, int n, int in, int out, int k)
+{
+    int left = in - k;
+    __mmask16 mk[4];
+    for (int j = 0; j < 4; j++) {
+        int c = left - 16 * j;
+        mk[j] = c >= 16 ? (__mmask16)0xffff : c <= 0 ? (__mmask16)0 : (__mmask16)((1u << c) - 1u);
+    }
+    for (int o0 = 0; o0 < out; o0 += 4) {
+        float *wr[4];
+        int oo[4];
+        for (int c = 0; c < 4; c++) {
+            oo[c] = o0 + c < out ? o0 + c : o0;
+            wr[c] = gw + (size_t)oo[c] * in + k;
+        }
+        __m512 acc[4][4];
+        for (int c = 0; c < 4; c++)
+            for (int j = 0; j < 4; j++)
+                acc[c][j] = _mm512_maskz_loadu_ps(mk[j], wr[c] + 16 * j);
+        for (int i = 0; i < n; i++) {
+            const float *xr = x + (size_t)i * in + k;
+            __m512 xv[4];
+            for (int j = 0; j < 4; j++)
+                xv[j] = _mm512_maskz_loadu_ps(mk[j], xr + 16 * j);
+            for (int c = 0; c < 4; c++) {
+                __m512 g = _mm512_set1_ps(gy[(size_t)i * out + oo[c]]);
+                for (int j = 0; j < 4; j++)
+                    acc[c][j] = _mm512_fmadd_ps(g, xv[j], acc[c][j]);
+            }
+        }
+        for (int c = 0; c < 4 && o0 + c < out; c++)
+            for (int j = 0; j < 4; j++)
+                _mm512_mask_storeu_ps(wr[c] + 16 * j, mk[j], acc[c][j]);
+    }
+}
+
+T256 static void wstrip256(const float *gy, const float *x, float *gw, int n, int in, int out, int k)
+{
+    int left = in - k;
+    __m256i mk[4];
+    for (int j = 0; j < 4; j++)
+        mk[j] = _mm256_cmpgt_epi32(_mm256_set1_epi32(left - 8 * j), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    for (int o0 = 0; o0 < out; o0 += 4) {
+        float *wr[4];
+        int oo[4];
+        for (int c = 0; c < 4; c++) {
+            oo[c] = o0 + c < out ? o0 + c : o0;
+            wr[c] = gw + (size_t)oo[c] * in + k;
+        }
+        __m256 acc[4][4];
+        for (int c = 0; c < 4; c++)
+            for (int j = 0; j < 4; j++)
+                acc[c][j] = _mm256_maskload_ps(wr[c] + 8 * j, mk[j]);
+        for (int i = 0; i < n; i++) {
+            const float *xr = x + (size_t)i * in + k;
+            __m256 xv[4];
+            for (int j = 0; j < 4; j++)
+                xv[j] = _mm256_maskload_ps(xr + 8 * j, mk[j]);
+            for (int c = 0; c < 4; c++) {
+                __m256 g = _mm256_set1_ps(gy[(size_t)i * out + oo[c]]);
+                for (int j = 0; j < 4; j++)
+                    acc[c][j] = _mm256_fmadd_ps(g, xv[j], acc[c][j]);
+            }
+        }
+        for (int c = 0; c < 4 && o0 + c < out; c++)
+            for (int j = 0; j < 4; j++)
+                _mm256_maskstore_ps(wr[c] + 8 * j, mk[j], acc[c][j]);
+    }
+}
+#endif
+
+/* Below AVX2, the weight gradient in the same order (over rows) per element. */
+static void wstrip_plain(const float *gy, const float *x, float *gw, int n, int in, int out, int k, int width)
+{
+    int kend = k + width < in ? k + width : in;
+    for (int o = 0; o < out; o++) {
+        float *g = gw + (size_t)o * in;
+        for (int i = 0; i < n; i++) {
+            float a = gy[(size_t)i * out + o];
+            const float *xr = x + (size_t)i * in;
+            for (int c = k; c < kend; c++)
+                g[c] += a * xr[c];
+        }
+    }
+}
+
+void cnnl__linear_backward_weights(int level, const float *gy, const float *x, float *gw, int n, int in, int out)
+{
+    if (n < 1 || in < 1 || out < 1)
+        return;
+    int width = level >= CNNL__SIMD_AVX512 ? 64 : 32;
+    long strips = (in + width - 1) / width;
+    int threads = (long)n * in * out < (1L << 18) ? 1 : cnnl__num_threads();
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (long sidx = 0; sidx < strips; sidx++) {
+        int k = (int)sidx * width;
+#ifdef CNNL_X86_SIMD
+        if (level >= CNNL__SIMD_AVX512)
+            wstrip512(gy, x, gw, n, in, out, k);
+        else if (level >= CNNL__SIMD_AVX2)
+            wstrip256(gy, x, gw, n, in, out, k);
+        else
+#endif
+            wstrip_plain(gy, x, gw, n, in, out, k, width);
+    }
+    (void)level;
+}
 
 /* Below AVX2, backward data: the same order (over o) per element. */
 static void bstrip_plain(const float *gy, const float *w, float *gx, int n, int in, int out, int k, int width)

@@ -461,7 +461,8 @@ static void test_avgpool_input_check(void **state)
     }
 }
 
-/* Linear: each row of a batch gives exactly what it gives alone (output and input gradient), at every vector level the
+/* Linear: each row of a batch gives exactly what it gives alone (output and input gradient),
+ * the weight gradient is the same for 1 and 2 threads, at every vector level the
  * CPU has (and 1 or 2 threads), within float rounding of a double-precision product; odd sizes
  * exercise the edge tiles and the tail of the dot products. */
 static void test_linear_rows_independent(void **state)
@@ -479,6 +480,7 @@ static void test_linear_rows_independent(void **state)
         assert_ok(cnnl_model_state_find(m, "0.weight", &w));
         assert_ok(cnnl_model_state_find(m, "0.bias", &b));
         cnnl_tensor *x = rand_tensor(2, n, in, 1, 1, -1, 1, 80 + s), *one = rand_tensor(2, 1, in, 1, 1, 0, 0, 1);
+        float *gw1 = NULL;
         for (int li = 0; li < 3; li++) {
             if (levels[li])
                 assert_int_equal(setenv("CNNLITE_ISA", levels[li], 1), 0);
@@ -507,8 +509,25 @@ static void test_linear_rows_independent(void **state)
                 cnnl_tensor *gy = rand_tensor(2, n, out, 1, 1, -1, 1, 90 + s), *g1 = rand_tensor(2, 1, out, 1, 1, 0, 0, 1);
                 const cnnl_tensor *gx = NULL;
                 assert_ok(cnnl_model_forward(m, x, &y));
+                assert_ok(cnnl_model_zero_grad(m));
                 assert_ok(cnnl_model_backward(m, gy));
                 assert_ok(cnnl_model_input_grad(m, &gx));
+                /* the weight gradient: the same bits on 1 and 2 threads, close to double */
+                if (threads == 1) {
+                    free(gw1);
+                    gw1 = malloc(sizeof(float) * w.numel);
+                    assert_non_null(gw1);
+                    memcpy(gw1, w.grad, sizeof(float) * w.numel);
+                } else {
+                    assert_memory_equal(gw1, w.grad, sizeof(float) * w.numel);
+                }
+                for (int o = 0; o < out; o += 3)
+                    for (int k = 0; k < in; k += 5) {
+                        double want = 0;
+                        for (int i = 0; i < n; i++)
+                            want += (double)gy->data[(size_t)i * out + o] * x->data[(size_t)i * in + k];
+                        assert_true(fabs(w.grad[(size_t)o * in + k] - want) <= 1e-5 * (1 + fabs(want)));
+                    }
                 float *gb = malloc(sizeof(float) * (size_t)n * in);
                 assert_non_null(gb);
                 memcpy(gb, gx->data, sizeof(float) * (size_t)n * in);
@@ -532,6 +551,7 @@ static void test_linear_rows_independent(void **state)
             }
         }
         assert_int_equal(unsetenv("CNNLITE_ISA"), 0);
+        free(gw1);
         cnnl_tensor_free(x);
         cnnl_tensor_free(one);
         cnnl_model_free(m);
