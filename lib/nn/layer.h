@@ -104,6 +104,11 @@ static inline void cnnl__layer_pass_gradient(cnnl_layer *l, const cnnl_tensor *g
 bool cnnl__relu_make_passthrough(cnnl_layer *l);
 /* The same for a MaxPool2d with kernel 2 and stride 2. */
 bool cnnl__maxpool2_make_passthrough(cnnl_layer *l);
+/* Whether @p l is an average pool whose windows cover every element of @p x exactly once
+ * (kernel = stride, no padding, sizes divisible): its forward then fails with CNNL_ENUMERIC
+ * exactly when x holds a NaN or an infinity, or a sum overflows, so the model can leave its
+ * separate pass over the input out. */
+bool cnnl__avgpool_covers_input(const cnnl_layer *l, const cnnl_tensor *x);
 /* MaxPool2d (@p max) or AvgPool2d with PyTorch's padding (0..kernel/2; max pooling pads with
  * -inf, average pooling counts the zeros); CNNL_EINVAL naming the option otherwise. */
 cnnl_status cnnl__pool2d_create_ex(cnnl_layer **out, int kernel, int stride, int padding, bool max);

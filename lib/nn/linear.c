@@ -26,9 +26,8 @@ static cnnl_status linear_forward(cnnl_layer *l, const cnnl_tensor *x)
     if (st != CNNL_OK)
         return st;
     float *y = l->out_ws->data;
-    cnnl__sgemm(false, true, n, L->out, L->in, 1.0f, x->data, L->in, l->state[0].data, L->in, 0.0f, y, L->out);
-    if (L->bias)
-        cnnl__add_row_bias(y, l->state[1].data, n, L->out);
+    const float *b = L->bias ? l->state[1].data : NULL;
+    cnnl__linear_forward(cnnl__simd_level(), x->data, l->state[0].data, b, y, n, L->in, L->out);
     l->out = l->out_ws;
     if (!cnnl__finite(y, l->out_ws->numel))
         return cnnl__error(CNNL_ENUMERIC, "%s: the output is not finite", cnnl__layer_label(l));
@@ -41,8 +40,7 @@ static cnnl_status linear_backward(cnnl_layer *l, const cnnl_tensor *x, const cn
     linear *L = (linear *)l;
     int n = (int)x->shape[0];
     if (param_grads) {
-        cnnl__sgemm(true, false, L->out, L->in, n, 1.0f, gy->data, L->out, x->data, L->in, 1.0f, l->state[0].grad,
-                    L->in);
+        cnnl__linear_backward_weights(cnnl__simd_level(), gy->data, x->data, l->state[0].grad, n, L->in, L->out);
         if (L->bias)
             cnnl__sum_rows_into(gy->data, n, L->out, l->state[1].grad);
     }
@@ -50,8 +48,7 @@ static cnnl_status linear_backward(cnnl_layer *l, const cnnl_tensor *x, const cn
         cnnl_status st = cnnl__tensor_ensure(&l->gin_ws, x->ndim, x->shape);
         if (st != CNNL_OK)
             return st;
-        cnnl__sgemm(false, false, n, L->in, L->out, 1.0f, gy->data, L->out, l->state[0].data, L->in, 0.0f,
-                    l->gin_ws->data, L->in);
+        cnnl__linear_backward_data(cnnl__simd_level(), gy->data, l->state[0].data, l->gin_ws->data, n, L->in, L->out);
         l->gin = l->gin_ws;
     }
     return CNNL_OK;

@@ -265,7 +265,10 @@ CNNL_API cnnl_status cnnl_model_forward(cnnl_model *m, const cnnl_tensor *input,
     if (m->n == 0)
         return cnnl__error(CNNL_EINVAL, "cnnl_model_forward: the model has no layers");
     m->have_forward = m->have_backward = m->gin_ready = false;
-    if (!cnnl__finite(input->data, input->numel))
+    /* A first average pool that covers the input sees every NaN or infinity in it as a
+     * non-finite output, checked as it writes them: no separate pass over the input then. */
+    bool deferred = cnnl__avgpool_covers_input(m->layers[0], input);
+    if (!deferred && !cnnl__finite(input->data, input->numel))
         return cnnl__error(CNNL_ENUMERIC, "cnnl_model_forward: the input holds a non-finite value (NaN or infinity)");
     cnnl_status rs = cnnl__blas_reserve("cnnl_model_forward");
     if (rs != CNNL_OK)
@@ -275,6 +278,9 @@ CNNL_API cnnl_status cnnl_model_forward(cnnl_model *m, const cnnl_tensor *input,
         cnnl_layer *l = m->layers[i];
         double t0 = cnnl__profile_start(m->prof);
         cnnl_status st = l->ops->forward(l, cur);
+        if (st == CNNL_ENUMERIC && i == 0 && deferred && !cnnl__finite(input->data, input->numel))
+            return cnnl__error(CNNL_ENUMERIC, "cnnl_model_forward: the input holds a non-finite value (NaN or "
+                               "infinity)");
         if (st != CNNL_OK)
             return st;
         cnnl__profile_forward(m->prof, i, t0, cur, l->out);

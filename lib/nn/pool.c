@@ -42,11 +42,11 @@ static cnnl_status pool_forward(cnnl_layer *l, const cnnl_tensor *x)
         return st;
     size_t planes = (size_t)x->shape[0] * (size_t)x->shape[1];
     int h = (int)x->shape[2], w = (int)x->shape[3];
+    l->out = l->out_ws;
     if (P->max)
         cnnl__maxpool_forward(x->data, planes, h, w, P->k, P->s, P->pad, oh, ow, l->out_ws->data);
-    else
-        cnnl__avgpool_forward(x->data, planes, h, w, P->k, P->s, P->pad, oh, ow, l->out_ws->data);
-    l->out = l->out_ws;
+    else if (!cnnl__avgpool_forward(x->data, planes, h, w, P->k, P->s, P->pad, oh, ow, l->out_ws->data))
+        return cnnl__error(CNNL_ENUMERIC, "%s: the output is not finite", cnnl__layer_label(l));
     return CNNL_OK;
 }
 
@@ -80,6 +80,13 @@ static cnnl_status pool_backward(cnnl_layer *l, const cnnl_tensor *x, const cnnl
 
 static const cnnl__layer_ops max_ops = {"MaxPool2d", pool_forward, pool_backward, NULL, NULL};
 static const cnnl__layer_ops avg_ops = {"AvgPool2d", pool_forward, pool_backward, NULL, NULL};
+
+bool cnnl__avgpool_covers_input(const cnnl_layer *l, const cnnl_tensor *x)
+{
+    const pool *P = (const pool *)l;
+    return l->ops == &avg_ops && P->pad == 0 && P->k == P->s && x->ndim == 4 && x->numel > 0 &&
+           x->shape[2] % P->k == 0 && x->shape[3] % P->k == 0;
+}
 
 bool cnnl__maxpool2_make_passthrough(cnnl_layer *l)
 {

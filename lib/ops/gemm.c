@@ -5,17 +5,45 @@
  */
 #include <cblas.h>
 #include <stdlib.h>
+#ifdef CNNL_HAVE_DNNL
+#include <omp.h>
+#include <oneapi/dnnl/dnnl.h>
+#endif
 
 #include "cnnlite/tensor.h"
 #include "core/internal.h"
 #include "core/tensor_impl.h"
 #include "ops/gemm.h"
+#include "ops/kernels.h"
+
+/* Multiply-adds from which a product runs on oneDNN's sgemm (in builds with oneDNN). */
+#define DNNL_MIN_WORK (1L << 20)
 
 void cnnl__sgemm_serial(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float *a, int lda,
                         const float *b, int ldb, float beta, float *c, int ldc)
 {
     if (m <= 0 || n <= 0)
         return;
+#ifdef CNNL_HAVE_DNNL
+    /* oneDNN's sgemm picks its kernel for the vector unit this CPU has at run time, where the
+     * BLAS library may run a narrower one (OpenBLAS 0.3.21 takes some recent Xeons for SSE3
+     * Prescotts). It stays on the calling thread: inside a parallel region oneDNN runs serially,
+     * and outside one the thread's team is set to 1 for the call. Small products stay on BLAS:
+     * oneDNN gains nothing there and takes a packing buffer from malloc on every call. */
+    if ((long)m * (long)n * (long)k >= DNNL_MIN_WORK && cnnl__dnnl_enabled()) {
+        bool top = !omp_in_parallel();
+        int saved = top ? omp_get_max_threads() : 1;
+        if (saved != 1)
+            omp_set_num_threads(1);
+        dnnl_status_t st = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta,
+                                      c, ldc);
+        if (saved != 1)
+            omp_set_num_threads(saved);
+        if (st == dnnl_success)
+            return;
+        /* dnnl_sgemm only fails on arguments the callers never pass; BLAS is the fallback */
+    }
+#endif
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n,
                 k, alpha, a, lda, b, ldb, beta, c, ldc);
 }

@@ -1,4 +1,5 @@
-/* Row-major single-precision matrix products on cblas_sgemm. */
+/* Row-major single-precision matrix products on cblas_sgemm, or oneDNN's sgemm for large ones
+ * in builds with oneDNN (see gemm.c). */
 #ifndef CNNL_OPS_GEMM_H
 #define CNNL_OPS_GEMM_H
 

@@ -88,6 +88,17 @@ int cnnl__pool_blocked_simd(int level, const float *p0, const float *p1, int B, 
 int cnnl__unpool_blocked_simd(int level, const float *gr, const float *yr, const uint8_t *ar, size_t plane, int B,
                               int nch, int pw, float *p0, float *p1);
 
+/* Linear's forward y (n x out) = x (n x in) W^T (W: out x in) + @p bias (may be NULL) at
+ * @p level (lib/ops/linear_simd.c): each output one chain of multiply-adds over k in order, so
+ * a row's result does not depend on the other rows or the thread count. */
+void cnnl__linear_forward(int level, const float *x, const float *w, const float *bias, float *y, int n, int in,
+                          int out);
+/* Its input gradient gx (n x in) = gy (n x out) W, in the same way: row by row independent. */
+void cnnl__linear_backward_data(int level, const float *gy, const float *w, float *gx, int n, int in, int out);
+/* The weight gradient gw (out x in) += gy^T x, each element summed over the rows in order;
+ * threads split the input columns, so the result does not depend on the thread count. */
+void cnnl__linear_backward_weights(int level, const float *gy, const float *x, float *gw, int n, int in, int out);
+
 /* ---- convolution on oneDNN (lib/ops/conv_dnnl.c; only in builds with CNNL_HAVE_DNNL) ----
  * Same contract as cnnl__conv2d_forward/backward; the layer keeps one engine state
  * (*@p state, created on first use, freed by cnnl__dnnl_conv_free()) holding the primitives
@@ -125,7 +136,8 @@ void cnnl__maxpool_forward(const float *x, size_t planes, int h, int w, int k, i
 /* gx = 0 then, per window, gy goes to the first maximal input (row-major order). */
 void cnnl__maxpool_backward(const float *x, const float *y, const float *gy, size_t planes, int h, int w, int k,
                             int s, int pad, int oh, int ow, float *gx);
-void cnnl__avgpool_forward(const float *x, size_t planes, int h, int w, int k, int s, int pad, int oh, int ow,
+/* Returns whether every output is finite (checked as the outputs are written). */
+bool cnnl__avgpool_forward(const float *x, size_t planes, int h, int w, int k, int s, int pad, int oh, int ow,
                            float *y);
 void cnnl__avgpool_backward(const float *gy, size_t planes, int h, int w, int k, int s, int pad, int oh, int ow,
                             float *gx);

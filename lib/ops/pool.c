@@ -3,7 +3,9 @@
  * Padding follows PyTorch: max pooling pads with -inf (pad <= k/2, so every window holds an
  * input), average pooling counts the padded zeros (count_include_pad=True, floor mode: the
  * divisor is always k*k). */
+#include <math.h>
 #include <omp.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "core/internal.h"
@@ -145,15 +147,18 @@ void cnnl__maxpool_backward(const float *x, const float *y, const float *gy, siz
     }
 }
 
-void cnnl__avgpool_forward(const float *x, size_t planes, int h, int w, int k, int s, int pad, int oh, int ow,
+bool cnnl__avgpool_forward(const float *x, size_t planes, int h, int w, int k, int s, int pad, int oh, int ow,
                            float *y)
 {
     size_t in = (size_t)h * w, out = (size_t)oh * ow;
     float inv = 1.0f / (float)(k * k);
-#pragma omp parallel for num_threads(cnnl__num_threads()) schedule(dynamic, 4)
+    int bad = 0;
+#pragma omp parallel for num_threads(cnnl__num_threads()) schedule(dynamic, 4) reduction(| : bad)
     for (size_t p = 0; p < planes; p++) {
         const float *xp = x + p * in;
         float *yp = y + p * out;
+        /* y * 0 is 0 for every finite y and NaN otherwise: one sum per plane tells */
+        float zero = 0.0f;
         if (pad > 0) {
             for (int oy = 0; oy < oh; oy++)
                 for (int ox = 0; ox < ow; ox++) {
@@ -164,27 +169,40 @@ void cnnl__avgpool_forward(const float *x, size_t planes, int h, int w, int k, i
                         for (int ix = x0; ix < x1; ix++)
                             sum += xp[(size_t)iy * w + ix];
                     yp[(size_t)oy * ow + ox] = sum * inv;
+                    zero += sum * 0.0f;
                 }
-            continue;
-        }
-        if (k == 2 && s == 2) {
+        } else if (k == 2 && s == 2) {
             for (int oy = 0; oy < oh; oy++) {
                 const float *r0 = xp + (size_t)(2 * oy) * w, *r1 = r0 + w;
-                for (int ox = 0; ox < ow; ox++)
-                    yp[(size_t)oy * ow + ox] = ((r0[2 * ox] + r0[2 * ox + 1]) + (r1[2 * ox] + r1[2 * ox + 1])) * 0.25f;
+                float *yr = yp + (size_t)oy * ow;
+                /* |y| as bits plus one exponent step reaches the sign bit exactly when y is
+                 * an infinity or a NaN: an integer OR over the row, which vectorises */
+                uint32_t any = 0;
+                for (int ox = 0; ox < ow; ox++) {
+                    float v = ((r0[2 * ox] + r0[2 * ox + 1]) + (r1[2 * ox] + r1[2 * ox + 1])) * 0.25f;
+                    uint32_t bits;
+                    memcpy(&bits, &v, sizeof bits);
+                    any |= (bits & 0x7fffffffu) + 0x00800000u;
+                    yr[ox] = v;
+                }
+                if (any & 0x80000000u)
+                    zero = NAN;
             }
-            continue;
+        } else {
+            for (int oy = 0; oy < oh; oy++)
+                for (int ox = 0; ox < ow; ox++) {
+                    const float *q = xp + (size_t)(oy * s) * w + (size_t)ox * s;
+                    float sum = 0.0f;
+                    for (int ky = 0; ky < k; ky++)
+                        for (int kx = 0; kx < k; kx++)
+                            sum += q[(size_t)ky * w + kx];
+                    yp[(size_t)oy * ow + ox] = sum * inv;
+                    zero += sum * 0.0f;
+                }
         }
-        for (int oy = 0; oy < oh; oy++)
-            for (int ox = 0; ox < ow; ox++) {
-                const float *q = xp + (size_t)(oy * s) * w + (size_t)ox * s;
-                float sum = 0.0f;
-                for (int ky = 0; ky < k; ky++)
-                    for (int kx = 0; kx < k; kx++)
-                        sum += q[(size_t)ky * w + kx];
-                yp[(size_t)oy * ow + ox] = sum * inv;
-            }
+        bad |= zero != 0.0f;
     }
+    return !bad;
 }
 
 void cnnl__avgpool_backward(const float *gy, size_t planes, int h, int w, int k, int s, int pad, int oh, int ow,

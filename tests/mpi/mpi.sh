@@ -93,7 +93,10 @@ if [ -n "$train" ]; then
 
   echo "== cnnlite-train --sync-bn"
   check "--help lists --sync-bn" sh -c "'$train' --help | grep -q -- '--sync-bn'"
+  # SGD, as in test_mpi's syncbn: under Adam a convolution bias right before a BatchNorm2d (true
+  # gradient 0) moves by about lr per step in the direction of its rounding noise.
   bn="--threads 1 --count 400 --difficulty 0 --size 64 --batch 16 --dropout 0 --batchnorm --sync-bn --quiet"
+  bn="$bn --optimizer sgd --momentum 0.9 --lr 0.01"
   run2 300 "$train" $bn --epochs 2 >"$tmp/bn1.out" 2>&1
   rc1=$?
   run2 300 $MPI "$train" $bn --epochs 2 --save "$tmp/bn2.safetensors" >"$tmp/bn2.out" 2>"$tmp/bn2.err"
@@ -107,10 +110,17 @@ if [ -n "$train" ]; then
   grep "^Epoch\|^Test Accuracy" "$tmp/bn2.out" | sed 's/^/  2 processes: /'
   cat "$tmp/bn2.err" "$tmp/bnck.err" "$tmp/bnres.err"
   check "batch-norm runs with --sync-bn succeed (exit $rc1, $rc2, $rc3, $rc4)" all '[ "$rc1" -eq 0 ]' '[ "$rc2" -eq 0 ]' '[ "$rc3" -eq 0 ]' '[ "$rc4" -eq 0 ]'
-  grep -o "Test Accuracy: [0-9.]*%" "$tmp/bn1.out" >"$tmp/bnacc1"
-  grep -o "Test Accuracy: [0-9.]*%" "$tmp/bn2.out" >"$tmp/bnacc2"
-  check "synchronised batch norm: the same test accuracies with 2 processes as with 1" all \
-    '[ "$(wc -l <"$tmp/bnacc1")" -eq 3 ]' 'cmp -s "$tmp/bnacc1" "$tmp/bnacc2"'
+  # One process and two differ only in summation order (test_mpi measures 1e-6 after 5 steps);
+  # over 50 steps of batch-norm training such differences grow, so the first epoch's figures
+  # must agree as printed, and the final accuracy within 2 of the 80 test images. (Batch norm
+  # per process instead: 18.75% against 40.00% after the first epoch of this run.)
+  grep "^Epoch \[1/" "$tmp/bn1.out" >"$tmp/bnep1"
+  grep "^Epoch \[1/" "$tmp/bn2.out" >"$tmp/bnep2"
+  a1=$(grep -o "^Test Accuracy: [0-9.]*" "$tmp/bn1.out" | grep -o "[0-9.]*$")
+  a2=$(grep -o "^Test Accuracy: [0-9.]*" "$tmp/bn2.out" | grep -o "[0-9.]*$")
+  check "synchronised batch norm: the first epoch as with 1 process, final accuracy within 2.5 points ($a1 vs $a2)" all \
+    '[ "$(wc -l <"$tmp/bnep1")" -eq 1 ]' 'cmp -s "$tmp/bnep1" "$tmp/bnep2"' \
+    '[ -n "$a1" ] && [ -n "$a2" ] && awk -v a="$a1" -v b="$a2" "BEGIN { d = a - b; exit !(d <= 2.5 && d >= -2.5) }"'
   check "a --sync-bn checkpoint resumes over 2 processes to the uninterrupted run's weights" \
     cmp "$tmp/bnres.safetensors" "$tmp/bn2.safetensors"
 

@@ -38,7 +38,7 @@ static int failures;
 
 #define OK(call) CHECK((call) == CNNL_OK, "%s", #call)
 
-enum { COUNT = 29, BATCH = 7, SIZE = 32, SEED = 3 };
+enum { COUNT = 29, BATCH = 7, SIZE = 64, SEED = 3 };
 
 typedef struct run {
     cnnl_loader *train;

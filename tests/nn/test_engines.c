@@ -1,6 +1,7 @@
 /* Convolution engines: the oneDNN engine against the portable im2col + BLAS engine on the same
  * inputs (outputs, input and parameter gradients), including batches cut into several chunks,
- * and bit-identical results for repeated runs and for 1 or 2 threads on one engine. Skipped in builds
+ * and bit-identical results for repeated runs and for 1 or 2 threads on one engine; matrix products
+ * on oneDNN's sgemm against BLAS. Skipped in builds
  * without oneDNN (the other suites cover the portable engine there). */
 #include <math.h>
 #include <stdlib.h>
@@ -276,6 +277,52 @@ static void test_engine_nonfinite(void **state)
     cnnl_model_free(m);
 }
 
+/* Matrix products (Linear, cnnl_tensor_matmul): oneDNN's sgemm against BLAS for the four
+ * transpose cases, at sizes that take oneDNN's path, and bit-identical on a repeat. */
+static cnnl_tensor *matmul_on(bool portable, const cnnl_tensor *a, bool ta, const cnnl_tensor *b, bool tb)
+{
+    if (portable)
+        assert_int_equal(setenv("CNNLITE_CONV_ENGINE", "portable", 1), 0);
+    cnnl_tensor *c = NULL;
+    assert_ok(cnnl_tensor_matmul(&c, a, ta, b, tb));
+    assert_int_equal(unsetenv("CNNLITE_CONV_ENGINE"), 0);
+    return c;
+}
+
+static void test_engine_matmul(void **state)
+{
+    (void)state;
+    const int m = 33, n = 130, k = 1000; /* 4.3 M multiply-adds: above oneDNN's threshold */
+    uint64_t seed = 9;
+    for (int t = 0; t < 4; t++) {
+        bool ta = t & 1, tb = t & 2;
+        int64_t sa[2] = {ta ? k : m, ta ? m : k}, sb[2] = {tb ? n : k, tb ? k : n};
+        cnnl_tensor *a = NULL, *b = NULL;
+        assert_ok(cnnl_tensor_create(&a, 2, sa));
+        assert_ok(cnnl_tensor_create(&b, 2, sb));
+        for (size_t i = 0; i < a->numel; i++)
+            a->data[i] = urand(&seed);
+        for (size_t i = 0; i < b->numel; i++)
+            b->data[i] = urand(&seed);
+        cnnl_tensor *fast = matmul_on(false, a, ta, b, tb), *again = matmul_on(false, a, ta, b, tb);
+        cnnl_tensor *ref = matmul_on(true, a, ta, b, tb);
+        assert_int_equal(fast->numel, (size_t)m * n);
+        close_to(fast->data, ref->data, fast->numel, 1e-5, "matmul, oneDNN vs BLAS");
+        assert_memory_equal(fast->data, again->data, sizeof(float) * fast->numel);
+        /* one element by hand, in double */
+        double want = 0;
+        for (int q = 0; q < k; q++)
+            want += (double)a->data[ta ? (size_t)q * m + 5 : (size_t)5 * k + q] *
+                    b->data[tb ? (size_t)7 * k + q : (size_t)q * n + 7];
+        assert_true(fabs(fast->data[(size_t)5 * n + 7] - want) <= 1e-4 * (1 + fabs(want)));
+        cnnl_tensor_free(a);
+        cnnl_tensor_free(b);
+        cnnl_tensor_free(fast);
+        cnnl_tensor_free(again);
+        cnnl_tensor_free(ref);
+    }
+}
+
 #endif
 
 int main(void)
@@ -290,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_engine_nonfinite),
         cmocka_unit_test(test_engine_isa_levels),
         cmocka_unit_test(test_engine_bf16),
+        cmocka_unit_test(test_engine_matmul),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 #endif

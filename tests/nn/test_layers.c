@@ -424,6 +424,140 @@ static void test_activation_values(void **state)
     cnnl_tensor_free(x);
 }
 
+/* A first AvgPool2d that covers its input takes over the model's check for NaN and infinity
+ * (no separate pass): every position in every plane is still caught, with the model's message;
+ * an overflowing sum is the layer's; a pool that leaves elements out keeps the separate check. */
+static void test_avgpool_input_check(void **state)
+{
+    (void)state;
+    const float bad[3] = {NAN, INFINITY, -INFINITY};
+    for (int odd = 0; odd < 2; odd++) {
+        cnnl_layer *l = NULL;
+        assert_ok(cnnl_avgpool2d_create(&l, 2, 2));
+        cnnl_model *m = single(l);
+        int h = 6 + odd, w = 8 + odd;
+        cnnl_tensor *x = rand_tensor(4, 2, 3, h, w, -1, 1, 72);
+        const cnnl_tensor *y = NULL;
+        size_t pos[4] = {0, (size_t)w - 1, x->numel / 2 + 3, x->numel - 1};
+        for (int p = 0; p < 4; p++)
+            for (int b = 0; b < 3; b++) {
+                float keep = x->data[pos[p]];
+                x->data[pos[p]] = bad[b];
+                assert_status_msg(cnnl_model_forward(m, x, &y), CNNL_ENUMERIC,
+                                  "cnnl_model_forward: the input holds a non-finite value");
+                assert_null(y);
+                x->data[pos[p]] = keep;
+            }
+        assert_ok(cnnl_model_forward(m, x, &y));
+        assert_int_equal(y->shape[2], h / 2);
+        assert_float_equal(y->data[0], (x->data[0] + x->data[1] + x->data[w] + x->data[w + 1]) / 4, 1e-6);
+        if (!odd) {
+            /* finite values whose sum overflows: the layer's output, not the input */
+            x->data[0] = x->data[1] = 3e38f;
+            assert_status_msg(cnnl_model_forward(m, x, &y), CNNL_ENUMERIC, "layer 0 (AvgPool2d): the output is not finite");
+        }
+        cnnl_tensor_free(x);
+        cnnl_model_free(m);
+    }
+}
+
+/* Linear: each row of a batch gives exactly what it gives alone (output and input gradient),
+ * the weight gradient is the same for 1 and 2 threads, at every vector level the
+ * CPU has (and 1 or 2 threads), within float rounding of a double-precision product; odd sizes
+ * exercise the edge tiles and the tail of the dot products. */
+static void test_linear_rows_independent(void **state)
+{
+    (void)state;
+    const char *levels[3] = {"sse2", "avx2", NULL}; /* NULL: the CPU's own */
+    const int ins[3] = {1029, 16, 37}, outs[3] = {130, 4, 1}, n = 11;
+    for (int s = 0; s < 3; s++) {
+        int in = ins[s], out = outs[s];
+        cnnl_layer *l = NULL;
+        assert_ok(cnnl_linear_create(&l, in, out, true));
+        cnnl_model *m = single(l);
+        assert_ok(cnnl_model_init(m, 3));
+        cnnl_param_info w, b;
+        assert_ok(cnnl_model_state_find(m, "0.weight", &w));
+        assert_ok(cnnl_model_state_find(m, "0.bias", &b));
+        cnnl_tensor *x = rand_tensor(2, n, in, 1, 1, -1, 1, 80 + s), *one = rand_tensor(2, 1, in, 1, 1, 0, 0, 1);
+        float *gw1 = NULL;
+        for (int li = 0; li < 3; li++) {
+            if (levels[li])
+                assert_int_equal(setenv("CNNLITE_ISA", levels[li], 1), 0);
+            else
+                assert_int_equal(unsetenv("CNNLITE_ISA"), 0);
+            for (int threads = 1; threads <= 2; threads++) {
+                assert_ok(cnnl_set_num_threads(threads));
+                const cnnl_tensor *y = NULL;
+                assert_ok(cnnl_model_forward(m, x, &y));
+                float *batch = malloc(sizeof(float) * (size_t)n * out);
+                assert_non_null(batch);
+                memcpy(batch, y->data, sizeof(float) * (size_t)n * out);
+                for (int i = 0; i < n; i++) {
+                    memcpy(one->data, x->data + (size_t)i * in, sizeof(float) * (size_t)in);
+                    assert_ok(cnnl_model_forward(m, one, &y));
+                    assert_memory_equal(y->data, batch + (size_t)i * out, sizeof(float) * (size_t)out);
+                    for (int o = 0; o < out; o++) {
+                        double want = b.data[o];
+                        for (int k = 0; k < in; k++)
+                            want += (double)x->data[(size_t)i * in + k] * w.data[(size_t)o * in + k];
+                        assert_true(fabs(batch[(size_t)i * out + o] - want) <= 1e-5 * (1 + fabs(want)));
+                    }
+                }
+                free(batch);
+                /* the input gradient, row by row the same */
+                cnnl_tensor *gy = rand_tensor(2, n, out, 1, 1, -1, 1, 90 + s), *g1 = rand_tensor(2, 1, out, 1, 1, 0, 0, 1);
+                const cnnl_tensor *gx = NULL;
+                assert_ok(cnnl_model_forward(m, x, &y));
+                assert_ok(cnnl_model_zero_grad(m));
+                assert_ok(cnnl_model_backward(m, gy));
+                assert_ok(cnnl_model_input_grad(m, &gx));
+                /* the weight gradient: the same bits on 1 and 2 threads, close to double */
+                if (threads == 1) {
+                    free(gw1);
+                    gw1 = malloc(sizeof(float) * w.numel);
+                    assert_non_null(gw1);
+                    memcpy(gw1, w.grad, sizeof(float) * w.numel);
+                } else {
+                    assert_memory_equal(gw1, w.grad, sizeof(float) * w.numel);
+                }
+                for (int o = 0; o < out; o += 3)
+                    for (int k = 0; k < in; k += 5) {
+                        double want = 0;
+                        for (int i = 0; i < n; i++)
+                            want += (double)gy->data[(size_t)i * out + o] * x->data[(size_t)i * in + k];
+                        assert_true(fabs(w.grad[(size_t)o * in + k] - want) <= 1e-5 * (1 + fabs(want)));
+                    }
+                float *gb = malloc(sizeof(float) * (size_t)n * in);
+                assert_non_null(gb);
+                memcpy(gb, gx->data, sizeof(float) * (size_t)n * in);
+                for (int i = 0; i < n; i++) {
+                    memcpy(one->data, x->data + (size_t)i * in, sizeof(float) * (size_t)in);
+                    memcpy(g1->data, gy->data + (size_t)i * out, sizeof(float) * (size_t)out);
+                    assert_ok(cnnl_model_forward(m, one, &y));
+                    assert_ok(cnnl_model_backward(m, g1));
+                    assert_ok(cnnl_model_input_grad(m, &gx));
+                    assert_memory_equal(gx->data, gb + (size_t)i * in, sizeof(float) * (size_t)in);
+                    for (int k = 0; k < in; k += 7) {
+                        double want = 0;
+                        for (int o = 0; o < out; o++)
+                            want += (double)gy->data[(size_t)i * out + o] * w.data[(size_t)o * in + k];
+                        assert_true(fabs(gb[(size_t)i * in + k] - want) <= 1e-5 * (1 + fabs(want)));
+                    }
+                }
+                free(gb);
+                cnnl_tensor_free(gy);
+                cnnl_tensor_free(g1);
+            }
+        }
+        assert_int_equal(unsetenv("CNNLITE_ISA"), 0);
+        free(gw1);
+        cnnl_tensor_free(x);
+        cnnl_tensor_free(one);
+        cnnl_model_free(m);
+    }
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -628,6 +762,8 @@ int main(void)
         cmocka_unit_test(test_activation_grads),
         cmocka_unit_test(test_activation_values),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_linear_rows_independent),
+        cmocka_unit_test(test_avgpool_input_check),
         cmocka_unit_test(test_fused_conv_relu_pool),
         cmocka_unit_test(test_fused_bn_relu_pool),
     };

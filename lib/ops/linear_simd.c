@@ -1,0 +1,425 @@
+/*
+ * Linear's forward pass, y = x W^T + b, its gradient with respect to x, gx = gy W, and the
+ * weight gradient, gW += gy^T x, at AVX-512 and AVX2 width (plain C below AVX2).
+ *
+ * Every output y[i][o] (and every gx[i][k], over o) is one chain of fused multiply-adds over k in vector lanes (16 or 8),
+ * in order, then a fixed horizontal sum and the bias. The chain is the same whatever the
+ * batch, the row's place in it, the blocking or the thread count, so a row's result never
+ * depends on the other rows: a batch classifies each image exactly as it would alone, and a
+ * batch split over processes computes the rows it would compute whole. (BLAS libraries and
+ * oneDNN's sgemm choose kernels and summation orders by the number of rows.) The product reads
+ * W once per block of four rows of x, which stays in cache; Linear is bound by that read.
+ *
+ * Tiles are 4 rows x 4 outputs (16 accumulators); a tile at the edge points its missing rows
+ * or outputs at valid ones and stores only what exists, so edge tiles run the same chains.
+ */
+#include <omp.h>
+
+#include "core/internal.h"
+#include "ops/kernels.h"
+
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+#define CNNL_X86_SIMD 1
+#include <immintrin.h>
+#endif
+
+#ifdef CNNL_X86_SIMD
+
+#define T512 __attribute__((target("avx512f")))
+#define T256 __attribute__((target("avx2,fma")))
+
+T512 static inline float hsum512(__m512 v)
+{
+    __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    b = _mm_add_ps(b, _mm_movehl_ps(b, b));
+    b = _mm_add_ss(b, _mm_movehdup_ps(b));
+    return _mm_cvtss_f32(b);
+}
+
+T512 static void tile512(const float *x, const float *w, const float *bias, float *y, int n, int in, int out, int i0,
+                         int o0)
+{
+    const float *xr[4], *wr[4];
+    for (int r = 0; r < 4; r++) {
+        xr[r] = x + (size_t)(i0 + r < n ? i0 + r : i0) * in;
+        wr[r] = w + (size_t)(o0 + r < out ? o0 + r : o0) * in;
+    }
+    __m512 acc[4][4];
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 4; c++)
+            acc[r][c] = _mm512_setzero_ps();
+    int k = 0;
+    for (; k + 16 <= in; k += 16) {
+        __m512 wv[4];
+        for (int c = 0; c < 4; c++)
+            wv[c] = _mm512_loadu_ps(wr[c] + k);
+        for (int r = 0; r < 4; r++) {
+            __m512 xv = _mm512_loadu_ps(xr[r] + k);
+            for (int c = 0; c < 4; c++)
+                acc[r][c] = _mm512_fmadd_ps(xv, wv[c], acc[r][c]);
+        }
+    }
+    if (k < in) {
+        __mmask16 m = (__mmask16)((1u << (in - k)) - 1u);
+        __m512 wv[4];
+        for (int c = 0; c < 4; c++)
+            wv[c] = _mm512_maskz_loadu_ps(m, wr[c] + k);
+        for (int r = 0; r < 4; r++) {
+            __m512 xv = _mm512_maskz_loadu_ps(m, xr[r] + k);
+            for (int c = 0; c < 4; c++)
+                acc[r][c] = _mm512_fmadd_ps(xv, wv[c], acc[r][c]);
+        }
+    }
+    for (int r = 0; r < 4 && i0 + r < n; r++)
+        for (int c = 0; c < 4 && o0 + c < out; c++)
+            y[(size_t)(i0 + r) * out + o0 + c] = hsum512(acc[r][c]) + (bias ? bias[o0 + c] : 0.0f);
+}
+
+T256 static inline float hsum256(__m256 v)
+{
+    __m128 b = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    b = _mm_add_ps(b, _mm_movehl_ps(b, b));
+    b = _mm_add_ss(b, _mm_movehdup_ps(b));
+    return _mm_cvtss_f32(b);
+}
+
+T256 static void tile256(const float *x, const float *w, const float *bias, float *y, int n, int in, int out, int i0,
+                         int o0)
+{
+    const float *xr[4], *wr[4];
+    for (int r = 0; r < 4; r++) {
+        xr[r] = x + (size_t)(i0 + r < n ? i0 + r : i0) * in;
+        wr[r] = w + (size_t)(o0 + r < out ? o0 + r : o0) * in;
+    }
+    __m256 acc[4][4];
+    for (int r = 0; r < 4; r++)
+        for (int c = 0; c < 4; c++)
+            acc[r][c] = _mm256_setzero_ps();
+    int k = 0;
+    for (; k + 8 <= in; k += 8) {
+        __m256 wv[4];
+        for (int c = 0; c < 4; c++)
+            wv[c] = _mm256_loadu_ps(wr[c] + k);
+        for (int r = 0; r < 4; r++) {
+            __m256 xv = _mm256_loadu_ps(xr[r] + k);
+            for (int c = 0; c < 4; c++)
+                acc[r][c] = _mm256_fmadd_ps(xv, wv[c], acc[r][c]);
+        }
+    }
+    if (k < in) {
+        int left = in - k;
+        __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(left), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        __m256 wv[4];
+        for (int c = 0; c < 4; c++)
+            wv[c] = _mm256_maskload_ps(wr[c] + k, m);
+        for (int r = 0; r < 4; r++) {
+            __m256 xv = _mm256_maskload_ps(xr[r] + k, m);
+            for (int c = 0; c < 4; c++)
+                acc[r][c] = _mm256_fmadd_ps(xv, wv[c], acc[r][c]);
+        }
+    }
+    for (int r = 0; r < 4 && i0 + r < n; r++)
+        for (int c = 0; c < 4 && o0 + c < out; c++)
+            y[(size_t)(i0 + r) * out + o0 + c] = hsum256(acc[r][c]) + (bias ? bias[o0 + c] : 0.0f);
+}
+
+#endif
+
+#ifdef CNNL_X86_SIMD
+/* Backward data. W's rows are a power of two apart in memory as often as not, so a strip of
+ * columns read in place would fall into a few cache sets; it is copied, CHUNK rows at a time,
+ * into a dense buffer (zero-padded to the strip width) first. */
+#define CHUNK 128
+
+/* gx[i][k..k+64) of all rows: += (or = when @p first) sum over the chunk's rows o, in order,
+ * of gy[i][o0 + o] * buf[o][0..64). */
+T512 static void bchunk512(const float *gy, const float *buf, int oc, int o0, float *gx, int n, int in, int out, int k,
+                           bool first)
+{
+    int left = in - k;
+    __mmask16 mk[4];
+    for (int j = 0; j < 4; j++) {
+        int c = left - 16 * j;
+        mk[j] = c >= 16 ? (__mmask16)0xffff : c <= 0 ? (__mmask16)0 : (__mmask16)((1u << c) - 1u);
+    }
+    for (int i0 = 0; i0 < n; i0 += 4) {
+        const float *gr[4];
+        float *xr[4];
+        for (int r = 0; r < 4; r++) {
+            int i = i0 + r < n ? i0 + r : i0;
+            gr[r] = gy + (size_t)i * out + o0;
+            xr[r] = gx + (size_t)i * in + k;
+        }
+        __m512 acc[4][4];
+        for (int r = 0; r < 4; r++)
+            for (int j = 0; j < 4; j++)
+                acc[r][j] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(mk[j], xr[r] + 16 * j);
+        for (int o = 0; o < oc; o++) {
+            __m512 wv[4];
+            for (int j = 0; j < 4; j++)
+                wv[j] = _mm512_load_ps(buf + (size_t)o * 64 + 16 * j);
+            for (int r = 0; r < 4; r++) {
+                __m512 g = _mm512_set1_ps(gr[r][o]);
+                for (int j = 0; j < 4; j++)
+                    acc[r][j] = _mm512_fmadd_ps(g, wv[j], acc[r][j]);
+            }
+        }
+        for (int r = 0; r < 4 && i0 + r < n; r++)
+            for (int j = 0; j < 4; j++)
+                _mm512_mask_storeu_ps(xr[r] + 16 * j, mk[j], acc[r][j]);
+    }
+}
+
+T256 static void bchunk256(const float *gy, const float *buf, int oc, int o0, float *gx, int n, int in, int out, int k,
+                           bool first)
+{
+    int left = in - k;
+    __m256i mk[4];
+    for (int j = 0; j < 4; j++)
+        mk[j] = _mm256_cmpgt_epi32(_mm256_set1_epi32(left - 8 * j), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    for (int i0 = 0; i0 < n; i0 += 4) {
+        const float *gr[4];
+        float *xr[4];
+        for (int r = 0; r < 4; r++) {
+            int i = i0 + r < n ? i0 + r : i0;
+            gr[r] = gy + (size_t)i * out + o0;
+            xr[r] = gx + (size_t)i * in + k;
+        }
+        __m256 acc[4][4];
+        for (int r = 0; r < 4; r++)
+            for (int j = 0; j < 4; j++)
+                acc[r][j] = first ? _mm256_setzero_ps() : _mm256_maskload_ps(xr[r] + 8 * j, mk[j]);
+        for (int o = 0; o < oc; o++) {
+            __m256 wv[4];
+            for (int j = 0; j < 4; j++)
+                wv[j] = _mm256_load_ps(buf + (size_t)o * 32 + 8 * j);
+            for (int r = 0; r < 4; r++) {
+                __m256 g = _mm256_set1_ps(gr[r][o]);
+                for (int j = 0; j < 4; j++)
+                    acc[r][j] = _mm256_fmadd_ps(g, wv[j], acc[r][j]);
+            }
+        }
+        for (int r = 0; r < 4 && i0 + r < n; r++)
+            for (int j = 0; j < 4; j++)
+                _mm256_maskstore_ps(xr[r] + 8 * j, mk[j], acc[r][j]);
+    }
+}
+
+/* One strip of @p width columns from k, all rows, at AVX-512 (width 64) or AVX2 (32). */
+static void bstrip_simd(int level, const float *gy, const float *w, float *gx, int n, int in, int out, int k,
+                        int width)
+{
+    _Alignas(64) float buf[CHUNK * 64];
+    int cols = in - k < width ? in - k : width;
+    for (int o0 = 0; o0 < out; o0 += CHUNK) {
+        int oc = out - o0 < CHUNK ? out - o0 : CHUNK;
+        for (int o = 0; o < oc; o++) {
+            const float *src = w + (size_t)(o0 + o) * in + k;
+            float *dst = buf + (size_t)o * width;
+            for (int c = 0; c < cols; c++)
+                dst[c] = src[c];
+            for (int c = cols; c < width; c++)
+                dst[c] = 0.0f;
+        }
+        if (level >= CNNL__SIMD_AVX512)
+            bchunk512(gy, buf, oc, o0, gx, n, in, out, k, o0 == 0);
+        else
+            bchunk256(gy, buf, oc, o0, gx, n, in, out, k, o0 == 0);
+    }
+}
+#endif
+
+#ifdef CNNL_X86_SIMD
+/* Weight gradient, dW[o][k..k+64) += sum over rows i, in order, of gy[i][o] * x[i][k..k+64),
+ * four outputs at a time. */
+T512 static void wstrip512(const float *gy, const float *x, float *gw, int n, int in, int out, int k)
+{
+    int left = in - k;
+    __mmask16 mk[4];
+    for (int j = 0; j < 4; j++) {
+        int c = left - 16 * j;
+        mk[j] = c >= 16 ? (__mmask16)0xffff : c <= 0 ? (__mmask16)0 : (__mmask16)((1u << c) - 1u);
+    }
+    for (int o0 = 0; o0 < out; o0 += 4) {
+        float *wr[4];
+        int oo[4];
+        for (int c = 0; c < 4; c++) {
+            oo[c] = o0 + c < out ? o0 + c : o0;
+            wr[c] = gw + (size_t)oo[c] * in + k;
+        }
+        __m512 acc[4][4];
+        for (int c = 0; c < 4; c++)
+            for (int j = 0; j < 4; j++)
+                acc[c][j] = _mm512_maskz_loadu_ps(mk[j], wr[c] + 16 * j);
+        for (int i = 0; i < n; i++) {
+            const float *xr = x + (size_t)i * in + k;
+            __m512 xv[4];
+            for (int j = 0; j < 4; j++)
+                xv[j] = _mm512_maskz_loadu_ps(mk[j], xr + 16 * j);
+            for (int c = 0; c < 4; c++) {
+                __m512 g = _mm512_set1_ps(gy[(size_t)i * out + oo[c]]);
+                for (int j = 0; j < 4; j++)
+                    acc[c][j] = _mm512_fmadd_ps(g, xv[j], acc[c][j]);
+            }
+        }
+        for (int c = 0; c < 4 && o0 + c < out; c++)
+            for (int j = 0; j < 4; j++)
+                _mm512_mask_storeu_ps(wr[c] + 16 * j, mk[j], acc[c][j]);
+    }
+}
+
+T256 static void wstrip256(const float *gy, const float *x, float *gw, int n, int in, int out, int k)
+{
+    int left = in - k;
+    __m256i mk[4];
+    for (int j = 0; j < 4; j++)
+        mk[j] = _mm256_cmpgt_epi32(_mm256_set1_epi32(left - 8 * j), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    for (int o0 = 0; o0 < out; o0 += 4) {
+        float *wr[4];
+        int oo[4];
+        for (int c = 0; c < 4; c++) {
+            oo[c] = o0 + c < out ? o0 + c : o0;
+            wr[c] = gw + (size_t)oo[c] * in + k;
+        }
+        __m256 acc[4][4];
+        for (int c = 0; c < 4; c++)
+            for (int j = 0; j < 4; j++)
+                acc[c][j] = _mm256_maskload_ps(wr[c] + 8 * j, mk[j]);
+        for (int i = 0; i < n; i++) {
+            const float *xr = x + (size_t)i * in + k;
+            __m256 xv[4];
+            for (int j = 0; j < 4; j++)
+                xv[j] = _mm256_maskload_ps(xr + 8 * j, mk[j]);
+            for (int c = 0; c < 4; c++) {
+                __m256 g = _mm256_set1_ps(gy[(size_t)i * out + oo[c]]);
+                for (int j = 0; j < 4; j++)
+                    acc[c][j] = _mm256_fmadd_ps(g, xv[j], acc[c][j]);
+            }
+        }
+        for (int c = 0; c < 4 && o0 + c < out; c++)
+            for (int j = 0; j < 4; j++)
+                _mm256_maskstore_ps(wr[c] + 8 * j, mk[j], acc[c][j]);
+    }
+}
+#endif
+
+/* Below AVX2, the weight gradient in the same order (over rows) per element. */
+static void wstrip_plain(const float *gy, const float *x, float *gw, int n, int in, int out, int k, int width)
+{
+    int kend = k + width < in ? k + width : in;
+    for (int o = 0; o < out; o++) {
+        float *g = gw + (size_t)o * in;
+        for (int i = 0; i < n; i++) {
+            float a = gy[(size_t)i * out + o];
+            const float *xr = x + (size_t)i * in;
+            for (int c = k; c < kend; c++)
+                g[c] += a * xr[c];
+        }
+    }
+}
+
+void cnnl__linear_backward_weights(int level, const float *gy, const float *x, float *gw, int n, int in, int out)
+{
+    if (n < 1 || in < 1 || out < 1)
+        return;
+    int width = level >= CNNL__SIMD_AVX512 ? 64 : 32;
+    long strips = (in + width - 1) / width;
+    int threads = (long)n * in * out < (1L << 18) ? 1 : cnnl__num_threads();
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (long sidx = 0; sidx < strips; sidx++) {
+        int k = (int)sidx * width;
+#ifdef CNNL_X86_SIMD
+        if (level >= CNNL__SIMD_AVX512)
+            wstrip512(gy, x, gw, n, in, out, k);
+        else if (level >= CNNL__SIMD_AVX2)
+            wstrip256(gy, x, gw, n, in, out, k);
+        else
+#endif
+            wstrip_plain(gy, x, gw, n, in, out, k, width);
+    }
+    (void)level;
+}
+
+/* Below AVX2, backward data: the same order (over o) per element. */
+static void bstrip_plain(const float *gy, const float *w, float *gx, int n, int in, int out, int k, int width)
+{
+    int kend = k + width < in ? k + width : in;
+    for (int i = 0; i < n; i++) {
+        float *g = gx + (size_t)i * in;
+        for (int c = k; c < kend; c++)
+            g[c] = 0.0f;
+        for (int o = 0; o < out; o++) {
+            float a = gy[(size_t)i * out + o];
+            const float *wr = w + (size_t)o * in;
+            for (int c = k; c < kend; c++)
+                g[c] += a * wr[c];
+        }
+    }
+}
+
+void cnnl__linear_backward_data(int level, const float *gy, const float *w, float *gx, int n, int in, int out)
+{
+    if (n < 1 || in < 1 || out < 1)
+        return;
+    /* Strips of columns of W (out x width floats, a few tens of KB) across threads; each
+     * strip is read from memory once and stays in cache for every block of rows. */
+    int width = level >= CNNL__SIMD_AVX512 ? 64 : 32;
+    long strips = (in + width - 1) / width;
+    int threads = (long)n * in * out < (1L << 18) ? 1 : cnnl__num_threads();
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (long sidx = 0; sidx < strips; sidx++) {
+        int k = (int)sidx * width;
+#ifdef CNNL_X86_SIMD
+        if (level >= CNNL__SIMD_AVX2)
+            bstrip_simd(level, gy, w, gx, n, in, out, k, width);
+        else
+#endif
+            bstrip_plain(gy, w, gx, n, in, out, k, width);
+    }
+    (void)level;
+}
+
+/* Below AVX2: eight partial sums per output, the same for every row. */
+static void tile_plain(const float *x, const float *w, const float *bias, float *y, int n, int in, int out, int i0,
+                       int o0)
+{
+    for (int r = 0; r < 4 && i0 + r < n; r++)
+        for (int c = 0; c < 4 && o0 + c < out; c++) {
+            const float *xr = x + (size_t)(i0 + r) * in, *wr = w + (size_t)(o0 + c) * in;
+            float acc[8] = {0};
+            int k = 0;
+            for (; k + 8 <= in; k += 8)
+                for (int j = 0; j < 8; j++)
+                    acc[j] += xr[k + j] * wr[k + j];
+            for (int j = 0; k + j < in; j++)
+                acc[j] += xr[k + j] * wr[k + j];
+            float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+            y[(size_t)(i0 + r) * out + o0 + c] = s + (bias ? bias[o0 + c] : 0.0f);
+        }
+}
+
+void cnnl__linear_forward(int level, const float *x, const float *w, const float *bias, float *y, int n, int in,
+                          int out)
+{
+    if (n < 1 || in < 1 || out < 1)
+        return;
+    int ob = (out + 3) / 4, ib = (n + 3) / 4;
+    long tiles = (long)ob * ib;
+    /* Outputs across threads, each thread's W rows staying in its cache while it goes down
+     * the batch; enough work per tile that small layers stay on one thread. */
+    int threads = (long)n * in * out < (1L << 18) ? 1 : cnnl__num_threads();
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (long t = 0; t < tiles; t++) {
+        int o0 = (int)(t / ib) * 4, i0 = (int)(t % ib) * 4;
+#ifdef CNNL_X86_SIMD
+        if (level >= CNNL__SIMD_AVX512)
+            tile512(x, w, bias, y, n, in, out, i0, o0);
+        else if (level >= CNNL__SIMD_AVX2)
+            tile256(x, w, bias, y, n, in, out, i0, o0);
+        else
+#endif
+            tile_plain(x, w, bias, y, n, in, out, i0, o0);
+    }
+    (void)level;
+}
