@@ -115,6 +115,9 @@ cnnl_status cnnl__batchnorm2d_configure(cnnl_layer *l, float eps, float momentum
  * adds the skip gradient) and an end marker (adds the begin's input to the body's output). */
 cnnl_status cnnl__residual_begin_create(cnnl_layer **out);
 cnnl_status cnnl__residual_end_create(cnnl_layer **out, cnnl_layer *begin);
+/* Whether @p l keeps its output gradient past its backward call (a Residual end marker hands
+ * it to the begin marker): the model then gives every layer its own input-gradient buffer. */
+bool cnnl__layer_keeps_gout(const cnnl_layer *l);
 
 /* Global average pooling to 1x1 (AdaptiveAvgPool2d(1)). */
 cnnl_status cnnl__adaptive_avgpool1_create(cnnl_layer **out);
