@@ -114,13 +114,56 @@ CNNL_API cnnl_status cnnl_activation_create(cnnl_layer **out, cnnl_activation ki
     return CNNL_OK;
 }
 
-/* Inverted dropout: the mask holds 0 or 1/(1-p) so evaluation needs no rescaling. */
+/* Inverted dropout: each element is multiplied by 0 or 1/(1-p), so evaluation needs no
+ * rescaling. Forward keeps one bit per element (kept or dropped) for backward, which multiplies
+ * by the same factors: 1/32 of a float mask's memory, the same bits. */
 typedef struct dropout {
     struct cnnl_layer base;
     float p;
-    cnnl_tensor *mask;
-    bool masked; /* the last forward applied the mask */
+    cnnl_tensor *mask; /* storage for one bit per element, 32 to a word */
+    bool masked;       /* the last forward applied the mask */
 } dropout;
+
+/* Whether element @p i is kept under @p key. One draw of the layer's generator per batch keys
+ * a counter-based stream: element i's uniform is a SplitMix64 hash of (key, i), so the mask is
+ * drawn in parallel and still depends only on the seed and the batch (not on threads); a
+ * resumed run restores the generator and gets the same masks. The serial generator took 2.5%
+ * of a training step. */
+static inline bool dropout_kept(uint64_t key, size_t i, float p)
+{
+    uint64_t z = key + (uint64_t)(i + 1) * 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    z ^= z >> 31;
+    float u = (float)(z >> 40) * (1.0f / 16777216.0f); /* 24 bits: uniform in [0, 1) */
+    return !(u < p);
+}
+
+/* y = x times the factors of mask @p m (bit i of word i/32 set: @p keep, 1/(1-p); else 0).
+ * Branch-free: each byte of the mask picks its 8 factors from a table. */
+static void dropout_scale(const float *x, const uint32_t *m, float *y, size_t n, float keep)
+{
+    float tab[256][8];
+    for (int b = 0; b < 256; b++)
+        for (int j = 0; j < 8; j++)
+            tab[b][j] = (b >> j) & 1 ? keep : 0.0f;
+    size_t words = (n + 31) / 32;
+#pragma omp parallel for num_threads(cnnl__num_threads()) schedule(static) if (n >= ((size_t)1 << 16))
+    for (size_t w = 0; w < words; w++) {
+        size_t i0 = w * 32, len = n - i0 < 32 ? n - i0 : 32;
+        uint32_t bits = m[w];
+        if (len == 32) {
+            for (int q = 0; q < 4; q++) {
+                const float *f = tab[(bits >> (8 * q)) & 255u];
+                for (int j = 0; j < 8; j++) /* a fixed count: vectorised */
+                    y[i0 + 8 * q + j] = x[i0 + 8 * q + j] * f[j];
+            }
+        } else {
+            for (size_t j = 0; j < len; j++)
+                y[i0 + j] = x[i0 + j] * tab[(bits >> (j & ~(size_t)7)) & 255u][j & 7];
+        }
+    }
+}
 
 static cnnl_status dropout_forward(cnnl_layer *l, const cnnl_tensor *x)
 {
@@ -130,30 +173,25 @@ static cnnl_status dropout_forward(cnnl_layer *l, const cnnl_tensor *x)
         cnnl__layer_pass_output(l, x);
         return CNNL_OK;
     }
+    size_t n = x->numel, words = (n + 31) / 32;
+    int64_t ms[1] = {(int64_t)words};
     cnnl_status st = cnnl__tensor_ensure(&l->out_ws, x->ndim, x->shape);
     if (st == CNNL_OK)
-        st = cnnl__tensor_ensure(&D->mask, x->ndim, x->shape);
+        st = cnnl__tensor_ensure(&D->mask, 1, ms);
     if (st != CNNL_OK)
         return st;
-    float keep = 1.0f / (1.0f - D->p);
-    float *m = D->mask->data;
-    /* One draw of the layer's generator per batch keys a counter-based stream: element i's
-     * uniform is a SplitMix64 hash of (key, i), so the mask is drawn in parallel and still
-     * depends only on the seed and the batch (not on threads); a resumed run restores the
-     * generator and gets the same masks. The serial generator took 2.5% of a training step. */
-    uint64_t key = cnnl__rng_u64(l->rng);
-    size_t n = x->numel;
     const float p = D->p;
+    uint32_t *m = (uint32_t *)(void *)D->mask->data;
+    uint64_t key = cnnl__rng_u64(l->rng);
 #pragma omp parallel for num_threads(cnnl__num_threads()) schedule(static) if (n >= ((size_t)1 << 16))
-    for (size_t i = 0; i < n; i++) {
-        uint64_t z = key + (uint64_t)(i + 1) * 0x9E3779B97F4A7C15ULL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-        z ^= z >> 31;
-        float u = (float)(z >> 40) * (1.0f / 16777216.0f); /* 24 bits: uniform in [0, 1) */
-        m[i] = u < p ? 0.0f : keep;
+    for (size_t w = 0; w < words; w++) {
+        size_t i0 = w * 32, i1 = i0 + 32 < n ? i0 + 32 : n;
+        uint32_t bits = 0;
+        for (size_t i = i0; i < i1; i++)
+            bits |= (uint32_t)dropout_kept(key, i, p) << (i - i0);
+        m[w] = bits;
     }
-    cnnl__mul(x->data, m, l->out_ws->data, x->numel);
+    dropout_scale(x->data, m, l->out_ws->data, n, 1.0f / (1.0f - p));
     l->out = l->out_ws;
     return CNNL_OK;
 }
@@ -172,7 +210,8 @@ static cnnl_status dropout_backward(cnnl_layer *l, const cnnl_tensor *x, const c
     cnnl_status st = cnnl__tensor_ensure(&l->gin_ws, x->ndim, x->shape);
     if (st != CNNL_OK)
         return st;
-    cnnl__mul(gy->data, D->mask->data, l->gin_ws->data, x->numel);
+    dropout_scale(gy->data, (const uint32_t *)(const void *)D->mask->data, l->gin_ws->data, x->numel,
+                  1.0f / (1.0f - D->p));
     l->gin = l->gin_ws;
     return CNNL_OK;
 }

@@ -35,7 +35,10 @@ typedef struct cnnl__layer_ops {
     /* Compute l->out from @p in (shapes checked by the layer). */
     cnnl_status (*forward)(cnnl_layer *l, const cnnl_tensor *in);
     /* From @p gout (shape of l->out): when @p want_gin, write l->gin; when @p param_grads,
-     * accumulate parameter gradients. @p in is the forward input. */
+     * accumulate parameter gradients. @p in is the forward input. An input gradient of the
+     * layer's own goes to l->gin_ws through cnnl__tensor_ensure(): the model may lend that
+     * slot one of its shared buffers for the call (lib/nn/model.c), so neither it nor @p gout
+     * may be kept for a later call (cnnl__layer_keeps_gout() names the exception). */
     cnnl_status (*backward)(cnnl_layer *l, const cnnl_tensor *in, const cnnl_tensor *gout, bool want_gin,
                             bool param_grads);
     void (*destroy)(cnnl_layer *l); /* free layer-specific memory (not the common part) */
@@ -120,6 +123,9 @@ cnnl_status cnnl__batchnorm2d_configure(cnnl_layer *l, float eps, float momentum
  * adds the skip gradient) and an end marker (adds the begin's input to the body's output). */
 cnnl_status cnnl__residual_begin_create(cnnl_layer **out);
 cnnl_status cnnl__residual_end_create(cnnl_layer **out, cnnl_layer *begin);
+/* Whether @p l keeps its output gradient past its backward call (a Residual end marker hands
+ * it to the begin marker): the model then gives every layer its own input-gradient buffer. */
+bool cnnl__layer_keeps_gout(const cnnl_layer *l);
 
 /* Global average pooling to 1x1 (AdaptiveAvgPool2d(1)). */
 cnnl_status cnnl__adaptive_avgpool1_create(cnnl_layer **out);

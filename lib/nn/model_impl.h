@@ -34,6 +34,11 @@ struct cnnl__profile **cnnl__model_profile_slot(cnnl_model *m);
  * indices) are ready. A non-OK return stops backward with that status. */
 typedef cnnl_status (*cnnl__grads_ready_fn)(void *user, size_t first, size_t end);
 
+/* cnnl_model_backward() that leaves every layer's input gradient (struct cnnl_layer's gin)
+ * readable after the pass (in each layer's own buffer), for Grad-CAM; cnnl_model_backward()
+ * reuses two buffers down the network (see lib/nn/model.c). */
+cnnl_status cnnl__model_backward_keep(cnnl_model *m, const cnnl_tensor *grad_output);
+
 /* Install (or with NULL remove) the gradients-ready hook of @p m. */
 void cnnl__model_set_grads_hook(cnnl_model *m, cnnl__grads_ready_fn fn, void *user);
 

@@ -112,6 +112,11 @@ cnnl_status cnnl__residual_end_create(cnnl_layer **out, cnnl_layer *begin)
     return CNNL_OK;
 }
 
+bool cnnl__layer_keeps_gout(const cnnl_layer *l)
+{
+    return l->ops == &end_ops;
+}
+
 /* ---- AdaptiveAvgPool2d(1) ------------------------------------------------------------------ */
 
 static cnnl_status gap_forward(cnnl_layer *l, const cnnl_tensor *x)

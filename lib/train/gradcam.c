@@ -3,7 +3,8 @@
  * gradient-weighted sum of a layer's output channels, scaled to the input size and to [0, 1].
  * The layer output and its gradient are read from the model's layers after the passes
  * (nn/model_impl.h): the backward pass computes every layer's input gradient above the first
- * layer with parameters, so the gradient of any later layer's output is there.
+ * layer with parameters and, through cnnl__model_backward_keep(), keeps each in its layer, so the
+ * gradient of any later layer's output is there.
  *
  * The weighting is element-wise by default (HiResCAM): with a Flatten + Linear head each map
  * position has its own weights, and their channel mean (the original Grad-CAM) lets positive
@@ -206,7 +207,7 @@ CNNL_API cnnl_status cnnl_gradcam_ex(cnnl_model *model, const cnnl_tensor *image
         st = cnnl_tensor_zeros(&g, 2, shape);
     if (st == CNNL_OK) {
         g->data[res.target] = 1.0f;
-        st = cnnl_model_backward(model, g);
+        st = cnnl__model_backward_keep(model, g);
     }
     const cnnl_layer *L = cnnl__model_layer(model, k), *next = cnnl__model_layer(model, k + 1);
     const cnnl_tensor *A = st == CNNL_OK ? L->out : NULL, *dA = st == CNNL_OK ? next->gin : NULL;

@@ -308,6 +308,18 @@ static void test_dropout_parallel(void **state)
         }
         double frac = (double)zeros / (double)y->numel;
         assert_true(fabs(frac - 0.3) < 0.01);
+        /* Backward applies the same factors (the input is 1: the output is the factor), the
+         * odd last word of the bit mask included. */
+        cnnl_tensor *g = NULL;
+        const cnnl_tensor *gx = NULL;
+        assert_ok(cnnl_tensor_create(&g, 2, shape));
+        for (size_t i = 0; i < g->numel; i++)
+            g->data[i] = (float)(i % 101) * 0.01f - 0.5f;
+        assert_ok(cnnl_model_backward(m, g));
+        assert_ok(cnnl_model_input_grad(m, &gx));
+        for (size_t i = 0; i < g->numel; i++)
+            assert_true(gx->data[i] == g->data[i] * y->data[i]);
+        cnnl_tensor_free(g);
         /* A second batch draws another mask. */
         assert_ok(cnnl_model_forward(m, x, &y));
         assert_true(memcmp(out[k], y->data, sizeof(float) * y->numel) != 0);

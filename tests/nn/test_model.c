@@ -3,7 +3,10 @@
 #include <stdlib.h>
 
 #include "test_util.h"
+#include "core/internal.h"
 #include "core/tensor_impl.h"
+#include "nn/layer.h"
+#include "nn/model_impl.h"
 
 static cnnl_model *report(bool bn, int size, uint64_t seed)
 {
@@ -235,6 +238,99 @@ static void test_bit_identical(void **state)
     assert_ok(cnnl_set_num_threads(0));
 }
 
+/* Parameter gradients of @p m, concatenated (malloc'd; *@p n floats). */
+static float *param_grads(cnnl_model *m, size_t *n)
+{
+    *n = cnnl_model_num_params(m);
+    float *g = malloc(*n * sizeof(float));
+    size_t off = 0;
+    for (size_t i = 0; i < cnnl_model_state_count(m); i++) {
+        cnnl_param_info info;
+        assert_ok(cnnl_model_state_at(m, i, &info));
+        if (!info.trainable)
+            continue;
+        memcpy(g + off, info.grad, info.numel * sizeof(float));
+        off += info.numel;
+    }
+    return g;
+}
+
+/* Input gradients alternate between two model buffers in cnnl_model_backward(); the pass that
+ * keeps one per layer (Grad-CAM's) gives the same bits, dropout's mask (recomputed in backward)
+ * included, and a second step allocates nothing. */
+static void test_shared_gradients(void **state)
+{
+    (void)state;
+    assert_ok(cnnl_set_num_threads(2));
+    int64_t xs[4] = {3, 3, 64, 64}, gs[2] = {3, 4};
+    cnnl_tensor *x = NULL, *g = NULL;
+    assert_ok(cnnl_tensor_create(&x, 4, xs));
+    assert_ok(cnnl_tensor_create(&g, 2, gs));
+    cnnl_rng *rng = NULL;
+    assert_ok(cnnl_rng_create(&rng, 11, CNNL_RNG_SYNTHETIC));
+    for (size_t i = 0; i < x->numel; i++)
+        x->data[i] = cnnl_rng_uniform(rng) - 0.25f;
+    for (size_t i = 0; i < g->numel; i++)
+        g->data[i] = cnnl_rng_uniform(rng) - 0.5f;
+    cnnl_model *a = report(false, 64, 5), *b = report(false, 64, 5);
+    const cnnl_tensor *y = NULL, *ga = NULL, *gb = NULL;
+    assert_ok(cnnl_model_forward(a, x, &y));
+    assert_ok(cnnl_model_backward(a, g));
+    assert_ok(cnnl_model_forward(b, x, &y));
+    assert_ok(cnnl__model_backward_keep(b, g));
+    size_t na, nb;
+    float *pa = param_grads(a, &na), *pb = param_grads(b, &nb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(pa, pb, na * sizeof(float));
+    double s = 0;
+    for (size_t i = 0; i < na; i++)
+        s += fabs(pa[i]);
+    assert_true(s > 0);
+    /* The layers below the first convolution follow on request, from the same buffers. */
+    assert_ok(cnnl_model_input_grad(a, &ga));
+    assert_ok(cnnl_model_input_grad(b, &gb));
+    assert_int_equal(ga->numel, x->numel);
+    assert_memory_equal(ga->data, gb->data, x->numel * sizeof(float));
+    /* A second step reuses every buffer. */
+    assert_ok(cnnl_model_forward(a, x, &y));
+    cnnl__alloc_fail_after(1L << 40);
+    assert_ok(cnnl_model_forward(a, x, &y));
+    assert_ok(cnnl_model_backward(a, g));
+    long allocs = cnnl__alloc_fault_count();
+    cnnl__alloc_fail_after(-1);
+    assert_int_equal(allocs, 0);
+    /* Shared: no layer owns an input gradient, and two buffers hold them all (views
+     * included, now that the buffers have their full size). Kept: every layer that computed
+     * one has its own. */
+    const float *bufs[2] = {NULL, NULL};
+    size_t owners = 0;
+    for (size_t i = 0; i < cnnl__model_num_layers(a); i++) {
+        const cnnl_layer *la = cnnl__model_layer(a, i), *lb = cnnl__model_layer(b, i);
+        assert_null(la->gin_ws);
+        if (lb->gin_ws) {
+            owners++;
+            assert_ptr_equal(lb->gin, lb->gin_ws);
+        }
+        if (i > 1) { /* computed by backward (layer 1, the first convolution, is the first with weights) */
+            const float *d = la->gin->data;
+            if (d != bufs[0] && d != bufs[1]) {
+                assert_null(bufs[1]);
+                bufs[bufs[0] ? 1 : 0] = d;
+            }
+        }
+    }
+    assert_non_null(bufs[1]);
+    assert_true(owners >= 5); /* conv2..4, dropout, Linear, ... */
+    free(pa);
+    free(pb);
+    cnnl_rng_free(rng);
+    cnnl_tensor_free(x);
+    cnnl_tensor_free(g);
+    cnnl_model_free(a);
+    cnnl_model_free(b);
+    assert_ok(cnnl_set_num_threads(0));
+}
+
 static void test_model_misc(void **state)
 {
     (void)state;
@@ -273,6 +369,7 @@ int main(void)
         cmocka_unit_test(test_init_distribution),
         cmocka_unit_test(test_seeds),
         cmocka_unit_test(test_bit_identical),
+        cmocka_unit_test(test_shared_gradients),
         cmocka_unit_test(test_model_misc),
     };
     return cmocka_run_group_tests_name("nn-model", tests, NULL, NULL);
