@@ -148,7 +148,10 @@ CNNL_API cnnl_status cnnl_tensor_reshape(cnnl_tensor *t, int ndim, const int64_t
 /**
  * @brief Matrix product of two 2-D tensors: out = op(a) * op(b), op = transpose or identity.
  *
- * Runs on cblas_sgemm, split over the library's threads (see cnnl_set_num_threads()).
+ * Runs on cblas_sgemm, split over the library's threads (see cnnl_set_num_threads()); in
+ * builds with oneDNN, blocks of at least 2^20 multiply-adds run on oneDNN's sgemm instead
+ * (unless the environment variable CNNLITE_CONV_ENGINE=portable is set). The result depends
+ * only on the inputs and the thread count.
  * @param[out] out Receives a new (M, N) tensor owned by the caller; NULL on failure.
  * @param a (M, K) tensor, or (K, M) if @p trans_a.
  * @param trans_a Use the transpose of @p a.
