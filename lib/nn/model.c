@@ -283,9 +283,10 @@ CNNL_API cnnl_status cnnl_model_forward(cnnl_model *m, const cnnl_tensor *input,
     m->have_forward = m->have_backward = m->gin_ready = false;
     /* A first average pool that covers the input sees every NaN or infinity in it as a
      * non-finite output, checked as it writes them: no separate pass over the input then. */
+    static const char nonfinite[] = "cnnl_model_forward: the input holds a non-finite value (NaN or infinity)";
     bool deferred = cnnl__avgpool_covers_input(m->layers[0], input);
     if (!deferred && !cnnl__finite(input->data, input->numel))
-        return cnnl__error(CNNL_ENUMERIC, "cnnl_model_forward: the input holds a non-finite value (NaN or infinity)");
+        return cnnl__error(CNNL_ENUMERIC, "%s", nonfinite);
     cnnl_status rs = cnnl__blas_reserve("cnnl_model_forward");
     if (rs != CNNL_OK)
         return rs;
@@ -295,8 +296,7 @@ CNNL_API cnnl_status cnnl_model_forward(cnnl_model *m, const cnnl_tensor *input,
         double t0 = cnnl__profile_start(m->prof);
         cnnl_status st = l->ops->forward(l, cur);
         if (st == CNNL_ENUMERIC && i == 0 && deferred && !cnnl__finite(input->data, input->numel))
-            return cnnl__error(CNNL_ENUMERIC, "cnnl_model_forward: the input holds a non-finite value (NaN or "
-                               "infinity)");
+            return cnnl__error(CNNL_ENUMERIC, "%s", nonfinite);
         if (st != CNNL_OK)
             return st;
         cnnl__profile_forward(m->prof, i, t0, cur, l->out);

@@ -102,21 +102,6 @@ void cnnl__softmax_backward(const float *y, const float *gy, float *gx, int n, i
         }
 }
 
-void cnnl__mul(const float *x, const float *mask, float *y, size_t n)
-{
-    int threads = n < PAR_MIN ? 1 : cnnl__num_threads();
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (size_t i = 0; i < n; i++)
-        y[i] = x[i] * mask[i];
-}
-
-void cnnl__add_row_bias(float *y, const float *b, int rows, int cols)
-{
-    for (int r = 0; r < rows; r++)
-        for (int c = 0; c < cols; c++)
-            y[(size_t)r * cols + c] += b[c];
-}
-
 void cnnl__sum_rows_into(const float *gy, int rows, int cols, float *gb)
 {
     for (int c = 0; c < cols; c++) {

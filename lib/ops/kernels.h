@@ -187,12 +187,9 @@ void cnnl__softmax_forward(const float *x, float *y, int n, int c, size_t inner)
 void cnnl__softmax_backward(const float *y, const float *gy, float *gx, int n, int c, size_t inner);
 
 /* ---- misc ---- */
-/* y = x * mask (the dropout mask holds 0 or 1/(1-p)). */
-void cnnl__mul(const float *x, const float *mask, float *y, size_t n);
 /* True when every value is finite (parallel). */
 bool cnnl__finite(const float *x, size_t n);
-/* Row/column helpers for biases. */
-void cnnl__add_row_bias(float *y, const float *b, int rows, int cols);       /* y[r][c] += b[c] */
+/* Bias gradient of a row-major (rows x cols) output. */
 void cnnl__sum_rows_into(const float *gy, int rows, int cols, float *gb);    /* gb[c] += sum_r */
 
 #endif
