@@ -87,6 +87,12 @@ int cnnl__pool_blocked_simd(int level, const float *p0, const float *p1, int B, 
  * window in the blocked rows @p p0 / @p p1, zeros elsewhere. Returns the columns done. */
 int cnnl__unpool_blocked_simd(int level, const float *gr, const float *yr, const uint8_t *ar, size_t plane, int B,
                               int nch, int pw, float *p0, float *p1);
+/* float32 to bfloat16 (round to nearest even, denormals to zero, as VCVTNEPS2BF16), @p n
+ * values in the same order. */
+void cnnl__bf16_convert(const float *src, uint16_t *dst, size_t n);
+/* @p n images of @p c (a multiple of 16) float32 NCHW planes of @p hw pixels into bfloat16
+ * blocked by 16 channels (oneDNN's nChw16c): dst[((i*c/16 + c/16)*hw + p)*16 + c%16]. */
+void cnnl__bf16_to_blocked16(const float *src, int n, int c, size_t hw, uint16_t *dst);
 
 /* Linear's forward y (n x out) = x (n x in) W^T (W: out x in) + @p bias (may be NULL) at
  * @p level (lib/ops/linear_simd.c): each output one chain of multiply-adds over k in order, so

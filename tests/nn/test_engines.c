@@ -248,6 +248,18 @@ static void test_engine_bf16(void **state)
         result_free(&a);
         result_free(&b);
     }
+    /* The conversions into bfloat16 at the engine's edges give the same bits at every vector
+     * level (AVX512_BF16 instructions or plain C). */
+    const cfg *c = &configs[4];
+    result ref = run_prec(c, 3, false, true);
+    assert_int_equal(setenv("CNNLITE_ISA", "avx2", 1), 0);
+    result low = run_prec(c, 3, false, true);
+    assert_int_equal(unsetenv("CNNLITE_ISA"), 0);
+    assert_memory_equal(low.y, ref.y, ref.ny * sizeof(float));
+    assert_memory_equal(low.gx, ref.gx, ref.nx * sizeof(float));
+    assert_memory_equal(low.gw, ref.gw, ref.nw * sizeof(float));
+    result_free(&ref);
+    result_free(&low);
     /* The portable engine has no bfloat16: an error, never a silent float32 run. */
     assert_int_equal(setenv("CNNLITE_CONV_ENGINE", "portable", 1), 0);
     m = make(&configs[0]);
@@ -255,6 +267,76 @@ static void test_engine_bf16(void **state)
     assert_status_msg(cnnl_model_set_precision(m, (cnnl_precision)7), CNNL_EINVAL, "unknown precision");
     cnnl_model_free(m);
     assert_int_equal(unsetenv("CNNLITE_CONV_ENGINE"), 0);
+}
+
+static uint16_t bits16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return (uint16_t)(u >> 16);
+}
+
+/* float32 to bfloat16: round to nearest even, denormals to signed zero, NaN kept a NaN; the
+ * vector path (where the CPU has AVX512_BF16) and plain C agree bit for bit, tails included;
+ * the blocked conversion puts every value at its nChw16c place. */
+static void test_bf16_conversions(void **state)
+{
+    (void)state;
+    const size_t n = 2400;
+    float *x = malloc(n * sizeof *x);
+    uint16_t *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    assert_non_null(x);
+    assert_non_null(a);
+    assert_non_null(b);
+    uint64_t seed = 3;
+    for (size_t i = 0; i < n; i++)
+        x[i] = ((float)lcg(&seed) / 2147483648.0f - 1.0f) * 1e3f;
+    const float special[] = {1.0f + 1.0f / 256, 1.0f + 3.0f / 256, -(1.0f + 5.0f / 256), 1e-40f, -1e-40f,
+                             INFINITY, -INFINITY, NAN, 3.0e38f, 0.0f};
+    const uint16_t want[] = {0x3f80, 0x3f82, 0xbf82, 0x0000, 0x8000, 0x7f80, 0xff80, 0, 0x7f62, 0x0000};
+    memcpy(x + 40, special, sizeof special);
+    for (int level = 0; level < 2; level++) {
+        if (level)
+            assert_int_equal(setenv("CNNLITE_ISA", "avx2", 1), 0);
+        cnnl__bf16_convert(x, level ? b : a, n - 3); /* a tail that is not a multiple of 32 */
+        assert_int_equal(unsetenv("CNNLITE_ISA"), 0);
+    }
+    assert_memory_equal(a, b, (n - 3) * sizeof *a);
+    for (size_t i = 0; i < sizeof special / sizeof special[0]; i++) {
+        if (isnan(special[i]))
+            assert_true((a[40 + i] & 0x7f80) == 0x7f80 && (a[40 + i] & 0x7f));
+        else
+            assert_int_equal(a[40 + i], want[i]);
+    }
+    /* Rounded to the nearest: within half a unit of bfloat16's 8 significant bits, and one of
+     * the two neighbours of the truncated value. */
+    for (size_t i = 0; i < 40; i++) {
+        uint32_t u = (uint32_t)a[i] << 16;
+        float r;
+        memcpy(&r, &u, sizeof r);
+        assert_true(fabsf(r - x[i]) <= fabsf(x[i]) * (1.0f / 256));
+        assert_true(a[i] == bits16(x[i]) || a[i] == bits16(x[i]) + 1);
+    }
+    /* Blocked: 2 images x 32 channels x 37 pixels (a tail of 5 after two 16-pixel tiles). */
+    const int imgs = 2, ch = 32;
+    const size_t hw = 37;
+    for (int level = 0; level < 2; level++) {
+        if (level)
+            assert_int_equal(setenv("CNNLITE_ISA", "avx2", 1), 0);
+        cnnl__bf16_to_blocked16(x, imgs, ch, hw, level ? b : a);
+        assert_int_equal(unsetenv("CNNLITE_ISA"), 0);
+    }
+    assert_memory_equal(a, b, (size_t)imgs * ch * hw * sizeof *a);
+    uint16_t one;
+    for (int i = 0; i < imgs; i++)
+        for (int c = 0; c < ch; c++)
+            for (size_t p = 0; p < hw; p++) {
+                cnnl__bf16_convert(&x[((size_t)i * ch + c) * hw + p], &one, 1);
+                assert_int_equal(a[(((size_t)i * ch / 16 + c / 16) * hw + p) * 16 + c % 16], one);
+            }
+    free(x);
+    free(a);
+    free(b);
 }
 
 /* A NaN in the raw output is reported although the fused ReLU would hide it. */
@@ -337,6 +419,7 @@ int main(void)
         cmocka_unit_test(test_engine_nonfinite),
         cmocka_unit_test(test_engine_isa_levels),
         cmocka_unit_test(test_engine_bf16),
+        cmocka_unit_test(test_bf16_conversions),
         cmocka_unit_test(test_engine_matmul),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
