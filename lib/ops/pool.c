@@ -152,7 +152,7 @@ bool cnnl__avgpool_forward(const float *x, size_t planes, int h, int w, int k, i
 {
     size_t in = (size_t)h * w, out = (size_t)oh * ow;
     float inv = 1.0f / (float)(k * k);
-    int bad = 0;
+    int bad = 0, level = cnnl__simd_level();
 #pragma omp parallel for num_threads(cnnl__num_threads()) schedule(dynamic, 4) reduction(| : bad)
     for (size_t p = 0; p < planes; p++) {
         const float *xp = x + p * in;
@@ -178,7 +178,7 @@ bool cnnl__avgpool_forward(const float *x, size_t planes, int h, int w, int k, i
                 /* |y| as bits plus one exponent step reaches the sign bit exactly when y is
                  * an infinity or a NaN: an integer OR over the row, which vectorises */
                 uint32_t any = 0;
-                for (int ox = 0; ox < ow; ox++) {
+                for (int ox = cnnl__avgpool2_row_simd(level, r0, r1, ow, yr, &any); ox < ow; ox++) {
                     float v = ((r0[2 * ox] + r0[2 * ox + 1]) + (r1[2 * ox] + r1[2 * ox + 1])) * 0.25f;
                     uint32_t bits;
                     memcpy(&bits, &v, sizeof bits);

@@ -251,6 +251,30 @@ T256 static int unpool_avx2(const float *gr, const float *yr, const uint8_t *ar,
     return cols;
 }
 
+/* One output row of a 2x2 stride-2 average pool from input rows @p r0 / @p r1: whole 16-column
+ * tiles, each output ((a + b) + (c + d)) * 0.25 as the portable loop sums it; ORs into *@p any
+ * the bits that flag a non-finite output (see lib/ops/pool.c). Returns the columns done. */
+T512 static int avgpool2_avx512(const float *r0, const float *r1, int ow, float *y, uint32_t *any)
+{
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    const __m512i abs = _mm512_set1_epi32(0x7fffffff), step = _mm512_set1_epi32(0x00800000);
+    const __m512 quarter = _mm512_set1_ps(0.25f);
+    __m512i acc = _mm512_setzero_si512();
+    int cols = ow & ~15;
+    for (int x = 0; x < cols; x += 16) {
+        __m512 a = _mm512_loadu_ps(r0 + 2 * x), b = _mm512_loadu_ps(r0 + 2 * x + 16);
+        __m512 c = _mm512_loadu_ps(r1 + 2 * x), d = _mm512_loadu_ps(r1 + 2 * x + 16);
+        __m512 h0 = _mm512_add_ps(_mm512_permutex2var_ps(a, even, b), _mm512_permutex2var_ps(a, odd, b));
+        __m512 h1 = _mm512_add_ps(_mm512_permutex2var_ps(c, even, d), _mm512_permutex2var_ps(c, odd, d));
+        __m512 v = _mm512_mul_ps(_mm512_add_ps(h0, h1), quarter);
+        acc = _mm512_or_si512(acc, _mm512_add_epi32(_mm512_and_si512(_mm512_castps_si512(v), abs), step));
+        _mm512_storeu_ps(y + x, v);
+    }
+    *any |= (uint32_t)_mm512_reduce_or_epi32(acc);
+    return cols;
+}
+
 /* ---- bfloat16 conversions (AVX512_BF16: VCVTNEPS2BF16, round to nearest even) ---- */
 
 #define TBF __attribute__((target("avx512f,avx512bf16")))
@@ -343,6 +367,17 @@ int cnnl__pool_blocked_simd(int level, const float *p0, const float *p1, int B, 
         return pool_avx2(p0, p1, B, nch, pw, y, arg, plane, fin);
 #else
     (void)level, (void)p0, (void)p1, (void)B, (void)nch, (void)pw, (void)y, (void)arg, (void)plane, (void)fin;
+#endif
+    return 0;
+}
+
+int cnnl__avgpool2_row_simd(int level, const float *r0, const float *r1, int ow, float *y, uint32_t *any)
+{
+#ifdef CNNL_X86_SIMD
+    if (level >= CNNL__SIMD_AVX512)
+        return avgpool2_avx512(r0, r1, ow, y, any);
+#else
+    (void)level, (void)r0, (void)r1, (void)ow, (void)y, (void)any;
 #endif
     return 0;
 }
