@@ -73,10 +73,11 @@ typedef struct shape_state {
     /* bfloat16: the output gradient is built in float32 in the forward output's layout and
      * converted into the weight-gradient primitive's bfloat16 layout (region sz_pre). */
     bool bf16;
-    /* bfloat16 conversions done by our own loops instead of oneDNN reorders (own_kind()):
-     * the forward and weight-gradient sources, and the output gradient (pre_own). */
+    /* Conversions done by our own loops instead of oneDNN reorders (own_kind()): the forward
+     * and weight-gradient sources, the source gradient back to NCHW (dsrc_own) and the
+     * bfloat16 output gradient (pre_own). */
     int fsrc_own, wsrc_own;
-    bool pre_own;
+    bool dsrc_own, pre_own;
     bool wino; /* forward by Winograd */
     layout dst_l, ddst_l;
     /* Weights in the forward and backward-data layouts (shared, read-only in the region). */
@@ -313,31 +314,39 @@ bool cnnl__dnnl_conv_winograd(const cnnl__dnnl_conv *d)
     return d && d->s.wino;
 }
 
-/* How a float32 NCHW source reaches a bfloat16 layout @p md of oneDNN's: by our own loops when
- * that layout is plain NCHW or nChw16c (whole blocks), else by a oneDNN reorder (OWN_NONE).
- * Ours ran 3x faster than oneDNN 2.6's reorders on a Zen 5 CPU (lib/ops/pool_simd.c). */
+/* How a float32 NCHW source reaches oneDNN's layout @p md: by our own loops when that layout is
+ * nChw16c (whole blocks; float32 or bfloat16) or plain NCHW in bfloat16, else by a oneDNN
+ * reorder (OWN_NONE). Ours ran 3x faster than oneDNN 2.6's reorders into bfloat16 and 2x
+ * faster into float32 on a Zen 5 CPU (lib/ops/pool_simd.c). */
 enum { OWN_NONE, OWN_PLAIN, OWN_BLK16 };
+
+/* Whether float32 @p md is the source's shape in nChw16c with whole blocks. */
+static bool blk16_f32(const shape_state *s, const dnnl_memory_desc_t *md)
+{
+    dnnl_memory_desc_t blk;
+    return md->data_type == dnnl_f32 && s->g.c % 16 == 0 &&
+           dnnl_memory_desc_init_by_tag(&blk, 4, s->src_plain.dims, dnnl_f32, dnnl_nChw16c) == dnnl_success &&
+           dnnl_memory_desc_equal(md, &blk);
+}
 
 static int own_kind(const shape_state *s, const dnnl_memory_desc_t *md)
 {
-    if (!s->bf16 || md->data_type != dnnl_bf16)
+    if (md->data_type != (s->bf16 ? dnnl_bf16 : dnnl_f32))
         return OWN_NONE;
-    dnnl_memory_desc_t m = *md, blk;
+    dnnl_memory_desc_t m = *md;
     m.data_type = dnnl_f32;
-    if (dnnl_memory_desc_equal(&m, &s->src_plain))
+    if (s->bf16 && dnnl_memory_desc_equal(&m, &s->src_plain))
         return OWN_PLAIN;
-    if (s->g.c % 16 == 0 &&
-        dnnl_memory_desc_init_by_tag(&blk, 4, s->src_plain.dims, dnnl_f32, dnnl_nChw16c) == dnnl_success &&
-        dnnl_memory_desc_equal(&m, &blk))
-        return OWN_BLK16;
-    return OWN_NONE;
+    return blk16_f32(s, &m) ? OWN_BLK16 : OWN_NONE;
 }
 
 /* The conversion own_kind() chose, of @p nb images. */
 static void own_convert(const shape_state *s, int kind, const float *x, int nb, void *dst)
 {
     size_t hw = (size_t)s->g.h * s->g.w;
-    if (kind == OWN_PLAIN)
+    if (!s->bf16)
+        cnnl__to_blocked16(x, nb, s->g.c, hw, dst);
+    else if (kind == OWN_PLAIN)
         cnnl__bf16_convert(x, dst, (size_t)nb * s->g.c * hw);
     else
         cnnl__bf16_to_blocked16(x, nb, s->g.c, hw, dst);
@@ -443,6 +452,7 @@ static cnnl_status make_primitives(cnnl__dnnl_conv *d, shape_state *s)
     s->ddst_same = dnnl_memory_desc_equal(&s->wdd_md, &s->dd_md);
     s->fsrc_own = own_kind(s, &s->fsrc_md);
     s->wsrc_own = own_kind(s, &s->wsrc_md);
+    s->dsrc_own = blk16_f32(s, &s->dsrc_md);
     if (s->bf16) {
         /* The output gradient, built in float32 in the forward output's layout, goes into the
          * same layout in bfloat16: an element-wise conversion. */
@@ -490,7 +500,7 @@ static cnnl_status make_tctx(cnnl__dnnl_conv *d, const shape_state *s, tctx *t)
         return st;
     if (!s->wsrc_plain && !s->wsrc_own && (st = make_reorder(&t->r_wsrc, &s->src_plain, &s->wsrc_md, e)) != CNNL_OK)
         return st;
-    if (!s->dsrc_plain && (st = make_reorder(&t->r_dsrc, &s->dsrc_md, &s->src_plain, e)) != CNNL_OK)
+    if (!s->dsrc_plain && !s->dsrc_own && (st = make_reorder(&t->r_dsrc, &s->dsrc_md, &s->src_plain, e)) != CNNL_OK)
         return st;
     if (!s->ddst_same && (st = make_reorder(&t->r_ddst, &s->wdd_md, &s->dd_md, e)) != CNNL_OK)
         return st;
@@ -1117,7 +1127,9 @@ cnnl_status cnnl__dnnl_conv2d_backward(cnnl__dnnl_conv **dp, const cnnl__conv_ge
                                                {DNNL_ARG_DIFF_SRC, t->d_dsrc}, {DNNL_ARG_SCRATCHPAD, t->m_sd}};
                     if (ts == CNNL_OK && dnnl_primitive_execute(s->bwd_d, t->strm, 4, args) != dnnl_success)
                         ts = cnnl__error(CNNL_EUNSUPPORTED, "convolution (oneDNN): backward data failed");
-                    if (ts == CNNL_OK && !s->dsrc_plain)
+                    if (ts == CNNL_OK && s->dsrc_own)
+                        cnnl__from_blocked16(t->b_src, nb, g->c, (size_t)g->h * g->w, gxs);
+                    else if (ts == CNNL_OK && !s->dsrc_plain)
                         ts = run_reorder(t->strm, &t->r_dsrc, t->b_src, gxs);
                 }
             }

@@ -97,6 +97,9 @@ void cnnl__bf16_convert(const float *src, uint16_t *dst, size_t n);
 /* @p n images of @p c (a multiple of 16) float32 NCHW planes of @p hw pixels into bfloat16
  * blocked by 16 channels (oneDNN's nChw16c): dst[((i*c/16 + c/16)*hw + p)*16 + c%16]. */
 void cnnl__bf16_to_blocked16(const float *src, int n, int c, size_t hw, uint16_t *dst);
+/* The same without conversion (float32 nChw16c), and its reverse (nChw16c to NCHW). */
+void cnnl__to_blocked16(const float *src, int n, int c, size_t hw, float *dst);
+void cnnl__from_blocked16(const float *src, int n, int c, size_t hw, float *dst);
 
 /* Linear's forward y (n x out) = x (n x in) W^T (W: out x in) + @p bias (may be NULL) at
  * @p level (lib/ops/linear_simd.c): each output one chain of multiply-adds over k in order, so

@@ -304,6 +304,35 @@ TBF static void blocked16_avx512(const float *src, size_t hw, uint16_t *dst)
     }
 }
 
+/* The same in float32, and its reverse (blocked to planes). */
+T512 static void blocked16_f32_avx512(const float *src, size_t hw, float *dst)
+{
+    for (size_t p0 = 0; p0 < hw; p0 += 16) {
+        size_t m = hw - p0 < 16 ? hw - p0 : 16;
+        __mmask16 k = (__mmask16)((1u << m) - 1u);
+        __m512 r[16];
+        for (int j = 0; j < 16; j++)
+            r[j] = _mm512_maskz_loadu_ps(k, src + (size_t)j * hw + p0);
+        transpose16(r);
+        for (size_t t = 0; t < m; t++)
+            _mm512_storeu_ps(dst + (p0 + t) * 16, r[t]);
+    }
+}
+
+T512 static void planes16_f32_avx512(const float *src, size_t hw, float *dst)
+{
+    for (size_t p0 = 0; p0 < hw; p0 += 16) {
+        size_t m = hw - p0 < 16 ? hw - p0 : 16;
+        __mmask16 k = (__mmask16)((1u << m) - 1u);
+        __m512 r[16];
+        for (size_t t = 0; t < 16; t++)
+            r[t] = t < m ? _mm512_loadu_ps(src + (p0 + t) * 16) : _mm512_setzero_ps();
+        transpose16(r);
+        for (int j = 0; j < 16; j++)
+            _mm512_mask_storeu_ps(dst + (size_t)j * hw + p0, k, r[j]);
+    }
+}
+
 static bool cpu_bf16(void)
 {
     __builtin_cpu_init();
@@ -335,6 +364,46 @@ void cnnl__bf16_convert(const float *src, uint16_t *dst, size_t n)
 #endif
     for (; i < n; i++)
         dst[i] = bf16_round(src[i]);
+}
+
+void cnnl__to_blocked16(const float *src, int n, int c, size_t hw, float *dst)
+{
+#ifdef CNNL_X86_SIMD
+    bool fast = cnnl__simd_level() >= CNNL__SIMD_AVX512;
+#endif
+    for (int b = 0; b < n * (c / 16); b++) {
+        const float *s = src + (size_t)b * 16 * hw;
+        float *d = dst + (size_t)b * 16 * hw;
+#ifdef CNNL_X86_SIMD
+        if (fast) {
+            blocked16_f32_avx512(s, hw, d);
+            continue;
+        }
+#endif
+        for (size_t p = 0; p < hw; p++)
+            for (int j = 0; j < 16; j++)
+                d[p * 16 + (size_t)j] = s[(size_t)j * hw + p];
+    }
+}
+
+void cnnl__from_blocked16(const float *src, int n, int c, size_t hw, float *dst)
+{
+#ifdef CNNL_X86_SIMD
+    bool fast = cnnl__simd_level() >= CNNL__SIMD_AVX512;
+#endif
+    for (int b = 0; b < n * (c / 16); b++) {
+        const float *s = src + (size_t)b * 16 * hw;
+        float *d = dst + (size_t)b * 16 * hw;
+#ifdef CNNL_X86_SIMD
+        if (fast) {
+            planes16_f32_avx512(s, hw, d);
+            continue;
+        }
+#endif
+        for (size_t p = 0; p < hw; p++)
+            for (int j = 0; j < 16; j++)
+                d[(size_t)j * hw + p] = s[p * 16 + (size_t)j];
+    }
 }
 
 void cnnl__bf16_to_blocked16(const float *src, int n, int c, size_t hw, uint16_t *dst)

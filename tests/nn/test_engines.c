@@ -327,6 +327,27 @@ static void test_bf16_conversions(void **state)
         assert_int_equal(unsetenv("CNNLITE_ISA"), 0);
     }
     assert_memory_equal(a, b, (size_t)imgs * ch * hw * sizeof *a);
+    /* float32: to nChw16c and back, at both levels, every value at its place */
+    size_t total = (size_t)imgs * ch * hw;
+    float *blk = malloc(total * sizeof *blk), *back = malloc(total * sizeof *back);
+    assert_non_null(blk);
+    assert_non_null(back);
+    for (int level = 0; level < 2; level++) {
+        if (level)
+            assert_int_equal(setenv("CNNLITE_ISA", "avx2", 1), 0);
+        memset(back, 0, total * sizeof *back);
+        cnnl__to_blocked16(x, imgs, ch, hw, blk);
+        cnnl__from_blocked16(blk, imgs, ch, hw, back);
+        assert_int_equal(unsetenv("CNNLITE_ISA"), 0);
+        assert_memory_equal(back, x, total * sizeof *back);
+        for (int i = 0; i < imgs; i++)
+            for (int c = 0; c < ch; c++)
+                for (size_t p = 0; p < hw; p += 7)
+                    assert_true(blk[(((size_t)i * ch / 16 + c / 16) * hw + p) * 16 + c % 16] ==
+                                x[((size_t)i * ch + c) * hw + p]);
+    }
+    free(blk);
+    free(back);
     uint16_t one;
     for (int i = 0; i < imgs; i++)
         for (int c = 0; c < ch; c++)
