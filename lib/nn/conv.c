@@ -19,6 +19,7 @@ typedef struct conv {
     bool pool;        /* and the MaxPool2d(2, 2) after it */
     bool bf16;        /* bfloat16 inputs and weights (cnnl_model_set_precision) */
     cnnl_tensor *arg; /* pooled: window position of each maximum, one byte each */
+    bool arg_ok;      /* arg belongs to the last forward pass (see conv_forward) */
     cnnl_tensor *col; /* threads x workspace (im2col band, masked gradient band) */
     cnnl_tensor *acc; /* batch slots x (weight + bias) partial gradients */
 #ifdef CNNL_HAVE_DNNL
@@ -100,6 +101,7 @@ static cnnl_status conv_forward(cnnl_layer *l, const cnnl_tensor *x)
             return st;
     }
     l->out = l->out_ws;
+    C->arg_ok = true;
     if (cnnl__conv_is_generic(&g)) {
         if (!cnnl__conv_generic_forward(&g, x->data, l->state[0].data, C->bias ? l->state[1].data : NULL,
                                         l->out_ws->data, threads))
@@ -108,9 +110,14 @@ static cnnl_status conv_forward(cnnl_layer *l, const cnnl_tensor *x)
     }
 #ifdef CNNL_HAVE_DNNL
     if (cnnl__dnnl_conv_ok(&g)) {
+        /* In evaluation mode the maxima's positions are left out (they cost a fifth of an
+         * inference run's epilogue); a backward pass after such a forward pass (Grad-CAM)
+         * runs the forward again with them (conv_backward). */
         bool finite = true;
+        C->arg_ok = !C->pool || l->training;
         st = cnnl__dnnl_conv2d_forward(&C->dnnl, &g, x->data, l->state[0].data, C->bias ? l->state[1].data : NULL,
-                                       l->out_ws->data, C->pool ? (uint8_t *)C->arg->data : NULL, &finite);
+                                       l->out_ws->data, C->pool && l->training ? (uint8_t *)C->arg->data : NULL,
+                                       &finite);
         if (st != CNNL_OK)
             return cnnl__error_context(st, "%s", cnnl__layer_label(l));
         if (!finite)
@@ -147,6 +154,15 @@ static cnnl_status conv_backward(cnnl_layer *l, const cnnl_tensor *x, const cnnl
     }
 #ifdef CNNL_HAVE_DNNL
     if (cnnl__dnnl_conv_ok(&g)) {
+        if (C->pool && !C->arg_ok) {
+            /* The same outputs again (deterministic), now with the maxima's positions. */
+            bool finite = true;
+            st = cnnl__dnnl_conv2d_forward(&C->dnnl, &g, x->data, l->state[0].data, C->bias ? l->state[1].data : NULL,
+                                           l->out_ws->data, (uint8_t *)C->arg->data, &finite);
+            if (st != CNNL_OK)
+                return cnnl__error_context(st, "%s", cnnl__layer_label(l));
+            C->arg_ok = true;
+        }
         if (want_gin) {
             if ((st = cnnl__tensor_ensure(&l->gin_ws, x->ndim, x->shape)) != CNNL_OK)
                 return st;

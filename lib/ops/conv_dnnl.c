@@ -779,7 +779,8 @@ static float pool_row_blocked(int level, const float *p0, const float *p1, int B
         for (int j = 0; j < nch; j++)
             for (int t = 0; t < tn; t++) {
                 y[(size_t)j * plane + pc0 + t] = out[t][j];
-                arg[(size_t)j * plane + pc0 + t] = (uint8_t)idx[t][j];
+                if (arg)
+                    arg[(size_t)j * plane + pc0 + t] = (uint8_t)idx[t][j];
             }
     }
 #if defined(__SSE2__)
@@ -844,7 +845,8 @@ static bool fast_blocked(const layout *l)
 }
 
 /* Finiteness, ReLU and optional 2x2 max pool of one chunk's output (layout @p l) into NCHW
- * @p y / @p arg. Returns false if a raw output is not finite. */
+ * @p y / @p arg (NULL: the maxima's positions are not kept). Returns false if a raw output
+ * is not finite. */
 static bool epilogue(const cnnl__conv_geom *g, const float *src, const layout *l, int nb, float *y, uint8_t *arg,
                      int threads)
 {
@@ -862,7 +864,7 @@ static bool epilogue(const cnnl__conv_geom *g, const float *src, const layout *l
                 if (g->pool && fast_blocked(l)) {
                     const float *p0 = src + at(l, n, c0, 2 * r, 0), *p1 = p0 + l->sy;
                     size_t o = ((size_t)n * g->oc + c0) * plane + (size_t)r * pw;
-                    fin += pool_row_blocked(level, p0, p1, l->b, c1 - c0, pw, y + o, arg + o, plane);
+                    fin += pool_row_blocked(level, p0, p1, l->b, c1 - c0, pw, y + o, arg ? arg + o : NULL, plane);
                     /* Raw values of the odd last row/column the pool drops are checked too. */
                     for (int j = 0; j < c1 - c0; j++) {
                         if (ow & 1)
@@ -876,7 +878,7 @@ static bool epilogue(const cnnl__conv_geom *g, const float *src, const layout *l
                     for (int c = c0; c < c1; c++) {
                         const float *p0 = src + at(l, n, c, 2 * r, 0), *p1 = p0 + l->sy;
                         float *yr = y + ((size_t)n * g->oc + c) * plane + (size_t)r * pw;
-                        uint8_t *ar = arg + ((size_t)n * g->oc + c) * plane + (size_t)r * pw;
+                        uint8_t *ar = arg ? arg + ((size_t)n * g->oc + c) * plane + (size_t)r * pw : NULL;
                         for (int pc = 0; pc < pw; pc++) {
                             float a = p0[(2 * pc) * l->sx], b = p0[(2 * pc + 1) * l->sx];
                             float cc = p1[(2 * pc) * l->sx], dd = p1[(2 * pc + 1) * l->sx];
@@ -891,7 +893,8 @@ static bool epilogue(const cnnl__conv_geom *g, const float *src, const layout *l
                             if (dd > m)
                                 m = dd, i = 3;
                             yr[pc] = m > 0.0f ? m : 0.0f;
-                            ar[pc] = i;
+                            if (ar)
+                                ar[pc] = i;
                         }
                         if (ow & 1)
                             fin += p0[(ow - 1) * l->sx] * 0.0f + p1[(ow - 1) * l->sx] * 0.0f;

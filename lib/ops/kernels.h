@@ -78,7 +78,8 @@ enum { CNNL__SIMD_SSE2 = 0, CNNL__SIMD_AVX2 = 1, CNNL__SIMD_AVX512 = 2 };
 int cnnl__simd_level(void);
 /* ReLU + 2x2 max pool of whole tiles of one pooled row of a channel block (B = 16 or 8
  * channels per pixel, dense pixels; rows @p p0 / @p p1) into NCHW planes @p y / @p arg (plane
- * stride @p plane), as conv_dnnl.c's portable loop does, bit for bit; adds x * 0 of the
+ * stride @p plane; @p arg may be NULL: positions not kept), as conv_dnnl.c's portable loop
+ * does, bit for bit; adds x * 0 of the
  * inputs read to @p fin. Returns how many leading pooled columns it did (0 when @p level or
  * the block does not suit); the caller does the rest. */
 int cnnl__pool_blocked_simd(int level, const float *p0, const float *p1, int B, int nch, int pw, float *y,

@@ -107,16 +107,20 @@ T512 static int pool_avx512(const float *p0, const float *p1, int pw, float *y, 
             __mmask16 mh = _mm512_cmp_ps_mask(m1, m0, _CMP_GT_OQ);
             /* max(x, +0) gives +0 for NaN, -0 and negatives, as "x > 0 ? x : 0" does. */
             m[t] = _mm512_max_ps(_mm512_mask_blend_ps(mh, m0, m1), z);
-            __m512i i0 = _mm512_maskz_mov_epi32(mb, one), i1 = _mm512_mask_blend_epi32(md, two, three);
-            ix[t] = _mm512_castsi512_ps(_mm512_mask_blend_epi32(mh, i0, i1));
+            if (arg) {
+                __m512i i0 = _mm512_maskz_mov_epi32(mb, one), i1 = _mm512_mask_blend_epi32(md, two, three);
+                ix[t] = _mm512_castsi512_ps(_mm512_mask_blend_epi32(mh, i0, i1));
+            }
         }
         transpose16(m);
-        transpose16(ix);
-        for (int j = 0; j < 16; j++) {
+        for (int j = 0; j < 16; j++)
             _mm512_storeu_ps(y + (size_t)j * plane + pc0, m[j]);
+        if (!arg)
+            continue;
+        transpose16(ix);
+        for (int j = 0; j < 16; j++)
             _mm_storeu_si128((__m128i *)(void *)(arg + (size_t)j * plane + pc0),
                              _mm512_cvtepi32_epi8(_mm512_castps_si512(ix[j])));
-        }
     }
     *fin += _mm512_reduce_add_ps(fv);
     return cols;
@@ -206,10 +210,13 @@ T256 static int pool_avx2(const float *p0, const float *p1, int B, int nch, int 
                 ix[t] = _mm256_blendv_ps(_mm256_castsi256_ps(i0), _mm256_castsi256_ps(i1), mh);
             }
             transpose8(m);
+            for (int j = 0; j < 8; j++)
+                _mm256_storeu_ps(y + (size_t)(h + j) * plane + pc0, m[j]);
+            if (!arg)
+                continue;
             transpose8(ix);
             for (int j = 0; j < 8; j++) {
                 size_t o = (size_t)(h + j) * plane + pc0;
-                _mm256_storeu_ps(y + o, m[j]);
                 __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(_mm256_castps_si256(ix[j]), pick), join);
                 _mm_storel_epi64((__m128i *)(void *)(arg + o), _mm256_castsi256_si128(bytes));
             }
