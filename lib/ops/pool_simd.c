@@ -296,16 +296,24 @@ TBF static size_t bf16_convert_avx512(const float *src, uint16_t *dst, size_t n)
     return i;
 }
 
+/* Pixels p0.. (at most 16) of 16 planes of @p hw floats, transposed: r[t] holds the 16
+ * channels of pixel p0 + t. Returns how many pixels there are. */
+T512 static inline size_t planes_tile(const float *src, size_t hw, size_t p0, __m512 r[16])
+{
+    size_t m = hw - p0 < 16 ? hw - p0 : 16;
+    __mmask16 k = (__mmask16)((1u << m) - 1u);
+    for (int j = 0; j < 16; j++)
+        r[j] = _mm512_maskz_loadu_ps(k, src + (size_t)j * hw + p0);
+    transpose16(r);
+    return m;
+}
+
 /* 16 planes of @p hw floats (plane stride @p hw) into @p hw pixels of 16 bfloat16 channels. */
 TBF static void blocked16_avx512(const float *src, size_t hw, uint16_t *dst)
 {
     for (size_t p0 = 0; p0 < hw; p0 += 16) {
-        size_t m = hw - p0 < 16 ? hw - p0 : 16;
-        __mmask16 k = (__mmask16)((1u << m) - 1u);
         __m512 r[16];
-        for (int j = 0; j < 16; j++)
-            r[j] = _mm512_maskz_loadu_ps(k, src + (size_t)j * hw + p0);
-        transpose16(r);
+        size_t m = planes_tile(src, hw, p0, r);
         for (size_t t = 0; t < m; t++)
             _mm256_storeu_si256((__m256i *)(void *)(dst + (p0 + t) * 16), (__m256i)_mm512_cvtneps_pbh(r[t]));
     }
@@ -315,12 +323,8 @@ TBF static void blocked16_avx512(const float *src, size_t hw, uint16_t *dst)
 T512 static void blocked16_f32_avx512(const float *src, size_t hw, float *dst)
 {
     for (size_t p0 = 0; p0 < hw; p0 += 16) {
-        size_t m = hw - p0 < 16 ? hw - p0 : 16;
-        __mmask16 k = (__mmask16)((1u << m) - 1u);
         __m512 r[16];
-        for (int j = 0; j < 16; j++)
-            r[j] = _mm512_maskz_loadu_ps(k, src + (size_t)j * hw + p0);
-        transpose16(r);
+        size_t m = planes_tile(src, hw, p0, r);
         for (size_t t = 0; t < m; t++)
             _mm512_storeu_ps(dst + (p0 + t) * 16, r[t]);
     }
@@ -373,64 +377,55 @@ void cnnl__bf16_convert(const float *src, uint16_t *dst, size_t n)
         dst[i] = bf16_round(src[i]);
 }
 
-void cnnl__to_blocked16(const float *src, int n, int c, size_t hw, float *dst)
+/* The three conversions between NCHW planes and 16-channel blocks, block by block. */
+enum { TO_BLOCKED, FROM_BLOCKED, TO_BLOCKED_BF16 };
+
+static void blocks16(int mode, const float *src, int n, int c, size_t hw, void *dst)
 {
 #ifdef CNNL_X86_SIMD
-    bool fast = cnnl__simd_level() >= CNNL__SIMD_AVX512;
+    bool fast = mode == TO_BLOCKED_BF16 ? cpu_bf16() : cnnl__simd_level() >= CNNL__SIMD_AVX512;
 #endif
     for (int b = 0; b < n * (c / 16); b++) {
-        const float *s = src + (size_t)b * 16 * hw;
-        float *d = dst + (size_t)b * 16 * hw;
+        size_t off = (size_t)b * 16 * hw;
+        const float *s = src + off;
+        float *d = (float *)dst + off;
+        uint16_t *h = (uint16_t *)dst + off;
 #ifdef CNNL_X86_SIMD
         if (fast) {
-            blocked16_f32_avx512(s, hw, d);
+            if (mode == TO_BLOCKED)
+                blocked16_f32_avx512(s, hw, d);
+            else if (mode == FROM_BLOCKED)
+                planes16_f32_avx512(s, hw, d);
+            else
+                blocked16_avx512(s, hw, h);
             continue;
         }
 #endif
         for (size_t p = 0; p < hw; p++)
-            for (int j = 0; j < 16; j++)
-                d[p * 16 + (size_t)j] = s[(size_t)j * hw + p];
+            for (size_t j = 0; j < 16; j++) {
+                if (mode == TO_BLOCKED)
+                    d[p * 16 + j] = s[j * hw + p];
+                else if (mode == FROM_BLOCKED)
+                    d[j * hw + p] = s[p * 16 + j];
+                else
+                    h[p * 16 + j] = bf16_round(s[j * hw + p]);
+            }
     }
+}
+
+void cnnl__to_blocked16(const float *src, int n, int c, size_t hw, float *dst)
+{
+    blocks16(TO_BLOCKED, src, n, c, hw, dst);
 }
 
 void cnnl__from_blocked16(const float *src, int n, int c, size_t hw, float *dst)
 {
-#ifdef CNNL_X86_SIMD
-    bool fast = cnnl__simd_level() >= CNNL__SIMD_AVX512;
-#endif
-    for (int b = 0; b < n * (c / 16); b++) {
-        const float *s = src + (size_t)b * 16 * hw;
-        float *d = dst + (size_t)b * 16 * hw;
-#ifdef CNNL_X86_SIMD
-        if (fast) {
-            planes16_f32_avx512(s, hw, d);
-            continue;
-        }
-#endif
-        for (size_t p = 0; p < hw; p++)
-            for (int j = 0; j < 16; j++)
-                d[(size_t)j * hw + p] = s[p * 16 + (size_t)j];
-    }
+    blocks16(FROM_BLOCKED, src, n, c, hw, dst);
 }
 
 void cnnl__bf16_to_blocked16(const float *src, int n, int c, size_t hw, uint16_t *dst)
 {
-#ifdef CNNL_X86_SIMD
-    bool fast = cpu_bf16();
-#endif
-    for (int b = 0; b < n * (c / 16); b++) {
-        const float *s = src + (size_t)b * 16 * hw;
-        uint16_t *d = dst + (size_t)b * 16 * hw;
-#ifdef CNNL_X86_SIMD
-        if (fast) {
-            blocked16_avx512(s, hw, d);
-            continue;
-        }
-#endif
-        for (size_t p = 0; p < hw; p++)
-            for (int j = 0; j < 16; j++)
-                d[p * 16 + (size_t)j] = bf16_round(s[(size_t)j * hw + p]);
-    }
+    blocks16(TO_BLOCKED_BF16, src, n, c, hw, dst);
 }
 
 int cnnl__pool_blocked_simd(int level, const float *p0, const float *p1, int B, int nch, int pw, float *y,
