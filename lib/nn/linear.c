@@ -10,6 +10,7 @@ typedef struct linear {
     struct cnnl_layer base;
     int in, out;
     bool bias;
+    cnnl_tensor *ws; /* the forward kernel's saved accumulators (cnnl__linear_forward_ws) */
 } linear;
 
 static cnnl_status linear_forward(cnnl_layer *l, const cnnl_tensor *x)
@@ -25,9 +26,13 @@ static cnnl_status linear_forward(cnnl_layer *l, const cnnl_tensor *x)
     cnnl_status st = cnnl__tensor_ensure(&l->out_ws, 2, shape);
     if (st != CNNL_OK)
         return st;
+    int level = cnnl__simd_level();
+    int64_t ws_shape[1] = {(int64_t)cnnl__linear_forward_ws(level, n, L->out)};
+    if (ws_shape[0] > 0 && (st = cnnl__tensor_ensure(&L->ws, 1, ws_shape)) != CNNL_OK)
+        return st;
     float *y = l->out_ws->data;
     const float *b = L->bias ? l->state[1].data : NULL;
-    cnnl__linear_forward(cnnl__simd_level(), x->data, l->state[0].data, b, y, n, L->in, L->out);
+    cnnl__linear_forward(level, x->data, l->state[0].data, b, y, n, L->in, L->out, ws_shape[0] > 0 ? L->ws->data : NULL);
     l->out = l->out_ws;
     if (!cnnl__finite(y, l->out_ws->numel))
         return cnnl__error(CNNL_ENUMERIC, "%s: the output is not finite", cnnl__layer_label(l));
@@ -54,7 +59,12 @@ static cnnl_status linear_backward(cnnl_layer *l, const cnnl_tensor *x, const cn
     return CNNL_OK;
 }
 
-static const cnnl__layer_ops linear_ops = {"Linear", linear_forward, linear_backward, NULL, NULL};
+static void linear_destroy(cnnl_layer *l)
+{
+    cnnl_tensor_free(((linear *)l)->ws);
+}
+
+static const cnnl__layer_ops linear_ops = {"Linear", linear_forward, linear_backward, linear_destroy, NULL};
 
 CNNL_API cnnl_status cnnl_linear_create(cnnl_layer **out, int in_features, int out_features, bool bias)
 {

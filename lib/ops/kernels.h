@@ -106,7 +106,9 @@ void cnnl__from_blocked16(const float *src, int n, int c, size_t hw, float *dst)
  * @p level (lib/ops/linear_simd.c): each output one chain of multiply-adds over k in order, so
  * a row's result does not depend on the other rows or the thread count. */
 void cnnl__linear_forward(int level, const float *x, const float *w, const float *bias, float *y, int n, int in,
-                          int out);
+                          int out, float *ws);
+/* Floats of workspace @p ws that cnnl__linear_forward() needs at @p level (0: may be NULL). */
+size_t cnnl__linear_forward_ws(int level, int n, int out);
 /* Its input gradient gx (n x in) = gy (n x out) W, in the same way: row by row independent. */
 void cnnl__linear_backward_data(int level, const float *gy, const float *w, float *gx, int n, int in, int out);
 /* The weight gradient gw (out x in) += gy^T x, each element summed over the rows in order;

@@ -37,8 +37,11 @@ T512 static inline float hsum512(__m512 v)
     return _mm_cvtss_f32(b);
 }
 
+/* Inputs [k0, k1) of a tile (k0 a multiple of 16); the accumulators come from and go back to
+ * @p save (16 vectors) between blocks of inputs, unchanged, so the chains are those of one
+ * pass over all inputs; the last block (k1 == in) finishes the outputs. */
 T512 static void tile512(const float *x, const float *w, const float *bias, float *y, int n, int in, int out, int i0,
-                         int o0)
+                         int o0, int k0, int k1, float *save)
 {
     const float *xr[4], *wr[4];
     for (int r = 0; r < 4; r++) {
@@ -48,9 +51,9 @@ T512 static void tile512(const float *x, const float *w, const float *bias, floa
     __m512 acc[4][4];
     for (int r = 0; r < 4; r++)
         for (int c = 0; c < 4; c++)
-            acc[r][c] = _mm512_setzero_ps();
-    int k = 0;
-    for (; k + 16 <= in; k += 16) {
+            acc[r][c] = k0 ? _mm512_loadu_ps(save + (r * 4 + c) * 16) : _mm512_setzero_ps();
+    int k = k0;
+    for (; k + 16 <= k1; k += 16) {
         __m512 wv[4];
         for (int c = 0; c < 4; c++)
             wv[c] = _mm512_loadu_ps(wr[c] + k);
@@ -60,8 +63,8 @@ T512 static void tile512(const float *x, const float *w, const float *bias, floa
                 acc[r][c] = _mm512_fmadd_ps(xv, wv[c], acc[r][c]);
         }
     }
-    if (k < in) {
-        __mmask16 m = (__mmask16)((1u << (in - k)) - 1u);
+    if (k < k1) {
+        __mmask16 m = (__mmask16)((1u << (k1 - k)) - 1u);
         __m512 wv[4];
         for (int c = 0; c < 4; c++)
             wv[c] = _mm512_maskz_loadu_ps(m, wr[c] + k);
@@ -70,6 +73,12 @@ T512 static void tile512(const float *x, const float *w, const float *bias, floa
             for (int c = 0; c < 4; c++)
                 acc[r][c] = _mm512_fmadd_ps(xv, wv[c], acc[r][c]);
         }
+    }
+    if (k1 < in) {
+        for (int r = 0; r < 4; r++)
+            for (int c = 0; c < 4; c++)
+                _mm512_storeu_ps(save + (r * 4 + c) * 16, acc[r][c]);
+        return;
     }
     for (int r = 0; r < 4 && i0 + r < n; r++)
         for (int c = 0; c < 4 && o0 + c < out; c++)
@@ -399,8 +408,17 @@ static void tile_plain(const float *x, const float *w, const float *bias, float 
         }
 }
 
+/* Inputs per block of the AVX-512 forward: the block of x (every row) and of each thread's W
+ * rows stay in cache while the thread's tiles run over it. */
+#define KBLOCK 512
+
+size_t cnnl__linear_forward_ws(int level, int n, int out)
+{
+    return level >= CNNL__SIMD_AVX512 ? (size_t)((n + 3) / 4) * (size_t)((out + 3) / 4) * 256 : 0;
+}
+
 void cnnl__linear_forward(int level, const float *x, const float *w, const float *bias, float *y, int n, int in,
-                          int out)
+                          int out, float *ws)
 {
     if (n < 1 || in < 1 || out < 1)
         return;
@@ -409,13 +427,33 @@ void cnnl__linear_forward(int level, const float *x, const float *w, const float
     /* Outputs across threads, each thread's W rows staying in its cache while it goes down
      * the batch; enough work per tile that small layers stay on one thread. */
     int threads = (long)n * in * out < (1L << 18) ? 1 : cnnl__num_threads();
+#ifdef CNNL_X86_SIMD
+    if (level >= CNNL__SIMD_AVX512) {
+        /* Each thread owns a fixed range of output tiles and goes over the inputs block by
+         * block, its accumulators saved in @p ws between blocks: x is read from memory about
+         * once per thread instead of once per output tile (the report network's first Linear
+         * reads 4 MB of x against 16 MB of W). */
+#pragma omp parallel num_threads(threads)
+        {
+            size_t lo, hi;
+            cnnl__chunk((size_t)ob, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
+            for (int k0 = 0; k0 < in; k0 += KBLOCK) {
+                int k1 = in - k0 > KBLOCK ? k0 + KBLOCK : in;
+                for (size_t ot = lo; ot < hi; ot++)
+                    for (int it = 0; it < ib; it++)
+                        tile512(x, w, bias, y, n, in, out, it * 4, (int)ot * 4, k0, k1,
+                                ws + ((size_t)ot * ib + it) * 256);
+            }
+        }
+        return;
+    }
+#endif
+    (void)ws;
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (long t = 0; t < tiles; t++) {
         int o0 = (int)(t / ib) * 4, i0 = (int)(t % ib) * 4;
 #ifdef CNNL_X86_SIMD
-        if (level >= CNNL__SIMD_AVX512)
-            tile512(x, w, bias, y, n, in, out, i0, o0);
-        else if (level >= CNNL__SIMD_AVX2)
+        if (level >= CNNL__SIMD_AVX2)
             tile256(x, w, bias, y, n, in, out, i0, o0);
         else
 #endif
