@@ -7,8 +7,10 @@
  * batch, the row's place in it, the blocking or the thread count, so a row's result never
  * depends on the other rows: a batch classifies each image exactly as it would alone, and a
  * batch split over processes computes the rows it would compute whole. (BLAS libraries and
- * oneDNN's sgemm choose kernels and summation orders by the number of rows.) The product reads
- * W once per block of four rows of x, which stays in cache; Linear is bound by that read.
+ * oneDNN's sgemm choose kernels and summation orders by the number of rows.) At AVX-512 the
+ * forward walks the inputs in blocks, each thread over its own output tiles with their
+ * accumulators saved between blocks, so x and W are each read about once per thread; below
+ * it, W is read once per block of four rows of x.
  *
  * Tiles are 4 rows x 4 outputs (16 accumulators); a tile at the edge points its missing rows
  * or outputs at valid ones and stores only what exists, so edge tiles run the same chains.
