@@ -32,7 +32,8 @@ static cnnl_status linear_forward(cnnl_layer *l, const cnnl_tensor *x)
         return st;
     float *y = l->out_ws->data;
     const float *b = L->bias ? l->state[1].data : NULL;
-    cnnl__linear_forward(level, x->data, l->state[0].data, b, y, n, L->in, L->out, ws_shape[0] > 0 ? L->ws->data : NULL);
+    float *ws = ws_shape[0] > 0 ? L->ws->data : NULL;
+    cnnl__linear_forward(level, x->data, l->state[0].data, b, y, n, L->in, L->out, ws);
     l->out = l->out_ws;
     if (!cnnl__finite(y, l->out_ws->numel))
         return cnnl__error(CNNL_ENUMERIC, "%s: the output is not finite", cnnl__layer_label(l));
