@@ -83,6 +83,24 @@ static cnnl_status conv_begin(cnnl_layer *l, const cnnl_tensor *x, cnnl__conv_ge
     return cnnl__tensor_ensure(&C->col, 2, shape);
 }
 
+#ifdef CNNL_HAVE_DNNL
+/* The oneDNN forward pass into l->out_ws, with the maxima's positions when @p with_arg. */
+static cnnl_status dnnl_forward(cnnl_layer *l, const cnnl__conv_geom *g, const cnnl_tensor *x, bool with_arg)
+{
+    conv *C = (conv *)l;
+    bool finite = true;
+    cnnl_status st = cnnl__dnnl_conv2d_forward(&C->dnnl, g, x->data, l->state[0].data,
+                                               C->bias ? l->state[1].data : NULL, l->out_ws->data,
+                                               C->pool && with_arg ? (uint8_t *)C->arg->data : NULL, &finite);
+    if (st != CNNL_OK)
+        return cnnl__error_context(st, "%s", cnnl__layer_label(l));
+    if (!finite)
+        return cnnl__error(CNNL_ENUMERIC, "%s: the output is not finite", cnnl__layer_label(l));
+    C->arg_ok = !C->pool || with_arg;
+    return CNNL_OK;
+}
+#endif
+
 static cnnl_status conv_forward(cnnl_layer *l, const cnnl_tensor *x)
 {
     conv *C = (conv *)l;
@@ -113,16 +131,7 @@ static cnnl_status conv_forward(cnnl_layer *l, const cnnl_tensor *x)
         /* In evaluation mode the maxima's positions are left out (inference ran 5% faster
          * without them); a backward pass after such a forward pass (Grad-CAM) runs the
          * forward again with them (conv_backward). */
-        bool finite = true;
-        C->arg_ok = !C->pool || l->training;
-        st = cnnl__dnnl_conv2d_forward(&C->dnnl, &g, x->data, l->state[0].data, C->bias ? l->state[1].data : NULL,
-                                       l->out_ws->data, C->pool && l->training ? (uint8_t *)C->arg->data : NULL,
-                                       &finite);
-        if (st != CNNL_OK)
-            return cnnl__error_context(st, "%s", cnnl__layer_label(l));
-        if (!finite)
-            return cnnl__error(CNNL_ENUMERIC, "%s: the output is not finite", cnnl__layer_label(l));
-        return CNNL_OK;
+        return dnnl_forward(l, &g, x, l->training);
     }
 #endif
     bool ok = cnnl__conv2d_forward(&g, x->data, l->state[0].data, C->bias ? l->state[1].data : NULL,
@@ -154,15 +163,10 @@ static cnnl_status conv_backward(cnnl_layer *l, const cnnl_tensor *x, const cnnl
     }
 #ifdef CNNL_HAVE_DNNL
     if (cnnl__dnnl_conv_ok(&g)) {
-        if (C->pool && !C->arg_ok) {
-            /* The same outputs again (deterministic), now with the maxima's positions. */
-            bool finite = true;
-            st = cnnl__dnnl_conv2d_forward(&C->dnnl, &g, x->data, l->state[0].data, C->bias ? l->state[1].data : NULL,
-                                           l->out_ws->data, (uint8_t *)C->arg->data, &finite);
-            if (st != CNNL_OK)
-                return cnnl__error_context(st, "%s", cnnl__layer_label(l));
-            C->arg_ok = true;
-        }
+        /* After an evaluation-mode forward: the same outputs again (deterministic), now with
+         * the maxima's positions. */
+        if (!C->arg_ok && (st = dnnl_forward(l, &g, x, true)) != CNNL_OK)
+            return st;
         if (want_gin) {
             if ((st = cnnl__tensor_ensure(&l->gin_ws, x->ndim, x->shape)) != CNNL_OK)
                 return st;

@@ -28,11 +28,14 @@ static cnnl_status linear_forward(cnnl_layer *l, const cnnl_tensor *x)
         return st;
     int level = cnnl__simd_level();
     int64_t ws_shape[1] = {(int64_t)cnnl__linear_forward_ws(level, n, L->out)};
-    if (ws_shape[0] > 0 && (st = cnnl__tensor_ensure(&L->ws, 1, ws_shape)) != CNNL_OK)
-        return st;
+    float *ws = NULL;
+    if (ws_shape[0] > 0) {
+        if ((st = cnnl__tensor_ensure(&L->ws, 1, ws_shape)) != CNNL_OK)
+            return st;
+        ws = L->ws->data;
+    }
     float *y = l->out_ws->data;
     const float *b = L->bias ? l->state[1].data : NULL;
-    float *ws = ws_shape[0] > 0 ? L->ws->data : NULL;
     cnnl__linear_forward(level, x->data, l->state[0].data, b, y, n, L->in, L->out, ws);
     l->out = l->out_ws;
     if (!cnnl__finite(y, l->out_ws->numel))

@@ -341,15 +341,15 @@ static int own_kind(const shape_state *s, const dnnl_memory_desc_t *md)
 }
 
 /* The conversion own_kind() chose, of @p nb images. */
-static void own_convert(const shape_state *s, int kind, const float *x, int nb, void *dst)
+static void own_convert(const shape_state *s, int level, int kind, const float *x, int nb, void *dst)
 {
     size_t hw = (size_t)s->g.h * s->g.w;
     if (!s->bf16)
-        cnnl__to_blocked16(x, nb, s->g.c, hw, dst);
+        cnnl__to_blocked16(level, x, nb, s->g.c, hw, dst);
     else if (kind == OWN_PLAIN)
-        cnnl__bf16_convert(x, dst, (size_t)nb * s->g.c * hw);
+        cnnl__bf16_convert(level, x, dst, (size_t)nb * s->g.c * hw);
     else
-        cnnl__bf16_to_blocked16(x, nb, s->g.c, hw, dst);
+        cnnl__bf16_to_blocked16(level, x, nb, s->g.c, hw, dst);
 }
 
 /* The primitives for chunks of s->nb images (made while the caller's default team is one
@@ -921,22 +921,20 @@ static bool epilogue(const cnnl__conv_geom *g, const float *src, const layout *l
 }
 
 /* The gradient of the raw convolution output of one chunk, in layout @p l: gy masked by the
- * ReLU (output > 0) and, pooled, routed to the position of each window's maximum. With
- * @p dst16 (bfloat16 in the same layout; pooled fast path only) each pair of rows is built in
- * float32 in @p dst (as scratch, while it is in cache) and converted into @p dst16: half the
- * bytes written, and no separate conversion pass; @p threads must then be 1. */
-static bool prologue_to_bf16(const cnnl__conv_geom *g, const layout *l)
-{
-    return g->pool && fast_blocked(l);
-}
-
-static void grad_prologue(const cnnl__conv_geom *g, const float *gy, const float *y, const uint8_t *arg, int nb,
+ * ReLU (output > 0) and, pooled, routed to the position of each window's maximum, into
+ * @p dst. Given @p dst16 (bfloat16, same layout) and on the pooled fast path, each pair of
+ * rows is built in float32 in @p dst instead (as scratch, while it is in cache; one thread)
+ * and converted into @p dst16: half the bytes written, no separate conversion pass. Returns
+ * whether it wrote @p dst16. */
+static bool grad_prologue(const cnnl__conv_geom *g, const float *gy, const float *y, const uint8_t *arg, int nb,
                           const layout *l, float *dst, size_t dst_floats, uint16_t *dst16, int threads)
 {
     int oh = g->oh, ow = g->ow, ph = oh / 2, pw = ow / 2, level = cnnl__simd_level();
     int groups = (g->oc + l->b - 1) / l->b;
     size_t plane = g->pool ? (size_t)ph * pw : (size_t)oh * ow;
     bool fast = g->pool && fast_blocked(l);
+    if (!fast)
+        dst16 = NULL;
     /* Positions no output gradient reaches must be 0: the pool's dropped last row or column,
      * padding channels, and everything but the maxima outside the fast path. */
     if (dst16)
@@ -953,11 +951,11 @@ static void grad_prologue(const cnnl__conv_geom *g, const float *gy, const float
                 int c0 = cg * l->b, c1 = c0 + l->b < g->oc ? c0 + l->b : g->oc;
                 if (fast && dst16) {
                     size_t o = ((size_t)n * g->oc + c0) * plane + (size_t)r * pw, span = (size_t)2 * pw * l->b;
-                    float *s0 = dst, *s1 = s0 + span; /* one thread (see below) */
+                    float *s0 = dst, *s1 = s0 + span; /* one thread */
                     unpool_row_blocked(level, gy + o, y + o, arg + o, plane, l->b, c1 - c0, pw, s0, s1);
                     uint16_t *q0 = dst16 + at(l, n, c0, 2 * r, 0);
-                    cnnl__bf16_convert(s0, q0, span);
-                    cnnl__bf16_convert(s1, q0 + l->sy, span);
+                    cnnl__bf16_convert(level, s0, q0, span);
+                    cnnl__bf16_convert(level, s1, q0 + l->sy, span);
                     continue;
                 }
                 if (fast) {
@@ -986,6 +984,7 @@ static void grad_prologue(const cnnl__conv_geom *g, const float *gy, const float
                     }
                 }
             }
+    return dst16 != NULL;
 }
 
 cnnl_status cnnl__dnnl_conv2d_forward(cnnl__dnnl_conv **dp, const cnnl__conv_geom *g, const float *x,
@@ -1006,7 +1005,7 @@ cnnl_status cnnl__dnnl_conv2d_forward(cnnl__dnnl_conv **dp, const cnnl__conv_geo
         cnnl__free(zero_b);
         return st;
     }
-    int nb = s->nb, chunks = g->n / nb, bad = 0, err = 0;
+    int nb = s->nb, chunks = g->n / nb, bad = 0, err = 0, level = cnnl__simd_level();
     size_t in_img = (size_t)g->c * g->h * g->w;
     size_t out_img = (size_t)g->oc * (g->pool ? (size_t)(g->oh / 2) * (g->ow / 2) : (size_t)g->oh * g->ow);
     cnnl_status first = CNNL_OK;
@@ -1029,7 +1028,7 @@ cnnl_status cnnl__dnnl_conv2d_forward(cnnl__dnnl_conv **dp, const cnnl__conv_geo
                 if (dnnl_memory_set_data_handle(t->f_src, (void *)xs) != dnnl_success)
                     ts = cnnl__error(CNNL_EUNSUPPORTED, "convolution (oneDNN): cannot set the source");
             } else if (s->fsrc_own) {
-                own_convert(s, s->fsrc_own, xs, nb, t->b_src);
+                own_convert(s, level, s->fsrc_own, xs, nb, t->b_src);
             } else {
                 ts = run_reorder(t->strm, &t->r_fsrc, xs, t->b_src);
             }
@@ -1071,7 +1070,7 @@ cnnl_status cnnl__dnnl_conv2d_backward(cnnl__dnnl_conv **dp, const cnnl__conv_ge
         if (st != CNNL_OK)
             return st;
     }
-    int nb = s->nb, chunks = g->n / nb, slots = s->slots, err = 0;
+    int nb = s->nb, chunks = g->n / nb, slots = s->slots, err = 0, level = cnnl__simd_level();
     size_t in_img = (size_t)g->c * g->h * g->w;
     size_t out_img = (size_t)g->oc * (g->pool ? (size_t)(g->oh / 2) * (g->ow / 2) : (size_t)g->oh * g->ow);
     size_t nw = (size_t)g->oc * g->c * g->k * g->k, accsz = nw + (size_t)g->oc;
@@ -1091,12 +1090,12 @@ cnnl_status cnnl__dnnl_conv2d_backward(cnnl__dnnl_conv **dp, const cnnl__conv_ge
             memset(aw, 0, sizeof(float) * accsz);
             for (size_t ci = lo; ci < hi && ts == CNNL_OK; ci++) {
                 size_t n0 = ci * (size_t)nb;
-                uint16_t *d16 = s->pre_own && prologue_to_bf16(g, &s->ddst_l) ? (uint16_t *)(void *)t->b_pre : NULL;
-                grad_prologue(g, gy + n0 * out_img, y + n0 * out_img, arg ? arg + n0 * out_img : NULL, nb, &s->ddst_l,
-                              t->b_dst, dd_floats, d16, 1);
-                if (s->bf16 && s->pre_own && !d16)
-                    cnnl__bf16_convert(t->b_dst, (uint16_t *)(void *)t->b_pre, dd_floats);
-                else if (s->bf16 && !d16)
+                uint16_t *pre16 = s->pre_own ? (uint16_t *)(void *)t->b_pre : NULL;
+                bool built16 = grad_prologue(g, gy + n0 * out_img, y + n0 * out_img, arg ? arg + n0 * out_img : NULL,
+                                             nb, &s->ddst_l, t->b_dst, dd_floats, pre16, 1);
+                if (pre16 && !built16)
+                    cnnl__bf16_convert(level, t->b_dst, pre16, dd_floats);
+                else if (s->bf16 && !pre16)
                     ts = run_reorder(t->strm, &t->r_pre, t->b_dst, t->b_pre);
                 const float *xs = x + n0 * in_img;
                 if (gw || gb) {
@@ -1104,7 +1103,7 @@ cnnl_status cnnl__dnnl_conv2d_backward(cnnl__dnnl_conv **dp, const cnnl__conv_ge
                         if (dnnl_memory_set_data_handle(t->w_src, (void *)xs) != dnnl_success)
                             ts = cnnl__error(CNNL_EUNSUPPORTED, "convolution (oneDNN): cannot set the source");
                     } else if (s->wsrc_own) {
-                        own_convert(s, s->wsrc_own, xs, nb, t->b_src);
+                        own_convert(s, level, s->wsrc_own, xs, nb, t->b_src);
                     } else {
                         ts = run_reorder(t->strm, &t->r_wsrc, xs, t->b_src);
                     }
@@ -1131,7 +1130,7 @@ cnnl_status cnnl__dnnl_conv2d_backward(cnnl__dnnl_conv **dp, const cnnl__conv_ge
                     if (ts == CNNL_OK && dnnl_primitive_execute(s->bwd_d, t->strm, 4, args) != dnnl_success)
                         ts = cnnl__error(CNNL_EUNSUPPORTED, "convolution (oneDNN): backward data failed");
                     if (ts == CNNL_OK && s->dsrc_own)
-                        cnnl__from_blocked16(t->b_src, nb, g->c, (size_t)g->h * g->w, gxs);
+                        cnnl__from_blocked16(level, t->b_src, nb, g->c, (size_t)g->h * g->w, gxs);
                     else if (ts == CNNL_OK && !s->dsrc_plain)
                         ts = run_reorder(t->strm, &t->r_dsrc, t->b_src, gxs);
                 }

@@ -79,8 +79,7 @@ int cnnl__simd_level(void);
 /* ReLU + 2x2 max pool of whole tiles of one pooled row of a channel block (B = 16 or 8
  * channels per pixel, dense pixels; rows @p p0 / @p p1) into NCHW planes @p y / @p arg (plane
  * stride @p plane; @p arg may be NULL: positions not kept), as conv_dnnl.c's portable loop
- * does, bit for bit; adds x * 0 of the
- * inputs read to @p fin. Returns how many leading pooled columns it did (0 when @p level or
+ * does, bit for bit; adds x * 0 of the inputs read to @p fin. Returns how many leading pooled columns it did (0 when @p level or
  * the block does not suit); the caller does the rest. */
 int cnnl__pool_blocked_simd(int level, const float *p0, const float *p1, int B, int nch, int pw, float *y,
                             uint8_t *arg, size_t plane, float *fin);
@@ -93,14 +92,15 @@ int cnnl__unpool_blocked_simd(int level, const float *gr, const float *yr, const
  * Returns the columns done (0 below AVX-512). */
 int cnnl__avgpool2_row_simd(int level, const float *r0, const float *r1, int ow, float *y, uint32_t *any);
 /* float32 to bfloat16 (round to nearest even, denormals to zero, as VCVTNEPS2BF16), @p n
- * values in the same order. */
-void cnnl__bf16_convert(const float *src, uint16_t *dst, size_t n);
+ * values in the same order; AVX512_BF16 instructions where @p level is AVX-512 and the CPU
+ * has them, else plain C with the same bits. */
+void cnnl__bf16_convert(int level, const float *src, uint16_t *dst, size_t n);
 /* @p n images of @p c (a multiple of 16) float32 NCHW planes of @p hw pixels into bfloat16
  * blocked by 16 channels (oneDNN's nChw16c): dst[((i*c/16 + c/16)*hw + p)*16 + c%16]. */
-void cnnl__bf16_to_blocked16(const float *src, int n, int c, size_t hw, uint16_t *dst);
+void cnnl__bf16_to_blocked16(int level, const float *src, int n, int c, size_t hw, uint16_t *dst);
 /* The same without conversion (float32 nChw16c), and its reverse (nChw16c to NCHW). */
-void cnnl__to_blocked16(const float *src, int n, int c, size_t hw, float *dst);
-void cnnl__from_blocked16(const float *src, int n, int c, size_t hw, float *dst);
+void cnnl__to_blocked16(int level, const float *src, int n, int c, size_t hw, float *dst);
+void cnnl__from_blocked16(int level, const float *src, int n, int c, size_t hw, float *dst);
 
 /* Linear's forward y (n x out) = x (n x in) W^T (W: out x in) + @p bias (may be NULL) at
  * @p level (lib/ops/linear_simd.c): each output one chain of multiply-adds over k in order, so

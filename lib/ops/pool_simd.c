@@ -10,9 +10,10 @@
  * registers, and stored as whole rows of each channel's plane. The results are bit-identical
  * to the portable loops: the same comparisons select the same values; nothing is rounded.
  *
- * Also here: the bfloat16 conversions at the edges of the oneDNN engine (float32 to bfloat16
- * in place of layout, and float32 NCHW to bfloat16 blocked by 16 channels), which oneDNN 2.6's
- * reorders did at a third of the speed of these loops on a Zen 5 CPU.
+ * Also here: the 2x2 average pool's rows, and the conversions at the edges of the oneDNN
+ * engine (float32 to bfloat16 in place of layout; float32 NCHW to nChw16c in float32 or
+ * bfloat16, and back in float32), which oneDNN 2.6's reorders did at a third (bfloat16) to
+ * a half (float32) of the speed of these loops on a Zen 5 CPU.
  *
  * The level is chosen at run time from what the CPU reports; CNNLITE_ISA=avx2 or sse2 lowers
  * it (tests compare the levels; it never raises it above the CPU's).
@@ -344,10 +345,10 @@ T512 static void planes16_f32_avx512(const float *src, size_t hw, float *dst)
     }
 }
 
-static bool cpu_bf16(void)
+static bool cpu_bf16(int level)
 {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512bf16") && cnnl__simd_level() >= CNNL__SIMD_AVX512;
+    return level >= CNNL__SIMD_AVX512 && __builtin_cpu_supports("avx512bf16");
 }
 
 #endif /* CNNL_X86_SIMD */
@@ -366,12 +367,14 @@ static inline uint16_t bf16_round(float f)
     return (uint16_t)(u >> 16);
 }
 
-void cnnl__bf16_convert(const float *src, uint16_t *dst, size_t n)
+void cnnl__bf16_convert(int level, const float *src, uint16_t *dst, size_t n)
 {
     size_t i = 0;
 #ifdef CNNL_X86_SIMD
-    if (cpu_bf16())
+    if (cpu_bf16(level))
         i = bf16_convert_avx512(src, dst, n);
+#else
+    (void)level;
 #endif
     for (; i < n; i++)
         dst[i] = bf16_round(src[i]);
@@ -380,10 +383,12 @@ void cnnl__bf16_convert(const float *src, uint16_t *dst, size_t n)
 /* The three conversions between NCHW planes and 16-channel blocks, block by block. */
 enum { TO_BLOCKED, FROM_BLOCKED, TO_BLOCKED_BF16 };
 
-static void blocks16(int mode, const float *src, int n, int c, size_t hw, void *dst)
+static void blocks16(int level, int mode, const float *src, int n, int c, size_t hw, void *dst)
 {
 #ifdef CNNL_X86_SIMD
-    bool fast = mode == TO_BLOCKED_BF16 ? cpu_bf16() : cnnl__simd_level() >= CNNL__SIMD_AVX512;
+    bool fast = mode == TO_BLOCKED_BF16 ? cpu_bf16(level) : level >= CNNL__SIMD_AVX512;
+#else
+    (void)level;
 #endif
     for (int b = 0; b < n * (c / 16); b++) {
         size_t off = (size_t)b * 16 * hw;
@@ -413,19 +418,19 @@ static void blocks16(int mode, const float *src, int n, int c, size_t hw, void *
     }
 }
 
-void cnnl__to_blocked16(const float *src, int n, int c, size_t hw, float *dst)
+void cnnl__to_blocked16(int level, const float *src, int n, int c, size_t hw, float *dst)
 {
-    blocks16(TO_BLOCKED, src, n, c, hw, dst);
+    blocks16(level, TO_BLOCKED, src, n, c, hw, dst);
 }
 
-void cnnl__from_blocked16(const float *src, int n, int c, size_t hw, float *dst)
+void cnnl__from_blocked16(int level, const float *src, int n, int c, size_t hw, float *dst)
 {
-    blocks16(FROM_BLOCKED, src, n, c, hw, dst);
+    blocks16(level, FROM_BLOCKED, src, n, c, hw, dst);
 }
 
-void cnnl__bf16_to_blocked16(const float *src, int n, int c, size_t hw, uint16_t *dst)
+void cnnl__bf16_to_blocked16(int level, const float *src, int n, int c, size_t hw, uint16_t *dst)
 {
-    blocks16(TO_BLOCKED_BF16, src, n, c, hw, dst);
+    blocks16(level, TO_BLOCKED_BF16, src, n, c, hw, dst);
 }
 
 int cnnl__pool_blocked_simd(int level, const float *p0, const float *p1, int B, int nch, int pw, float *y,

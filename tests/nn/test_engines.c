@@ -316,7 +316,7 @@ static void test_bf16_conversions(void **state)
     for (int level = 0; level < 2; level++) {
         if (level)
             assert_int_equal(setenv("CNNLITE_ISA", "avx2", 1), 0);
-        cnnl__bf16_convert(x, level ? b : a, n - 3); /* a tail that is not a multiple of 32 */
+        cnnl__bf16_convert(cnnl__simd_level(), x, level ? b : a, n - 3); /* a tail that is not a multiple of 32 */
         assert_int_equal(unsetenv("CNNLITE_ISA"), 0);
     }
     assert_memory_equal(a, b, (n - 3) * sizeof *a);
@@ -341,7 +341,7 @@ static void test_bf16_conversions(void **state)
     for (int level = 0; level < 2; level++) {
         if (level)
             assert_int_equal(setenv("CNNLITE_ISA", "avx2", 1), 0);
-        cnnl__bf16_to_blocked16(x, imgs, ch, hw, level ? b : a);
+        cnnl__bf16_to_blocked16(cnnl__simd_level(), x, imgs, ch, hw, level ? b : a);
         assert_int_equal(unsetenv("CNNLITE_ISA"), 0);
     }
     assert_memory_equal(a, b, (size_t)imgs * ch * hw * sizeof *a);
@@ -354,8 +354,8 @@ static void test_bf16_conversions(void **state)
         if (level)
             assert_int_equal(setenv("CNNLITE_ISA", "avx2", 1), 0);
         memset(back, 0, total * sizeof *back);
-        cnnl__to_blocked16(x, imgs, ch, hw, blk);
-        cnnl__from_blocked16(blk, imgs, ch, hw, back);
+        cnnl__to_blocked16(cnnl__simd_level(), x, imgs, ch, hw, blk);
+        cnnl__from_blocked16(cnnl__simd_level(), blk, imgs, ch, hw, back);
         assert_int_equal(unsetenv("CNNLITE_ISA"), 0);
         assert_memory_equal(back, x, total * sizeof *back);
         for (int i = 0; i < imgs; i++)
@@ -370,7 +370,7 @@ static void test_bf16_conversions(void **state)
     for (int i = 0; i < imgs; i++)
         for (int c = 0; c < ch; c++)
             for (size_t p = 0; p < hw; p++) {
-                cnnl__bf16_convert(&x[((size_t)i * ch + c) * hw + p], &one, 1);
+                cnnl__bf16_convert(cnnl__simd_level(), &x[((size_t)i * ch + c) * hw + p], &one, 1);
                 assert_int_equal(a[(((size_t)i * ch / 16 + c / 16) * hw + p) * 16 + c % 16], one);
             }
     free(x);
