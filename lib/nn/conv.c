@@ -22,6 +22,7 @@ typedef struct conv {
     bool arg_ok;      /* arg belongs to the last forward pass (see conv_forward) */
     cnnl_tensor *col; /* threads x workspace (im2col band, masked gradient band) */
     cnnl_tensor *acc; /* batch slots x (weight + bias) partial gradients */
+    cnnl_tensor *wino; /* Winograd workspace (lib/ops/conv_winograd.c) */
 #ifdef CNNL_HAVE_DNNL
     cnnl__dnnl_conv *dnnl; /* oneDNN primitives and buffers, made on first use */
 #endif
@@ -130,7 +131,18 @@ static cnnl_status conv_forward(cnnl_layer *l, const cnnl_tensor *x)
     if (cnnl__dnnl_conv_ok(&g)) {
         /* In evaluation mode the maxima's positions are left out (inference ran 5% faster
          * without them); a backward pass after such a forward pass (Grad-CAM) runs the
-         * forward again with them (conv_backward). */
+         * forward again with them (conv_backward). On AVX2 CPUs, where oneDNN has no
+         * Winograd kernel, evaluation uses lib/ops/conv_winograd.c. */
+        if (!l->training && cnnl__winograd_ok(&g)) {
+            int64_t ws[1] = {(int64_t)cnnl__winograd_ws_floats(&g, threads)};
+            if ((st = cnnl__tensor_ensure(&C->wino, 1, ws)) != CNNL_OK)
+                return st;
+            C->arg_ok = !C->pool;
+            if (!cnnl__winograd_forward(&g, x->data, l->state[0].data, C->bias ? l->state[1].data : NULL,
+                                        l->out_ws->data, C->wino->data, threads))
+                return cnnl__error(CNNL_ENUMERIC, "%s: the output is not finite", cnnl__layer_label(l));
+            return CNNL_OK;
+        }
         return dnnl_forward(l, &g, x, l->training);
     }
 #endif
@@ -198,6 +210,7 @@ static void conv_destroy(cnnl_layer *l)
 {
     conv *C = (conv *)l;
     cnnl_tensor_free(C->col);
+    cnnl_tensor_free(C->wino);
     cnnl_tensor_free(C->acc);
     cnnl_tensor_free(C->arg);
 #ifdef CNNL_HAVE_DNNL

@@ -499,7 +499,8 @@ static void check_zero_grad(const char *label, const cnnl_param_info *info, cons
 /*
  * The report network at 64x64 in training mode with dropout 0: PyTorch's initial weights are
  * copied in; logits, the cross-entropy loss, every parameter gradient and (with batch norm)
- * the running statistics after the pass must agree.
+ * the running statistics after the pass must agree; without batch norm, also the logits of
+ * evaluation mode.
  */
 static void run_report(bool bn)
 {
@@ -570,6 +571,14 @@ static void run_report(bool bn)
             snprintf(label, sizeof label, "report %s %s after", tag, info.name);
             check_state(label, &info, need(F, "%s.after.%s", tag, info.name));
         }
+    }
+    /* Without batch norm and with dropout 0, evaluation mode computes the same logits; it
+     * runs other kernels (no maxima positions; Winograd on AVX2 CPUs). */
+    if (!bn) {
+        assert_ok(cnnl_model_set_training(m, false));
+        assert_ok(cnnl_model_forward(m, x, &logits));
+        snprintf(label, sizeof label, "report %s logits, evaluation mode", tag);
+        check_tensor(label, logits, need(F, "%s.logits", tag));
     }
     /* Every parameter of the PyTorch network has its counterpart. */
     assert_int_equal(grads_compared, params);
