@@ -132,14 +132,16 @@ static cnnl_status conv_forward(cnnl_layer *l, const cnnl_tensor *x)
         /* In evaluation mode the maxima's positions are left out (inference ran 5% faster
          * without them); a backward pass after such a forward pass (Grad-CAM) runs the
          * forward again with them (conv_backward). On AVX2 CPUs, where oneDNN has no
-         * Winograd kernel, evaluation uses lib/ops/conv_winograd.c. */
-        if (!l->training && cnnl__winograd_ok(&g)) {
+         * Winograd kernel, lib/ops/conv_winograd.c runs the forward pass. */
+        if (cnnl__winograd_ok(&g)) {
             int64_t ws[1] = {(int64_t)cnnl__winograd_ws_floats(&g, threads)};
             if ((st = cnnl__tensor_ensure(&C->wino, 1, ws)) != CNNL_OK)
                 return st;
-            C->arg_ok = !C->pool;
+            bool with_arg = C->pool && l->training;
+            C->arg_ok = !C->pool || with_arg;
             if (!cnnl__winograd_forward(&g, x->data, l->state[0].data, C->bias ? l->state[1].data : NULL,
-                                        l->out_ws->data, C->wino->data, threads))
+                                        l->out_ws->data, with_arg ? (uint8_t *)C->arg->data : NULL, C->wino->data,
+                                        threads))
                 return cnnl__error(CNNL_ENUMERIC, "%s: the output is not finite", cnnl__layer_label(l));
             return CNNL_OK;
         }

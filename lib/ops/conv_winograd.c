@@ -271,7 +271,7 @@ T256 static void products_block(const float *v, const float *u, int C, int K, si
 
 /* Output transform of one channel's eight tiles (one vector) and the stores. */
 T256 static INL void output_tiles(const cnnl__conv_geom *g, const float *mk, size_t mstride, __m256 bias,
-                                  float *yk, int ty, int tx0, int ntile, float *tmp, __m256 *fin)
+                                  float *yk, uint8_t *ak, int ty, int tx0, int ntile, float *tmp, __m256 *fin)
 {
     __m256 r[4][6];
     for (int j = 0; j < 6; j++) {
@@ -292,20 +292,35 @@ T256 static INL void output_tiles(const cnnl__conv_geom *g, const float *mk, siz
     }
     const __m256 zero = _mm256_setzero_ps();
     if (g->pool) {
+        /* The first maximum of each window in the order (0,0) (0,1) (1,0) (1,1), as PyTorch
+         * keeps it and as the other engines do, then ReLU; its position when @p ak. */
+        const __m256 one = _mm256_castsi256_ps(_mm256_set1_epi32(1));
+        const __m256 two = _mm256_castsi256_ps(_mm256_set1_epi32(2));
         int pw = g->ow / 2;
         for (int a = 0; a < 2; a++) {
-            __m256 p0 = _mm256_max_ps(_mm256_max_ps(out[2 * a][0], out[2 * a][1]),
-                                      _mm256_max_ps(out[2 * a + 1][0], out[2 * a + 1][1]));
-            __m256 p1 = _mm256_max_ps(_mm256_max_ps(out[2 * a][2], out[2 * a][3]),
-                                      _mm256_max_ps(out[2 * a + 1][2], out[2 * a + 1][3]));
-            p0 = _mm256_max_ps(p0, zero);
-            p1 = _mm256_max_ps(p1, zero);
-            float *row = yk + (size_t)(2 * ty + a) * pw + 2 * tx0;
+            __m256 p[2], idx[2];
+            for (int h = 0; h < 2; h++) {
+                __m256 A = out[2 * a][2 * h], B = out[2 * a][2 * h + 1];
+                __m256 Cc = out[2 * a + 1][2 * h], D = out[2 * a + 1][2 * h + 1];
+                __m256 mb = _mm256_cmp_ps(B, A, _CMP_GT_OQ), md = _mm256_cmp_ps(D, Cc, _CMP_GT_OQ);
+                __m256 m0 = _mm256_blendv_ps(A, B, mb), m1 = _mm256_blendv_ps(Cc, D, md);
+                __m256 mh = _mm256_cmp_ps(m1, m0, _CMP_GT_OQ);
+                __m256 m = _mm256_blendv_ps(m0, m1, mh);
+                p[h] = _mm256_and_ps(m, _mm256_cmp_ps(m, zero, _CMP_GT_OQ));
+                idx[h] = _mm256_blendv_ps(_mm256_and_ps(mb, one), _mm256_or_ps(two, _mm256_and_ps(md, one)), mh);
+            }
+            size_t off = (size_t)(2 * ty + a) * pw + 2 * tx0;
             if (ntile == 8) {
-                interleave2(p0, p1, row);
+                interleave2(p[0], p[1], yk + off);
             } else {
-                interleave2(p0, p1, tmp);
-                memcpy(row, tmp, (size_t)ntile * 2 * sizeof(float));
+                interleave2(p[0], p[1], tmp);
+                memcpy(yk + off, tmp, (size_t)ntile * 2 * sizeof(float));
+            }
+            if (ak) {
+                int32_t pos[16];
+                interleave2(idx[0], idx[1], (float *)(void *)pos);
+                for (int i = 0; i < 2 * ntile; i++)
+                    ak[off + i] = (uint8_t)pos[i];
             }
         }
     } else {
@@ -326,7 +341,7 @@ T256 static INL void output_tiles(const cnnl__conv_geom *g, const float *mk, siz
 }
 
 T256 static bool unit_avx2(const cnnl__conv_geom *g, const float *x, const float *u, const float *bias, float *y,
-                           int n, int ty0, int nrows, int twp, float *ws)
+                           uint8_t *arg, int n, int ty0, int nrows, int twp, float *ws)
 {
     int C = g->c, K = g->oc, tw = g->ow / 4;
     size_t wb = (size_t)twp * 4 + 8, t = (size_t)twp * nrows;
@@ -343,10 +358,11 @@ T256 static bool unit_avx2(const cnnl__conv_geom *g, const float *x, const float
         for (int b = 0; b < nk; b++) {
             __m256 bv = _mm256_set1_ps(bias ? bias[k0 + b] : 0.f);
             float *yk = y + ((size_t)n * K + k0 + b) * oh * ow;
+            uint8_t *ak = arg ? arg + ((size_t)n * K + k0 + b) * oh * ow : NULL;
             for (int r = 0; r < nrows; r++)
                 for (int tv = 0; tv < twp; tv += 8) {
                     int ntile = tw - tv < 8 ? tw - tv : 8;
-                    output_tiles(g, m + (size_t)b * t + (size_t)r * twp + tv, KB * t, bv, yk, ty0 + r, tv, ntile,
+                    output_tiles(g, m + (size_t)b * t + (size_t)r * twp + tv, KB * t, bv, yk, ak, ty0 + r, tv, ntile,
                                  tmp, &fin);
                 }
         }
@@ -361,7 +377,7 @@ T256 static bool unit_avx2(const cnnl__conv_geom *g, const float *x, const float
 #endif /* CNNL_WINO_X86 */
 
 bool cnnl__winograd_forward(const cnnl__conv_geom *g, const float *x, const float *wt, const float *b, float *y,
-                            float *ws, int threads)
+                            uint8_t *arg, float *ws, int threads)
 {
 #ifdef CNNL_WINO_X86
     int twp, rows;
@@ -380,12 +396,12 @@ bool cnnl__winograd_forward(const cnnl__conv_geom *g, const float *x, const floa
 #ifdef _OPENMP
         tid = omp_get_thread_num();
 #endif
-        if (!unit_avx2(g, x, u, b, y, n, ty0, nrows, twp, scratch + (size_t)tid * ptf))
+        if (!unit_avx2(g, x, u, b, y, g->pool ? arg : NULL, n, ty0, nrows, twp, scratch + (size_t)tid * ptf))
             bad = 1;
     }
     return !bad;
 #else
-    (void)g, (void)x, (void)wt, (void)b, (void)y, (void)ws, (void)threads;
+    (void)g, (void)x, (void)wt, (void)b, (void)y, (void)arg, (void)ws, (void)threads;
     return false;
 #endif
 }

@@ -73,12 +73,12 @@ void cnnl__conv_direct_reduce(const cnnl__conv_geom *g, const float *acc, float 
 /* Winograd F(4x4, 3x3) forward (lib/ops/conv_winograd.c): whether it runs @p g here (3x3,
  * stride 1, pad 1, output sides multiples of 4, float32, an AVX2 CPU without AVX-512;
  * CNNLITE_WINOGRAD=0 turns it off, =1 on with AVX-512 too), its workspace for @p threads
- * threads, and the pass: y as cnnl__conv2d_forward() leaves it (no maxima positions).
+ * threads, and the pass: y and @p arg (may be NULL) as cnnl__conv2d_forward() leaves them.
  * Returns false if an output is not finite. */
 bool cnnl__winograd_ok(const cnnl__conv_geom *g);
 size_t cnnl__winograd_ws_floats(const cnnl__conv_geom *g, int threads);
 bool cnnl__winograd_forward(const cnnl__conv_geom *g, const float *x, const float *wt, const float *b, float *y,
-                            float *ws, int threads);
+                            uint8_t *arg, float *ws, int threads);
 
 /* ---- vector kernels dispatched at run time (lib/ops/pool_simd.c) ---- */
 enum { CNNL__SIMD_SSE2 = 0, CNNL__SIMD_AVX2 = 1, CNNL__SIMD_AVX512 = 2 };

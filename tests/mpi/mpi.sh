@@ -111,15 +111,21 @@ if [ -n "$train" ]; then
   cat "$tmp/bn2.err" "$tmp/bnck.err" "$tmp/bnres.err"
   check "batch-norm runs with --sync-bn succeed (exit $rc1, $rc2, $rc3, $rc4)" all '[ "$rc1" -eq 0 ]' '[ "$rc2" -eq 0 ]' '[ "$rc3" -eq 0 ]' '[ "$rc4" -eq 0 ]'
   # One process and two differ only in summation order (test_mpi measures 1e-6 after 5 steps);
-  # over 50 steps of batch-norm training such differences grow, so the first epoch's figures
-  # must agree as printed, and the final accuracy within 2 of the 80 test images. (Batch norm
-  # per process instead: 18.75% against 40.00% after the first epoch of this run.)
-  grep "^Epoch \[1/" "$tmp/bn1.out" >"$tmp/bnep1"
-  grep "^Epoch \[1/" "$tmp/bn2.out" >"$tmp/bnep2"
+  # over 50 steps of batch-norm training such differences grow: with the Winograd forward pass
+  # (AVX2 CPUs; rounding differences of 1e-5 instead of 1e-7) the first epoch's test accuracy
+  # was seen 6 points apart (35.00 and 41.25), the second epoch's train loss 1.6% (15.31 and
+  # 15.55). So: the first epoch's train loss within 1%, the second's within 5%, the final
+  # accuracy within 2.5 points of the 80 test images. Batch norm per process instead, in the
+  # same run: 27.05, 17.14 (12% off) and 72.50 (5 points off).
+  l1=$(grep -o "^Epoch \[1/.*Train Loss: [0-9.]*" "$tmp/bn1.out" | grep -o "[0-9.]*$")
+  l2=$(grep -o "^Epoch \[1/.*Train Loss: [0-9.]*" "$tmp/bn2.out" | grep -o "[0-9.]*$")
+  e1=$(grep -o "^Epoch \[2/.*Train Loss: [0-9.]*" "$tmp/bn1.out" | grep -o "[0-9.]*$")
+  e2=$(grep -o "^Epoch \[2/.*Train Loss: [0-9.]*" "$tmp/bn2.out" | grep -o "[0-9.]*$")
   a1=$(grep -o "^Test Accuracy: [0-9.]*" "$tmp/bn1.out" | grep -o "[0-9.]*$")
   a2=$(grep -o "^Test Accuracy: [0-9.]*" "$tmp/bn2.out" | grep -o "[0-9.]*$")
-  check "synchronised batch norm: the first epoch as with 1 process, final accuracy within 2.5 points ($a1 vs $a2)" all \
-    '[ "$(wc -l <"$tmp/bnep1")" -eq 1 ]' 'cmp -s "$tmp/bnep1" "$tmp/bnep2"' \
+  check "synchronised batch norm as with 1 process: train loss ($l1 vs $l2, then $e1 vs $e2), final accuracy ($a1 vs $a2)" all \
+    '[ -n "$l1" ] && [ -n "$l2" ] && awk -v a="$l1" -v b="$l2" "BEGIN { d = (a - b) / b; exit !(d <= 0.01 && d >= -0.01) }"' \
+    '[ -n "$e1" ] && [ -n "$e2" ] && awk -v a="$e1" -v b="$e2" "BEGIN { d = (a - b) / b; exit !(d <= 0.05 && d >= -0.05) }"' \
     '[ -n "$a1" ] && [ -n "$a2" ] && awk -v a="$a1" -v b="$a2" "BEGIN { d = a - b; exit !(d <= 2.5 && d >= -2.5) }"'
   check "a --sync-bn checkpoint resumes over 2 processes to the uninterrupted run's weights" \
     cmp "$tmp/bnres.safetensors" "$tmp/bn2.safetensors"
