@@ -1,8 +1,8 @@
 /* The Winograd F(4x4, 3x3) forward kernel (lib/ops/conv_winograd.c): against the im2col
  * convolution on shapes with whole and partial vectors of tiles, output channels not a multiple
  * of four, with and without bias, ReLU and pool; bit-identical for 1 and 2 threads; non-finite
- * outputs reported; the shapes and settings it declines. Forced on with CNNLITE_WINOGRAD=1 so
- * that AVX-512 machines test it too; skipped on CPUs without AVX2. */
+ * outputs reported; the shapes and settings it declines. Forced on with
+ * CNNLITE_CONV_ALGO=winograd-avx2 so that AVX-512 machines and small channel counts test it too; skipped on CPUs without AVX2. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,7 +77,7 @@ static double compare(const cnnl__conv_geom *g, bool bias, uint64_t seed, int th
 static int force_on(void **state)
 {
     (void)state;
-    return setenv("CNNLITE_WINOGRAD", "1", 1);
+    return setenv("CNNLITE_CONV_ALGO", "winograd-avx2", 1);
 }
 
 static bool available(void)
@@ -170,16 +170,18 @@ static void test_declines(void **state)
     assert_false(cnnl__winograd_ok(&dil));
     assert_false(cnnl__winograd_ok(&poolonly));
     assert_true(cnnl__winograd_ok(&g));
-    assert_int_equal(setenv("CNNLITE_WINOGRAD", "0", 1), 0);
+    assert_int_equal(setenv("CNNLITE_CONV_ALGO", "direct", 1), 0);
     assert_false(cnnl__winograd_ok(&g));
-    assert_int_equal(setenv("CNNLITE_WINOGRAD", "1", 1), 0);
+    assert_int_equal(setenv("CNNLITE_CONV_ALGO", "winograd-avx2", 1), 0);
     assert_int_equal(setenv("CNNLITE_ISA", "sse2", 1), 0);
     assert_false(cnnl__winograd_ok(&g));
     assert_int_equal(unsetenv("CNNLITE_ISA"), 0);
-    /* Without the override it runs only where AVX2 is the widest level. */
-    assert_int_equal(unsetenv("CNNLITE_WINOGRAD"), 0);
+    /* By default it runs only where AVX2 is the widest level, from 8 input channels. */
+    assert_int_equal(unsetenv("CNNLITE_CONV_ALGO"), 0);
+    assert_false(cnnl__winograd_ok(&g));
+    g.c = 8;
     assert_int_equal(cnnl__winograd_ok(&g), cnnl__simd_level() == CNNL__SIMD_AVX2);
-    assert_int_equal(setenv("CNNLITE_WINOGRAD", "1", 1), 0);
+    assert_int_equal(setenv("CNNLITE_CONV_ALGO", "winograd-avx2", 1), 0);
 }
 
 int main(void)
