@@ -85,16 +85,28 @@ static cnnl_status conv_begin(cnnl_layer *l, const cnnl_tensor *x, cnnl__conv_ge
 }
 
 #ifdef CNNL_HAVE_DNNL
-/* The oneDNN forward pass into l->out_ws, with the maxima's positions when @p with_arg. */
+/* The forward pass of the oneDNN engine into l->out_ws, with the maxima's positions when
+ * @p with_arg: on AVX2 CPUs, where oneDNN has no Winograd kernel, by lib/ops/conv_winograd.c
+ * where it applies; by oneDNN otherwise. */
 static cnnl_status dnnl_forward(cnnl_layer *l, const cnnl__conv_geom *g, const cnnl_tensor *x, bool with_arg)
 {
     conv *C = (conv *)l;
     bool finite = true;
-    cnnl_status st = cnnl__dnnl_conv2d_forward(&C->dnnl, g, x->data, l->state[0].data,
-                                               C->bias ? l->state[1].data : NULL, l->out_ws->data,
-                                               C->pool && with_arg ? (uint8_t *)C->arg->data : NULL, &finite);
-    if (st != CNNL_OK)
-        return cnnl__error_context(st, "%s", cnnl__layer_label(l));
+    uint8_t *arg = C->pool && with_arg ? (uint8_t *)C->arg->data : NULL;
+    const float *b = C->bias ? l->state[1].data : NULL;
+    if (cnnl__winograd_ok(g)) {
+        int threads = cnnl__num_threads();
+        int64_t ws[1] = {(int64_t)cnnl__winograd_ws_floats(g, threads)};
+        cnnl_status st = cnnl__tensor_ensure(&C->wino, 1, ws);
+        if (st != CNNL_OK)
+            return st;
+        finite = cnnl__winograd_forward(g, x->data, l->state[0].data, b, l->out_ws->data, arg, C->wino->data, threads);
+    } else {
+        cnnl_status st = cnnl__dnnl_conv2d_forward(&C->dnnl, g, x->data, l->state[0].data, b, l->out_ws->data, arg,
+                                                   &finite);
+        if (st != CNNL_OK)
+            return cnnl__error_context(st, "%s", cnnl__layer_label(l));
+    }
     if (!finite)
         return cnnl__error(CNNL_ENUMERIC, "%s: the output is not finite", cnnl__layer_label(l));
     C->arg_ok = !C->pool || with_arg;
@@ -131,20 +143,7 @@ static cnnl_status conv_forward(cnnl_layer *l, const cnnl_tensor *x)
     if (cnnl__dnnl_conv_ok(&g)) {
         /* In evaluation mode the maxima's positions are left out (inference ran 5% faster
          * without them); a backward pass after such a forward pass (Grad-CAM) runs the
-         * forward again with them (conv_backward). On AVX2 CPUs, where oneDNN has no
-         * Winograd kernel, lib/ops/conv_winograd.c runs the forward pass. */
-        if (cnnl__winograd_ok(&g)) {
-            int64_t ws[1] = {(int64_t)cnnl__winograd_ws_floats(&g, threads)};
-            if ((st = cnnl__tensor_ensure(&C->wino, 1, ws)) != CNNL_OK)
-                return st;
-            bool with_arg = C->pool && l->training;
-            C->arg_ok = !C->pool || with_arg;
-            if (!cnnl__winograd_forward(&g, x->data, l->state[0].data, C->bias ? l->state[1].data : NULL,
-                                        l->out_ws->data, with_arg ? (uint8_t *)C->arg->data : NULL, C->wino->data,
-                                        threads))
-                return cnnl__error(CNNL_ENUMERIC, "%s: the output is not finite", cnnl__layer_label(l));
-            return CNNL_OK;
-        }
+         * forward again with them (conv_backward). */
         return dnnl_forward(l, &g, x, l->training);
     }
 #endif
