@@ -73,8 +73,8 @@ void cnnl__conv_direct_reduce(const cnnl__conv_geom *g, const float *acc, float 
 /* Winograd F(4x4, 3x3) forward (lib/ops/conv_winograd.c): whether it runs @p g here (3x3,
  * stride 1, pad 1, output sides multiples of 4, float32, at least 8 input channels, an AVX2
  * CPU without AVX-512; CNNLITE_CONV_ALGO=direct turns it off, =winograd-avx2 on wherever it
- * can run), its workspace for @p threads threads, and the pass: y and @p arg (may be NULL) as cnnl__conv2d_forward() leaves them.
- * Returns false if an output is not finite. */
+ * can run), its workspace for @p threads threads, and the pass: y and @p arg (may be NULL)
+ * as cnnl__conv2d_forward() leaves them. Returns false if an output is not finite. */
 bool cnnl__winograd_ok(const cnnl__conv_geom *g);
 size_t cnnl__winograd_ws_floats(const cnnl__conv_geom *g, int threads);
 bool cnnl__winograd_forward(const cnnl__conv_geom *g, const float *x, const float *wt, const float *b, float *y,
