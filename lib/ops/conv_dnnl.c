@@ -59,7 +59,7 @@ typedef struct tctx {
     reorder r_fsrc, r_wsrc, r_dsrc, r_ddst, r_dwout, r_pre;
     float *b_dwt, *b_dwo, *b_db;
     dnnl_memory_t m_sf, m_sd, m_sw; /* the primitives' scratchpads, in the arena */
-    float *b_dst, *b_src, *b_ddst2, *b_pre;
+    float *b_dst, *b_src, *b_ddst2, *b_pre, *b_wg;
 } tctx;
 
 typedef struct shape_state {
@@ -79,6 +79,10 @@ typedef struct shape_state {
     int fsrc_own, wsrc_own;
     bool dsrc_own, pre_own;
     bool wino; /* forward by Winograd */
+    /* Weight gradients by lib/ops/conv_wgrad.c instead of the primitive bwd_w (AVX2, 3x3,
+     * output gradient in 8-channel blocks); sz_wg bytes of its workspace. */
+    bool wg_own;
+    size_t sz_wg;
     layout dst_l, ddst_l;
     /* Weights in the forward and backward-data layouts (shared, read-only in the region). */
     reorder r_fw, r_dw;
@@ -460,10 +464,12 @@ static cnnl_status make_primitives(cnnl__dnnl_conv *d, shape_state *s)
         m.data_type = dnnl_f32;
         s->pre_own = dnnl_memory_desc_equal(&m, &s->dst_md);
     }
+    s->wg_own = !s->bf16 && cnnl__wgrad8_ok(&s->g) && s->ddst_l.b == 8 && s->ddst_l.sx == 8;
+    s->sz_wg = s->wg_own ? sizeof(float) * cnnl__wgrad8_ws_floats(&s->g) : 0;
     s->sz_dst = dnnl_memory_desc_get_size(&s->dst_md);
     s->sz_src = 0;
     const dnnl_memory_desc_t *srcs[3] = {&s->fsrc_md, &s->wsrc_md, &s->dsrc_md};
-    bool plain[3] = {s->fsrc_plain, s->wsrc_plain, s->dsrc_plain};
+    bool plain[3] = {s->fsrc_plain, s->wsrc_plain || s->wg_own, s->dsrc_plain};
     for (int i = 0; i < 3; i++) {
         size_t z = plain[i] ? 0 : dnnl_memory_desc_get_size(srcs[i]);
         s->sz_src = z > s->sz_src ? z : s->sz_src;
@@ -570,12 +576,15 @@ static cnnl_status bind(const shape_state *s, tctx *t, bool fwd, bool wgrad, boo
     size_t src = 0;
     if (fwd && !s->fsrc_plain)
         src = dnnl_memory_desc_get_size(&s->fsrc_md);
+    bool own_wg = wgrad && s->wg_own;
+    if (own_wg)
+        wgrad = false; /* neither the primitive's source nor its scratchpad */
     if (wgrad && !s->wsrc_plain && dnnl_memory_desc_get_size(&s->wsrc_md) > src)
         src = dnnl_memory_desc_get_size(&s->wsrc_md);
     if (dgrad && !s->dsrc_plain && dnnl_memory_desc_get_size(&s->dsrc_md) > src)
         src = dnnl_memory_desc_get_size(&s->dsrc_md);
     size_t a = round64(s->sz_dst), b = round64(src), c = dgrad ? round64(s->sz_ddst2) : 0;
-    size_t e = fwd ? 0 : round64(s->sz_pre);
+    size_t e = (fwd ? 0 : round64(s->sz_pre)) + (own_wg ? round64(s->sz_wg) : 0);
     /* The scratchpad of the primitives the call runs (Winograd's is several MiB): in the
      * arena, so that layers share it instead of each holding its own. */
     size_t f = fwd ? dnnl_memory_desc_get_size(&s->scr_f) : 0;
@@ -598,7 +607,8 @@ static cnnl_status bind(const shape_state *s, tctx *t, bool fwd, bool wgrad, boo
     t->b_dst = (float *)(void *)base;
     t->b_src = (float *)(void *)(base + a);
     t->b_ddst2 = c ? (float *)(void *)(base + a + b) : NULL;
-    t->b_pre = e ? (float *)(void *)(base + a + b + c) : NULL;
+    t->b_pre = !fwd && s->sz_pre ? (float *)(void *)(base + a + b + c) : NULL;
+    t->b_wg = own_wg ? (float *)(void *)(base + a + b + c + round64(s->sz_pre)) : NULL;
     float *grad = s->bf16 ? t->b_pre : t->b_dst; /* the output gradient the primitives read */
     DN(dnnl_memory_set_data_handle(t->f_dst, t->b_dst));
     if (!fwd) {
@@ -1098,7 +1108,10 @@ cnnl_status cnnl__dnnl_conv2d_backward(cnnl__dnnl_conv **dp, const cnnl__conv_ge
                 else if (s->bf16 && !pre16)
                     ts = run_reorder(t->strm, &t->r_pre, t->b_dst, t->b_pre);
                 const float *xs = x + n0 * in_img;
-                if (gw || gb) {
+                if ((gw || gb) && s->wg_own) {
+                    const layout *dl = &s->ddst_l;
+                    cnnl__wgrad8(g, nb, xs, t->b_dst, dl->sn, dl->sc, dl->sy, aw, ab, t->b_wg);
+                } else if (gw || gb) {
                     if (s->wsrc_plain) {
                         if (dnnl_memory_set_data_handle(t->w_src, (void *)xs) != dnnl_success)
                             ts = cnnl__error(CNNL_EUNSUPPORTED, "convolution (oneDNN): cannot set the source");

@@ -80,6 +80,19 @@ size_t cnnl__winograd_ws_floats(const cnnl__conv_geom *g, int threads);
 bool cnnl__winograd_forward(const cnnl__conv_geom *g, const float *x, const float *wt, const float *b, float *y,
                             uint8_t *arg, float *ws, int threads);
 
+/* ---- weight gradient of 3x3 convolutions at AVX2 width (lib/ops/conv_wgrad.c) ---- */
+/* Whether cnnl__wgrad8() runs @p g: 3x3 stride-1 pad-1 float32, output channels a multiple
+ * of 8, on a CPU whose widest level is AVX2 (CNNLITE_CONV_WGRAD=onednn turns it off). */
+bool cnnl__wgrad8_ok(const cnnl__conv_geom *g);
+/* Floats of workspace one call needs (one thread). */
+size_t cnnl__wgrad8_ws_floats(const cnnl__conv_geom *g);
+/* Adds to @p gw ([oc][c][3][3]) and @p gb ([oc]) the weight and bias gradients of @p nb
+ * images: NCHW input @p x, output gradient @p dy in blocks of 8 channels (element (n, o, y, x)
+ * at n * sn + (o / 8) * sc + y * sy + 8 * x + o % 8). Single-threaded; @p ws holds
+ * cnnl__wgrad8_ws_floats() floats. Only where cnnl__wgrad8_ok(). */
+void cnnl__wgrad8(const cnnl__conv_geom *g, int nb, const float *x, const float *dy, int64_t sn, int64_t sc,
+                  int64_t sy, float *gw, float *gb, float *ws);
+
 /* ---- vector kernels dispatched at run time (lib/ops/pool_simd.c) ---- */
 enum { CNNL__SIMD_SSE2 = 0, CNNL__SIMD_AVX2 = 1, CNNL__SIMD_AVX512 = 2 };
 /* The widest level this CPU runs (AVX-512F; AVX2 with FMA; else SSE2 or plain C), lowered by
