@@ -110,9 +110,9 @@ int cnnl__pool_blocked_simd(int level, const float *p0, const float *p1, int B, 
  * window in the blocked rows @p p0 / @p p1, zeros elsewhere. Returns the columns done. */
 int cnnl__unpool_blocked_simd(int level, const float *gr, const float *yr, const uint8_t *ar, size_t plane, int B,
                               int nch, int pw, float *p0, float *p1);
-/* Leading 16-column tiles of one output row of a 2x2 stride-2 average pool (inputs rows @p r0,
- * @p r1), bit-identical to lib/ops/pool.c's loop; ORs the non-finite flag bits into *@p any.
- * Returns the columns done (0 below AVX-512). */
+/* Leading whole tiles (16 outputs at AVX-512, 8 at AVX2) of one output row of a 2x2 stride-2
+ * average pool (input rows @p r0, @p r1), bit-identical to lib/ops/pool.c's loop; ORs the
+ * non-finite flag bits into *@p any. Returns the columns done (0 below AVX2). */
 int cnnl__avgpool2_row_simd(int level, const float *r0, const float *r1, int ow, float *y, uint32_t *any);
 /* float32 to bfloat16 (round to nearest even, denormals to zero, as VCVTNEPS2BF16), @p n
  * values in the same order; AVX512_BF16 instructions where @p level is AVX-512 and the CPU

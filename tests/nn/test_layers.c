@@ -443,7 +443,8 @@ static void test_avgpool_input_check(void **state)
 {
     (void)state;
     const float bad[3] = {NAN, INFINITY, -INFINITY};
-    /* 40 columns: a 16-column vector tile and a tail on AVX-512 CPUs */
+    /* 40 columns (20 outputs): a 16-output vector tile and a tail on AVX-512 CPUs, two
+     * 8-output tiles and a tail on AVX2 */
     const int hs[3] = {6, 7, 4}, ws[3] = {8, 9, 40};
     for (int v = 0; v < 3; v++) {
         bool odd = v == 1;
