@@ -79,7 +79,7 @@ typedef struct shape_state {
     int fsrc_own, wsrc_own;
     bool dsrc_own, pre_own;
     bool wino; /* forward by Winograd */
-    /* Weight gradients by lib/ops/conv_wgrad.c instead of the primitive bwd_w (AVX2, 3x3,
+    /* Weight gradients by lib/ops/conv_avx2.c instead of the primitive bwd_w (AVX2, 3x3,
      * output gradient in 8-channel blocks); sz_wg bytes of its workspace. */
     bool wg_own;
     size_t sz_wg;

@@ -72,24 +72,24 @@ void cnnl__conv_direct_reduce(const cnnl__conv_geom *g, const float *acc, float 
 
 /* Winograd F(4x4, 3x3) forward (lib/ops/conv_winograd.c): whether it runs @p g here (3x3,
  * stride 1, pad 1, output sides multiples of 4, float32, at least 8 input channels, an AVX2
- * CPU without AVX-512; CNNLITE_CONV_ALGO=direct turns it off, =winograd-avx2 on wherever it
- * can run), its workspace for @p threads threads, and the pass: y and @p arg (may be NULL)
+ * CPU without AVX-512; CNNLITE_CONV_ALGO=direct or CNNLITE_CONV_OWN=0 turns it off,
+ * CNNLITE_CONV_ALGO=winograd-avx2 on wherever it can run), its workspace for @p threads threads, and the pass: y and @p arg (may be NULL)
  * as cnnl__conv2d_forward() leaves them. Returns false if an output is not finite. */
 bool cnnl__winograd_ok(const cnnl__conv_geom *g);
 size_t cnnl__winograd_ws_floats(const cnnl__conv_geom *g, int threads);
 bool cnnl__winograd_forward(const cnnl__conv_geom *g, const float *x, const float *wt, const float *b, float *y,
                             uint8_t *arg, float *ws, int threads);
 
-/* ---- weight gradient of 3x3 convolutions at AVX2 width (lib/ops/conv_wgrad.c) ---- */
+/* ---- our own direct AVX2 kernel for 3x3 convolutions (lib/ops/conv_avx2.c) ---- */
+/* It reads the output gradient in oneDNN's AVX2 layout: element (n, o, y, x) at
+ * n * sn + (o / 8) * sc + y * sy + 8 * x + o % 8. Single-threaded: one call per chunk of
+ * @p nb images; @p ws holds cnnl__wgrad8_ws_floats() floats. */
 /* Whether cnnl__wgrad8() runs @p g: 3x3 stride-1 pad-1 float32, output channels a multiple
- * of 8, on a CPU whose widest level is AVX2 (CNNLITE_CONV_WGRAD=onednn turns it off). */
+ * of 8, on a CPU whose widest level is AVX2 (CNNLITE_CONV_OWN=0 turns it off). */
 bool cnnl__wgrad8_ok(const cnnl__conv_geom *g);
-/* Floats of workspace one call needs (one thread). */
 size_t cnnl__wgrad8_ws_floats(const cnnl__conv_geom *g);
 /* Adds to @p gw ([oc][c][3][3]) and @p gb ([oc]) the weight and bias gradients of @p nb
- * images: NCHW input @p x, output gradient @p dy in blocks of 8 channels (element (n, o, y, x)
- * at n * sn + (o / 8) * sc + y * sy + 8 * x + o % 8). Single-threaded; @p ws holds
- * cnnl__wgrad8_ws_floats() floats. Only where cnnl__wgrad8_ok(). */
+ * images: NCHW input @p x, output gradient @p dy. */
 void cnnl__wgrad8(const cnnl__conv_geom *g, int nb, const float *x, const float *dy, int64_t sn, int64_t sc,
                   int64_t sy, float *gw, float *gb, float *ws);
 

@@ -203,7 +203,7 @@ static void test_engine_isa_levels(void **state)
     /* oneDNN's kernels at every level: our AVX2 Winograd forward and weight-gradient kernels
      * round differently (their own tests: tests/nn/test_winograd.c, test_wgrad.c). */
     assert_int_equal(setenv("CNNLITE_CONV_ALGO", "direct", 1), 0);
-    assert_int_equal(setenv("CNNLITE_CONV_WGRAD", "onednn", 1), 0);
+    assert_int_equal(setenv("CNNLITE_CONV_OWN", "0", 1), 0);
     static const cfg isa_cfgs[] = {
         {3, 16, 3, 1, 1, 40, 70, true, true, true},  /* 35 pooled columns: 2x16 + 3, 4x8 + 3 */
         {16, 32, 3, 1, 1, 34, 66, true, true, true}, /* two blocks of 16, odd row dropped */
@@ -234,7 +234,7 @@ static void test_engine_isa_levels(void **state)
     }
     assert_int_equal(unsetenv("CNNLITE_ISA"), 0);
     assert_int_equal(unsetenv("CNNLITE_CONV_ALGO"), 0);
-    assert_int_equal(unsetenv("CNNLITE_CONV_WGRAD"), 0);
+    assert_int_equal(unsetenv("CNNLITE_CONV_OWN"), 0);
     print_message("vector level of this CPU: %d (0 SSE2, 1 AVX2, 2 AVX-512)\n", cnnl__simd_level());
 }
 

@@ -173,6 +173,10 @@ static void test_declines(void **state)
     assert_int_equal(setenv("CNNLITE_CONV_ALGO", "direct", 1), 0);
     assert_false(cnnl__winograd_ok(&g));
     assert_int_equal(setenv("CNNLITE_CONV_ALGO", "winograd-avx2", 1), 0);
+    assert_int_equal(setenv("CNNLITE_CONV_OWN", "0", 1), 0); /* none of our own kernels */
+    assert_false(cnnl__winograd_ok(&g));
+    assert_int_equal(unsetenv("CNNLITE_CONV_OWN"), 0);
+    assert_true(cnnl__winograd_ok(&g));
     assert_int_equal(setenv("CNNLITE_ISA", "sse2", 1), 0);
     assert_false(cnnl__winograd_ok(&g));
     assert_int_equal(unsetenv("CNNLITE_ISA"), 0);

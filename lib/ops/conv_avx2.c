@@ -1,13 +1,13 @@
 /*
- * Weight and bias gradients of a 3x3 stride-1 pad-1 float32 convolution at AVX2 width, from
- * an output gradient held in blocks of 8 channels (oneDNN's nChw8c, the layout its AVX2
- * kernels use) and the NCHW input.
+ * Our own direct AVX2 kernel for 3x3 stride-1 pad-1 float32 convolutions, used by the oneDNN
+ * engine (lib/ops/conv_dnnl.c) where oneDNN's AVX2 kernel measured slower. It works on
+ * oneDNN's layout of the output gradient (blocks of 8 channels, nChw8c) and the NCHW input, so
+ * it slots in where a primitive ran; the order of every sum is fixed by the geometry, so
+ * results do not depend on the thread count.
  *
- * Why: on an AVX2-only CPU (Zen 3 EPYC) oneDNN 2.6's weight-gradient kernel took about 1.4x
- * the time of its data-gradient kernel for the same multiply-adds, on each of the report
- * network's 3x3 layers from 16 input channels; this one sums in the same shape as a GEMM
- * whose 12 accumulators never leave the registers.
- *
+ * Weight and bias gradients (cnnl__wgrad8). Why: on an AVX2-only CPU (Zen 3 EPYC) oneDNN
+ * 2.6's weight-gradient kernel took about 1.4x the time of its data-gradient kernel for the
+ * same multiply-adds, on each of the report network's 3x3 layers from 16 input channels.
  * How: the gradient of weight (o, c, ky, kx) is the sum over images and output positions p
  * of dy(o, p) x(c, p + (ky - 1, kx - 1)). A vector holds 8 output channels (one block, so
  * the gradient is read as stored). For a band of output rows (about 128 positions), the
@@ -16,8 +16,7 @@
  * broadcast inputs x(c, y + ky - 1, x - 1 .. x + 1) into 12 accumulators: 12 multiply-adds
  * per 7 loads, with the band's 4 blocks (16 KiB) staying in the L1 cache across all (c, ky).
  * After the band the accumulators are added to a [tap][output channel] array, which goes to
- * the caller's [o][c][3][3] sums at the end of the call. The order of every sum is fixed by
- * the geometry, so results do not depend on the thread count.
+ * the caller's [o][c][3][3] sums at the end of the call.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +24,7 @@
 #include "ops/kernels.h"
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-#define CNNL_WGRAD_X86 1
+#define CNNL_CONV_AVX2_X86 1
 #include <immintrin.h>
 #endif
 
@@ -38,14 +37,16 @@ static int band_rows(const cnnl__conv_geom *g)
     return r > g->oh ? g->oh : r;
 }
 
+/* 3x3 stride-1 pad-1 float32, whole blocks of 8 output channels, on a CPU whose widest
+ * level is AVX2, unless CNNLITE_CONV_OWN=0. */
 bool cnnl__wgrad8_ok(const cnnl__conv_geom *g)
 {
     if (g->k != 3 || g->stride != 1 || g->pad != 1 || g->dil > 1 || g->groups > 1 || g->bf16)
         return false;
     if (g->oc % 8 || g->oh != g->h || g->ow != g->w || g->ow < 2 || g->c > 65536 || g->oc > 65536)
         return false;
-    const char *e = getenv("CNNLITE_CONV_WGRAD");
-    if (e && !strcmp(e, "onednn"))
+    const char *e = getenv("CNNLITE_CONV_OWN");
+    if (e && !strcmp(e, "0"))
         return false;
     return cnnl__simd_level() == CNNL__SIMD_AVX2;
 }
@@ -57,7 +58,27 @@ size_t cnnl__wgrad8_ws_floats(const cnnl__conv_geom *g)
     return (size_t)g->c * 9 * g->oc + (size_t)g->oc + (size_t)g->c * (r + 2) * (g->w + 2) + 8;
 }
 
-#ifdef CNNL_WGRAD_X86
+/* Input rows y0 - 1 .. y0 + rows of image @p xn into @p xp (per channel R + 2 rows of w + 2
+ * floats), zero outside the image and in the border columns. */
+static void pad_band(const cnnl__conv_geom *g, const float *xn, int y0, int rows, int R, float *xp)
+{
+    int C = g->c, H = g->h, W = g->w;
+    size_t xs = (size_t)W + 2;
+    for (int c = 0; c < C; c++)
+        for (int rr = 0; rr < rows + 2; rr++) {
+            float *q = xp + ((size_t)c * (R + 2) + rr) * xs;
+            int iy = y0 - 1 + rr;
+            if (iy < 0 || iy >= H) {
+                memset(q, 0, sizeof(float) * xs);
+                continue;
+            }
+            q[0] = 0.0f;
+            memcpy(q + 1, xn + ((size_t)c * H + iy) * W, sizeof(float) * (size_t)W);
+            q[W + 1] = 0.0f;
+        }
+}
+
+#ifdef CNNL_CONV_AVX2_X86
 #define T256 __attribute__((target("avx2,fma")))
 #define INL __attribute__((always_inline)) inline
 
@@ -127,12 +148,13 @@ T256 static void bias_band(const float *d, int64_t sc, int64_t sy, int rows, int
         _mm256_storeu_ps(q, _mm256_add_ps(_mm256_loadu_ps(q), _mm256_add_ps(a0, a1)));
     }
 }
-#endif /* CNNL_WGRAD_X86 */
+
+#endif /* CNNL_CONV_AVX2_X86 */
 
 void cnnl__wgrad8(const cnnl__conv_geom *g, int nb, const float *x, const float *dy, int64_t sn, int64_t sc,
                   int64_t sy, float *gw, float *gb, float *ws)
 {
-#ifdef CNNL_WGRAD_X86
+#ifdef CNNL_CONV_AVX2_X86
     int C = g->c, OC = g->oc, H = g->h, W = g->w, R = band_rows(g), nblk = OC / 8;
     size_t taps = (size_t)C * 9, xs = (size_t)W + 2;
     float *s = ws, *bs = s + taps * OC, *xp = bs + OC;
@@ -141,19 +163,7 @@ void cnnl__wgrad8(const cnnl__conv_geom *g, int nb, const float *x, const float 
         const float *xn = x + (size_t)n * C * H * W;
         for (int y0 = 0; y0 < H; y0 += R) {
             int rows = H - y0 < R ? H - y0 : R;
-            /* input rows y0 - 1 .. y0 + rows, zero outside the image and in the border columns */
-            for (int c = 0; c < C; c++)
-                for (int rr = 0; rr < rows + 2; rr++) {
-                    float *q = xp + ((size_t)c * (R + 2) + rr) * xs;
-                    int iy = y0 - 1 + rr;
-                    if (iy < 0 || iy >= H) {
-                        memset(q, 0, sizeof(float) * xs);
-                        continue;
-                    }
-                    q[0] = 0.0f;
-                    memcpy(q + 1, xn + ((size_t)c * H + iy) * W, sizeof(float) * (size_t)W);
-                    q[W + 1] = 0.0f;
-                }
+            pad_band(g, xn, y0, rows, R, xp);
             const float *d0 = dy + n * sn + (int64_t)y0 * sy;
             bias_band(d0, sc, sy, rows, W, nblk, bs);
             for (int j0 = 0, nov; j0 < nblk; j0 += nov) {
