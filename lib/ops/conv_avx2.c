@@ -80,6 +80,10 @@ static void pad_band(const cnnl__conv_geom *g, const float *xn, int y0, int rows
 
 #ifdef CNNL_CONV_AVX2_X86
 #define T256 __attribute__((target("avx2,fma")))
+/* Hides where @p p points from the optimiser: GCC otherwise carries broadcasts over to the
+ * next position (the same addresses), runs out of registers and spills an accumulator, whose
+ * chain then waits on memory at every position. */
+#define OPAQUE(p) __asm__("" : "+r"(p))
 #define INL __attribute__((always_inline)) inline
 
 /* NOV (1, 2 or 4) blocks of 8 output channels x 3 taps (kx) of one (c, ky), over @p rows rows
@@ -129,6 +133,34 @@ DEFINE_PASS(1, ZEROS1, BODY1, STORES1)
 DEFINE_PASS(2, ZEROS2, BODY2, STORES2)
 DEFINE_PASS(4, ZEROS4, BODY4, STORES4)
 
+/* Two blocks and two rows of taps (ky, ky + 1) at once: 12 accumulators where pass2 has 6,
+ * enough independent sums to keep both FMA units busy (the first layer: 16 output channels).
+ * Each broadcast is used at once. */
+#define KFMA(k, ky, kx)                                                                               \
+    {                                                                                                 \
+        __m256 b = _mm256_broadcast_ss(xq + (ky) * xs + (kx));                                        \
+        a0##k = _mm256_fmadd_ps(v0, b, a0##k);                                                        \
+        a1##k = _mm256_fmadd_ps(v1, b, a1##k);                                                        \
+    }
+T256 static void pass2k2(const float *xr, size_t xs, const float *d, int64_t sc, int64_t sy, int rows, int w,
+                         float *s, size_t ts)
+{
+    __m256 a00 = _mm256_setzero_ps(), a01 = a00, a02 = a00, a03 = a00, a04 = a00, a05 = a00;
+    __m256 a10 = a00, a11 = a00, a12 = a00, a13 = a00, a14 = a00, a15 = a00;
+    for (int r = 0; r < rows; r++) {
+        const float *x = xr + (size_t)r * xs, *dr = d + (int64_t)r * sy;
+        for (int p = 0; p < w; p++) {
+            __m256 v0 = _mm256_loadu_ps(dr + 8 * p), v1 = _mm256_loadu_ps(dr + sc + 8 * p);
+            const float *xq = x + p;
+            OPAQUE(xq);
+            KFMA(0, 0, 0) KFMA(1, 0, 1) KFMA(2, 0, 2) KFMA(3, 1, 0) KFMA(4, 1, 1) KFMA(5, 1, 2)
+        }
+    }
+    /* taps (ky, 0..2) then (ky + 1, 0..2): consecutive in the [tap][o] array */
+    ADD1(0, 0) ADD1(0, 1) ADD1(0, 2) ADD1(0, 3) ADD1(0, 4) ADD1(0, 5)
+    ADD1(1, 0) ADD1(1, 1) ADD1(1, 2) ADD1(1, 3) ADD1(1, 4) ADD1(1, 5)
+}
+
 /* Bias sums of one band: 8 channels per block, @p nblk blocks. */
 T256 static void bias_band(const float *d, int64_t sc, int64_t sy, int rows, int w, int nblk, float *bs)
 {
@@ -173,7 +205,10 @@ void cnnl__wgrad8(const cnnl__conv_geom *g, int nb, const float *x, const float 
                     for (int ky = 0; ky < 3; ky++) {
                         const float *xr = xp + ((size_t)c * (R + 2) + ky) * xs;
                         float *st = s + (size_t)(c * 9 + ky * 3) * OC + 8 * j0;
-                        if (nov == 4)
+                        if (nov == 2 && ky == 0) {
+                            pass2k2(xr, xs, dj, sc, sy, rows, W, st, (size_t)OC);
+                            ky++;
+                        } else if (nov == 4)
                             pass4(xr, xs, dj, sc, sy, rows, W, st, (size_t)OC);
                         else if (nov == 2)
                             pass2(xr, xs, dj, sc, sy, rows, W, st, (size_t)OC);
