@@ -32,11 +32,19 @@
 #define T512 __attribute__((target("avx512f")))
 #define T256 __attribute__((target("avx2,fma")))
 
-/* Stores the 4 vectors a<c>0..3 to the row at xr<c> (the AVX2 whole-strip kernels). */
-#define WSTORE_X(c)                                                                                   \
+/* The AVX2 whole-strip kernels' 12 sums a<r><j> (3 rows x 4 vectors): FMA12 adds g0..g2
+ * times the 4 vectors at @p src; STORE4 stores row @p c's 4 vectors to @p p<c>. */
+#define FMA12(src, j)                                                                                 \
     {                                                                                                 \
-        _mm256_storeu_ps(xr##c, a##c##0), _mm256_storeu_ps(xr##c + 8, a##c##1);                       \
-        _mm256_storeu_ps(xr##c + 16, a##c##2), _mm256_storeu_ps(xr##c + 24, a##c##3);                 \
+        __m256 v = _mm256_load_ps((src) + 8 * (j));                                                   \
+        a0##j = _mm256_fmadd_ps(g0, v, a0##j);                                                        \
+        a1##j = _mm256_fmadd_ps(g1, v, a1##j);                                                        \
+        a2##j = _mm256_fmadd_ps(g2, v, a2##j);                                                        \
+    }
+#define STORE4(p, c)                                                                                  \
+    {                                                                                                 \
+        _mm256_storeu_ps(p##c, a##c##0), _mm256_storeu_ps(p##c + 8, a##c##1);                         \
+        _mm256_storeu_ps(p##c + 16, a##c##2), _mm256_storeu_ps(p##c + 24, a##c##3);                   \
     }
 
 T512 static inline float hsum512(__m512 v)
@@ -246,13 +254,6 @@ T256 static void bchunk256(const float *gy, const float *buf, int oc, int o0, fl
 /* bchunk256() for a whole strip (32 columns), the same chains: three rows x 4 vectors are 12
  * sums, which fit AVX2's 16 registers (4 x 4 spilled), and each broadcast gradient is used at
  * once. */
-#define B3(j)                                                                                         \
-    {                                                                                                 \
-        __m256 v = _mm256_load_ps(br + 8 * (j));                                                      \
-        a0##j = _mm256_fmadd_ps(g0, v, a0##j);                                                        \
-        a1##j = _mm256_fmadd_ps(g1, v, a1##j);                                                        \
-        a2##j = _mm256_fmadd_ps(g2, v, a2##j);                                                        \
-    }
 #define BINIT(c)                                                                                      \
     __m256 a##c##0 = first ? _mm256_setzero_ps() : _mm256_loadu_ps(xr##c),                           \
            a##c##1 = first ? _mm256_setzero_ps() : _mm256_loadu_ps(xr##c + 8),                       \
@@ -273,12 +274,12 @@ T256 static void bchunk256_full(const float *gy, const float *buf, int oc, int o
             const float *br = buf + (size_t)o * 32;
             __m256 g0 = _mm256_broadcast_ss(gr0 + o), g1 = _mm256_broadcast_ss(gr1 + o);
             __m256 g2 = _mm256_broadcast_ss(gr2 + o);
-            B3(0) B3(1) B3(2) B3(3)
+            FMA12(br, 0) FMA12(br, 1) FMA12(br, 2) FMA12(br, 3)
         }
         /* a duplicated row stores last, with the same value */
-        WSTORE_X(2)
-        WSTORE_X(1)
-        WSTORE_X(0)
+        STORE4(xr, 2)
+        STORE4(xr, 1)
+        STORE4(xr, 0)
     }
 }
 
@@ -390,20 +391,8 @@ T256 static void wstrip256(const float *gy, const float *x, float *gw, int n, in
  * vectors are 12 sums, which fit AVX2's 16 registers (4 x 4 spilled), and each broadcast
  * gradient is used at once. */
 #define XROWS 128
-#define W3(j)                                                                                         \
-    {                                                                                                 \
-        __m256 v = _mm256_load_ps(xr + 8 * (j));                                                      \
-        a0##j = _mm256_fmadd_ps(g0, v, a0##j);                                                        \
-        a1##j = _mm256_fmadd_ps(g1, v, a1##j);                                                        \
-        a2##j = _mm256_fmadd_ps(g2, v, a2##j);                                                        \
-    }
 #define WLOAD(c) __m256 a##c##0 = _mm256_loadu_ps(wr##c), a##c##1 = _mm256_loadu_ps(wr##c + 8),      \
                         a##c##2 = _mm256_loadu_ps(wr##c + 16), a##c##3 = _mm256_loadu_ps(wr##c + 24)
-#define WSTORE(c)                                                                                     \
-    {                                                                                                 \
-        _mm256_storeu_ps(wr##c, a##c##0), _mm256_storeu_ps(wr##c + 8, a##c##1);                       \
-        _mm256_storeu_ps(wr##c + 16, a##c##2), _mm256_storeu_ps(wr##c + 24, a##c##3);                 \
-    }
 T256 static void wstrip256_full(const float *gy, const float *x, float *gw, int n, int in, int out, int k)
 {
     _Alignas(32) float xb[XROWS * 32];
@@ -422,12 +411,12 @@ T256 static void wstrip256_full(const float *gy, const float *x, float *gw, int 
                 const float *xr = xb + (size_t)i * 32;
                 __m256 g0 = _mm256_broadcast_ss(gr + o0), g1 = _mm256_broadcast_ss(gr + o1);
                 __m256 g2 = _mm256_broadcast_ss(gr + o2);
-                W3(0) W3(1) W3(2) W3(3)
+                FMA12(xr, 0) FMA12(xr, 1) FMA12(xr, 2) FMA12(xr, 3)
             }
             /* a duplicated output stores last, with the same value */
-            WSTORE(2)
-            WSTORE(1)
-            WSTORE(0)
+            STORE4(wr, 2)
+            STORE4(wr, 1)
+            STORE4(wr, 0)
         }
     }
 }
@@ -552,43 +541,33 @@ void cnnl__linear_forward(int level, const float *x, const float *w, const float
      * the batch; enough work per tile that small layers stay on one thread. */
     int threads = (long)n * in * out < (1L << 18) ? 1 : cnnl__num_threads();
 #ifdef CNNL_X86_SIMD
-    if (level >= CNNL__SIMD_AVX512) {
+    if (level >= CNNL__SIMD_AVX2) {
         /* Each thread owns a fixed range of output tiles and goes over the inputs block by
          * block, its accumulators saved in @p ws between blocks: x is read from memory about
          * once per thread instead of once per output tile (the report network's first Linear
-         * reads 4 MB of x against 16 MB of W). */
-#pragma omp parallel num_threads(threads)
-        {
-            size_t lo, hi;
-            cnnl__chunk((size_t)ob, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
-            for (int k0 = 0; k0 < in; k0 += KBLOCK) {
-                int k1 = in - k0 > KBLOCK ? k0 + KBLOCK : in;
-                for (size_t ot = lo; ot < hi; ot++)
-                    for (int it = 0; it < ib; it++)
-                        tile512(x, w, bias, y, n, in, out, it * 4, (int)ot * 4, k0, k1,
-                                ws + ((size_t)ot * ib + it) * 256);
-            }
-        }
-        return;
-    }
-    if (level >= CNNL__SIMD_AVX2) {
-        /* The same at AVX2, tiles of 4 rows x 3 outputs, in longer blocks: x's block about
-         * 1 MiB (inputs of every row). On a Zen 3 CPU the report network's first Linear (32
-         * rows, 32768 -> 128, 2 threads) took 3.2 ms in one pass per tile, 3.1 / 2.2 / 2.0 ms
-         * with blocks of 512 / 4096 / 8192 inputs: longer runs along W's rows for the
-         * prefetcher. */
-        int ob3 = (out + 2) / 3, kb = 262144 / n;
+         * reads 4 MB of x against 16 MB of W). AVX-512: tiles of 4 x 4 outputs, blocks of 512
+         * inputs. AVX2: tiles of 4 rows x 3 outputs in longer blocks, x's block about 1 MiB
+         * (inputs of every row): on a Zen 3 CPU the report network's first Linear (32 rows,
+         * 32768 -> 128, 2 threads) took 3.2 ms in one pass per tile, 3.1 / 2.2 / 2.0 ms with
+         * blocks of 512 / 4096 / 8192 inputs (longer runs along W's rows for the prefetcher). */
+        bool wide = level >= CNNL__SIMD_AVX512;
+        int per = wide ? 4 : 3, obt = (out + per - 1) / per, kb = wide ? KBLOCK : 262144 / n;
+        size_t save = wide ? 256 : 96;
         kb = kb < KBLOCK ? KBLOCK : kb / 8 * 8;
 #pragma omp parallel num_threads(threads)
         {
             size_t lo, hi;
-            cnnl__chunk((size_t)ob3, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
+            cnnl__chunk((size_t)obt, omp_get_num_threads(), omp_get_thread_num(), &lo, &hi);
             for (int k0 = 0; k0 < in; k0 += kb) {
                 int k1 = in - k0 > kb ? k0 + kb : in;
                 for (size_t ot = lo; ot < hi; ot++)
-                    for (int it = 0; it < ib; it++)
-                        tile256(x, w, bias, y, n, in, out, it * 4, (int)ot * 3, k0, k1,
-                                ws + ((size_t)ot * ib + it) * 96);
+                    for (int it = 0; it < ib; it++) {
+                        float *sv = ws + ((size_t)ot * ib + it) * save;
+                        if (wide)
+                            tile512(x, w, bias, y, n, in, out, it * 4, (int)ot * 4, k0, k1, sv);
+                        else
+                            tile256(x, w, bias, y, n, in, out, it * 4, (int)ot * 3, k0, k1, sv);
+                    }
             }
         }
         return;
