@@ -11,7 +11,7 @@
  * How: the gradient of weight (o, c, ky, kx) is the sum over images and output positions p
  * of dy(o, p) x(c, p + (ky - 1, kx - 1)). A vector holds 8 output channels (one block, so
  * the gradient is read as stored). For a band of output rows (about 128 positions), the
- * band's input rows are copied once into a zero-padded buffer; then for 4 channel blocks
+ * band's input rows are copied once into a zero-padded buffer (cnnl__conv_direct_pad()); then for 4 channel blocks
  * (32 output channels) and one (c, ky), every position adds 4 gradient vectors times the 3
  * broadcast inputs x(c, y + ky - 1, x - 1 .. x + 1) into 12 accumulators: 12 multiply-adds
  * per 7 loads, with the band's 4 blocks (16 KiB) staying in the L1 cache across all (c, ky).
@@ -37,6 +37,12 @@ static int band_rows(const cnnl__conv_geom *g)
     return r > g->oh ? g->oh : r;
 }
 
+bool cnnl__conv_own_enabled(void)
+{
+    const char *e = getenv("CNNLITE_CONV_OWN");
+    return !(e && !strcmp(e, "0"));
+}
+
 /* 3x3 stride-1 pad-1 float32, whole blocks of 8 output channels, on a CPU whose widest
  * level is AVX2, unless CNNLITE_CONV_OWN=0. */
 bool cnnl__wgrad8_ok(const cnnl__conv_geom *g)
@@ -45,37 +51,13 @@ bool cnnl__wgrad8_ok(const cnnl__conv_geom *g)
         return false;
     if (g->oc % 8 || g->oh != g->h || g->ow != g->w || g->ow < 2 || g->c > 65536 || g->oc > 65536)
         return false;
-    const char *e = getenv("CNNLITE_CONV_OWN");
-    if (e && !strcmp(e, "0"))
-        return false;
-    return cnnl__simd_level() == CNNL__SIMD_AVX2;
+    return cnnl__conv_own_enabled() && cnnl__simd_level() == CNNL__SIMD_AVX2;
 }
 
 size_t cnnl__wgrad8_ws_floats(const cnnl__conv_geom *g)
 {
-    int r = band_rows(g);
-    /* [tap][o] sums, bias sums, the padded band (plus one spare float per row end) */
-    return (size_t)g->c * 9 * g->oc + (size_t)g->oc + (size_t)g->c * (r + 2) * (g->w + 2) + 8;
-}
-
-/* Input rows y0 - 1 .. y0 + rows of image @p xn into @p xp (per channel R + 2 rows of w + 2
- * floats), zero outside the image and in the border columns. */
-static void pad_band(const cnnl__conv_geom *g, const float *xn, int y0, int rows, int R, float *xp)
-{
-    int C = g->c, H = g->h, W = g->w;
-    size_t xs = (size_t)W + 2;
-    for (int c = 0; c < C; c++)
-        for (int rr = 0; rr < rows + 2; rr++) {
-            float *q = xp + ((size_t)c * (R + 2) + rr) * xs;
-            int iy = y0 - 1 + rr;
-            if (iy < 0 || iy >= H) {
-                memset(q, 0, sizeof(float) * xs);
-                continue;
-            }
-            q[0] = 0.0f;
-            memcpy(q + 1, xn + ((size_t)c * H + iy) * W, sizeof(float) * (size_t)W);
-            q[W + 1] = 0.0f;
-        }
+    /* [tap][o] sums, bias sums, the padded band */
+    return (size_t)g->c * 9 * g->oc + (size_t)g->oc + cnnl__conv_direct_pad_floats(g, band_rows(g));
 }
 
 #ifdef CNNL_CONV_AVX2_X86
@@ -84,7 +66,6 @@ static void pad_band(const cnnl__conv_geom *g, const float *xn, int y0, int rows
  * next position (the same addresses), runs out of registers and spills an accumulator, whose
  * chain then waits on memory at every position. */
 #define OPAQUE(p) __asm__("" : "+r"(p))
-#define INL __attribute__((always_inline)) inline
 
 /* NOV (1, 2 or 4) blocks of 8 output channels x 3 taps (kx) of one (c, ky), over @p rows rows
  * of @p w positions: the padded input rows start at @p xr (stride @p xs), the gradient rows
@@ -188,14 +169,15 @@ void cnnl__wgrad8(const cnnl__conv_geom *g, int nb, const float *x, const float 
 {
 #ifdef CNNL_CONV_AVX2_X86
     int C = g->c, OC = g->oc, H = g->h, W = g->w, R = band_rows(g), nblk = OC / 8;
-    size_t taps = (size_t)C * 9, xs = (size_t)W + 2;
+    size_t taps = (size_t)C * 9, xs = (size_t)W + 2; /* padded row */
     float *s = ws, *bs = s + taps * OC, *xp = bs + OC;
     memset(s, 0, sizeof(float) * (taps * OC + OC));
     for (int n = 0; n < nb; n++) {
         const float *xn = x + (size_t)n * C * H * W;
         for (int y0 = 0; y0 < H; y0 += R) {
             int rows = H - y0 < R ? H - y0 : R;
-            pad_band(g, xn, y0, rows, R, xp);
+            cnnl__conv_direct_pad(g, xn, y0, y0 + rows, xp); /* rows + 2 rows per channel */
+            size_t cs = (size_t)(rows + 2) * xs;
             const float *d0 = dy + n * sn + (int64_t)y0 * sy;
             bias_band(d0, sc, sy, rows, W, nblk, bs);
             for (int j0 = 0, nov; j0 < nblk; j0 += nov) {
@@ -203,7 +185,7 @@ void cnnl__wgrad8(const cnnl__conv_geom *g, int nb, const float *x, const float 
                 const float *dj = d0 + j0 * sc;
                 for (int c = 0; c < C; c++)
                     for (int ky = 0; ky < 3; ky++) {
-                        const float *xr = xp + ((size_t)c * (R + 2) + ky) * xs;
+                        const float *xr = xp + (size_t)c * cs + (size_t)ky * xs;
                         float *st = s + (size_t)(c * 9 + ky * 3) * OC + 8 * j0;
                         if (nov == 2 && ky == 0) {
                             pass2k2(xr, xs, dj, sc, sy, rows, W, st, (size_t)OC);

@@ -464,7 +464,7 @@ static cnnl_status make_primitives(cnnl__dnnl_conv *d, shape_state *s)
         m.data_type = dnnl_f32;
         s->pre_own = dnnl_memory_desc_equal(&m, &s->dst_md);
     }
-    s->wg_own = !s->bf16 && cnnl__wgrad8_ok(&s->g) && s->ddst_l.b == 8 && s->ddst_l.sx == 8;
+    s->wg_own = cnnl__wgrad8_ok(&s->g) && s->ddst_l.b == 8 && s->ddst_l.sx == 8;
     s->sz_wg = s->wg_own ? sizeof(float) * cnnl__wgrad8_ws_floats(&s->g) : 0;
     s->sz_dst = dnnl_memory_desc_get_size(&s->dst_md);
     s->sz_src = 0;

@@ -64,8 +64,8 @@ bool cnnl__winograd_ok(const cnnl__conv_geom *g)
         return false;
     if (g->c > 4096 || g->oc > 4096 || g->ow > 1 << 16)
         return false;
-    const char *e = getenv("CNNLITE_CONV_ALGO"), *own = getenv("CNNLITE_CONV_OWN");
-    if ((e && !strcmp(e, "direct")) || (own && !strcmp(own, "0")))
+    const char *e = getenv("CNNLITE_CONV_ALGO");
+    if ((e && !strcmp(e, "direct")) || !cnnl__conv_own_enabled())
         return false;
     if (cnnl__simd_level() < CNNL__SIMD_AVX2)
         return false;

@@ -73,14 +73,18 @@ void cnnl__conv_direct_reduce(const cnnl__conv_geom *g, const float *acc, float 
 /* Winograd F(4x4, 3x3) forward (lib/ops/conv_winograd.c): whether it runs @p g here (3x3,
  * stride 1, pad 1, output sides multiples of 4, float32, at least 8 input channels, an AVX2
  * CPU without AVX-512; CNNLITE_CONV_ALGO=direct or CNNLITE_CONV_OWN=0 turns it off,
- * CNNLITE_CONV_ALGO=winograd-avx2 on wherever it can run), its workspace for @p threads threads, and the pass: y and @p arg (may be NULL)
- * as cnnl__conv2d_forward() leaves them. Returns false if an output is not finite. */
+ * CNNLITE_CONV_ALGO=winograd-avx2 on wherever it can run), its workspace for @p threads
+ * threads, and the pass: y and @p arg (may be NULL) as cnnl__conv2d_forward() leaves them.
+ * Returns false if an output is not finite. */
 bool cnnl__winograd_ok(const cnnl__conv_geom *g);
 size_t cnnl__winograd_ws_floats(const cnnl__conv_geom *g, int threads);
 bool cnnl__winograd_forward(const cnnl__conv_geom *g, const float *x, const float *wt, const float *b, float *y,
                             uint8_t *arg, float *ws, int threads);
 
 /* ---- our own direct AVX2 kernel for 3x3 convolutions (lib/ops/conv_avx2.c) ---- */
+/* False when the environment sets CNNLITE_CONV_OWN=0: none of our own convolution kernels
+ * (this one, the Winograd forward) runs, only oneDNN's. */
+bool cnnl__conv_own_enabled(void);
 /* It reads the output gradient in oneDNN's AVX2 layout: element (n, o, y, x) at
  * n * sn + (o / 8) * sc + y * sy + 8 * x + o % 8. Single-threaded: one call per chunk of
  * @p nb images; @p ws holds cnnl__wgrad8_ws_floats() floats. */

@@ -116,9 +116,9 @@ T256 static inline float hsum256(__m256 v)
  * outputs (12 sums: 4 x 4 did not fit AVX2's 16 registers and spilled), inputs [k0, k1), the
  * sums saved in @p save (12 vectors) between blocks, unchanged, so every output is the same
  * chain as one pass over all inputs: per lane, k in order, then the same horizontal sum. */
-#define F4(c)                                                                                         \
+#define F4(c, LOAD)                                                                                   \
     {                                                                                                 \
-        __m256 wv = _mm256_loadu_ps(w##c + k);                                                        \
+        __m256 wv = LOAD(w##c + k);                                                                   \
         a0##c = _mm256_fmadd_ps(x0, wv, a0##c);                                                       \
         a1##c = _mm256_fmadd_ps(x1, wv, a1##c);                                                       \
         a2##c = _mm256_fmadd_ps(x2, wv, a2##c);                                                       \
@@ -142,20 +142,14 @@ T256 static void tile256(const float *x, const float *w, const float *bias, floa
     for (; k + 8 <= k1; k += 8) {
         __m256 x0 = _mm256_loadu_ps(xr[0] + k), x1 = _mm256_loadu_ps(xr[1] + k);
         __m256 x2 = _mm256_loadu_ps(xr[2] + k), x3 = _mm256_loadu_ps(xr[3] + k);
-        F4(0) F4(1) F4(2)
+        F4(0, _mm256_loadu_ps) F4(1, _mm256_loadu_ps) F4(2, _mm256_loadu_ps)
     }
     if (k < k1) { /* the tail of the inputs (only in the last block): zeros beyond it */
         __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(k1 - k), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        __m256 x0 = _mm256_maskload_ps(xr[0] + k, m), x1 = _mm256_maskload_ps(xr[1] + k, m);
-        __m256 x2 = _mm256_maskload_ps(xr[2] + k, m), x3 = _mm256_maskload_ps(xr[3] + k, m);
-        __m256 v0 = _mm256_maskload_ps(w0 + k, m), v1 = _mm256_maskload_ps(w1 + k, m);
-        __m256 v2 = _mm256_maskload_ps(w2 + k, m);
-        a00 = _mm256_fmadd_ps(x0, v0, a00), a10 = _mm256_fmadd_ps(x1, v0, a10);
-        a20 = _mm256_fmadd_ps(x2, v0, a20), a30 = _mm256_fmadd_ps(x3, v0, a30);
-        a01 = _mm256_fmadd_ps(x0, v1, a01), a11 = _mm256_fmadd_ps(x1, v1, a11);
-        a21 = _mm256_fmadd_ps(x2, v1, a21), a31 = _mm256_fmadd_ps(x3, v1, a31);
-        a02 = _mm256_fmadd_ps(x0, v2, a02), a12 = _mm256_fmadd_ps(x1, v2, a12);
-        a22 = _mm256_fmadd_ps(x2, v2, a22), a32 = _mm256_fmadd_ps(x3, v2, a32);
+#define MLOAD(p) _mm256_maskload_ps((p), m)
+        __m256 x0 = MLOAD(xr[0] + k), x1 = MLOAD(xr[1] + k), x2 = MLOAD(xr[2] + k), x3 = MLOAD(xr[3] + k);
+        F4(0, MLOAD) F4(1, MLOAD) F4(2, MLOAD)
+#undef MLOAD
     }
     acc[0] = a00, acc[1] = a01, acc[2] = a02, acc[3] = a10, acc[4] = a11, acc[5] = a12;
     acc[6] = a20, acc[7] = a21, acc[8] = a22, acc[9] = a30, acc[10] = a31, acc[11] = a32;

@@ -283,6 +283,32 @@ T512 static int avgpool2_avx512(const float *r0, const float *r1, int ow, float 
     return cols;
 }
 
+/* The AVX2 version of avgpool2_avx512(): 8 outputs per step, the same sums in the same order.
+ * shuffle_ps pairs columns within 128-bit lanes, leaving outputs 0 1 4 5 | 2 3 6 7; one
+ * 64-bit permute puts them back in order. */
+T256 static int avgpool2_avx2(const float *r0, const float *r1, int ow, float *y, uint32_t *any)
+{
+    const __m256i abs = _mm256_set1_epi32(0x7fffffff), step = _mm256_set1_epi32(0x00800000);
+    const __m256 quarter = _mm256_set1_ps(0.25f);
+    __m256i acc = _mm256_setzero_si256();
+    int cols = ow & ~7;
+    for (int x = 0; x < cols; x += 8) {
+        __m256 a = _mm256_loadu_ps(r0 + 2 * x), b = _mm256_loadu_ps(r0 + 2 * x + 8);
+        __m256 c = _mm256_loadu_ps(r1 + 2 * x), d = _mm256_loadu_ps(r1 + 2 * x + 8);
+        __m256 h0 = _mm256_add_ps(_mm256_shuffle_ps(a, b, 0x88), _mm256_shuffle_ps(a, b, 0xdd));
+        __m256 h1 = _mm256_add_ps(_mm256_shuffle_ps(c, d, 0x88), _mm256_shuffle_ps(c, d, 0xdd));
+        __m256 v = _mm256_mul_ps(_mm256_add_ps(h0, h1), quarter);
+        v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), 0xd8));
+        acc = _mm256_or_si256(acc, _mm256_add_epi32(_mm256_and_si256(_mm256_castps_si256(v), abs), step));
+        _mm256_storeu_ps(y + x, v);
+    }
+    __m128i o = _mm_or_si128(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    o = _mm_or_si128(o, _mm_shuffle_epi32(o, 0x4e));
+    o = _mm_or_si128(o, _mm_shuffle_epi32(o, 0xb1));
+    *any |= (uint32_t)_mm_cvtsi128_si32(o);
+    return cols;
+}
+
 /* ---- bfloat16 conversions (AVX512_BF16: VCVTNEPS2BF16, round to nearest even) ---- */
 
 #define TBF __attribute__((target("avx512f,avx512bf16")))
@@ -447,33 +473,6 @@ int cnnl__pool_blocked_simd(int level, const float *p0, const float *p1, int B, 
     return 0;
 }
 
-#ifdef CNNL_X86_SIMD
-/* The AVX2 version of avgpool2_avx512(): 8 outputs per step, the same sums in the same order.
- * shuffle_ps pairs columns within 128-bit lanes, leaving outputs 0 1 4 5 | 2 3 6 7; one
- * 64-bit permute puts them back in order. */
-T256 static int avgpool2_avx2(const float *r0, const float *r1, int ow, float *y, uint32_t *any)
-{
-    const __m256i abs = _mm256_set1_epi32(0x7fffffff), step = _mm256_set1_epi32(0x00800000);
-    const __m256 quarter = _mm256_set1_ps(0.25f);
-    __m256i acc = _mm256_setzero_si256();
-    int cols = ow & ~7;
-    for (int x = 0; x < cols; x += 8) {
-        __m256 a = _mm256_loadu_ps(r0 + 2 * x), b = _mm256_loadu_ps(r0 + 2 * x + 8);
-        __m256 c = _mm256_loadu_ps(r1 + 2 * x), d = _mm256_loadu_ps(r1 + 2 * x + 8);
-        __m256 h0 = _mm256_add_ps(_mm256_shuffle_ps(a, b, 0x88), _mm256_shuffle_ps(a, b, 0xdd));
-        __m256 h1 = _mm256_add_ps(_mm256_shuffle_ps(c, d, 0x88), _mm256_shuffle_ps(c, d, 0xdd));
-        __m256 v = _mm256_mul_ps(_mm256_add_ps(h0, h1), quarter);
-        v = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), 0xd8));
-        acc = _mm256_or_si256(acc, _mm256_add_epi32(_mm256_and_si256(_mm256_castps_si256(v), abs), step));
-        _mm256_storeu_ps(y + x, v);
-    }
-    __m128i o = _mm_or_si128(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
-    o = _mm_or_si128(o, _mm_shuffle_epi32(o, 0x4e));
-    o = _mm_or_si128(o, _mm_shuffle_epi32(o, 0xb1));
-    *any |= (uint32_t)_mm_cvtsi128_si32(o);
-    return cols;
-}
-#endif
 
 int cnnl__avgpool2_row_simd(int level, const float *r0, const float *r1, int ow, float *y, uint32_t *any)
 {
