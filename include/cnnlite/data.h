@@ -281,7 +281,11 @@ CNNL_API cnnl_augment_opts cnnl_augment_opts_preset(int size);
  * Resizing is antialiased bilinear (a triangle filter widened by the scale factor when
  * shrinking) computed exactly as Pillow's Image.resize(size, BILINEAR), which torchvision
  * uses, so the pixels equal Pillow's. Grayscale files, and colour files whose three channels are equal
- * everywhere, are kept as one channel and replicated when batches are built.
+ * everywhere, are kept as one channel and replicated when batches are built. Files with 16-bit
+ * samples (PNG, PSD, PNM with a maximum value above 255; scanners often store 12 bits in them)
+ * are scaled to 8 bits by their own largest sample (v x 255 / max, rounded), so that such a
+ * scan is neither almost black (stb_image keeps the high byte) nor white (Pillow's
+ * convert("RGB") clips at 255); a full-range 16-bit file comes out within 1 of v / 257.
  *
  * Bad files (not a regular file, unreadable, empty, not an image, declared dimensions above
  * opts->max_dim or opts->max_pixels, a declared size the file cannot hold: fewer bytes than an

@@ -168,6 +168,13 @@ static bool pnm_data_start(const uint8_t *d, size_t n, size_t *start, int *sampl
     return true;
 }
 
+static bool pnm_is_wide(const uint8_t *d, size_t n)
+{
+    size_t start;
+    int sb;
+    return pnm_data_start(d, n, &start, &sb) && sb == 2;
+}
+
 /* Check that the file can hold the pixels its header declares: exact byte counts for the
  * uncompressed layouts, the format's largest compression ratio for the others. On failure,
  * writes the reason into @p why and returns false. */
@@ -429,6 +436,24 @@ static bool is_oom_message(const char *msg)
                    strstr(msg, "emory allocation failure"));
 }
 
+/* 16-bit samples (PNG, PSD, PNM with maxval above 255) become 8-bit in place, scaled so that
+ * the image's largest sample is 255: v * 255 / max, rounded. stb_image would keep the high
+ * byte, which turns the common 12-bit scan stored in 16-bit samples (values up to 4095) into
+ * an almost black image; Pillow, as the report's pipeline uses it (convert("RGB")), clips at
+ * 255 instead, which turns it white. Scaling by the largest sample is what an image viewer's
+ * automatic window does and keeps a full-range image as it was (within one step of v / 257).
+ * Returns @p v, now holding @p n bytes. */
+static uint8_t *wide_to_8bit(uint16_t *v, size_t n)
+{
+    uint32_t top = 0;
+    for (size_t i = 0; i < n; i++)
+        top = v[i] > top ? v[i] : top;
+    uint8_t *out = (uint8_t *)v;
+    for (size_t i = 0; i < n; i++) /* out[i] lies at or before v[i]: a forward pass is safe */
+        out[i] = top ? (uint8_t)(((uint32_t)v[i] * 255u + top / 2) / top) : 0;
+    return out;
+}
+
 /* Decode with stb_image into *img (req channels). */
 static void decode_stb(img_format fmt, const uint8_t *data, size_t len, int dw, int dh, int src_channels, int req, uint8_t **img,
                        int *w, int *h, cnnl__image_result *res)
@@ -443,7 +468,16 @@ static void decode_stb(img_format fmt, const uint8_t *data, size_t len, int dw, 
      * buffer (a crash on any corrupt PIC body) unless 4 channels are asked for, where no
      * conversion is needed: ask for 4 and convert here, as stb_image would. */
     int ask = fmt == FMT_PIC ? 4 : req;
-    *img = stbi_load_from_callbacks(&io, &r, w, h, &comp, ask);
+    /* Read here, not by stbi_is_16_bit_*(): in stb_image 2.27 built by GCC, its PSD test skips
+     * the reads of height and width (STBI_NOTUSED is sizeof there) and never says 16. */
+    bool wide = (fmt == FMT_PNG && len > 24 && data[24] == 16) || (fmt == FMT_PSD && len > 23 && be16(data + 22) == 16);
+    if (wide) {
+        uint16_t *v = stbi_load_16_from_callbacks(&io, &r, w, h, &comp, req);
+        if (v)
+            *img = wide_to_8bit(v, (size_t)*w * (size_t)*h * (size_t)req);
+    } else {
+        *img = stbi_load_from_callbacks(&io, &r, w, h, &comp, ask);
+    }
     if (*img && ask != req && !r.past_end) {
         size_t npix = (size_t)*w * (size_t)*h;
         uint8_t *p = *img;
@@ -460,7 +494,7 @@ static void decode_stb(img_format fmt, const uint8_t *data, size_t len, int dw, 
         /* Some of stb_image's allocation failures leave an older failure reason behind: if
          * memory for the decoded pixels cannot be had now, that was the cause. */
         const char *why = stbi_failure_reason();
-        size_t need = (size_t)dw * (size_t)dh * (size_t)(src_channels > req ? src_channels + 1 : req + 1);
+        size_t need = (size_t)dw * (size_t)dh * (size_t)(src_channels > req ? src_channels + 1 : req + 1) * (wide ? 2 : 1);
         /* volatile: a compiler may otherwise elide an allocation that is only tested */
         void *volatile probe = is_oom_message(why) ? NULL : malloc(need);
         free(probe);
@@ -473,6 +507,37 @@ static void decode_stb(img_format fmt, const uint8_t *data, size_t len, int dw, 
         *img = NULL;
         fail(res, CNNL_EFORMAT, "corrupt or truncated image (the data ends before the image does)");
     }
+}
+
+/* A binary PNM with 16-bit samples (P5/P6, maximum value above 255), decoded here: stb_image
+ * 2.27 copies its big-endian samples without swapping them and converts their channels as if
+ * they were bytes. size_plausible() has checked that the file holds every sample. Gray (req 1)
+ * from colour takes stb_image's 16-bit luma, (77 R + 150 G + 29 B) >> 8; then wide_to_8bit(). */
+static void decode_pnm16(const uint8_t *data, size_t len, int w, int h, int req, uint8_t **img,
+                         cnnl__image_result *res)
+{
+    size_t start = 0, npix = (size_t)w * (size_t)h;
+    int sb = 0, ch = data[1] == '6' ? 3 : 1;
+    if (!pnm_data_start(data, len, &start, &sb) || sb != 2 || start > len || (len - start) / 2 / (size_t)ch < npix) {
+        fail(res, CNNL_EFORMAT, "corrupt or truncated image (the data ends before the image does)");
+        return;
+    }
+    uint16_t *v = malloc(npix * (size_t)req * sizeof *v);
+    if (!v) {
+        fail(res, CNNL_ENOMEM, "out of memory while decoding %dx%d pixels", w, h);
+        return;
+    }
+    const uint8_t *q = data + start;
+    for (size_t i = 0; i < npix; i++, q += 2 * ch) {
+        if (ch == req) {
+            for (int c = 0; c < ch; c++)
+                v[i * (size_t)ch + (size_t)c] = (uint16_t)(q[2 * c] << 8 | q[2 * c + 1]);
+        } else { /* ch 3, req 1 */
+            uint32_t r = (uint32_t)(q[0] << 8 | q[1]), g = (uint32_t)(q[2] << 8 | q[3]), b = (uint32_t)(q[4] << 8 | q[5]);
+            v[i] = (uint16_t)((r * 77 + g * 150 + b * 29) >> 8);
+        }
+    }
+    *img = wide_to_8bit(v, npix * (size_t)req);
 }
 
 /* Decode a JPEG with libjpeg-turbo (accurate integer IDCT, fancy upsampling: Pillow's
@@ -534,6 +599,9 @@ static void decode_and_resize(const uint8_t *data, size_t len, img_format fmt, t
             rgb_to_luma(img, npix);
             req = 1;
         }
+    } else if (fmt == FMT_PNM && pnm_is_wide(data, len)) {
+        from_stb = false;
+        decode_pnm16(data, len, w, h, req, &img, res);
     } else {
         int dw = 0, dh = 0;
         decode_stb(fmt, data, len, w, h, src_channels, req, &img, &dw, &dh, res);

@@ -5,7 +5,9 @@
  */
 #include "test_util.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "data/data_impl.h"
 #include "fixtures.h"
@@ -162,6 +164,193 @@ static void test_arguments_and_files(void **state)
     assert_null(x);
 }
 
+/* A PNG with 16-bit samples (color type 0 gray or 2 RGB), its image data in stored (not
+ * compressed) deflate blocks, so that no zlib is needed here. */
+static uint32_t crc32_of(const uint8_t *p, size_t n, uint32_t c)
+{
+    c = ~c;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
+    }
+    return ~c;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
+}
+
+static void chunk(FILE *f, const char *type, const uint8_t *data, uint32_t n)
+{
+    uint8_t head[8], tail[4];
+    put32(head, n);
+    memcpy(head + 4, type, 4);
+    uint32_t c = crc32_of(head + 4, 4, 0);
+    if (n)
+        c = crc32_of(data, n, c);
+    put32(tail, c);
+    fwrite(head, 1, 8, f);
+    if (n)
+        fwrite(data, 1, n, f);
+    fwrite(tail, 1, 4, f);
+}
+
+static void png16(const char *path, int w, int h, int comp, const uint16_t *v)
+{
+    size_t row = 1 + (size_t)w * (size_t)comp * 2, raw_n = row * (size_t)h;
+    uint8_t *raw = calloc(raw_n, 1);
+    assert_non_null(raw);
+    for (int y = 0; y < h; y++)
+        for (int i = 0; i < w * comp; i++) { /* filter byte 0, then big-endian samples */
+            raw[(size_t)y * row + 1 + 2 * (size_t)i] = (uint8_t)(v[(size_t)y * w * comp + i] >> 8);
+            raw[(size_t)y * row + 2 + 2 * (size_t)i] = (uint8_t)v[(size_t)y * w * comp + i];
+        }
+    assert_true(raw_n < 65535); /* one stored block */
+    size_t z_n = 2 + 5 + raw_n + 4;
+    uint8_t *z = malloc(z_n);
+    assert_non_null(z);
+    z[0] = 0x78, z[1] = 0x01; /* deflate, 32 KiB window; 0x7801 % 31 == 0 */
+    z[2] = 1, z[3] = (uint8_t)raw_n, z[4] = (uint8_t)(raw_n >> 8), z[5] = (uint8_t)~raw_n, z[6] = (uint8_t)(~raw_n >> 8);
+    memcpy(z + 7, raw, raw_n);
+    uint32_t a = 1, b = 0;
+    for (size_t i = 0; i < raw_n; i++)
+        a = (a + raw[i]) % 65521, b = (b + a) % 65521;
+    put32(z + 7 + raw_n, b << 16 | a);
+    uint8_t ihdr[13] = {0};
+    put32(ihdr, (uint32_t)w);
+    put32(ihdr + 4, (uint32_t)h);
+    ihdr[8] = 16;
+    ihdr[9] = comp == 3 ? 2 : 0;
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fwrite("\x89PNG\r\n\x1a\n", 1, 8, f);
+    chunk(f, "IHDR", ihdr, 13);
+    chunk(f, "IDAT", z, (uint32_t)z_n);
+    chunk(f, "IEND", NULL, 0);
+    assert_int_equal(fclose(f), 0);
+    free(z);
+    free(raw);
+}
+
+/* A binary PGM (comp 1) or PPM (comp 3) with maximum value @p maxv and 16-bit samples; the
+ * last @p cut bytes are left out. */
+static void pnm16(const char *path, int w, int h, int comp, int maxv, const uint16_t *v, size_t cut)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fprintf(f, "P%c\n%d %d\n%d\n", comp == 3 ? '6' : '5', w, h, maxv);
+    size_t n = (size_t)w * (size_t)h * (size_t)comp;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t be[2] = {(uint8_t)(v[i] >> 8), (uint8_t)v[i]};
+        fwrite(be, 1, 2 * i + 2 <= 2 * n - cut ? 2 : 2 * i + 1 <= 2 * n - cut ? 1 : 0, f);
+    }
+    assert_int_equal(fclose(f), 0);
+}
+
+/* An uncompressed RGB Photoshop file with 16-bit samples (planar: all R, all G, all B). */
+static void psd16(const char *path, int w, int h, const uint16_t *v)
+{
+    uint8_t head[26 + 12 + 2] = {'8', 'B', 'P', 'S', 0, 1}; /* then 6 reserved bytes */
+    head[13] = 3;                                            /* channels */
+    put32(head + 14, (uint32_t)h);
+    put32(head + 18, (uint32_t)w);
+    head[23] = 16; /* depth */
+    head[25] = 3;  /* RGB; the mode data, resource and layer sections are empty; raw data */
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fwrite(head, 1, sizeof head, f);
+    for (int c = 0; c < 3; c++)
+        for (int i = 0; i < w * h; i++) {
+            uint8_t be[2] = {(uint8_t)(v[3 * i + c] >> 8), (uint8_t)v[3 * i + c]};
+            fwrite(be, 1, 2, f);
+        }
+    assert_int_equal(fclose(f), 0);
+}
+
+static cnnl_tensor *load_or_fail(const char *path, const cnnl_dataset_opts *o)
+{
+    cnnl_tensor *x = NULL;
+    assert_ok(cnnl_image_load(&x, path, o));
+    return x;
+}
+
+static void assert_same_tensor(const cnnl_tensor *a, const cnnl_tensor *b, const char *what)
+{
+    assert_int_equal(cnnl_tensor_numel(a), cnnl_tensor_numel(b));
+    if (memcmp(cnnl_tensor_data_const(a), cnnl_tensor_data_const(b), cnnl_tensor_numel(a) * sizeof(float))) {
+        print_error("%s differs from the 8-bit image\n", what);
+        fail();
+    }
+}
+
+/* 16-bit samples are scaled by the image's largest one: 12-bit values (v x 16, largest 4080)
+ * and full-range ones (v x 257) give exactly the 8-bit image of v, in PNG and PNM, gray and
+ * colour, and in an RGB Photoshop file; values kept below 4096 with a largest sample of 1000 are stretched to 255; an
+ * all-zero image stays 0; a truncated 16-bit file is refused. */
+static void test_wide_samples(void **state)
+{
+    (void)state;
+    enum { W = 16, H = 16, N = W * H };
+    uint8_t v8[N * 3];
+    uint16_t v12[N * 3], vfull[N * 3], zero[N * 3] = {0};
+    for (int i = 0; i < N * 3; i++) {
+        v8[i] = (uint8_t)(i * 37 % 256);
+        v12[i] = (uint16_t)(v8[i] * 16);
+        vfull[i] = (uint16_t)(v8[i] * 257);
+    }
+    v8[5] = 255, v12[5] = 255 * 16, vfull[5] = 65535;
+    cnnl_dataset_opts o = cnnl_dataset_opts_default();
+    o.size = 16;
+    for (int comp = 1; comp <= 3; comp += 2) {
+        o.channels = comp;
+        fx_png(fx_path(fx_tmp, "ref.png"), W, H, comp, v8);
+        cnnl_tensor *ref = load_or_fail(fx_path(fx_tmp, "ref.png"), &o);
+        const char *names[4] = {"12.png", "full.png", "12.pnm", "full.pnm"};
+        for (int k = 0; k < 4; k++) {
+            const uint16_t *v = k % 2 ? vfull : v12;
+            if (k < 2)
+                png16(fx_path(fx_tmp, names[k]), W, H, comp, v);
+            else
+                pnm16(fx_path(fx_tmp, names[k]), W, H, comp, k % 2 ? 65535 : 4095, v, 0);
+            cnnl_tensor *x = load_or_fail(fx_path(fx_tmp, names[k]), &o);
+            assert_same_tensor(x, ref, names[k]);
+            cnnl_tensor_free(x);
+        }
+        if (comp == 3) {
+            psd16(fx_path(fx_tmp, "12.psd"), W, H, v12);
+            cnnl_tensor *x = load_or_fail(fx_path(fx_tmp, "12.psd"), &o);
+            assert_same_tensor(x, ref, "12.psd");
+            cnnl_tensor_free(x);
+        }
+        cnnl_tensor_free(ref);
+    }
+    /* largest sample 1000: 500 -> 127.5 rounds to 128, 1 -> 0.255 rounds to 0 */
+    uint16_t s[N];
+    for (int i = 0; i < N; i++)
+        s[i] = i == 0 ? 1000 : i == 1 ? 1 : 500;
+    o.channels = 1;
+    o.norm.kind = CNNL_NORM_UNIT;
+    png16(fx_path(fx_tmp, "s.png"), W, H, 1, s);
+    cnnl_tensor *x = load_or_fail(fx_path(fx_tmp, "s.png"), &o);
+    const float *p = cnnl_tensor_data_const(x);
+    assert_float_equal(p[0], 1.0, 1e-6);
+    assert_float_equal(p[1], 0.0, 1e-6);
+    assert_float_equal(p[2], 128 / 255.0, 1e-6);
+    assert_float_equal(p[N - 1], 128 / 255.0, 1e-6);
+    cnnl_tensor_free(x);
+    pnm16(fx_path(fx_tmp, "zero.pnm"), W, H, 1, 4095, zero, 0);
+    x = load_or_fail(fx_path(fx_tmp, "zero.pnm"), &o);
+    for (int i = 0; i < N; i++)
+        assert_float_equal(cnnl_tensor_data_const(x)[i], 0.0, 0.0);
+    cnnl_tensor_free(x);
+    pnm16(fx_path(fx_tmp, "cut.pnm"), W, H, 1, 4095, v12, 3);
+    x = (cnnl_tensor *)1;
+    assert_status_msg(cnnl_image_load(&x, fx_path(fx_tmp, "cut.pnm"), &o), CNNL_EFORMAT, "cut.pnm");
+    assert_null(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -169,6 +358,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_values, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_arguments_and_files, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_memory, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_wide_samples, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -141,7 +141,7 @@ static void gif(void)
     write_bytes("gif-1x1.gif", tiny, sizeof tiny - 1);
 }
 
-static void psd(bool rle)
+static void psd(bool rle, int depth)
 {
     buf b = {.n = 0};
     put(&b, "8BPS", 4);
@@ -150,7 +150,7 @@ static void psd(bool rle)
     put16be(&b, 3);
     put32be(&b, H);
     put32be(&b, W);
-    put16be(&b, 8);
+    put16be(&b, (unsigned)depth);
     put16be(&b, 3);
     put32be(&b, 0);
     put32be(&b, 0);
@@ -170,9 +170,12 @@ static void psd(bool rle)
     } else {
         for (int c = 0; c < 3; c++)
             for (int i = 0; i < W * H; i++)
-                put8(&b, px[i * 3 + c]);
+                if (depth == 16)
+                    put16be(&b, (unsigned)px[i * 3 + c] * 16);
+                else
+                    put8(&b, px[i * 3 + c]);
     }
-    write_bytes(rle ? "psd-rle.psd" : "psd-raw.psd", b.b, b.n);
+    write_bytes(rle ? "psd-rle.psd" : depth == 16 ? "psd16-raw.psd" : "psd-raw.psd", b.b, b.n);
 }
 
 static void pic(void)
@@ -215,6 +218,57 @@ static void pnm(void)
     picture(px, W, H, 1);
     put(&b, px, (size_t)W * H);
     write_bytes("pgm-grey.pgm", b.b, b.n);
+    /* 16-bit samples: 12-bit values in a PGM, full range in a PPM */
+    for (int comp = 1; comp <= 3; comp += 2) {
+        b.n = 0;
+        n = snprintf(head, sizeof head, "P%c\n%d %d\n%d\n", comp == 3 ? '6' : '5', W, H, comp == 3 ? 65535 : 4095);
+        put(&b, head, (size_t)n);
+        picture(px, W, H, comp);
+        for (int i = 0; i < W * H * comp; i++)
+            put16be(&b, (unsigned)(comp == 3 ? px[i] * 257 : px[i] * 16));
+        write_bytes(comp == 3 ? "ppm16-rgb.ppm" : "pgm16-grey.pgm", b.b, b.n);
+    }
+}
+
+/* A PNG chunk: length, type, data, CRC of type and data (stb_image_write's CRC). */
+static void png_chunk(buf *b, const char *type, const unsigned char *data, size_t n)
+{
+    unsigned char t[4096 + 4];
+    if (n > 4096)
+        die("png chunk");
+    memcpy(t, type, 4);
+    if (n)
+        memcpy(t + 4, data, n);
+    put32be(b, (unsigned)n);
+    put(b, t, 4 + n);
+    put32be(b, stbiw__crc32(t, (int)(4 + n)));
+}
+
+/* A 16-bit gray PNG (12-bit values), which stb_image_write cannot write. */
+static void png16(void)
+{
+    unsigned char px[W * H], raw[H * (1 + 2 * W)], ihdr[13] = {0};
+    picture(px, W, H, 1);
+    for (int y = 0; y < H; y++) {
+        unsigned char *r = raw + y * (1 + 2 * W);
+        r[0] = 0; /* filter: none */
+        for (int x = 0; x < W; x++) {
+            unsigned v = px[y * W + x] * 16u;
+            r[1 + 2 * x] = (unsigned char)(v >> 8), r[2 + 2 * x] = (unsigned char)v;
+        }
+    }
+    int zn = 0;
+    unsigned char *z = stbi_zlib_compress(raw, (int)sizeof raw, &zn, 8);
+    if (!z)
+        die("zlib");
+    buf b = {.n = 0};
+    put(&b, "\x89PNG\r\n\x1a\n", 8);
+    ihdr[3] = W, ihdr[7] = H, ihdr[8] = 16; /* colour type 0: gray */
+    png_chunk(&b, "IHDR", ihdr, 13);
+    png_chunk(&b, "IDAT", z, (size_t)zn);
+    png_chunk(&b, "IEND", NULL, 0);
+    STBIW_FREE(z);
+    write_bytes("png16-grey.png", b.b, b.n);
 }
 
 static void stb_formats(void)
@@ -348,10 +402,12 @@ int main(int argc, char **argv)
         die(dir);
     stb_formats();
     gif();
-    psd(false);
-    psd(true);
+    psd(false, 8);
+    psd(true, 8);
+    psd(false, 16);
     pic();
     pnm();
+    png16();
     models();
     checkpoints();
     return 0;
