@@ -276,7 +276,11 @@ CNNL_API cnnl_augment_opts cnnl_augment_opts_preset(int size);
  * label. Images are the files directly inside each class folder, sorted by name; sub-folders
  * of class folders are not searched, and names starting with '.' are ignored. Every format
  * stb_image decodes is accepted (JPEG baseline and progressive, PNG, BMP, GIF, PSD, TGA, PIC,
- * PNM, HDR). Each image is decoded (JPEG by libjpeg-turbo with Pillow's settings, the other
+ * PNM, HDR), and DICOM files with uncompressed pixel data (explicit or implicit VR little
+ * endian; one frame; MONOCHROME1, MONOCHROME2 or RGB; 8 or 16 bits, signed or not: wider or
+ * signed samples are scaled so that the smallest negative value becomes 0 and the largest
+ * 255, without the file's window; compressed transfer syntaxes are refused with a message
+ * saying so). Each image is decoded (JPEG by libjpeg-turbo with Pillow's settings, the other
  * formats by stb_image) and resized to opts->size squared, once, on the library's threads.
  * Resizing is antialiased bilinear (a triangle filter widened by the scale factor when
  * shrinking) computed exactly as Pillow's Image.resize(size, BILINEAR), which torchvision

@@ -21,6 +21,7 @@
 
 #include "core/internal.h"
 #include "data/data_impl.h"
+#include "data/dicom.h"
 #include "data/norm.h"
 
 /* stb_image reads at most INT_MAX bytes; real images are far below this. */
@@ -100,10 +101,10 @@ static int read_file(const char *path, uint8_t **data, size_t *len)
 /* ---- header checks ------------------------------------------------------------------- */
 
 typedef enum img_format {
-    FMT_JPEG, FMT_PNG, FMT_BMP, FMT_GIF, FMT_PSD, FMT_PIC, FMT_PNM, FMT_HDR, FMT_TGA
+    FMT_JPEG, FMT_PNG, FMT_BMP, FMT_GIF, FMT_PSD, FMT_PIC, FMT_PNM, FMT_HDR, FMT_TGA, FMT_DICOM
 } img_format;
 
-static const char *const format_names[] = {"JPEG", "PNG", "BMP", "GIF", "PSD", "PIC", "PNM", "HDR", "TGA"};
+static const char *const format_names[] = {"JPEG", "PNG", "BMP", "GIF", "PSD", "PIC", "PNM", "HDR", "TGA", "DICOM"};
 
 static bool starts_with(const uint8_t *d, size_t n, const char *magic, size_t m)
 {
@@ -111,9 +112,12 @@ static bool starts_with(const uint8_t *d, size_t n, const char *magic, size_t m)
 }
 
 /* The format as stb_image would detect it, except that anything starting with 0xFF is JPEG:
- * stb_image skips fill bytes before the start-of-image marker, and its JPEG code never runs. */
+ * stb_image skips fill bytes before the start-of-image marker, and its JPEG code never runs;
+ * and DICOM, which stb_image does not read (lib/data/dicom.c). */
 static img_format detect_format(const uint8_t *d, size_t n)
 {
+    if (cnnl__dicom_detect(d, n)) /* its 128-byte preamble may hold anything */
+        return FMT_DICOM;
     if (d[0] == 0xFF)
         return FMT_JPEG;
     if (starts_with(d, n, "\x89PNG\r\n\x1a\n", 8))
@@ -281,6 +285,8 @@ static bool size_plausible(img_format fmt, const uint8_t *d, size_t n, int w, in
         }
         break;
     }
+    case FMT_DICOM: /* cnnl__dicom_header() has checked the pixel data's length */
+        return true;
     case FMT_GIF:
         ratio = 4096; /* one 12-bit LZW code stands for at most 4096 pixels */
         break;
@@ -599,6 +605,14 @@ static void decode_and_resize(const uint8_t *data, size_t len, img_format fmt, t
             rgb_to_luma(img, npix);
             req = 1;
         }
+    } else if (fmt == FMT_DICOM) {
+        from_stb = false;
+        cnnl__dicom_info di;
+        char why[256];
+        if (!cnnl__dicom_header(data, len, &di, why, sizeof why))
+            fail(res, CNNL_EFORMAT, "%s", why);
+        else if (!(img = cnnl__dicom_decode(data, &di, req)))
+            fail(res, CNNL_ENOMEM, "out of memory while decoding %dx%d pixels", w, h);
     } else if (fmt == FMT_PNM && pnm_is_wide(data, len)) {
         from_stb = false;
         decode_pnm16(data, len, w, h, req, &img, res);
@@ -650,6 +664,16 @@ static bool read_header(const uint8_t *data, size_t len, img_format fmt, tjhandl
             return false;
         }
         *comp = *colorspace == TJCS_GRAY ? 1 : 3;
+        return true;
+    }
+    if (fmt == FMT_DICOM) {
+        cnnl__dicom_info di;
+        char why[256];
+        if (!cnnl__dicom_header(data, len, &di, why, sizeof why)) {
+            fail(res, CNNL_EFORMAT, "%s", why);
+            return false;
+        }
+        *w = di.cols, *h = di.rows, *comp = di.samples;
         return true;
     }
     if (len > INT32_MAX || !stbi_info_from_memory(data, (int)len, w, h, comp)) {

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "data/data_impl.h"
+#include "dicom_write.h"
 #include "fixtures.h"
 
 /* A gray PNG, a colour PNG, a colour PNG whose channels are equal and a colour JPEG, of odd
@@ -351,6 +352,123 @@ static void test_wide_samples(void **state)
     assert_null(x);
 }
 
+static void dcm(const char *name, int w, int h, const uint16_t *v, const tdcm_opts *o)
+{
+    size_t n = 0;
+    uint8_t *b = tdcm_write(fx_path(fx_tmp, name), w, h, v, o, &n);
+    assert_non_null(b);
+    free(b);
+}
+
+static void dcm_refused(const char *name, int w, int h, const uint16_t *v, const tdcm_opts *o, const char *why)
+{
+    dcm(name, w, h, v, o);
+    cnnl_dataset_opts d = cnnl_dataset_opts_default();
+    d.size = 16;
+    cnnl_tensor *x = (cnnl_tensor *)1;
+    assert_status_msg(cnnl_image_load(&x, fx_path(fx_tmp, name), &d), CNNL_EFORMAT, why);
+    assert_non_null(strstr(cnnl_last_error(), name));
+    assert_null(x);
+}
+
+/* DICOM: explicit and implicit VR, 8 and 16 bits (12 stored), signed samples with bits above
+ * the stored ones set, MONOCHROME1, interleaved and planar RGB, a nested sequence of undefined
+ * length before the pixels: each gives exactly the 8-bit image it encodes. Compressed
+ * transfer syntaxes, several frames, other colour models, truncation and runaway nesting are
+ * refused with a message naming the file and the reason. */
+static void test_dicom(void **state)
+{
+    (void)state;
+    enum { W = 16, H = 16, N = W * H };
+    uint16_t g8[N], g12[N], inv[N], sgn[N], rgb[N * 3], planar[N * 3];
+    uint8_t ref_g[N], ref_rgb[N * 3];
+    for (int i = 0; i < N; i++) {
+        ref_g[i] = (uint8_t)(i * 37 % 256);
+        ref_g[7] = 255, ref_g[9] = 0;
+        for (int c = 0; c < 3; c++)
+            ref_rgb[3 * i + c] = (uint8_t)(i * (5 + 3 * c) + c * 40);
+    }
+    ref_rgb[0] = 255;
+    for (int i = 0; i < N; i++) {
+        g8[i] = ref_g[i];
+        g12[i] = (uint16_t)(ref_g[i] * 16);
+        inv[i] = (uint16_t)(255 - ref_g[i]);
+        sgn[i] = (uint16_t)(int16_t)(ref_g[i] * 16 - 2048); /* two's complement in 16 bits */
+        for (int c = 0; c < 3; c++) {
+            rgb[3 * i + c] = ref_rgb[3 * i + c];
+            planar[c * N + i] = ref_rgb[3 * i + c];
+        }
+    }
+    cnnl_dataset_opts o = cnnl_dataset_opts_default();
+    o.size = 16;
+    o.channels = 1;
+    fx_png(fx_path(fx_tmp, "g.png"), W, H, 1, ref_g);
+    cnnl_tensor *ref = load_or_fail(fx_path(fx_tmp, "g.png"), &o);
+    struct {
+        const char *name;
+        const uint16_t *v;
+        tdcm_opts o;
+    } gray[] = {
+        {"e8.dcm", g8, {.samples = 1, .bits = 8, .bits_stored = 8}},
+        {"e12.dcm", g12, {.samples = 1, .bits = 16, .bits_stored = 12, .nesting = 3}},
+        {"i12.dcm", g12, {.implicit_vr = true, .samples = 1, .bits = 16, .bits_stored = 12, .nesting = 2}},
+        {"mono1.dcm", inv, {.photometric = "MONOCHROME1", .samples = 1, .bits = 8, .bits_stored = 8, .frames = 1}},
+        {"signed.dcm", sgn, {.implicit_vr = true, .samples = 1, .bits = 16, .bits_stored = 12, .is_signed = true}},
+    };
+    for (size_t k = 0; k < sizeof gray / sizeof gray[0]; k++) {
+        dcm(gray[k].name, W, H, gray[k].v, &gray[k].o);
+        cnnl_tensor *x = load_or_fail(fx_path(fx_tmp, gray[k].name), &o);
+        assert_same_tensor(x, ref, gray[k].name);
+        cnnl_tensor_free(x);
+    }
+    cnnl_tensor_free(ref);
+    o.channels = 3;
+    fx_png(fx_path(fx_tmp, "c.png"), W, H, 3, ref_rgb);
+    ref = load_or_fail(fx_path(fx_tmp, "c.png"), &o);
+    tdcm_opts co = {.photometric = "RGB", .samples = 3, .bits = 8, .bits_stored = 8};
+    dcm("rgb.dcm", W, H, rgb, &co);
+    co.planar = true;
+    dcm("planar.dcm", W, H, planar, &co);
+    const char *colour[2] = {"rgb.dcm", "planar.dcm"};
+    for (int k = 0; k < 2; k++) {
+        cnnl_tensor *x = load_or_fail(fx_path(fx_tmp, colour[k]), &o);
+        assert_same_tensor(x, ref, colour[k]);
+        cnnl_tensor_free(x);
+    }
+    cnnl_tensor_free(ref);
+    /* and through the folder loader: a class folder of DICOM files */
+    cnnl_dataset *ds = NULL;
+    fx_mkdir(fx_path(fx_tmp, "set"));
+    fx_mkdir(fx_path(fx_tmp, "set/a"));
+    size_t n = 0;
+    free(tdcm_write(fx_path(fx_tmp, "set/a/1.dcm"), W, H, g12, &gray[1].o, &n));
+    assert_ok(cnnl_dataset_load_folder(&ds, fx_path(fx_tmp, "set"), &o));
+    assert_int_equal(cnnl_dataset_count(ds), 1);
+    cnnl_dataset_free(ds);
+
+    tdcm_opts r = {.samples = 1, .bits = 16, .bits_stored = 12};
+    r.transfer = "1.2.840.10008.1.2.4.50";
+    dcm_refused("jpeg.dcm", W, H, g12, &r, "transfer syntax 1.2.840.10008.1.2.4.50 is not supported");
+    r.transfer = "1.2.840.10008.1.2.2";
+    dcm_refused("big.dcm", W, H, g12, &r, "is not supported");
+    r.transfer = NULL;
+    r.frames = 2;
+    dcm_refused("frames.dcm", W, H, g12, &r, "2 frames; one image per file");
+    r.frames = 0;
+    r.cut = 5;
+    dcm_refused("cut.dcm", W, H, g12, &r, "truncated");
+    r.cut = 0;
+    r.nesting = 40;
+    dcm_refused("deep.dcm", W, H, g12, &r, "nested too deeply");
+    r.nesting = 0;
+    r.bits = 32;
+    dcm_refused("b32.dcm", W, H, g12, &r, "32 bits allocated");
+    r.bits = 16;
+    r.photometric = "YBR_FULL";
+    r.samples = 3;
+    dcm_refused("ybr.dcm", W, H, planar, &r, "photometric interpretation 'YBR_FULL'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -359,6 +477,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_arguments_and_files, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_memory, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_wide_samples, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_dicom, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

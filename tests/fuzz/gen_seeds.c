@@ -21,6 +21,8 @@
 #endif
 #include <stb_image_write.h>
 
+#include "dicom_write.h"
+
 #include "small_model.h"
 
 enum { W = 12, H = 10 };
@@ -271,6 +273,36 @@ static void png16(void)
     write_bytes("png16-grey.png", b.b, b.n);
 }
 
+/* DICOM: 12-bit gray in explicit VR with a nested sequence, signed gray in implicit VR,
+ * planar RGB. */
+static void dicom(void)
+{
+    uint16_t v[W * H * 3];
+    unsigned char px[W * H * 3];
+    picture(px, W, H, 3);
+    for (int i = 0; i < W * H * 3; i++)
+        v[i] = (uint16_t)(px[i] * 16);
+    const struct {
+        const char *name;
+        tdcm_opts o;
+    } seeds[] = {
+        {"dicom-explicit12.dcm", {.samples = 1, .bits = 16, .bits_stored = 12, .nesting = 2}},
+        {"dicom-implicit-signed.dcm", {.implicit_vr = true, .samples = 1, .bits = 16, .bits_stored = 12, .is_signed = true}},
+        {"dicom-rgb-planar.dcm", {.photometric = "RGB", .samples = 3, .bits = 8, .bits_stored = 8, .planar = true, .frames = 1}},
+    };
+    for (size_t k = 0; k < sizeof seeds / sizeof seeds[0]; k++) {
+        uint16_t v8[W * H * 3];
+        for (int i = 0; i < W * H * 3; i++)
+            v8[i] = seeds[k].o.bits == 8 ? px[i] : v[i];
+        size_t n = 0;
+        unsigned char *b = tdcm_write(NULL, W, H, v8, &seeds[k].o, &n);
+        if (!b)
+            die("dicom");
+        write_bytes(seeds[k].name, b, n);
+        free(b);
+    }
+}
+
 static void stb_formats(void)
 {
     unsigned char px[16 * H * 4];
@@ -408,6 +440,7 @@ int main(int argc, char **argv)
     pic();
     pnm();
     png16();
+    dicom();
     models();
     checkpoints();
     return 0;
