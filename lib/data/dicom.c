@@ -182,6 +182,7 @@ bool cnnl__dicom_header(const uint8_t *d, size_t n, cnnl__dicom_info *info, char
                  "1.2.840.10008.1.2 and .1.2.1; decompress the file first)", ts);
         return bad(&r, msg);
     }
+    uint32_t pixel_len = 0;
     long rows = -1, cols = -1, spp = 1, bits = -1, stored = -1, rep = 0, planar = 0, frames = 1;
     char photo[24] = "";
     for (;;) {
@@ -192,6 +193,7 @@ bool cnnl__dicom_header(const uint8_t *d, size_t n, cnnl__dicom_info *info, char
             if (e.len == UNDEFINED)
                 return bad(&r, "the pixel data is encapsulated (compressed), which is not supported");
             info->pixel_off = e.value;
+            pixel_len = e.len;
             break;
         }
         if (e.len == UNDEFINED) {
@@ -244,6 +246,11 @@ bool cnnl__dicom_header(const uint8_t *d, size_t n, cnnl__dicom_info *info, char
         return bad(&r, msg);
     }
     uint64_t need = (uint64_t)rows * (uint64_t)cols * (uint64_t)spp * (uint64_t)(bits / 8);
+    if (need > pixel_len && pixel_len <= n - info->pixel_off) {
+        snprintf(msg, sizeof msg, "%ldx%ld pixels need %llu bytes of pixel data; the pixel data element holds %lu",
+                 cols, rows, (unsigned long long)need, (unsigned long)pixel_len);
+        return bad(&r, msg);
+    }
     if (need > n - info->pixel_off) {
         snprintf(msg, sizeof msg, "truncated: %ldx%ld pixels need %llu bytes of pixel data, the file holds %zu",
                  cols, rows, (unsigned long long)need, n - info->pixel_off);
