@@ -6,6 +6,7 @@ set -eu
 PACKAGES="
 gcc g++ meson ninja-build pkg-config python3 python3-pil
 libopenblas-dev libstb-dev libturbojpeg0-dev libcjson-dev libcmocka-dev
+libtiff-dev
 libdnnl-dev
 doxygen valgrind
 clang libclang-rt-14-dev libomp-14-dev cmake

@@ -23,6 +23,7 @@
 #include "data/data_impl.h"
 #include "data/dicom.h"
 #include "data/norm.h"
+#include "data/tiff.h"
 
 /* stb_image reads at most INT_MAX bytes; real images are far below this. */
 enum { MAX_FILE_BYTES = 1 << 30 };
@@ -101,10 +102,10 @@ static int read_file(const char *path, uint8_t **data, size_t *len)
 /* ---- header checks ------------------------------------------------------------------- */
 
 typedef enum img_format {
-    FMT_JPEG, FMT_PNG, FMT_BMP, FMT_GIF, FMT_PSD, FMT_PIC, FMT_PNM, FMT_HDR, FMT_TGA, FMT_DICOM
+    FMT_JPEG, FMT_PNG, FMT_BMP, FMT_GIF, FMT_PSD, FMT_PIC, FMT_PNM, FMT_HDR, FMT_TGA, FMT_DICOM, FMT_TIFF
 } img_format;
 
-static const char *const format_names[] = {"JPEG", "PNG", "BMP", "GIF", "PSD", "PIC", "PNM", "HDR", "TGA", "DICOM"};
+static const char *const format_names[] = {"JPEG", "PNG", "BMP", "GIF", "PSD", "PIC", "PNM", "HDR", "TGA", "DICOM", "TIFF"};
 
 static bool starts_with(const uint8_t *d, size_t n, const char *magic, size_t m)
 {
@@ -113,13 +114,15 @@ static bool starts_with(const uint8_t *d, size_t n, const char *magic, size_t m)
 
 /* The format as stb_image would detect it, except that anything starting with 0xFF is JPEG:
  * stb_image skips fill bytes before the start-of-image marker, and its JPEG code never runs;
- * and DICOM, which stb_image does not read (lib/data/dicom.c). */
+ * and DICOM and TIFF, which stb_image does not read (lib/data/dicom.c, lib/data/tiff.c). */
 static img_format detect_format(const uint8_t *d, size_t n)
 {
     if (cnnl__dicom_detect(d, n)) /* its 128-byte preamble may hold anything */
         return FMT_DICOM;
     if (d[0] == 0xFF)
         return FMT_JPEG;
+    if (cnnl__tiff_detect(d, n))
+        return FMT_TIFF;
     if (starts_with(d, n, "\x89PNG\r\n\x1a\n", 8))
         return FMT_PNG;
     if (starts_with(d, n, "BM", 2))
@@ -286,6 +289,7 @@ static bool size_plausible(img_format fmt, const uint8_t *d, size_t n, int w, in
         break;
     }
     case FMT_DICOM: /* cnnl__dicom_header() has checked the pixel data's length */
+    case FMT_TIFF:  /* libtiff checks its strips and tiles as it reads them */
         return true;
     case FMT_GIF:
         ratio = 4096; /* one 12-bit LZW code stands for at most 4096 pixels */
@@ -613,6 +617,12 @@ static void decode_and_resize(const uint8_t *data, size_t len, img_format fmt, t
             fail(res, CNNL_EFORMAT, "%s", why);
         else if (!(img = cnnl__dicom_decode(data, &di, req)))
             fail(res, CNNL_ENOMEM, "out of memory while decoding %dx%d pixels", w, h);
+    } else if (fmt == FMT_TIFF) {
+        from_stb = false;
+        bool oom = false;
+        char why[256];
+        if (!(img = cnnl__tiff_decode(data, len, req, &oom, why, sizeof why)))
+            fail(res, oom ? CNNL_ENOMEM : CNNL_EFORMAT, "%s", why);
     } else if (fmt == FMT_PNM && pnm_is_wide(data, len)) {
         from_stb = false;
         decode_pnm16(data, len, w, h, req, &img, res);
@@ -674,6 +684,14 @@ static bool read_header(const uint8_t *data, size_t len, img_format fmt, tjhandl
             return false;
         }
         *w = di.cols, *h = di.rows, *comp = di.samples;
+        return true;
+    }
+    if (fmt == FMT_TIFF) {
+        char why[256];
+        if (!cnnl__tiff_header(data, len, w, h, comp, why, sizeof why)) {
+            fail(res, is_oom_message(why) ? CNNL_ENOMEM : CNNL_EFORMAT, "%s", why);
+            return false;
+        }
         return true;
     }
     if (len > INT32_MAX || !stbi_info_from_memory(data, (int)len, w, h, comp)) {

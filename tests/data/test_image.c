@@ -5,12 +5,16 @@
  */
 #include "test_util.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "data/data_impl.h"
 #include "dicom_write.h"
+#ifdef CNNL_HAVE_TIFF
+#include <tiffio.h>
+#endif
 #include "fixtures.h"
 
 /* A gray PNG, a colour PNG, a colour PNG whose channels are equal and a colour JPEG, of odd
@@ -469,6 +473,185 @@ static void test_dicom(void **state)
     dcm_refused("ybr.dcm", W, H, planar, &r, "photometric interpretation 'YBR_FULL'");
 }
 
+#ifdef CNNL_HAVE_TIFF
+typedef struct {
+    int spp, bps, fmt, photo;
+    bool planar;     /* PLANARCONFIG_SEPARATE */
+    int tile;        /* tile side (0: strips of 4 rows) */
+    int compression; /* COMPRESSION_NONE when 0 */
+    int pages;       /* 1 when 0 */
+    const uint16_t *palette;
+} tif_opts;
+
+/* A TIFF of w x h pixels whose interleaved samples (8-, 16- or 32-bit values) are @p v. */
+static void tif(const char *name, int w, int h, const void *v, const tif_opts *o)
+{
+    TIFF *t = TIFFOpen(fx_path(fx_tmp, name), "w");
+    assert_non_null(t);
+    int bytes = o->bps / 8, pages = o->pages ? o->pages : 1;
+    for (int pg = 0; pg < pages; pg++) {
+        TIFFSetField(t, TIFFTAG_IMAGEWIDTH, (uint32_t)w);
+        TIFFSetField(t, TIFFTAG_IMAGELENGTH, (uint32_t)h);
+        TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, (uint16_t)o->spp);
+        TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, (uint16_t)o->bps);
+        TIFFSetField(t, TIFFTAG_SAMPLEFORMAT, (uint16_t)(o->fmt ? o->fmt : SAMPLEFORMAT_UINT));
+        TIFFSetField(t, TIFFTAG_PHOTOMETRIC, (uint16_t)o->photo);
+        TIFFSetField(t, TIFFTAG_PLANARCONFIG, (uint16_t)(o->planar ? PLANARCONFIG_SEPARATE : PLANARCONFIG_CONTIG));
+        TIFFSetField(t, TIFFTAG_COMPRESSION, (uint16_t)(o->compression ? o->compression : COMPRESSION_NONE));
+        if (o->palette)
+            TIFFSetField(t, TIFFTAG_COLORMAP, o->palette, o->palette, o->palette);
+        int planes = o->planar ? o->spp : 1, per = o->planar ? 1 : o->spp;
+        size_t row = (size_t)w * (size_t)per * (size_t)bytes;
+        uint8_t *buf = malloc(row * (size_t)h * (size_t)planes);
+        assert_non_null(buf);
+        for (int pl = 0; pl < planes; pl++) /* rearrange into planes when separate */
+            for (int i = 0; i < w * h; i++)
+                for (int c = 0; c < per; c++)
+                    memcpy(buf + ((size_t)pl * (size_t)w * (size_t)h + (size_t)i * (size_t)per + (size_t)c) * (size_t)bytes,
+                           (const uint8_t *)v + ((size_t)i * (size_t)o->spp + (size_t)(o->planar ? pl : c)) * (size_t)bytes,
+                           (size_t)bytes);
+        if (o->tile) {
+            TIFFSetField(t, TIFFTAG_TILEWIDTH, (uint32_t)o->tile);
+            TIFFSetField(t, TIFFTAG_TILELENGTH, (uint32_t)o->tile);
+            uint8_t *tb = calloc((size_t)TIFFTileSize(t), 1);
+            assert_non_null(tb);
+            for (int pl = 0; pl < planes; pl++)
+                for (int ty = 0; ty < h; ty += o->tile)
+                    for (int tx = 0; tx < w; tx += o->tile) {
+                        for (int y = 0; y < o->tile && ty + y < h; y++)
+                            for (int x = 0; x < o->tile && tx + x < w; x++)
+                                memcpy(tb + ((size_t)y * (size_t)o->tile + (size_t)x) * (size_t)per * (size_t)bytes,
+                                       buf + (size_t)pl * row * (size_t)h + (size_t)(ty + y) * row +
+                                           (size_t)(tx + x) * (size_t)per * (size_t)bytes,
+                                       (size_t)per * (size_t)bytes);
+                        assert_true(TIFFWriteTile(t, tb, (uint32_t)tx, (uint32_t)ty, 0, (uint16_t)pl) >= 0);
+                    }
+            free(tb);
+        } else {
+            TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, (uint32_t)4);
+            for (int pl = 0; pl < planes; pl++)
+                for (int y = 0; y < h; y++)
+                    assert_true(TIFFWriteScanline(t, buf + (size_t)pl * row * (size_t)h + (size_t)y * row, (uint32_t)y,
+                                                  (uint16_t)pl) >= 0);
+        }
+        free(buf);
+        assert_true(TIFFWriteDirectory(t));
+    }
+    TIFFClose(t);
+}
+
+/* TIFF: 8-bit gray in strips, 12-bit gray compressed with LZW, signed 16-bit and float
+ * samples, MINISWHITE at 8 and 16 bits, a gray palette, 8-bit RGB in tiles and 16-bit RGB
+ * in planes each give exactly the 8-bit image they encode; image stacks, tiled 16-bit files,
+ * NaN samples and truncated files are refused with a message naming the file. */
+static void test_tiff(void **state)
+{
+    (void)state;
+    enum { W = 16, H = 16, N = W * H };
+    uint8_t g[N], rgb[N * 3], inv8[N], rgb8[N * 3];
+    uint16_t g12[N], s16[N], inv16[N], rgb16[N * 3], pal[256];
+    float gf[N];
+    for (int i = 0; i < N; i++) {
+        g[i] = (uint8_t)(i * 37 % 256);
+        for (int c = 0; c < 3; c++)
+            rgb[3 * i + c] = (uint8_t)(i * (5 + 3 * c) + c * 40);
+    }
+    g[7] = 255, g[9] = 0, rgb[0] = 255;
+    for (int i = 0; i < N; i++) {
+        g12[i] = (uint16_t)(g[i] * 16);
+        s16[i] = (uint16_t)(int16_t)(g[i] * 16 - 2048);
+        inv8[i] = (uint8_t)(255 - g[i]);
+        inv16[i] = (uint16_t)(4080 - g[i] * 16);
+        gf[i] = (float)g[i] / 255.0f * 3.5f - 1.0f;
+        for (int c = 0; c < 3; c++) {
+            rgb8[3 * i + c] = rgb[3 * i + c];
+            rgb16[3 * i + c] = (uint16_t)(rgb[3 * i + c] * 257);
+        }
+    }
+    for (int i = 0; i < 256; i++)
+        pal[i] = (uint16_t)(i * 257);
+    cnnl_dataset_opts o = cnnl_dataset_opts_default();
+    o.size = 16;
+    o.channels = 1;
+    fx_png(fx_path(fx_tmp, "g.png"), W, H, 1, g);
+    cnnl_tensor *ref = load_or_fail(fx_path(fx_tmp, "g.png"), &o);
+    struct {
+        const char *name;
+        const void *v;
+        tif_opts t;
+    } gray[] = {
+        {"g8.tif", g, {1, 8, 0, PHOTOMETRIC_MINISBLACK, false, 0, 0, 0, NULL}},
+        {"g12lzw.tif", g12, {1, 16, 0, PHOTOMETRIC_MINISBLACK, false, 0, COMPRESSION_LZW, 0, NULL}},
+        {"s16.tif", s16, {1, 16, SAMPLEFORMAT_INT, PHOTOMETRIC_MINISBLACK, false, 0, 0, 0, NULL}},
+        {"f32.tif", gf, {1, 32, SAMPLEFORMAT_IEEEFP, PHOTOMETRIC_MINISBLACK, false, 0, 0, 0, NULL}},
+        {"white8.tif", inv8, {1, 8, 0, PHOTOMETRIC_MINISWHITE, false, 0, 0, 0, NULL}},
+        {"white16.tif", inv16, {1, 16, 0, PHOTOMETRIC_MINISWHITE, false, 0, 0, 0, NULL}},
+        {"pal.tif", g, {1, 8, 0, PHOTOMETRIC_PALETTE, false, 0, 0, 0, pal}},
+    };
+    for (size_t k = 0; k < sizeof gray / sizeof gray[0]; k++) {
+        tif(gray[k].name, W, H, gray[k].v, &gray[k].t);
+        cnnl_tensor *x = load_or_fail(fx_path(fx_tmp, gray[k].name), &o);
+        assert_same_tensor(x, ref, gray[k].name);
+        cnnl_tensor_free(x);
+    }
+    cnnl_tensor_free(ref);
+    o.channels = 3;
+    fx_png(fx_path(fx_tmp, "c.png"), W, H, 3, rgb);
+    ref = load_or_fail(fx_path(fx_tmp, "c.png"), &o);
+    tif_opts tiled = {3, 8, 0, PHOTOMETRIC_RGB, false, 16, 0, 0, NULL};
+    tif_opts planes = {3, 16, 0, PHOTOMETRIC_RGB, true, 0, 0, 0, NULL};
+    tif("tiled.tif", W, H, rgb8, &tiled);
+    tif("planes.tif", W, H, rgb16, &planes);
+    const char *colour[2] = {"tiled.tif", "planes.tif"};
+    for (int k = 0; k < 2; k++) {
+        cnnl_tensor *x = load_or_fail(fx_path(fx_tmp, colour[k]), &o);
+        assert_same_tensor(x, ref, colour[k]);
+        cnnl_tensor_free(x);
+    }
+    cnnl_tensor_free(ref);
+    o.channels = 1;
+    struct {
+        const char *name, *why;
+        const void *v;
+        tif_opts t;
+    } bad[] = {
+        {"stack.tif", "several pages", g, {1, 8, 0, PHOTOMETRIC_MINISBLACK, false, 0, 0, 2, NULL}},
+        {"tiled16.tif", "tiled images with 16-bit samples", g12, {1, 16, 0, PHOTOMETRIC_MINISBLACK, false, 16, 0, 0, NULL}},
+        {"nan.tif", "NaN", NULL, {1, 32, SAMPLEFORMAT_IEEEFP, PHOTOMETRIC_MINISBLACK, false, 0, 0, 0, NULL}},
+    };
+    float nan_img[N];
+    memcpy(nan_img, gf, sizeof nan_img);
+    nan_img[N / 2] = NAN;
+    bad[2].v = nan_img;
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        tif(bad[k].name, W, H, bad[k].v, &bad[k].t);
+        cnnl_tensor *x = (cnnl_tensor *)1;
+        assert_status_msg(cnnl_image_load(&x, fx_path(fx_tmp, bad[k].name), &o), CNNL_EFORMAT, bad[k].why);
+        assert_non_null(strstr(cnnl_last_error(), bad[k].name));
+        assert_null(x);
+    }
+    /* truncated: the strips of an uncompressed file cut short */
+    size_t n = 0;
+    unsigned char *bytes = tu_read_file(fx_path(fx_tmp, "g8.tif"), &n);
+    cnnl_tensor *x = (cnnl_tensor *)1;
+    assert_status_msg(cnnl_image_load_memory(&x, bytes, n / 2, "half.tif", &o), CNNL_EFORMAT, "half.tif");
+    assert_null(x);
+    free(bytes);
+}
+#else
+/* Without libtiff a TIFF file is refused by name. */
+static void test_tiff(void **state)
+{
+    (void)state;
+    static const unsigned char tiff[16] = {'I', 'I', 42, 0, 8, 0, 0, 0, 0, 0};
+    cnnl_tensor *x = (cnnl_tensor *)1;
+    cnnl_dataset_opts o = cnnl_dataset_opts_default();
+    assert_status_msg(cnnl_image_load_memory(&x, tiff, sizeof tiff, "scan.tif", &o), CNNL_EFORMAT,
+                      "TIFF: not supported by this build");
+    assert_null(x);
+}
+#endif
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -478,6 +661,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_memory, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_wide_samples, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_dicom, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_tiff, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,23 @@
+/* TIFF images through libtiff (lib/data/tiff.c). Not installed. */
+#ifndef CNNL_TIFF_H
+#define CNNL_TIFF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* True when @p d starts like a TIFF or BigTIFF file (either byte order). */
+bool cnnl__tiff_detect(const uint8_t *d, size_t n);
+
+/* Size and channels (1: gray, 3: colour) of the first image of @p d; refuses files of more
+ * than one page and formats the decoder does not take. On failure writes the reason into
+ * @p why and returns false. */
+bool cnnl__tiff_header(const uint8_t *d, size_t n, int *w, int *h, int *comp, char *why, size_t whylen);
+
+/* Decode the first image into a malloc'd buffer of w x h x @p req bytes (req 1 or 3; colour
+ * to gray through stb_image's luma). 8-bit samples are kept; 16-bit, signed and
+ * floating-point samples are scaled so that the smallest negative value becomes 0 and the
+ * largest 255. NULL on failure: @p *oom tells whether memory ran out, @p why says what else. */
+uint8_t *cnnl__tiff_decode(const uint8_t *d, size_t n, int req, bool *oom, char *why, size_t whylen);
+
+#endif
