@@ -15,7 +15,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
 "usage: cnnlite-predict --model FILE [options] IMAGE...\n"
-"Classifies each IMAGE (JPEG, PNG, BMP, GIF, TGA, PSD, PNM, DICOM, ...) with a model saved by\n"
+"Classifies each IMAGE (JPEG, PNG, TIFF, DICOM, BMP, GIF, TGA, PSD, PNM, ...) with a model saved by\n"
 "cnnlite-train and prints its predicted class and the class probabilities. An image that\n"
 "cannot be read is named in a message, the others are still classified, and the exit\n"
 "status is 1.\n"

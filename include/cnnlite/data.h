@@ -280,7 +280,9 @@ CNNL_API cnnl_augment_opts cnnl_augment_opts_preset(int size);
  * endian; one frame; MONOCHROME1, MONOCHROME2 or RGB; 8 or 16 bits, signed or not: wider or
  * signed samples are scaled so that the smallest negative value becomes 0 and the largest
  * 255, without the file's window; compressed transfer syntaxes are refused with a message
- * saying so). Each image is decoded (JPEG by libjpeg-turbo with Pillow's settings, the other
+ * saying so), and TIFF files when the library was built with libtiff (the first and only
+ * page; 8-bit or narrower samples of any colour model libtiff renders; 16- and 32-bit
+ * unsigned, signed or floating-point gray or RGB samples in strips, scaled as DICOM's). Each image is decoded (JPEG by libjpeg-turbo with Pillow's settings, the other
  * formats by stb_image) and resized to opts->size squared, once, on the library's threads.
  * Resizing is antialiased bilinear (a triangle filter widened by the scale factor when
  * shrinking) computed exactly as Pillow's Image.resize(size, BILINEAR), which torchvision

@@ -22,6 +22,9 @@
 #include <stb_image_write.h>
 
 #include "dicom_write.h"
+#ifdef CNNL_HAVE_TIFF
+#include <tiffio.h>
+#endif
 
 #include "small_model.h"
 
@@ -303,6 +306,57 @@ static void dicom(void)
     }
 }
 
+#ifdef CNNL_HAVE_TIFF
+/* TIFF (through libtiff): 12-bit gray with LZW in strips, 8-bit RGB in one tile, float gray. */
+static void tiff_seed(const char *name, int spp, int bps, int fmt, int compression, bool tiled)
+{
+    TIFF *t = TIFFOpen(out("image", name), "w");
+    if (!t)
+        die(name);
+    unsigned char px[W * H * 3];
+    picture(px, W, H, spp);
+    TIFFSetField(t, TIFFTAG_IMAGEWIDTH, (uint32_t)W);
+    TIFFSetField(t, TIFFTAG_IMAGELENGTH, (uint32_t)H);
+    TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, (uint16_t)spp);
+    TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, (uint16_t)bps);
+    TIFFSetField(t, TIFFTAG_SAMPLEFORMAT, (uint16_t)fmt);
+    TIFFSetField(t, TIFFTAG_PHOTOMETRIC, (uint16_t)(spp == 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK));
+    TIFFSetField(t, TIFFTAG_PLANARCONFIG, (uint16_t)PLANARCONFIG_CONTIG);
+    TIFFSetField(t, TIFFTAG_COMPRESSION, (uint16_t)compression);
+    size_t row = (size_t)W * (size_t)spp * (size_t)(bps / 8);
+    unsigned char buf[16 * W * 3 * 4] = {0}; /* one 16 x 16 tile or one row */
+    if (tiled) {
+        TIFFSetField(t, TIFFTAG_TILEWIDTH, (uint32_t)16);
+        TIFFSetField(t, TIFFTAG_TILELENGTH, (uint32_t)16);
+        for (int y = 0; y < H; y++)
+            memcpy(buf + (size_t)y * 16 * (size_t)spp, px + (size_t)y * row, row); /* 8-bit only */
+        if (TIFFWriteTile(t, buf, 0, 0, 0, 0) < 0)
+            die(name);
+    } else {
+        TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, (uint32_t)4);
+        for (int y = 0; y < H; y++) {
+            for (int x = 0; x < W * spp; x++) {
+                unsigned v = px[y * W * spp + x];
+                if (bps == 16) {
+                    uint16_t u = (uint16_t)(v * 16);
+                    memcpy(buf + 2 * x, &u, 2);
+                } else if (bps == 32) {
+                    float f = (float)v / 255.0f * 2.0f - 0.5f;
+                    memcpy(buf + 4 * x, &f, 4);
+                } else {
+                    buf[x] = (unsigned char)v;
+                }
+            }
+            if (TIFFWriteScanline(t, buf, (uint32_t)y, 0) < 0)
+                die(name);
+        }
+    }
+    if (!TIFFWriteDirectory(t))
+        die(name);
+    TIFFClose(t);
+}
+#endif
+
 static void stb_formats(void)
 {
     unsigned char px[16 * H * 4];
@@ -441,6 +495,11 @@ int main(int argc, char **argv)
     pnm();
     png16();
     dicom();
+#ifdef CNNL_HAVE_TIFF
+    tiff_seed("tiff-gray12-lzw.tif", 1, 16, SAMPLEFORMAT_UINT, COMPRESSION_LZW, false);
+    tiff_seed("tiff-rgb8-tiled.tif", 3, 8, SAMPLEFORMAT_UINT, COMPRESSION_NONE, true);
+    tiff_seed("tiff-float.tif", 1, 32, SAMPLEFORMAT_IEEEFP, COMPRESSION_NONE, false);
+#endif
     models();
     checkpoints();
     return 0;
