@@ -688,8 +688,9 @@ static bool read_header(const uint8_t *data, size_t len, img_format fmt, tjhandl
     }
     if (fmt == FMT_TIFF) {
         char why[256];
-        if (!cnnl__tiff_header(data, len, w, h, comp, why, sizeof why)) {
-            fail(res, is_oom_message(why) ? CNNL_ENOMEM : CNNL_EFORMAT, "%s", why);
+        bool oom = false;
+        if (!cnnl__tiff_header(data, len, w, h, comp, &oom, why, sizeof why)) {
+            fail(res, oom ? CNNL_ENOMEM : CNNL_EFORMAT, "%s", why);
             return false;
         }
         return true;

@@ -30,10 +30,14 @@ static double triangle(double x)
     return x < 1.0 ? 1.0 - x : 0.0;
 }
 
+/* Frees and forgets both arrays: a failed coeffs_make() has freed them already when its
+ * caller frees them again. */
 static void coeffs_free(coeffs *c)
 {
     free(c->bounds);
     free(c->k);
+    c->bounds = NULL;
+    c->k = NULL;
 }
 
 static bool coeffs_make(int in_size, int out_size, coeffs *c)

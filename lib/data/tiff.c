@@ -201,17 +201,21 @@ static bool describe(TIFF *t, source *s, tinfo *i)
     return true;
 }
 
-bool cnnl__tiff_header(const uint8_t *d, size_t n, int *w, int *h, int *comp, char *why, size_t whylen)
+bool cnnl__tiff_header(const uint8_t *d, size_t n, int *w, int *h, int *comp, bool *oom, char *why, size_t whylen)
 {
     source s = {d, n, 0, why, whylen, false, false};
+    *oom = false;
     TIFF *t = open_mem(&s);
-    if (!t)
+    if (!t) {
+        *oom = s.oom;
         return false;
+    }
     tinfo i;
     bool ok = describe(t, &s, &i);
     TIFFClose(t);
     if (ok)
         *w = (int)i.w, *h = (int)i.h, *comp = i.comp;
+    *oom = !ok && s.oom;
     return ok;
 }
 
@@ -341,9 +345,10 @@ uint8_t *cnnl__tiff_decode(const uint8_t *d, size_t n, int req, bool *oom, char 
 
 #else /* !CNNL_HAVE_TIFF */
 
-bool cnnl__tiff_header(const uint8_t *d, size_t n, int *w, int *h, int *comp, char *why, size_t whylen)
+bool cnnl__tiff_header(const uint8_t *d, size_t n, int *w, int *h, int *comp, bool *oom, char *why, size_t whylen)
 {
     (void)d, (void)n, (void)w, (void)h, (void)comp;
+    *oom = false;
     snprintf(why, whylen, "TIFF: not supported by this build (libtiff was not found when it was built)");
     return false;
 }

@@ -11,8 +11,8 @@ bool cnnl__tiff_detect(const uint8_t *d, size_t n);
 
 /* Size and channels (1: gray, 3: colour) of the first image of @p d; refuses files of more
  * than one page and formats the decoder does not take. On failure writes the reason into
- * @p why and returns false. */
-bool cnnl__tiff_header(const uint8_t *d, size_t n, int *w, int *h, int *comp, char *why, size_t whylen);
+ * @p why, sets @p *oom when memory ran out, and returns false. */
+bool cnnl__tiff_header(const uint8_t *d, size_t n, int *w, int *h, int *comp, bool *oom, char *why, size_t whylen);
 
 /* Decode the first image into a malloc'd buffer of w x h x @p req bytes (req 1 or 3; colour
  * to gray through stb_image's luma). 8-bit samples are kept; 16-bit, signed and

@@ -9,9 +9,14 @@
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/internal.h"
+#include "dicom_write.h"
 #include "test_util.h"
+#ifdef CNNL_HAVE_TIFF
+#include <tiffio.h>
+#endif
 
 void *__real_malloc(size_t n);
 void *__real_calloc(size_t n, size_t size);
@@ -258,6 +263,95 @@ static void test_dataset_load(void **state)
     free(dir);
 }
 
+/* ---- decoding the formats the library reads itself or through libtiff: DICOM (12 bits in
+ * 16), a 16-bit PGM, and with libtiff a 16-bit LZW TIFF and a tiled 8-bit RGB one */
+
+static void sweep_image(const char *what, const uint8_t *bytes, size_t len)
+{
+    cnnl_dataset_opts o = cnnl_dataset_opts_default();
+    o.size = 8;
+    long n;
+    for (n = 0; n < MAX_N; n++) {
+        cnnl_tensor *x = NULL;
+        cnnl__alloc_fail_after(n);
+        cnnl_status st = cnnl_image_load_memory(&x, bytes, len, what, &o);
+        long seen = cnnl__alloc_fault_count();
+        cnnl__alloc_fail_after(-1);
+        if (seen <= n) {
+            assert_ok(st);
+            assert_int_equal(cnnl_tensor_numel(x), 3 * 8 * 8);
+            cnnl_tensor_free(x);
+            break;
+        }
+        expect_enomem(what, n, st);
+        assert_null(x);
+    }
+    assert_true(n > 0 && n < MAX_N);
+    report(what, n, n);
+}
+
+#ifdef CNNL_HAVE_TIFF
+static uint8_t *tiff_bytes(const char *dir, const char *name, int spp, int bps, int compression, int tile, size_t *n)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    TIFF *t = TIFFOpen(path, "w");
+    assert_non_null(t);
+    TIFFSetField(t, TIFFTAG_IMAGEWIDTH, (uint32_t)16);
+    TIFFSetField(t, TIFFTAG_IMAGELENGTH, (uint32_t)16);
+    TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, (uint16_t)spp);
+    TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, (uint16_t)bps);
+    TIFFSetField(t, TIFFTAG_PHOTOMETRIC, (uint16_t)(spp == 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK));
+    TIFFSetField(t, TIFFTAG_PLANARCONFIG, (uint16_t)PLANARCONFIG_CONTIG);
+    TIFFSetField(t, TIFFTAG_COMPRESSION, (uint16_t)compression);
+    uint8_t buf[16 * 16 * 3 * 2];
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (uint8_t)(i * 7 % 16); /* 16-bit values below 4096 */
+    if (tile) {
+        TIFFSetField(t, TIFFTAG_TILEWIDTH, (uint32_t)tile);
+        TIFFSetField(t, TIFFTAG_TILELENGTH, (uint32_t)tile);
+        assert_true(TIFFWriteTile(t, buf, 0, 0, 0, 0) >= 0);
+    } else {
+        TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, (uint32_t)4);
+        for (uint32_t y = 0; y < 16; y++)
+            assert_true(TIFFWriteScanline(t, buf + y * 16 * (uint32_t)spp * (uint32_t)(bps / 8), y, 0) >= 0);
+    }
+    assert_true(TIFFWriteDirectory(t));
+    TIFFClose(t);
+    return tu_read_file(path, n);
+}
+#endif
+
+static void test_image_formats(void **state)
+{
+    (void)state;
+    uint16_t v[16 * 16];
+    for (int i = 0; i < 16 * 16; i++)
+        v[i] = (uint16_t)(i * 16);
+    size_t n = 0;
+    tdcm_opts d = {.samples = 1, .bits = 16, .bits_stored = 12, .nesting = 2};
+    uint8_t *dcm = tdcm_write(NULL, 16, 16, v, &d, &n);
+    assert_non_null(dcm);
+    sweep_image("scan.dcm", dcm, n);
+    free(dcm);
+    uint8_t pgm[14 + 16 * 16 * 2];
+    memcpy(pgm, "P5 16 16 4095\n", 14);
+    for (int i = 0; i < 16 * 16; i++)
+        pgm[14 + 2 * i] = (uint8_t)(v[i] >> 8), pgm[15 + 2 * i] = (uint8_t)v[i];
+    sweep_image("scan.pgm", pgm, sizeof pgm);
+#ifdef CNNL_HAVE_TIFF
+    char *dir = tu_tempdir();
+    uint8_t *tif = tiff_bytes(dir, "a.tif", 1, 16, COMPRESSION_LZW, 0, &n);
+    sweep_image("scan16.tif", tif, n);
+    free(tif);
+    tif = tiff_bytes(dir, "b.tif", 3, 8, COMPRESSION_NONE, 16, &n);
+    sweep_image("tiled.tif", tif, n);
+    free(tif);
+    tu_rmtree(dir);
+    free(dir);
+#endif
+}
+
 /* ---- loading a checkpoint into a model and optimizer (documented: unchanged on failure) */
 
 static void test_checkpoint_load(void **state)
@@ -378,6 +472,7 @@ int main(void)
         cmocka_unit_test(test_training_step),
         cmocka_unit_test(test_model_load),
         cmocka_unit_test(test_dataset_load),
+        cmocka_unit_test(test_image_formats),
         cmocka_unit_test(test_checkpoint_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
