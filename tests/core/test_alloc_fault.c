@@ -217,7 +217,7 @@ static void test_model_load(void **state)
     free(dir);
 }
 
-/* ---- loading an image folder (8 PNG files in 4 classes) */
+/* ---- loading an image folder (8 PNG files in 4 classes, resized) */
 
 static void test_dataset_load(void **state)
 {
@@ -231,6 +231,7 @@ static void test_dataset_load(void **state)
     assert_ok(cnnl_dataset_synthetic(&ds, &syn, &opts));
     assert_ok(cnnl_dataset_write_folder(ds, dir));
     cnnl_dataset_free(ds);
+    opts.size = 24; /* loaded at another size: the resize is swept too */
 
     long n;
     for (n = 0; n < MAX_N; n++) {
