@@ -353,6 +353,124 @@ static void test_image_formats(void **state)
 #endif
 }
 
+/* ---- a network from a description (residual blocks, batch norm, adaptive pooling), then a
+ * training step of it */
+
+static const char *arch_json =
+    "{\"input\": [2, 12, 12], \"layers\": ["
+    "{\"type\": \"Conv2d\", \"out_channels\": 4, \"kernel_size\": 3, \"padding\": 1},"
+    "{\"type\": \"Residual\", \"name\": \"block\", \"layers\": ["
+    "  {\"type\": \"Conv2d\", \"out_channels\": 4, \"kernel_size\": 3, \"padding\": 1, \"groups\": 2},"
+    "  {\"type\": \"BatchNorm2d\"}, {\"type\": \"ReLU\"}]},"
+    "{\"type\": \"MaxPool2d\", \"kernel_size\": 2},"
+    "{\"type\": \"AdaptiveAvgPool2d\", \"output_size\": 1}, {\"type\": \"Flatten\"},"
+    "{\"type\": \"Dropout\", \"p\": 0.25}, {\"type\": \"Linear\", \"out_features\": 2}]}";
+
+static cnnl_status arch_step(const char *json, cnnl_model **out, double *wsum)
+{
+    int64_t xs[4] = {2, 2, 12, 12}, gs[2] = {2, 2};
+    cnnl_tensor *x = NULL, *g = NULL;
+    cnnl_model *m = NULL;
+    cnnl_optimizer *o = NULL;
+    const cnnl_tensor *y = NULL;
+    int32_t labels[2] = {0, 1};
+    float loss = 0;
+    cnnl_adam_opts ao = cnnl_adam_opts_default();
+    cnnl_status st = cnnl_tensor_create(&x, 4, xs);
+    if (st == CNNL_OK)
+        st = cnnl_tensor_create(&g, 2, gs);
+    if (st == CNNL_OK) {
+        float *d = cnnl_tensor_data(x);
+        for (size_t i = 0; i < cnnl_tensor_numel(x); i++)
+            d[i] = (float)((i * 29) % 53) / 53.0f - 0.5f;
+        st = cnnl_model_from_json(&m, json, 5);
+    }
+    if (st == CNNL_OK)
+        st = cnnl_optimizer_adam(&o, m, &ao);
+    if (st == CNNL_OK)
+        st = cnnl_model_set_training(m, true);
+    if (st == CNNL_OK)
+        st = cnnl_model_zero_grad(m);
+    if (st == CNNL_OK)
+        st = cnnl_model_forward(m, x, &y);
+    if (st == CNNL_OK)
+        st = cnnl_loss_class(CNNL_LOSS_CROSS_ENTROPY, y, labels, 2, CNNL_REDUCE_MEAN, &loss, g);
+    if (st == CNNL_OK)
+        st = cnnl_model_backward(m, g);
+    if (st == CNNL_OK)
+        st = cnnl_optimizer_step(o);
+    if (st == CNNL_OK)
+        *wsum = weight_sum(m);
+    cnnl_optimizer_free(o);
+    cnnl_tensor_free(x);
+    cnnl_tensor_free(g);
+    if (st == CNNL_OK && out)
+        *out = m;
+    else
+        cnnl_model_free(m);
+    return st;
+}
+
+static void test_arch_step(void **state)
+{
+    (void)state;
+    double ref = 0, w = 0;
+    assert_ok(arch_step(arch_json, NULL, &ref));
+    long n;
+    for (n = 0; n < MAX_N; n++) {
+        cnnl__alloc_fail_after(n);
+        cnnl_status st = arch_step(arch_json, NULL, &w);
+        long seen = cnnl__alloc_fault_count();
+        cnnl__alloc_fail_after(-1);
+        if (seen <= n) {
+            assert_ok(st);
+            assert_true(w == ref);
+            break;
+        }
+        expect_enomem("description and step", n, st);
+    }
+    assert_true(n > 0 && n < MAX_N);
+    report("description and step", n, n);
+}
+
+/* ---- Grad-CAM of one image: the model stays usable, the map equals the reference */
+
+static void test_gradcam(void **state)
+{
+    (void)state;
+    cnnl_model *m = NULL;
+    cnnl_optimizer *o = NULL;
+    make_net(&m, &o);
+    cnnl_optimizer_free(o);
+    assert_ok(cnnl_model_set_training(m, false));
+    int64_t xs[4] = {1, 3, 32, 32};
+    cnnl_tensor *img = NULL;
+    assert_ok(cnnl_tensor_create(&img, 4, xs));
+    float *d = cnnl_tensor_data(img);
+    for (size_t i = 0; i < cnnl_tensor_numel(img); i++)
+        d[i] = (float)((i * 17) % 89) / 89.0f;
+    float ref[32 * 32], heat[32 * 32];
+    cnnl_gradcam_info info;
+    assert_ok(cnnl_gradcam(m, img, NULL, -1, ref, &info));
+    long n;
+    for (n = 0; n < MAX_N; n++) {
+        cnnl__alloc_fail_after(n);
+        cnnl_status st = cnnl_gradcam(m, img, NULL, -1, heat, &info);
+        long seen = cnnl__alloc_fault_count();
+        cnnl__alloc_fail_after(-1);
+        if (seen <= n) {
+            assert_ok(st);
+            assert_memory_equal(heat, ref, sizeof ref);
+            break;
+        }
+        expect_enomem("Grad-CAM", n, st);
+    }
+    assert_true(n > 0 && n < MAX_N);
+    report("Grad-CAM", n, n);
+    cnnl_tensor_free(img);
+    cnnl_model_free(m);
+}
+
 /* ---- loading a checkpoint into a model and optimizer (documented: unchanged on failure) */
 
 static void test_checkpoint_load(void **state)
@@ -474,6 +592,8 @@ int main(void)
         cmocka_unit_test(test_model_load),
         cmocka_unit_test(test_dataset_load),
         cmocka_unit_test(test_image_formats),
+        cmocka_unit_test(test_arch_step),
+        cmocka_unit_test(test_gradcam),
         cmocka_unit_test(test_checkpoint_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
