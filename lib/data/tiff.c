@@ -106,6 +106,8 @@ static void say(source *s, const char *fmt, ...)
 
 /* libtiff's errors: the first one is kept for the caller's message. */
 static int on_error(TIFF *t, void *user, const char *module, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+static int on_error(TIFF *t, void *user, const char *module, const char *fmt, va_list ap)
 {
     (void)t, (void)module;
     source *s = user;
