@@ -96,7 +96,10 @@ uint8_t *tdcm_write(const char *path, int w, int h, const uint16_t *v, const tdc
     uint8_t pre[128] = {0};
     put(&o, pre, 128);
     put(&o, "DICM", 4);
-    const char *ts = op->transfer ? op->transfer : op->implicit_vr ? "1.2.840.10008.1.2" : "1.2.840.10008.1.2.1";
+    const char *ts = op->transfer      ? op->transfer
+                     : op->jpeg        ? "1.2.840.10008.1.2.4.50"
+                     : op->implicit_vr ? "1.2.840.10008.1.2"
+                                       : "1.2.840.10008.1.2.1";
     /* file meta group: explicit VR, with its group length */
     obuf m = {NULL, 0, 0, true};
     uint8_t ver[2] = {0, 1};
@@ -127,6 +130,22 @@ uint8_t *tdcm_write(const char *path, int w, int h, const uint16_t *v, const tdc
     us(&o, x, 0x0101, (uint32_t)op->bits_stored);
     us(&o, x, 0x0102, (uint32_t)op->bits_stored - 1);
     us(&o, x, 0x0103, op->is_signed ? 1 : 0);
+    if (op->jpeg) { /* encapsulated: empty offset table, two fragments of even length, delimiter */
+        size_t half = op->jpeg_len / 2 & ~(size_t)1, rest = op->jpeg_len - half;
+        uint8_t *frag = calloc(rest + 1, 1);
+        if (!frag) {
+            free(o.b);
+            return NULL;
+        }
+        el(&o, x, 0x7FE0, 0x0010, "OB", NULL, 0xFFFFFFFFu);
+        el(&o, x, 0xFFFE, 0xE000, "", NULL, 0);
+        el(&o, x, 0xFFFE, 0xE000, "", op->jpeg, (uint32_t)half);
+        memcpy(frag, op->jpeg + half, rest);
+        el(&o, x, 0xFFFE, 0xE000, "", frag, (uint32_t)(rest + rest % 2));
+        el(&o, x, 0xFFFE, 0xE0DD, "", NULL, 0);
+        free(frag);
+        goto done;
+    }
     size_t ns = (size_t)w * (size_t)h * (size_t)op->samples, bytes = ns * (size_t)(op->bits / 8);
     uint8_t *px = calloc(bytes + 1, 1);
     if (!px) {
@@ -145,6 +164,7 @@ uint8_t *tdcm_write(const char *path, int w, int h, const uint16_t *v, const tdc
     uint32_t plen = (uint32_t)(bytes + bytes % 2);
     el(&o, x, 0x7FE0, 0x0010, op->bits == 8 ? "OB" : "OW", px, plen);
     free(px);
+done:
     if (!o.ok) {
         free(o.b);
         return NULL;

@@ -18,6 +18,9 @@ typedef struct tdcm_opts {
     int frames;              /* NumberOfFrames written when > 0 */
     int nesting;             /* a sequence of undefined length nested this deep (0: none) */
     size_t cut;              /* bytes left off the end */
+    const uint8_t *jpeg;     /* when not NULL: baseline JPEG (transfer syntax ...1.2.4.50) whose
+                                stream is these bytes, in two fragments; @p v is then unused */
+    size_t jpeg_len;
 } tdcm_opts;
 
 /* Write a w x h image whose samples (w x h x samples, in file order, as 8- or 16-bit values

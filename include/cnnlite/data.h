@@ -279,8 +279,8 @@ CNNL_API cnnl_augment_opts cnnl_augment_opts_preset(int size);
  * PNM, HDR), and DICOM files with uncompressed pixel data (explicit or implicit VR little
  * endian; one frame; MONOCHROME1, MONOCHROME2 or RGB; 8 or 16 bits, signed or not: wider or
  * signed samples are scaled so that the smallest negative value becomes 0 and the largest
- * 255, without the file's window; compressed transfer syntaxes are refused with a message
- * saying so), and TIFF files when the library was built with libtiff (the first and only
+ * 255, without the file's window) or baseline JPEG (decoded as JPEG files are; other
+ * compressed transfer syntaxes are refused with a message saying so), and TIFF files when the library was built with libtiff (the first and only
  * page; 8-bit or narrower samples of any colour model libtiff renders; 16- and 32-bit
  * unsigned, signed or floating-point gray or RGB samples in strips, scaled as DICOM's). Each image is decoded (JPEG by libjpeg-turbo with Pillow's settings, the other
  * formats by stb_image) and resized to opts->size squared, once, on the library's threads.

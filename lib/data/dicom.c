@@ -1,10 +1,12 @@
 /*
  * DICOM Part 10 files (the format scanners and hospital archives write), read far enough to
  * classify a slice: the file meta group, the transfer syntax (explicit or implicit VR little
- * endian: uncompressed pixel data), the image pixel module (rows, columns, samples, bits,
- * signedness, photometric interpretation) and one frame of pixel data. Compressed transfer
- * syntaxes (JPEG, JPEG-LS, JPEG 2000, RLE, deflate), big endian, multi-frame files and colour
- * models other than RGB are refused with a message that says so.
+ * endian: uncompressed pixel data; or baseline JPEG, whose fragments are joined here and
+ * decoded by the library's JPEG path in image.c), the image pixel module (rows, columns,
+ * samples, bits, signedness, photometric interpretation) and one frame of pixel data. Other
+ * compressed transfer syntaxes (lossless and 12-bit JPEG, JPEG-LS, JPEG 2000, RLE, deflate),
+ * big endian, multi-frame files and colour models other than RGB are refused with a message
+ * that says so.
  *
  * Why our own reader: the image path needs about 300 lines of DICOM, and the libraries that
  * do all of it (GDCM, DCMTK) are large C++ code bases whose inputs we would still have to
@@ -148,6 +150,49 @@ static void str_value(const reader *r, const element *e, char *out, size_t cap)
     memmove(out, out + s, k - s + 1);
 }
 
+/* The items of encapsulated pixel data from r->pos: the basic offset table (skipped), then
+ * the fragments up to the sequence delimiter. Adds their lengths into @p total and, when
+ * @p out is not NULL, copies them there one after another. */
+static bool fragments(reader *r, uint8_t *out, size_t *total)
+{
+    *total = 0;
+    for (int item = 0;; item++) {
+        element e;
+        if (!next(r, &e))
+            return false;
+        if (e.group == 0xFFFE && e.elem == 0xE0DD)
+            break;
+        if (e.group != 0xFFFE || e.elem != 0xE000 || e.len == UNDEFINED)
+            return bad(r, "encapsulated pixel data holds something other than fragments");
+        if (e.len > r->n - r->pos)
+            return bad(r, "a JPEG fragment runs past the end of the file (truncated)");
+        if (item > 0) {
+            if (out)
+                memcpy(out + *total, r->d + r->pos, e.len);
+            *total += e.len;
+        }
+        r->pos += e.len;
+    }
+    if (*total == 0)
+        return bad(r, "no JPEG data in the pixel data");
+    return true;
+}
+
+uint8_t *cnnl__dicom_jpeg(const uint8_t *d, size_t n, const cnnl__dicom_info *info)
+{
+    uint8_t *out = malloc(info->jpeg_bytes);
+    if (!out)
+        return NULL;
+    char why[160];
+    size_t total = 0;
+    reader r = {d, n, info->pixel_off, true, why, sizeof why};
+    if (!fragments(&r, out, &total) || total != info->jpeg_bytes) { /* cnnl__dicom_header() walked them */
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
 bool cnnl__dicom_header(const uint8_t *d, size_t n, cnnl__dicom_info *info, char *why, size_t whylen)
 {
     reader r = {d, n, 132, true, why, whylen};
@@ -174,12 +219,14 @@ bool cnnl__dicom_header(const uint8_t *d, size_t n, cnnl__dicom_info *info, char
         r.explicit_vr = false;
     else if (!strcmp(ts, "1.2.840.10008.1.2.1"))
         r.explicit_vr = true;
+    else if (!strcmp(ts, "1.2.840.10008.1.2.4.50"))
+        r.explicit_vr = true, info->jpeg = true;
     else if (!ts[0])
         return bad(&r, "no transfer syntax in the file meta group");
     else {
         char msg[160];
-        snprintf(msg, sizeof msg, "transfer syntax %s is not supported (only uncompressed little endian: "
-                 "1.2.840.10008.1.2 and .1.2.1; decompress the file first)", ts);
+        snprintf(msg, sizeof msg, "transfer syntax %s is not supported (uncompressed little endian, "
+                 "1.2.840.10008.1.2 and .1.2.1, and baseline JPEG, .1.2.4.50; decompress the file first)", ts);
         return bad(&r, msg);
     }
     uint32_t pixel_len = 0;
@@ -190,8 +237,16 @@ bool cnnl__dicom_header(const uint8_t *d, size_t n, cnnl__dicom_info *info, char
         if (!next(&r, &e))
             return r.pos >= n ? bad(&r, "no pixel data") : false;
         if (e.group == 0x7FE0 && e.elem == 0x0010) {
+            if (info->jpeg) {
+                if (e.len != UNDEFINED)
+                    return bad(&r, "JPEG pixel data that is not encapsulated");
+                info->pixel_off = e.value;
+                if (!fragments(&r, NULL, &info->jpeg_bytes))
+                    return false;
+                break;
+            }
             if (e.len == UNDEFINED)
-                return bad(&r, "the pixel data is encapsulated (compressed), which is not supported");
+                return bad(&r, "the pixel data is encapsulated (compressed) under an uncompressed transfer syntax");
             info->pixel_off = e.value;
             pixel_len = e.len;
             break;
@@ -240,10 +295,23 @@ bool cnnl__dicom_header(const uint8_t *d, size_t n, cnnl__dicom_info *info, char
     if (stored < 1 || stored > bits || (rep != 0 && rep != 1) || (planar != 0 && planar != 1))
         return bad(&r, "inconsistent pixel format (BitsStored, PixelRepresentation or PlanarConfiguration)");
     bool mono1 = !strcmp(photo, "MONOCHROME1"), mono2 = !strcmp(photo, "MONOCHROME2"), rgb = !strcmp(photo, "RGB");
-    if (!((spp == 1 && (mono1 || mono2)) || (spp == 3 && rgb))) {
+    if (!info->jpeg && !((spp == 1 && (mono1 || mono2)) || (spp == 3 && rgb))) {
         snprintf(msg, sizeof msg, "photometric interpretation '%s' with %ld samples per pixel is not supported "
                  "(MONOCHROME1, MONOCHROME2 or RGB)", photo, spp);
         return bad(&r, msg);
+    }
+    if (info->jpeg) {
+        bool ybr = !strcmp(photo, "YBR_FULL_422") || !strcmp(photo, "YBR_FULL");
+        if (bits != 8 || !((spp == 1 && mono2) || (spp == 3 && (rgb || ybr)))) {
+            snprintf(msg, sizeof msg, "baseline JPEG with %ld bits allocated and photometric interpretation '%s' is "
+                     "not supported (8 bits; MONOCHROME2, RGB or YBR_FULL(_422))", bits, photo);
+            return bad(&r, msg);
+        }
+        info->rows = (int)rows;
+        info->cols = (int)cols;
+        info->samples = (int)spp;
+        info->bits = info->bits_stored = 8;
+        return true;
     }
     uint64_t need = (uint64_t)rows * (uint64_t)cols * (uint64_t)spp * (uint64_t)(bits / 8);
     if (need > pixel_len && pixel_len <= n - info->pixel_off) {

@@ -713,11 +713,34 @@ static void prepare_bytes(const uint8_t *data, size_t len, int size, int want_ch
         return;
     }
     img_format fmt = detect_format(data, len);
+    /* A DICOM file of baseline JPEG: its JPEG stream goes through the JPEG path below, and
+     * must have the size the DICOM header declares. */
+    uint8_t *joined = NULL;
+    int dicom_w = 0, dicom_h = 0;
+    if (fmt == FMT_DICOM) {
+        cnnl__dicom_info di;
+        char dwhy[256];
+        if (!cnnl__dicom_header(data, len, &di, dwhy, sizeof dwhy)) {
+            fail(res, CNNL_EFORMAT, "%s", dwhy);
+            return;
+        }
+        if (di.jpeg) {
+            if (!(joined = cnnl__dicom_jpeg(data, len, &di))) {
+                fail(res, CNNL_ENOMEM, "out of memory for the JPEG data of a DICOM file");
+                return;
+            }
+            data = joined, len = di.jpeg_bytes, fmt = FMT_JPEG;
+            dicom_w = di.cols, dicom_h = di.rows;
+        }
+    }
     tjhandle tj = fmt == FMT_JPEG ? tjInitDecompress() : NULL;
     int w = 0, h = 0, comp = 0, colorspace = 0;
     char why[320];
     if (!read_header(data, len, fmt, tj, &w, &h, &comp, &colorspace, res)) {
         /* res filled */
+    } else if (joined && (w != dicom_w || h != dicom_h)) {
+        fail(res, CNNL_EFORMAT, "DICOM: the JPEG data is %dx%d pixels; the header declares %dx%d", w, h, dicom_w,
+             dicom_h);
     } else if (w < 1 || h < 1 || w > max_dim || h > max_dim) {
         fail(res, CNNL_EFORMAT, "declares %dx%d pixels; the limit is %d per side", w, h, max_dim);
     } else if ((int64_t)w * h > max_pixels) {
@@ -735,6 +758,7 @@ static void prepare_bytes(const uint8_t *data, size_t len, int size, int want_ch
     }
     if (tj)
         tjDestroy(tj);
+    free(joined);
 }
 
 void cnnl__image_prepare(const char *path, int size, int want_channels, int max_dim, int64_t max_pixels,

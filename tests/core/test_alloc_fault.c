@@ -13,6 +13,7 @@
 
 #include "core/internal.h"
 #include "dicom_write.h"
+#include <stb_image_write.h>
 #include "test_util.h"
 #ifdef CNNL_HAVE_TIFF
 #include <tiffio.h>
@@ -335,6 +336,24 @@ static void test_image_formats(void **state)
     assert_non_null(dcm);
     sweep_image("scan.dcm", dcm, n);
     free(dcm);
+    /* baseline JPEG in a DICOM file (a 16 x 16 colour JPEG written by stb_image_write) */
+    char *dir0 = tu_tempdir();
+    char jpath[4096];
+    snprintf(jpath, sizeof jpath, "%s/f.jpg", dir0);
+    uint8_t flat[16 * 16 * 3];
+    for (size_t i = 0; i < sizeof flat; i++)
+        flat[i] = (uint8_t)(i % 3 * 60 + i / 48);
+    assert_true(stbi_write_jpg(jpath, 16, 16, 3, flat, 90));
+    size_t jn = 0;
+    unsigned char *jb = tu_read_file(jpath, &jn);
+    tdcm_opts dj = {.photometric = "YBR_FULL_422", .samples = 3, .bits = 8, .bits_stored = 8, .jpeg = jb, .jpeg_len = jn};
+    dcm = tdcm_write(NULL, 16, 16, NULL, &dj, &n);
+    assert_non_null(dcm);
+    sweep_image("jpeg.dcm", dcm, n);
+    free(dcm);
+    free(jb);
+    tu_rmtree(dir0);
+    free(dir0);
     uint8_t pgm[14 + 16 * 16 * 2];
     memcpy(pgm, "P5 16 16 4095\n", 14);
     for (int i = 0; i < 16 * 16; i++)

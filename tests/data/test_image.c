@@ -377,9 +377,10 @@ static void dcm_refused(const char *name, int w, int h, const uint16_t *v, const
 
 /* DICOM: explicit and implicit VR, 8 and 16 bits (12 stored), signed samples with bits above
  * the stored ones set, MONOCHROME1, interleaved and planar RGB, a nested sequence of undefined
- * length before the pixels: each gives exactly the 8-bit image it encodes. Compressed
- * transfer syntaxes, several frames, other colour models, truncation and runaway nesting are
- * refused with a message naming the file and the reason. */
+ * length before the pixels: each gives exactly the 8-bit image it encodes; baseline JPEG in
+ * fragments gives what the JPEG file gives. Other compressed transfer syntaxes, several frames,
+ * other colour models, truncation, a JPEG of another size and runaway nesting are refused with
+ * a message naming the file and the reason. */
 static void test_dicom(void **state)
 {
     (void)state;
@@ -450,9 +451,34 @@ static void test_dicom(void **state)
     assert_int_equal(cnnl_dataset_count(ds), 1);
     cnnl_dataset_free(ds);
 
+    /* baseline JPEG in fragments: the same tensor as the JPEG file itself, gray and colour */
+    for (int comp = 1; comp <= 3; comp += 2) {
+        o.channels = comp;
+        fx_jpg(fx_path(fx_tmp, "j.jpg"), W, H, comp, comp == 1 ? ref_g : ref_rgb);
+        size_t jn = 0;
+        unsigned char *jb = tu_read_file(fx_path(fx_tmp, "j.jpg"), &jn);
+        /* stb_image_write writes three components (YCbCr) even for a gray image */
+        tdcm_opts jo = {.photometric = "YBR_FULL_422", .samples = 3, .bits = 8, .bits_stored = 8, .jpeg = jb,
+                        .jpeg_len = jn};
+        dcm("j.dcm", W, H, NULL, &jo);
+        cnnl_tensor *a = load_or_fail(fx_path(fx_tmp, "j.jpg"), &o), *b = load_or_fail(fx_path(fx_tmp, "j.dcm"), &o);
+        assert_same_tensor(b, a, "j.dcm");
+        cnnl_tensor_free(a);
+        cnnl_tensor_free(b);
+        if (comp == 1) {
+            dcm_refused("jsize.dcm", W + 2, H, NULL, &jo, "the JPEG data is 16x16 pixels; the header declares 18x16");
+            jo.cut = 20;
+            dcm_refused("jcut.dcm", W, H, NULL, &jo, "truncated");
+            jo.cut = 0;
+            jo.bits = 16;
+            dcm_refused("j16.dcm", W, H, NULL, &jo, "baseline JPEG with 16 bits allocated");
+        }
+        free(jb);
+    }
+    o.channels = 1;
     tdcm_opts r = {.samples = 1, .bits = 16, .bits_stored = 12};
-    r.transfer = "1.2.840.10008.1.2.4.50";
-    dcm_refused("jpeg.dcm", W, H, g12, &r, "transfer syntax 1.2.840.10008.1.2.4.50 is not supported");
+    r.transfer = "1.2.840.10008.1.2.4.70";
+    dcm_refused("lossless.dcm", W, H, g12, &r, "transfer syntax 1.2.840.10008.1.2.4.70 is not supported");
     r.transfer = "1.2.840.10008.1.2.2";
     dcm_refused("big.dcm", W, H, g12, &r, "is not supported");
     r.transfer = NULL;

@@ -276,8 +276,22 @@ static void png16(void)
     write_bytes("png16-grey.png", b.b, b.n);
 }
 
+typedef struct {
+    unsigned char b[4096];
+    size_t n;
+} jpeg_mem;
+
+static void jpeg_to_mem(void *ctx, void *data, int size)
+{
+    jpeg_mem *m = ctx;
+    if (size > 0 && m->n + (size_t)size <= sizeof m->b) {
+        memcpy(m->b + m->n, data, (size_t)size);
+        m->n += (size_t)size;
+    }
+}
+
 /* DICOM: 12-bit gray in explicit VR with a nested sequence, signed gray in implicit VR,
- * planar RGB. */
+ * planar RGB, baseline JPEG in fragments. */
 static void dicom(void)
 {
     uint16_t v[W * H * 3];
@@ -292,13 +306,22 @@ static void dicom(void)
         {"dicom-explicit12.dcm", {.samples = 1, .bits = 16, .bits_stored = 12, .nesting = 2}},
         {"dicom-implicit-signed.dcm", {.implicit_vr = true, .samples = 1, .bits = 16, .bits_stored = 12, .is_signed = true}},
         {"dicom-rgb-planar.dcm", {.photometric = "RGB", .samples = 3, .bits = 8, .bits_stored = 8, .planar = true, .frames = 1}},
+        {"dicom-jpeg.dcm", {.photometric = "YBR_FULL_422", .samples = 3, .bits = 8, .bits_stored = 8}}, /* stb writes 3 components */
     };
+    jpeg_mem jm = {.n = 0};
+    unsigned char gray[W * H];
+    picture(gray, W, H, 1);
+    if (!stbi_write_jpg_to_func(jpeg_to_mem, &jm, W, H, 1, gray, 90))
+        die("jpeg");
     for (size_t k = 0; k < sizeof seeds / sizeof seeds[0]; k++) {
         uint16_t v8[W * H * 3];
         for (int i = 0; i < W * H * 3; i++)
             v8[i] = seeds[k].o.bits == 8 ? px[i] : v[i];
         size_t n = 0;
-        unsigned char *b = tdcm_write(NULL, W, H, v8, &seeds[k].o, &n);
+        tdcm_opts o = seeds[k].o;
+        if (k == 3)
+            o.jpeg = jm.b, o.jpeg_len = jm.n;
+        unsigned char *b = tdcm_write(NULL, W, H, v8, &o, &n);
         if (!b)
             die("dicom");
         write_bytes(seeds[k].name, b, n);
