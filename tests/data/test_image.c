@@ -290,6 +290,14 @@ static void assert_same_tensor(const cnnl_tensor *a, const cnnl_tensor *b, const
     }
 }
 
+/* The file @p name of the test folder, loaded with @p o, equals @p ref bit for bit. */
+static void assert_file_equals(const char *name, const cnnl_tensor *ref, const cnnl_dataset_opts *o)
+{
+    cnnl_tensor *x = load_or_fail(fx_path(fx_tmp, name), o);
+    assert_same_tensor(x, ref, name);
+    cnnl_tensor_free(x);
+}
+
 /* 16-bit samples are scaled by the image's largest one: 12-bit values (v x 16, largest 4080)
  * and full-range ones (v x 257) give exactly the 8-bit image of v, in PNG and PNM, gray and
  * colour, and in an RGB Photoshop file; values kept below 4096 with a largest sample of 1000 are stretched to 255; an
@@ -319,15 +327,11 @@ static void test_wide_samples(void **state)
                 png16(fx_path(fx_tmp, names[k]), W, H, comp, v);
             else
                 pnm16(fx_path(fx_tmp, names[k]), W, H, comp, k % 2 ? 65535 : 4095, v, 0);
-            cnnl_tensor *x = load_or_fail(fx_path(fx_tmp, names[k]), &o);
-            assert_same_tensor(x, ref, names[k]);
-            cnnl_tensor_free(x);
+            assert_file_equals(names[k], ref, &o);
         }
         if (comp == 3) {
             psd16(fx_path(fx_tmp, "12.psd"), W, H, v12);
-            cnnl_tensor *x = load_or_fail(fx_path(fx_tmp, "12.psd"), &o);
-            assert_same_tensor(x, ref, "12.psd");
-            cnnl_tensor_free(x);
+            assert_file_equals("12.psd", ref, &o);
         }
         cnnl_tensor_free(ref);
     }
@@ -354,6 +358,29 @@ static void test_wide_samples(void **state)
     x = (cnnl_tensor *)1;
     assert_status_msg(cnnl_image_load(&x, fx_path(fx_tmp, "cut.pnm"), &o), CNNL_EFORMAT, "cut.pnm");
     assert_null(x);
+}
+
+/* The 16 x 16 test patterns of the DICOM and TIFF tests: gray (0 and 255 both used) and colour. */
+static void patterns(uint8_t g[256], uint8_t rgb[256 * 3])
+{
+    for (int i = 0; i < 256; i++) {
+        g[i] = (uint8_t)(i * 37 % 256);
+        for (int c = 0; c < 3; c++)
+            rgb[3 * i + c] = (uint8_t)(i * (5 + 3 * c) + c * 40);
+    }
+    g[7] = 255, g[9] = 0, rgb[0] = 255;
+}
+
+/* A 16 x 16 pattern with @p comp channels written as PNG and loaded at size 16 with
+ * @p comp channels (set in @p o): what another format's file of the same pixels must give. */
+static cnnl_tensor *png_ref(int comp, const uint8_t *px, cnnl_dataset_opts *o)
+{
+    *o = cnnl_dataset_opts_default();
+    o->size = 16;
+    o->channels = comp;
+    const char *path = fx_path(fx_tmp, comp == 1 ? "ref-gray.png" : "ref-colour.png");
+    fx_png(path, 16, 16, comp, px);
+    return load_or_fail(path, o);
 }
 
 static void dcm(const char *name, int w, int h, const uint16_t *v, const tdcm_opts *o)
@@ -387,13 +414,7 @@ static void test_dicom(void **state)
     enum { W = 16, H = 16, N = W * H };
     uint16_t g8[N], g12[N], inv[N], sgn[N], rgb[N * 3], planar[N * 3];
     uint8_t ref_g[N], ref_rgb[N * 3];
-    for (int i = 0; i < N; i++) {
-        ref_g[i] = (uint8_t)(i * 37 % 256);
-        ref_g[7] = 255, ref_g[9] = 0;
-        for (int c = 0; c < 3; c++)
-            ref_rgb[3 * i + c] = (uint8_t)(i * (5 + 3 * c) + c * 40);
-    }
-    ref_rgb[0] = 255;
+    patterns(ref_g, ref_rgb);
     for (int i = 0; i < N; i++) {
         g8[i] = ref_g[i];
         g12[i] = (uint16_t)(ref_g[i] * 16);
@@ -405,10 +426,7 @@ static void test_dicom(void **state)
         }
     }
     cnnl_dataset_opts o = cnnl_dataset_opts_default();
-    o.size = 16;
-    o.channels = 1;
-    fx_png(fx_path(fx_tmp, "g.png"), W, H, 1, ref_g);
-    cnnl_tensor *ref = load_or_fail(fx_path(fx_tmp, "g.png"), &o);
+    cnnl_tensor *ref = png_ref(1, ref_g, &o);
     struct {
         const char *name;
         const uint16_t *v;
@@ -422,23 +440,17 @@ static void test_dicom(void **state)
     };
     for (size_t k = 0; k < sizeof gray / sizeof gray[0]; k++) {
         dcm(gray[k].name, W, H, gray[k].v, &gray[k].o);
-        cnnl_tensor *x = load_or_fail(fx_path(fx_tmp, gray[k].name), &o);
-        assert_same_tensor(x, ref, gray[k].name);
-        cnnl_tensor_free(x);
+        assert_file_equals(gray[k].name, ref, &o);
     }
     cnnl_tensor_free(ref);
-    o.channels = 3;
-    fx_png(fx_path(fx_tmp, "c.png"), W, H, 3, ref_rgb);
-    ref = load_or_fail(fx_path(fx_tmp, "c.png"), &o);
+    ref = png_ref(3, ref_rgb, &o);
     tdcm_opts co = {.photometric = "RGB", .samples = 3, .bits = 8, .bits_stored = 8};
     dcm("rgb.dcm", W, H, rgb, &co);
     co.planar = true;
     dcm("planar.dcm", W, H, planar, &co);
     const char *colour[2] = {"rgb.dcm", "planar.dcm"};
     for (int k = 0; k < 2; k++) {
-        cnnl_tensor *x = load_or_fail(fx_path(fx_tmp, colour[k]), &o);
-        assert_same_tensor(x, ref, colour[k]);
-        cnnl_tensor_free(x);
+        assert_file_equals(colour[k], ref, &o);
     }
     cnnl_tensor_free(ref);
     /* and through the folder loader: a class folder of DICOM files */
@@ -577,12 +589,7 @@ static void test_tiff(void **state)
     uint8_t g[N], rgb[N * 3], inv8[N], rgb8[N * 3];
     uint16_t g12[N], s16[N], inv16[N], rgb16[N * 3], pal[256];
     float gf[N];
-    for (int i = 0; i < N; i++) {
-        g[i] = (uint8_t)(i * 37 % 256);
-        for (int c = 0; c < 3; c++)
-            rgb[3 * i + c] = (uint8_t)(i * (5 + 3 * c) + c * 40);
-    }
-    g[7] = 255, g[9] = 0, rgb[0] = 255;
+    patterns(g, rgb);
     for (int i = 0; i < N; i++) {
         g12[i] = (uint16_t)(g[i] * 16);
         s16[i] = (uint16_t)(int16_t)(g[i] * 16 - 2048);
@@ -597,10 +604,7 @@ static void test_tiff(void **state)
     for (int i = 0; i < 256; i++)
         pal[i] = (uint16_t)(i * 257);
     cnnl_dataset_opts o = cnnl_dataset_opts_default();
-    o.size = 16;
-    o.channels = 1;
-    fx_png(fx_path(fx_tmp, "g.png"), W, H, 1, g);
-    cnnl_tensor *ref = load_or_fail(fx_path(fx_tmp, "g.png"), &o);
+    cnnl_tensor *ref = png_ref(1, g, &o);
     struct {
         const char *name;
         const void *v;
@@ -616,23 +620,17 @@ static void test_tiff(void **state)
     };
     for (size_t k = 0; k < sizeof gray / sizeof gray[0]; k++) {
         tif(gray[k].name, W, H, gray[k].v, &gray[k].t);
-        cnnl_tensor *x = load_or_fail(fx_path(fx_tmp, gray[k].name), &o);
-        assert_same_tensor(x, ref, gray[k].name);
-        cnnl_tensor_free(x);
+        assert_file_equals(gray[k].name, ref, &o);
     }
     cnnl_tensor_free(ref);
-    o.channels = 3;
-    fx_png(fx_path(fx_tmp, "c.png"), W, H, 3, rgb);
-    ref = load_or_fail(fx_path(fx_tmp, "c.png"), &o);
+    ref = png_ref(3, rgb, &o);
     tif_opts tiled = {3, 8, 0, PHOTOMETRIC_RGB, false, 16, 0, 0, NULL};
     tif_opts planes = {3, 16, 0, PHOTOMETRIC_RGB, true, 0, 0, 0, NULL};
     tif("tiled.tif", W, H, rgb8, &tiled);
     tif("planes.tif", W, H, rgb16, &planes);
     const char *colour[2] = {"tiled.tif", "planes.tif"};
     for (int k = 0; k < 2; k++) {
-        cnnl_tensor *x = load_or_fail(fx_path(fx_tmp, colour[k]), &o);
-        assert_same_tensor(x, ref, colour[k]);
-        cnnl_tensor_free(x);
+        assert_file_equals(colour[k], ref, &o);
     }
     cnnl_tensor_free(ref);
     o.channels = 1;
