@@ -35,6 +35,18 @@ struct cnnl_dataset {
 };
 
 
+/* A sample wider than 8 bits (or signed, or floating point) as 8 bits: @p lo becomes 0 and
+ * lo + @p range 255, rounded to nearest; 0 when the range is empty. The formats with such
+ * samples (image.c: 16-bit PNG, PSD, PNM; dicom.c; tiff.c) all scale through it, with lo the
+ * smallest sample when negative, else 0, and range the largest sample minus lo. */
+static inline uint8_t cnnl__scale8(double v, double lo, double range)
+{
+    if (!(range > 0.0))
+        return 0;
+    double q = (v - lo) * 255.0 / range + 0.5;
+    return (uint8_t)(q < 0.0 ? 0.0 : q >= 255.0 ? 255.0 : q);
+}
+
 /* Validate options (NULL = defaults) and copy them into @p out; @p who names the caller. */
 cnnl_status cnnl__data_check_opts(const char *who, const cnnl_dataset_opts *opts,
                                   cnnl_dataset_opts *out);

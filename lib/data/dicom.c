@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/data_impl.h"
 #include "data/dicom.h"
 
 #define MAX_DEPTH 16 /* nested sequences of undefined length */
@@ -346,39 +347,25 @@ static int32_t sample(const uint8_t *p, const cnnl__dicom_info *in, size_t i)
     return (int32_t)v;
 }
 
-uint8_t *cnnl__dicom_decode(const uint8_t *d, const cnnl__dicom_info *in, int req)
+uint8_t *cnnl__dicom_decode(const uint8_t *d, const cnnl__dicom_info *in)
 {
-    size_t npix = (size_t)in->rows * (size_t)in->cols, ns = npix * (size_t)in->samples;
+    size_t ns = (size_t)in->rows * (size_t)in->cols * (size_t)in->samples, npix = ns / (size_t)in->samples;
     const uint8_t *p = d + in->pixel_off;
-    uint8_t *out = malloc(npix * (size_t)req);
+    uint8_t *out = malloc(ns);
     if (!out)
         return NULL;
-    int32_t lo = 0, hi = 255;
     bool keep = in->bits == 8 && !in->is_signed;
-    if (!keep) {
-        lo = 0, hi = 0;
-        for (size_t i = 0; i < ns; i++) {
-            int32_t v = sample(p, in, i);
-            lo = v < lo ? v : lo; /* lo stays 0 unless values are negative */
-            hi = v > hi ? v : hi;
-        }
+    int32_t lo = 0, hi = 0;
+    for (size_t i = 0; i < ns && !keep; i++) {
+        int32_t v = sample(p, in, i);
+        lo = v < lo ? v : lo; /* lo stays 0 unless values are negative */
+        hi = v > hi ? v : hi;
     }
-    int64_t range = (int64_t)hi - lo;
-    for (size_t i = 0; i < npix; i++) {
-        uint32_t c[3];
-        for (int k = 0; k < in->samples; k++) {
-            size_t at = in->planar ? (size_t)k * npix + i : i * (size_t)in->samples + (size_t)k;
-            int64_t v = (int64_t)sample(p, in, at) - lo;
-            c[k] = keep ? (uint32_t)v : range > 0 ? (uint32_t)((v * 255 + range / 2) / range) : 0;
-        }
-        if (in->samples == 1) {
-            out[i] = (uint8_t)(in->inverted ? 255 - c[0] : c[0]);
-        } else if (req == 1) { /* stb_image's luma */
-            out[i] = (uint8_t)((c[0] * 77 + c[1] * 150 + c[2] * 29) >> 8);
-        } else {
-            for (int k = 0; k < 3; k++)
-                out[3 * i + (size_t)k] = (uint8_t)c[k];
-        }
+    for (size_t i = 0; i < ns; i++) { /* i in the output's interleaved order */
+        size_t k = i % (size_t)in->samples, at = in->planar ? k * npix + i / (size_t)in->samples : i;
+        int32_t v = sample(p, in, at);
+        uint8_t b = keep ? (uint8_t)v : cnnl__scale8(v, lo, (double)hi - lo);
+        out[i] = in->inverted ? (uint8_t)(255 - b) : b;
     }
     return out;
 }

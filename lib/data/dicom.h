@@ -30,11 +30,11 @@ bool cnnl__dicom_detect(const uint8_t *d, size_t n);
  * and returns false. */
 bool cnnl__dicom_header(const uint8_t *d, size_t n, cnnl__dicom_info *info, char *why, size_t whylen);
 
-/* Decode the pixels described by @p info into a malloc'd buffer of rows x cols x @p req
- * bytes (req 1: gray, colour through luma; req 3: RGB from an RGB file). 8-bit unsigned
- * samples are kept; wider or signed samples are scaled so that the smallest (when below 0)
- * becomes 0 and the largest 255. MONOCHROME1 is inverted. NULL when out of memory. */
-uint8_t *cnnl__dicom_decode(const uint8_t *d, const cnnl__dicom_info *info, int req);
+/* Decode the uncompressed pixels described by @p info into a malloc'd buffer of rows x cols x
+ * samples bytes (RGB interleaved). 8-bit unsigned samples are kept; wider or signed samples
+ * are scaled by cnnl__scale8(), the smallest (when below 0) becoming 0 and the largest 255.
+ * MONOCHROME1 is inverted. NULL when out of memory. */
+uint8_t *cnnl__dicom_decode(const uint8_t *d, const cnnl__dicom_info *info);
 
 /* The JPEG stream of a baseline-JPEG file @p d of @p n bytes whose header cnnl__dicom_header()
  * accepted (@p info->jpeg): its fragments joined, in a malloc'd buffer of info->jpeg_bytes

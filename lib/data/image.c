@@ -447,7 +447,7 @@ static bool is_oom_message(const char *msg)
 }
 
 /* 16-bit samples (PNG, PSD, PNM with maxval above 255) become 8-bit in place, scaled so that
- * the image's largest sample is 255: v * 255 / max, rounded. stb_image would keep the high
+ * the image's largest sample is 255: v * 255 / max, rounded (cnnl__scale8()). stb_image would keep the high
  * byte, which turns the common 12-bit scan stored in 16-bit samples (values up to 4095) into
  * an almost black image; Pillow, as the report's pipeline uses it (convert("RGB")), clips at
  * 255 instead, which turns it white. Scaling by the largest sample is what an image viewer's
@@ -460,7 +460,7 @@ static uint8_t *wide_to_8bit(uint16_t *v, size_t n)
         top = v[i] > top ? v[i] : top;
     uint8_t *out = (uint8_t *)v;
     for (size_t i = 0; i < n; i++) /* out[i] lies at or before v[i]: a forward pass is safe */
-        out[i] = top ? (uint8_t)(((uint32_t)v[i] * 255u + top / 2) / top) : 0;
+        out[i] = cnnl__scale8(v[i], 0.0, top);
     return out;
 }
 
@@ -595,33 +595,30 @@ static void release(uint8_t *img, bool from_stb)
         free(img);
 }
 
-static void decode_and_resize(const uint8_t *data, size_t len, img_format fmt, tjhandle tj, int w, int h,
-                              int colorspace, int size, int want_channels, int src_channels,
-                              cnnl__image_result *res)
+static void decode_and_resize(const uint8_t *data, size_t len, img_format fmt, tjhandle tj,
+                              const cnnl__dicom_info *di, int w, int h, int colorspace, int size, int want_channels,
+                              int src_channels, cnnl__image_result *res)
 {
     int req = (want_channels == 1 || src_channels <= 2) ? 1 : 3;
     uint8_t *img = NULL;
     bool from_stb = fmt != FMT_JPEG;
     size_t npix = (size_t)w * (size_t)h;
+    /* JPEG, DICOM and TIFF decode to the file's channels (1 or 3); colour becomes luma below */
     if (fmt == FMT_JPEG) {
         decode_jpeg(tj, data, len, w, h, colorspace, &req, &img, res);
-        if (img && req == 3 && want_channels == 1) {
-            rgb_to_luma(img, npix);
-            req = 1;
-        }
     } else if (fmt == FMT_DICOM) {
         from_stb = false;
-        cnnl__dicom_info di;
-        char why[256];
-        if (!cnnl__dicom_header(data, len, &di, why, sizeof why))
-            fail(res, CNNL_EFORMAT, "%s", why);
-        else if (!(img = cnnl__dicom_decode(data, &di, req)))
+        if ((img = cnnl__dicom_decode(data, di)))
+            req = di->samples;
+        else
             fail(res, CNNL_ENOMEM, "out of memory while decoding %dx%d pixels", w, h);
     } else if (fmt == FMT_TIFF) {
         from_stb = false;
         bool oom = false;
         char why[256];
-        if (!(img = cnnl__tiff_decode(data, len, req, &oom, why, sizeof why)))
+        if ((img = cnnl__tiff_decode(data, len, &oom, why, sizeof why)))
+            req = src_channels;
+        else
             fail(res, oom ? CNNL_ENOMEM : CNNL_EFORMAT, "%s", why);
     } else if (fmt == FMT_PNM && pnm_is_wide(data, len)) {
         from_stb = false;
@@ -637,6 +634,10 @@ static void decode_and_resize(const uint8_t *data, size_t len, img_format fmt, t
     }
     if (!img)
         return;
+    if (req == 3 && want_channels == 1) {
+        rgb_to_luma(img, npix);
+        req = 1;
+    }
     if (req == 3 && rgb_is_gray(img, npix)) {
         rgb_to_single(img, npix);
         req = 1;
@@ -676,16 +677,6 @@ static bool read_header(const uint8_t *data, size_t len, img_format fmt, tjhandl
         *comp = *colorspace == TJCS_GRAY ? 1 : 3;
         return true;
     }
-    if (fmt == FMT_DICOM) {
-        cnnl__dicom_info di;
-        char why[256];
-        if (!cnnl__dicom_header(data, len, &di, why, sizeof why)) {
-            fail(res, CNNL_EFORMAT, "%s", why);
-            return false;
-        }
-        *w = di.cols, *h = di.rows, *comp = di.samples;
-        return true;
-    }
     if (fmt == FMT_TIFF) {
         char why[256];
         bool oom = false;
@@ -713,12 +704,11 @@ static void prepare_bytes(const uint8_t *data, size_t len, int size, int want_ch
         return;
     }
     img_format fmt = detect_format(data, len);
-    /* A DICOM file of baseline JPEG: its JPEG stream goes through the JPEG path below, and
-     * must have the size the DICOM header declares. */
+    /* DICOM: its header read once, here. A file of baseline JPEG has its JPEG stream go through
+     * the JPEG path below, which must find the size the DICOM header declares. */
     uint8_t *joined = NULL;
-    int dicom_w = 0, dicom_h = 0;
+    cnnl__dicom_info di = {0};
     if (fmt == FMT_DICOM) {
-        cnnl__dicom_info di;
         char dwhy[256];
         if (!cnnl__dicom_header(data, len, &di, dwhy, sizeof dwhy)) {
             fail(res, CNNL_EFORMAT, "%s", dwhy);
@@ -730,17 +720,21 @@ static void prepare_bytes(const uint8_t *data, size_t len, int size, int want_ch
                 return;
             }
             data = joined, len = di.jpeg_bytes, fmt = FMT_JPEG;
-            dicom_w = di.cols, dicom_h = di.rows;
         }
     }
     tjhandle tj = fmt == FMT_JPEG ? tjInitDecompress() : NULL;
     int w = 0, h = 0, comp = 0, colorspace = 0;
     char why[320];
-    if (!read_header(data, len, fmt, tj, &w, &h, &comp, &colorspace, res)) {
+    bool header = true;
+    if (fmt == FMT_DICOM)
+        w = di.cols, h = di.rows, comp = di.samples;
+    else
+        header = read_header(data, len, fmt, tj, &w, &h, &comp, &colorspace, res);
+    if (!header) {
         /* res filled */
-    } else if (joined && (w != dicom_w || h != dicom_h)) {
-        fail(res, CNNL_EFORMAT, "DICOM: the JPEG data is %dx%d pixels; the header declares %dx%d", w, h, dicom_w,
-             dicom_h);
+    } else if (joined && (w != di.cols || h != di.rows)) {
+        fail(res, CNNL_EFORMAT, "DICOM: the JPEG data is %dx%d pixels; the header declares %dx%d", w, h, di.cols,
+             di.rows);
     } else if (w < 1 || h < 1 || w > max_dim || h > max_dim) {
         fail(res, CNNL_EFORMAT, "declares %dx%d pixels; the limit is %d per side", w, h, max_dim);
     } else if ((int64_t)w * h > max_pixels) {
@@ -753,7 +747,7 @@ static void prepare_bytes(const uint8_t *data, size_t len, int size, int want_ch
     } else {
         int64_t pixels = (int64_t)w * h;
         budget_take(budget, pixels);
-        decode_and_resize(data, len, fmt, tj, w, h, colorspace, size, want_channels, comp, res);
+        decode_and_resize(data, len, fmt, tj, &di, w, h, colorspace, size, want_channels, comp, res);
         budget_give(budget, pixels);
     }
     if (tj)

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/data_impl.h"
 #include "data/tiff.h"
 
 bool cnnl__tiff_detect(const uint8_t *d, size_t n)
@@ -238,7 +239,34 @@ static double sample(const uint8_t *b, size_t k, const tinfo *i)
     return i->fmt == SAMPLEFORMAT_INT ? (double)(int32_t)u : (double)u;
 }
 
-/* The scanline route into @p out (w x h x comp bytes). */
+/* One scanline (plane @p pl when planes are separate) of the scanline route: the first pass
+ * (@p out NULL) widens [*lo, *hi] and refuses non-finite samples; the second writes the row's
+ * bytes into @p out (w x h x comp, interleaved). */
+static bool scan_row(const tinfo *i, source *s, const uint8_t *buf, uint32_t y, int pl, double *lo, double *hi,
+                     uint8_t *out)
+{
+    bool separate = i->planar == PLANARCONFIG_SEPARATE;
+    size_t per = separate ? 1 : i->spp, nc = separate ? 1 : (size_t)i->comp;
+    for (size_t k = 0; k < (size_t)i->w * nc; k++) {
+        size_t x = k / nc, ch = separate ? (size_t)pl : k % nc;
+        double v = sample(buf, x * per + k % nc, i);
+        if (!out) {
+            if (!isfinite(v)) {
+                say(s, "TIFF: a sample is NaN or infinite (row %u)", (unsigned)y);
+                return false;
+            }
+            *lo = v < *lo ? v : *lo;
+            *hi = v > *hi ? v : *hi;
+            continue;
+        }
+        uint8_t b = cnnl__scale8(v, *lo, *hi - *lo);
+        out[((size_t)y * i->w + x) * (size_t)i->comp + ch] = i->photo == PHOTOMETRIC_MINISWHITE ? (uint8_t)(255 - b) : b;
+    }
+    return true;
+}
+
+/* The scanline route into @p out (w x h x comp bytes): two passes over the rows, the range
+ * first, then the bytes. */
 static bool read_wide(TIFF *t, source *s, const tinfo *i, uint8_t *out)
 {
     tmsize_t sl = TIFFScanlineSize(t);
@@ -254,43 +282,23 @@ static bool read_wide(TIFF *t, source *s, const tinfo *i, uint8_t *out)
         return false;
     }
     int planes = i->planar == PLANARCONFIG_SEPARATE ? i->comp : 1;
-    double lo = 0.0, hi = 0.0, range = 0.0;
+    double lo = 0.0, hi = 0.0;
     bool ok = true;
-    for (int pass = 0; pass < 2 && ok; pass++) {
+    for (int pass = 0; pass < 2 && ok; pass++)
         for (int pl = 0; pl < planes && ok; pl++)
             for (uint32_t y = 0; y < i->h && ok; y++) {
                 if (TIFFReadScanline(t, buf, y, (uint16_t)pl) < 0) {
                     say(s, "TIFF: cannot read row %u", (unsigned)y);
                     ok = false;
-                    break;
+                } else {
+                    ok = scan_row(i, s, buf, y, pl, &lo, &hi, pass ? out : NULL);
                 }
-                for (uint32_t x = 0; x < i->w && ok; x++)
-                    for (int c = 0; c < (planes > 1 ? 1 : i->comp) && ok; c++) {
-                        double v = sample(buf, (size_t)x * per + (size_t)c, i);
-                        int ch = planes > 1 ? pl : c;
-                        if (pass == 0) {
-                            if (!isfinite(v)) {
-                                say(s, "TIFF: a sample is NaN or infinite (row %u)", (unsigned)y);
-                                ok = false;
-                            }
-                            lo = v < lo ? v : lo;
-                            hi = v > hi ? v : hi;
-                        } else {
-                            double q = range > 0.0 ? floor((v - lo) * 255.0 / range + 0.5) : 0.0;
-                            uint8_t b = (uint8_t)(q < 0.0 ? 0.0 : q > 255.0 ? 255.0 : q);
-                            if (i->photo == PHOTOMETRIC_MINISWHITE)
-                                b = (uint8_t)(255 - b);
-                            out[((size_t)y * i->w + x) * (size_t)i->comp + (size_t)ch] = b;
-                        }
-                    }
             }
-        range = hi - lo;
-    }
     free(buf);
     return ok;
 }
 
-uint8_t *cnnl__tiff_decode(const uint8_t *d, size_t n, int req, bool *oom, char *why, size_t whylen)
+uint8_t *cnnl__tiff_decode(const uint8_t *d, size_t n, bool *oom, char *why, size_t whylen)
 {
     source s = {d, n, 0, why, whylen, false, false};
     *oom = false;
@@ -301,9 +309,8 @@ uint8_t *cnnl__tiff_decode(const uint8_t *d, size_t n, int req, bool *oom, char 
     }
     tinfo i;
     uint8_t *img = NULL;
-    size_t npix = (size_t)0;
     if (describe(t, &s, &i)) {
-        npix = (size_t)i.w * i.h;
+        size_t npix = (size_t)i.w * i.h;
         img = malloc(npix * (size_t)i.comp);
         if (!img) {
             s.oom = true;
@@ -337,10 +344,6 @@ uint8_t *cnnl__tiff_decode(const uint8_t *d, size_t n, int req, bool *oom, char 
         }
     }
     TIFFClose(t);
-    if (img && req == 1 && i.comp == 3) { /* stb_image's luma */
-        for (size_t p = 0; p < npix; p++)
-            img[p] = (uint8_t)((img[3 * p] * 77 + img[3 * p + 1] * 150 + img[3 * p + 2] * 29) >> 8);
-    }
     *oom = s.oom && !img;
     return img;
 }
@@ -355,9 +358,9 @@ bool cnnl__tiff_header(const uint8_t *d, size_t n, int *w, int *h, int *comp, bo
     return false;
 }
 
-uint8_t *cnnl__tiff_decode(const uint8_t *d, size_t n, int req, bool *oom, char *why, size_t whylen)
+uint8_t *cnnl__tiff_decode(const uint8_t *d, size_t n, bool *oom, char *why, size_t whylen)
 {
-    (void)d, (void)n, (void)req;
+    (void)d, (void)n;
     *oom = false;
     snprintf(why, whylen, "TIFF: not supported by this build (libtiff was not found when it was built)");
     return NULL;

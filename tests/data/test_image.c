@@ -449,9 +449,13 @@ static void test_dicom(void **state)
     co.planar = true;
     dcm("planar.dcm", W, H, planar, &co);
     const char *colour[2] = {"rgb.dcm", "planar.dcm"};
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 2; k++)
         assert_file_equals(colour[k], ref, &o);
-    }
+    cnnl_tensor_free(ref);
+    o.channels = 1; /* colour to one channel: the luma of the colour PNG */
+    ref = load_or_fail(fx_path(fx_tmp, "ref-colour.png"), &o);
+    for (int k = 0; k < 2; k++)
+        assert_file_equals(colour[k], ref, &o);
     cnnl_tensor_free(ref);
     /* and through the folder loader: a class folder of DICOM files */
     cnnl_dataset *ds = NULL;
@@ -629,9 +633,13 @@ static void test_tiff(void **state)
     tif("tiled.tif", W, H, rgb8, &tiled);
     tif("planes.tif", W, H, rgb16, &planes);
     const char *colour[2] = {"tiled.tif", "planes.tif"};
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 2; k++)
         assert_file_equals(colour[k], ref, &o);
-    }
+    cnnl_tensor_free(ref);
+    o.channels = 1; /* colour to one channel: the luma of the colour PNG */
+    ref = load_or_fail(fx_path(fx_tmp, "ref-colour.png"), &o);
+    for (int k = 0; k < 2; k++)
+        assert_file_equals(colour[k], ref, &o);
     cnnl_tensor_free(ref);
     o.channels = 1;
     struct {
