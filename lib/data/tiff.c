@@ -5,12 +5,13 @@
  *   RGB, CMYK, YCbCr, JPEG-compressed, tiled or striped): TIFFReadRGBAImageOriented().
  * - 16- and 32-bit samples (unsigned, signed, floating point) of gray or RGB images in
  *   strips: read by scanline in two passes (smallest and largest value, then the bytes), and
- *   scaled like every wider format of the library: the smallest value, when negative, becomes
- *   0 and the largest 255 (libtiff's RGBA route would keep the high byte: a 12-bit scan comes
- *   out almost black).
+ *   scaled by cnnl__scale8() like every wider format of the library: the smallest value, when
+ *   negative, becomes 0 and the largest 255 (libtiff's RGBA route would keep the high byte: a
+ *   12-bit scan comes out almost black).
  * Files of more than one page (image stacks) are refused, as are tiled files with wider
- * samples. The bytes are read through a read-only mapping. libtiff's messages go to the caller's message through per-handle handlers (never
- * to stderr), and one allocation is limited to 1 GiB.
+ * samples. The bytes are read through a read-only mapping. libtiff's messages go to the
+ * caller's message through per-handle handlers (never to stderr), and one allocation is
+ * limited to 1 GiB.
  */
 #include <limits.h>
 #include <math.h>

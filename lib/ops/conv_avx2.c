@@ -11,11 +11,11 @@
  * How: the gradient of weight (o, c, ky, kx) is the sum over images and output positions p
  * of dy(o, p) x(c, p + (ky - 1, kx - 1)). A vector holds 8 output channels (one block, so
  * the gradient is read as stored). For a band of output rows (about 128 positions), the
- * band's input rows are copied once into a zero-padded buffer (cnnl__conv_direct_pad()); then for 4 channel blocks
- * (32 output channels) and one (c, ky), every position adds 4 gradient vectors times the 3
- * broadcast inputs x(c, y + ky - 1, x - 1 .. x + 1) into 12 accumulators: 12 multiply-adds
- * per 7 loads, with the band's 4 blocks (16 KiB) staying in the L1 cache across all (c, ky).
- * After the band the accumulators are added to a [tap][output channel] array, which goes to
+ * band's input rows are copied once into a zero-padded buffer (cnnl__conv_direct_pad());
+ * then for 4 channel blocks (32 output channels) and one (c, ky), every position adds 4
+ * gradient vectors times the 3 broadcast inputs x(c, y + ky - 1, x - 1 .. x + 1) into 12
+ * accumulators: 12 multiply-adds per 7 loads, with the band's 4 blocks (16 KiB) staying in
+ * the L1 cache across all (c, ky). After the band the accumulators are added to a [tap][output channel] array, which goes to
  * the caller's [o][c][3][3] sums at the end of the call.
  */
 #include <stdlib.h>

@@ -473,7 +473,6 @@ int cnnl__pool_blocked_simd(int level, const float *p0, const float *p1, int B, 
     return 0;
 }
 
-
 int cnnl__avgpool2_row_simd(int level, const float *r0, const float *r1, int ow, float *y, uint32_t *any)
 {
 #ifdef CNNL_X86_SIMD

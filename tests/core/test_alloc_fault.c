@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "core/internal.h"
-#include "dicom_write.h"
+#include "image_write.h"
 #include <stb_image_write.h>
 #include "test_util.h"
 #ifdef CNNL_HAVE_TIFF
@@ -297,29 +297,11 @@ static uint8_t *tiff_bytes(const char *dir, const char *name, int spp, int bps, 
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    TIFF *t = TIFFOpen(path, "w");
-    assert_non_null(t);
-    TIFFSetField(t, TIFFTAG_IMAGEWIDTH, (uint32_t)16);
-    TIFFSetField(t, TIFFTAG_IMAGELENGTH, (uint32_t)16);
-    TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, (uint16_t)spp);
-    TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, (uint16_t)bps);
-    TIFFSetField(t, TIFFTAG_PHOTOMETRIC, (uint16_t)(spp == 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK));
-    TIFFSetField(t, TIFFTAG_PLANARCONFIG, (uint16_t)PLANARCONFIG_CONTIG);
-    TIFFSetField(t, TIFFTAG_COMPRESSION, (uint16_t)compression);
-    uint8_t buf[16 * 16 * 3 * 2];
-    for (size_t i = 0; i < sizeof buf; i++)
-        buf[i] = (uint8_t)(i * 7 % 16); /* 16-bit values below 4096 */
-    if (tile) {
-        TIFFSetField(t, TIFFTAG_TILEWIDTH, (uint32_t)tile);
-        TIFFSetField(t, TIFFTAG_TILELENGTH, (uint32_t)tile);
-        assert_true(TIFFWriteTile(t, buf, 0, 0, 0, 0) >= 0);
-    } else {
-        TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, (uint32_t)4);
-        for (uint32_t y = 0; y < 16; y++)
-            assert_true(TIFFWriteScanline(t, buf + y * 16 * (uint32_t)spp * (uint32_t)(bps / 8), y, 0) >= 0);
-    }
-    assert_true(TIFFWriteDirectory(t));
-    TIFFClose(t);
+    uint8_t v[16 * 16 * 3 * 2];
+    for (size_t i = 0; i < sizeof v; i++)
+        v[i] = (uint8_t)(i * 7 % 16); /* 16-bit values below 4096 */
+    tw_tiff_opts o = {spp, bps, 0, spp == 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK, false, tile, compression, 0, NULL};
+    assert_true(tw_tiff(path, 16, 16, v, &o));
     return tu_read_file(path, n);
 }
 #endif

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "data/data_impl.h"
-#include "dicom_write.h"
+#include "image_write.h"
 #ifdef CNNL_HAVE_TIFF
 #include <tiffio.h>
 #endif
@@ -169,89 +169,9 @@ static void test_arguments_and_files(void **state)
     assert_null(x);
 }
 
-/* A PNG with 16-bit samples (color type 0 gray or 2 RGB), its image data in stored (not
- * compressed) deflate blocks, so that no zlib is needed here. */
-static uint32_t crc32_of(const uint8_t *p, size_t n, uint32_t c)
-{
-    c = ~c;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++)
-            c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
-    }
-    return ~c;
-}
-
 static void put32(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
-}
-
-static void chunk(FILE *f, const char *type, const uint8_t *data, uint32_t n)
-{
-    uint8_t head[8], tail[4];
-    put32(head, n);
-    memcpy(head + 4, type, 4);
-    uint32_t c = crc32_of(head + 4, 4, 0);
-    if (n)
-        c = crc32_of(data, n, c);
-    put32(tail, c);
-    fwrite(head, 1, 8, f);
-    if (n)
-        fwrite(data, 1, n, f);
-    fwrite(tail, 1, 4, f);
-}
-
-static void png16(const char *path, int w, int h, int comp, const uint16_t *v)
-{
-    size_t row = 1 + (size_t)w * (size_t)comp * 2, raw_n = row * (size_t)h;
-    uint8_t *raw = calloc(raw_n, 1);
-    assert_non_null(raw);
-    for (int y = 0; y < h; y++)
-        for (int i = 0; i < w * comp; i++) { /* filter byte 0, then big-endian samples */
-            raw[(size_t)y * row + 1 + 2 * (size_t)i] = (uint8_t)(v[(size_t)y * w * comp + i] >> 8);
-            raw[(size_t)y * row + 2 + 2 * (size_t)i] = (uint8_t)v[(size_t)y * w * comp + i];
-        }
-    assert_true(raw_n < 65535); /* one stored block */
-    size_t z_n = 2 + 5 + raw_n + 4;
-    uint8_t *z = malloc(z_n);
-    assert_non_null(z);
-    z[0] = 0x78, z[1] = 0x01; /* deflate, 32 KiB window; 0x7801 % 31 == 0 */
-    z[2] = 1, z[3] = (uint8_t)raw_n, z[4] = (uint8_t)(raw_n >> 8), z[5] = (uint8_t)~raw_n, z[6] = (uint8_t)(~raw_n >> 8);
-    memcpy(z + 7, raw, raw_n);
-    uint32_t a = 1, b = 0;
-    for (size_t i = 0; i < raw_n; i++)
-        a = (a + raw[i]) % 65521, b = (b + a) % 65521;
-    put32(z + 7 + raw_n, b << 16 | a);
-    uint8_t ihdr[13] = {0};
-    put32(ihdr, (uint32_t)w);
-    put32(ihdr + 4, (uint32_t)h);
-    ihdr[8] = 16;
-    ihdr[9] = comp == 3 ? 2 : 0;
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    fwrite("\x89PNG\r\n\x1a\n", 1, 8, f);
-    chunk(f, "IHDR", ihdr, 13);
-    chunk(f, "IDAT", z, (uint32_t)z_n);
-    chunk(f, "IEND", NULL, 0);
-    assert_int_equal(fclose(f), 0);
-    free(z);
-    free(raw);
-}
-
-/* A binary PGM (comp 1) or PPM (comp 3) with maximum value @p maxv and 16-bit samples; the
- * last @p cut bytes are left out. */
-static void pnm16(const char *path, int w, int h, int comp, int maxv, const uint16_t *v, size_t cut)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    fprintf(f, "P%c\n%d %d\n%d\n", comp == 3 ? '6' : '5', w, h, maxv);
-    size_t n = (size_t)w * (size_t)h * (size_t)comp;
-    for (size_t i = 0; i < n; i++) {
-        uint8_t be[2] = {(uint8_t)(v[i] >> 8), (uint8_t)v[i]};
-        fwrite(be, 1, 2 * i + 2 <= 2 * n - cut ? 2 : 2 * i + 1 <= 2 * n - cut ? 1 : 0, f);
-    }
-    assert_int_equal(fclose(f), 0);
 }
 
 /* An uncompressed RGB Photoshop file with 16-bit samples (planar: all R, all G, all B). */
@@ -324,9 +244,9 @@ static void test_wide_samples(void **state)
         for (int k = 0; k < 4; k++) {
             const uint16_t *v = k % 2 ? vfull : v12;
             if (k < 2)
-                png16(fx_path(fx_tmp, names[k]), W, H, comp, v);
+                assert_true(tw_png16(fx_path(fx_tmp, names[k]), W, H, comp, v));
             else
-                pnm16(fx_path(fx_tmp, names[k]), W, H, comp, k % 2 ? 65535 : 4095, v, 0);
+                assert_true(tw_pnm16(fx_path(fx_tmp, names[k]), W, H, comp, k % 2 ? 65535 : 4095, v, 0));
             assert_file_equals(names[k], ref, &o);
         }
         if (comp == 3) {
@@ -341,7 +261,7 @@ static void test_wide_samples(void **state)
         s[i] = i == 0 ? 1000 : i == 1 ? 1 : 500;
     o.channels = 1;
     o.norm.kind = CNNL_NORM_UNIT;
-    png16(fx_path(fx_tmp, "s.png"), W, H, 1, s);
+    assert_true(tw_png16(fx_path(fx_tmp, "s.png"), W, H, 1, s));
     cnnl_tensor *x = load_or_fail(fx_path(fx_tmp, "s.png"), &o);
     const float *p = cnnl_tensor_data_const(x);
     assert_float_equal(p[0], 1.0, 1e-6);
@@ -349,12 +269,12 @@ static void test_wide_samples(void **state)
     assert_float_equal(p[2], 128 / 255.0, 1e-6);
     assert_float_equal(p[N - 1], 128 / 255.0, 1e-6);
     cnnl_tensor_free(x);
-    pnm16(fx_path(fx_tmp, "zero.pnm"), W, H, 1, 4095, zero, 0);
+    assert_true(tw_pnm16(fx_path(fx_tmp, "zero.pnm"), W, H, 1, 4095, zero, 0));
     x = load_or_fail(fx_path(fx_tmp, "zero.pnm"), &o);
     for (int i = 0; i < N; i++)
         assert_float_equal(cnnl_tensor_data_const(x)[i], 0.0, 0.0);
     cnnl_tensor_free(x);
-    pnm16(fx_path(fx_tmp, "cut.pnm"), W, H, 1, 4095, v12, 3);
+    assert_true(tw_pnm16(fx_path(fx_tmp, "cut.pnm"), W, H, 1, 4095, v12, 3));
     x = (cnnl_tensor *)1;
     assert_status_msg(cnnl_image_load(&x, fx_path(fx_tmp, "cut.pnm"), &o), CNNL_EFORMAT, "cut.pnm");
     assert_null(x);
@@ -381,6 +301,21 @@ static cnnl_tensor *png_ref(int comp, const uint8_t *px, cnnl_dataset_opts *o)
     const char *path = fx_path(fx_tmp, comp == 1 ? "ref-gray.png" : "ref-colour.png");
     fx_png(path, 16, 16, comp, px);
     return load_or_fail(path, o);
+}
+
+/* Files @p a and @p b hold the colour pattern @p rgb: loaded with 3 channels they equal its
+ * PNG, and with 1 channel the PNG's luma. Leaves @p o at 1 channel. */
+static void assert_colour_files(const char *a, const char *b, const uint8_t *rgb, cnnl_dataset_opts *o)
+{
+    cnnl_tensor *ref = png_ref(3, rgb, o);
+    assert_file_equals(a, ref, o);
+    assert_file_equals(b, ref, o);
+    cnnl_tensor_free(ref);
+    o->channels = 1;
+    ref = load_or_fail(fx_path(fx_tmp, "ref-colour.png"), o);
+    assert_file_equals(a, ref, o);
+    assert_file_equals(b, ref, o);
+    cnnl_tensor_free(ref);
 }
 
 static void dcm(const char *name, int w, int h, const uint16_t *v, const tdcm_opts *o)
@@ -443,20 +378,11 @@ static void test_dicom(void **state)
         assert_file_equals(gray[k].name, ref, &o);
     }
     cnnl_tensor_free(ref);
-    ref = png_ref(3, ref_rgb, &o);
     tdcm_opts co = {.photometric = "RGB", .samples = 3, .bits = 8, .bits_stored = 8};
     dcm("rgb.dcm", W, H, rgb, &co);
     co.planar = true;
     dcm("planar.dcm", W, H, planar, &co);
-    const char *colour[2] = {"rgb.dcm", "planar.dcm"};
-    for (int k = 0; k < 2; k++)
-        assert_file_equals(colour[k], ref, &o);
-    cnnl_tensor_free(ref);
-    o.channels = 1; /* colour to one channel: the luma of the colour PNG */
-    ref = load_or_fail(fx_path(fx_tmp, "ref-colour.png"), &o);
-    for (int k = 0; k < 2; k++)
-        assert_file_equals(colour[k], ref, &o);
-    cnnl_tensor_free(ref);
+    assert_colour_files("rgb.dcm", "planar.dcm", ref_rgb, &o);
     /* and through the folder loader: a class folder of DICOM files */
     cnnl_dataset *ds = NULL;
     fx_mkdir(fx_path(fx_tmp, "set"));
@@ -516,70 +442,11 @@ static void test_dicom(void **state)
 }
 
 #ifdef CNNL_HAVE_TIFF
-typedef struct {
-    int spp, bps, fmt, photo;
-    bool planar;     /* PLANARCONFIG_SEPARATE */
-    int tile;        /* tile side (0: strips of 4 rows) */
-    int compression; /* COMPRESSION_NONE when 0 */
-    int pages;       /* 1 when 0 */
-    const uint16_t *palette;
-} tif_opts;
+typedef tw_tiff_opts tif_opts;
 
-/* A TIFF of w x h pixels whose interleaved samples (8-, 16- or 32-bit values) are @p v. */
 static void tif(const char *name, int w, int h, const void *v, const tif_opts *o)
 {
-    TIFF *t = TIFFOpen(fx_path(fx_tmp, name), "w");
-    assert_non_null(t);
-    int bytes = o->bps / 8, pages = o->pages ? o->pages : 1;
-    for (int pg = 0; pg < pages; pg++) {
-        TIFFSetField(t, TIFFTAG_IMAGEWIDTH, (uint32_t)w);
-        TIFFSetField(t, TIFFTAG_IMAGELENGTH, (uint32_t)h);
-        TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, (uint16_t)o->spp);
-        TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, (uint16_t)o->bps);
-        TIFFSetField(t, TIFFTAG_SAMPLEFORMAT, (uint16_t)(o->fmt ? o->fmt : SAMPLEFORMAT_UINT));
-        TIFFSetField(t, TIFFTAG_PHOTOMETRIC, (uint16_t)o->photo);
-        TIFFSetField(t, TIFFTAG_PLANARCONFIG, (uint16_t)(o->planar ? PLANARCONFIG_SEPARATE : PLANARCONFIG_CONTIG));
-        TIFFSetField(t, TIFFTAG_COMPRESSION, (uint16_t)(o->compression ? o->compression : COMPRESSION_NONE));
-        if (o->palette)
-            TIFFSetField(t, TIFFTAG_COLORMAP, o->palette, o->palette, o->palette);
-        int planes = o->planar ? o->spp : 1, per = o->planar ? 1 : o->spp;
-        size_t row = (size_t)w * (size_t)per * (size_t)bytes;
-        uint8_t *buf = malloc(row * (size_t)h * (size_t)planes);
-        assert_non_null(buf);
-        for (int pl = 0; pl < planes; pl++) /* rearrange into planes when separate */
-            for (int i = 0; i < w * h; i++)
-                for (int c = 0; c < per; c++)
-                    memcpy(buf + ((size_t)pl * (size_t)w * (size_t)h + (size_t)i * (size_t)per + (size_t)c) * (size_t)bytes,
-                           (const uint8_t *)v + ((size_t)i * (size_t)o->spp + (size_t)(o->planar ? pl : c)) * (size_t)bytes,
-                           (size_t)bytes);
-        if (o->tile) {
-            TIFFSetField(t, TIFFTAG_TILEWIDTH, (uint32_t)o->tile);
-            TIFFSetField(t, TIFFTAG_TILELENGTH, (uint32_t)o->tile);
-            uint8_t *tb = calloc((size_t)TIFFTileSize(t), 1);
-            assert_non_null(tb);
-            for (int pl = 0; pl < planes; pl++)
-                for (int ty = 0; ty < h; ty += o->tile)
-                    for (int tx = 0; tx < w; tx += o->tile) {
-                        for (int y = 0; y < o->tile && ty + y < h; y++)
-                            for (int x = 0; x < o->tile && tx + x < w; x++)
-                                memcpy(tb + ((size_t)y * (size_t)o->tile + (size_t)x) * (size_t)per * (size_t)bytes,
-                                       buf + (size_t)pl * row * (size_t)h + (size_t)(ty + y) * row +
-                                           (size_t)(tx + x) * (size_t)per * (size_t)bytes,
-                                       (size_t)per * (size_t)bytes);
-                        assert_true(TIFFWriteTile(t, tb, (uint32_t)tx, (uint32_t)ty, 0, (uint16_t)pl) >= 0);
-                    }
-            free(tb);
-        } else {
-            TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, (uint32_t)4);
-            for (int pl = 0; pl < planes; pl++)
-                for (int y = 0; y < h; y++)
-                    assert_true(TIFFWriteScanline(t, buf + (size_t)pl * row * (size_t)h + (size_t)y * row, (uint32_t)y,
-                                                  (uint16_t)pl) >= 0);
-        }
-        free(buf);
-        assert_true(TIFFWriteDirectory(t));
-    }
-    TIFFClose(t);
+    assert_true(tw_tiff(fx_path(fx_tmp, name), w, h, v, o));
 }
 
 /* TIFF: 8-bit gray in strips, 12-bit gray compressed with LZW, signed 16-bit and float
@@ -627,21 +494,11 @@ static void test_tiff(void **state)
         assert_file_equals(gray[k].name, ref, &o);
     }
     cnnl_tensor_free(ref);
-    ref = png_ref(3, rgb, &o);
     tif_opts tiled = {3, 8, 0, PHOTOMETRIC_RGB, false, 16, 0, 0, NULL};
     tif_opts planes = {3, 16, 0, PHOTOMETRIC_RGB, true, 0, 0, 0, NULL};
     tif("tiled.tif", W, H, rgb8, &tiled);
     tif("planes.tif", W, H, rgb16, &planes);
-    const char *colour[2] = {"tiled.tif", "planes.tif"};
-    for (int k = 0; k < 2; k++)
-        assert_file_equals(colour[k], ref, &o);
-    cnnl_tensor_free(ref);
-    o.channels = 1; /* colour to one channel: the luma of the colour PNG */
-    ref = load_or_fail(fx_path(fx_tmp, "ref-colour.png"), &o);
-    for (int k = 0; k < 2; k++)
-        assert_file_equals(colour[k], ref, &o);
-    cnnl_tensor_free(ref);
-    o.channels = 1;
+    assert_colour_files("tiled.tif", "planes.tif", rgb, &o);
     struct {
         const char *name, *why;
         const void *v;

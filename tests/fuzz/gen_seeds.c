@@ -21,7 +21,7 @@
 #endif
 #include <stb_image_write.h>
 
-#include "dicom_write.h"
+#include "image_write.h"
 #ifdef CNNL_HAVE_TIFF
 #include <tiffio.h>
 #endif
@@ -225,55 +225,26 @@ static void pnm(void)
     write_bytes("pgm-grey.pgm", b.b, b.n);
     /* 16-bit samples: 12-bit values in a PGM, full range in a PPM */
     for (int comp = 1; comp <= 3; comp += 2) {
-        b.n = 0;
-        n = snprintf(head, sizeof head, "P%c\n%d %d\n%d\n", comp == 3 ? '6' : '5', W, H, comp == 3 ? 65535 : 4095);
-        put(&b, head, (size_t)n);
+        uint16_t v[W * H * 3];
         picture(px, W, H, comp);
         for (int i = 0; i < W * H * comp; i++)
-            put16be(&b, (unsigned)(comp == 3 ? px[i] * 257 : px[i] * 16));
-        write_bytes(comp == 3 ? "ppm16-rgb.ppm" : "pgm16-grey.pgm", b.b, b.n);
+            v[i] = (uint16_t)(comp == 3 ? px[i] * 257 : px[i] * 16);
+        if (!tw_pnm16(out("image", comp == 3 ? "ppm16-rgb.ppm" : "pgm16-grey.pgm"), W, H, comp, comp == 3 ? 65535 : 4095,
+                      v, 0))
+            die("pnm16");
     }
-}
-
-/* A PNG chunk: length, type, data, CRC of type and data (stb_image_write's CRC). */
-static void png_chunk(buf *b, const char *type, const unsigned char *data, size_t n)
-{
-    unsigned char t[4096 + 4];
-    if (n > 4096)
-        die("png chunk");
-    memcpy(t, type, 4);
-    if (n)
-        memcpy(t + 4, data, n);
-    put32be(b, (unsigned)n);
-    put(b, t, 4 + n);
-    put32be(b, stbiw__crc32(t, (int)(4 + n)));
 }
 
 /* A 16-bit gray PNG (12-bit values), which stb_image_write cannot write. */
 static void png16(void)
 {
-    unsigned char px[W * H], raw[H * (1 + 2 * W)], ihdr[13] = {0};
+    unsigned char px[W * H];
+    uint16_t v[W * H];
     picture(px, W, H, 1);
-    for (int y = 0; y < H; y++) {
-        unsigned char *r = raw + y * (1 + 2 * W);
-        r[0] = 0; /* filter: none */
-        for (int x = 0; x < W; x++) {
-            unsigned v = px[y * W + x] * 16u;
-            r[1 + 2 * x] = (unsigned char)(v >> 8), r[2 + 2 * x] = (unsigned char)v;
-        }
-    }
-    int zn = 0;
-    unsigned char *z = stbi_zlib_compress(raw, (int)sizeof raw, &zn, 8);
-    if (!z)
-        die("zlib");
-    buf b = {.n = 0};
-    put(&b, "\x89PNG\r\n\x1a\n", 8);
-    ihdr[3] = W, ihdr[7] = H, ihdr[8] = 16; /* colour type 0: gray */
-    png_chunk(&b, "IHDR", ihdr, 13);
-    png_chunk(&b, "IDAT", z, (size_t)zn);
-    png_chunk(&b, "IEND", NULL, 0);
-    STBIW_FREE(z);
-    write_bytes("png16-grey.png", b.b, b.n);
+    for (int i = 0; i < W * H; i++)
+        v[i] = (uint16_t)(px[i] * 16);
+    if (!tw_png16(out("image", "png16-grey.png"), W, H, 1, v))
+        die("png16");
 }
 
 typedef struct {
@@ -333,50 +304,25 @@ static void dicom(void)
 /* TIFF (through libtiff): 12-bit gray with LZW in strips, 8-bit RGB in one tile, float gray. */
 static void tiff_seed(const char *name, int spp, int bps, int fmt, int compression, bool tiled)
 {
-    TIFF *t = TIFFOpen(out("image", name), "w");
-    if (!t)
-        die(name);
     unsigned char px[W * H * 3];
     picture(px, W, H, spp);
-    TIFFSetField(t, TIFFTAG_IMAGEWIDTH, (uint32_t)W);
-    TIFFSetField(t, TIFFTAG_IMAGELENGTH, (uint32_t)H);
-    TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, (uint16_t)spp);
-    TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, (uint16_t)bps);
-    TIFFSetField(t, TIFFTAG_SAMPLEFORMAT, (uint16_t)fmt);
-    TIFFSetField(t, TIFFTAG_PHOTOMETRIC, (uint16_t)(spp == 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK));
-    TIFFSetField(t, TIFFTAG_PLANARCONFIG, (uint16_t)PLANARCONFIG_CONTIG);
-    TIFFSetField(t, TIFFTAG_COMPRESSION, (uint16_t)compression);
-    size_t row = (size_t)W * (size_t)spp * (size_t)(bps / 8);
-    unsigned char buf[16 * W * 3 * 4] = {0}; /* one 16 x 16 tile or one row */
-    if (tiled) {
-        TIFFSetField(t, TIFFTAG_TILEWIDTH, (uint32_t)16);
-        TIFFSetField(t, TIFFTAG_TILELENGTH, (uint32_t)16);
-        for (int y = 0; y < H; y++)
-            memcpy(buf + (size_t)y * 16 * (size_t)spp, px + (size_t)y * row, row); /* 8-bit only */
-        if (TIFFWriteTile(t, buf, 0, 0, 0, 0) < 0)
-            die(name);
-    } else {
-        TIFFSetField(t, TIFFTAG_ROWSPERSTRIP, (uint32_t)4);
-        for (int y = 0; y < H; y++) {
-            for (int x = 0; x < W * spp; x++) {
-                unsigned v = px[y * W * spp + x];
-                if (bps == 16) {
-                    uint16_t u = (uint16_t)(v * 16);
-                    memcpy(buf + 2 * x, &u, 2);
-                } else if (bps == 32) {
-                    float f = (float)v / 255.0f * 2.0f - 0.5f;
-                    memcpy(buf + 4 * x, &f, 4);
-                } else {
-                    buf[x] = (unsigned char)v;
-                }
-            }
-            if (TIFFWriteScanline(t, buf, (uint32_t)y, 0) < 0)
-                die(name);
-        }
+    union {
+        uint8_t b8[W * H * 3];
+        uint16_t b16[W * H * 3];
+        float f[W * H * 3];
+    } v;
+    for (int i = 0; i < W * H * spp; i++) {
+        if (bps == 16)
+            v.b16[i] = (uint16_t)(px[i] * 16);
+        else if (bps == 32)
+            v.f[i] = (float)px[i] / 255.0f * 2.0f - 0.5f;
+        else
+            v.b8[i] = px[i];
     }
-    if (!TIFFWriteDirectory(t))
+    tw_tiff_opts o = {spp, bps, fmt, spp == 3 ? PHOTOMETRIC_RGB : PHOTOMETRIC_MINISBLACK, false, tiled ? 16 : 0,
+                      compression, 0, NULL};
+    if (!tw_tiff(out("image", name), W, H, &v, &o))
         die(name);
-    TIFFClose(t);
 }
 #endif
 
